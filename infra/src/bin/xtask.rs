@@ -1,0 +1,279 @@
+//! `cargo xtask …`: the developer commands (see README.md).
+//!
+//! - `dev`: installs what is missing, starts the emulator, creates the resources, serves the API on
+//!   http://127.0.0.1:3000 until Ctrl-C.
+//! - `test`: every check CI runs (fmt, clippy, template lint, unit and end-to-end tests) against an
+//!   emulator of its own on a free port.
+//! - `token`: signs a local user in and prints an ID token.
+//! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use infra::bootstrap::{REGION, bootstrap, sdk_config};
+use infra::emulator::{Emulator, ensure_tools, venv_bin};
+use infra::gateway::Gateway;
+use infra::{project_template, repo_root};
+use shared::Clock;
+use std::process::{ExitStatus, Stdio};
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Default port of the emulator in the dev stack (tests pick a free one).
+const DEV_EMULATOR_PORT: u16 = 5050;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "OfficerTRAK developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Start the whole API locally (emulator + resources + gateway) until Ctrl-C.
+    Dev {
+        /// Port of the local API.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Port of the emulator.
+        #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
+        emulator_port: u16,
+    },
+    /// Run every check: fmt, clippy, template lint, unit and end-to-end tests.
+    Test,
+    /// Sign a local user in (creating it on first use) and print its ID token.
+    Token {
+        /// The user's e-mail (it is also the username).
+        #[arg(long)]
+        email: String,
+        /// A group to join: customer, provider, agency_admin, dispatcher, privacy_officer, ops.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Print the access token instead of the ID token.
+        #[arg(long)]
+        access: bool,
+        /// Port of the running dev stack's emulator.
+        #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
+        emulator_port: u16,
+    },
+    /// Lint template.yaml with cfn-lint and `sam validate --lint`.
+    Lint,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Task::Dev { port, emulator_port } => dev(port, emulator_port).await,
+        Task::Test => test().await,
+        Task::Token {
+            email,
+            groups,
+            access,
+            emulator_port,
+        } => token(&email, &groups, access, emulator_port).await,
+        Task::Lint => {
+            ensure_tools().await?;
+            lint().await
+        }
+    }
+}
+
+async fn dev(port: u16, emulator_port: u16) -> Result<()> {
+    let started = Instant::now();
+    shared::telemetry::init();
+    ensure_tools().await?;
+    let local_dir = repo_root().join(".local");
+    std::fs::create_dir_all(&local_dir).context("creating .local/")?;
+    let emulator = Emulator::start(emulator_port, Some(&local_dir.join("moto.log"))).await?;
+    let stack = bootstrap(&emulator.endpoint, project_template()?).await?;
+    let gateway = Gateway::new(&stack, Clock::System).await?;
+    let routes = gateway.route_keys();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("port {port} is taken: stop what uses it or pass --port"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    println!(
+        "\nOfficerTRAK local stack is up ({:.1} s).\n\
+         \n  API       {url}   (OpenAPI: {url}/openapi.json; {} routes)\
+         \n  Emulator  {}   (moto; data lives in memory until you stop)\
+         \n\nAct as a user (in another terminal):\
+         \n  TOKEN=$(cargo xtask token --email ada@example.com --group customer)\
+         \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/me\
+         \n\nCtrl-C stops everything.\n",
+        started.elapsed().as_secs_f64(),
+        routes.len(),
+        emulator.endpoint,
+    );
+    gateway
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    println!("stopping…");
+    emulator.stop().await;
+    Ok(())
+}
+
+async fn token(email: &str, groups: &[String], access: bool, emulator_port: u16) -> Result<()> {
+    let endpoint = format!("http://127.0.0.1:{emulator_port}");
+    if !infra::emulator::answers(&endpoint).await {
+        bail!("no emulator answers on {endpoint}: start the stack with `cargo xtask dev` first");
+    }
+    // The stack exists already: bootstrap only looks the pool and client up again.
+    let stack = bootstrap(&endpoint, project_template()?).await?;
+    let pool = stack
+        .physical_id("UserPool")
+        .context("template.yaml has no UserPool")?;
+    let client = stack
+        .physical_id("UserPoolClient")
+        .context("template.yaml has no UserPoolClient")?;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk_config(&endpoint).await);
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let tokens = infra::identity::sign_in(&cognito, &pool, &client, email, &groups).await?;
+    println!(
+        "{}",
+        if access {
+            tokens.access_token
+        } else {
+            tokens.id_token
+        }
+    );
+    Ok(())
+}
+
+async fn test() -> Result<()> {
+    let started = Instant::now();
+    ensure_tools().await?;
+    step("cargo fmt --check", cargo(&["fmt", "--all", "--check"])).await?;
+    step("template lint", lint()).await?;
+    step(
+        "cargo clippy",
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )
+    .await?;
+    let emulator = Emulator::start_on_free_port(None).await?;
+    let tests = step("cargo test (unit + end-to-end)", async {
+        let mut child = Command::new(env!("CARGO"))
+            .args(["test", "--workspace", "--locked"])
+            .current_dir(repo_root())
+            .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut totals = TestTotals::default();
+        if let Some(stdout) = child.stdout.take() {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(line) = lines.next_line().await? {
+                println!("{line}");
+                totals.add(&line);
+            }
+        }
+        let status = child.wait().await?;
+        // One closing line over every test binary of the run.
+        println!(
+            "tests: {} passed, {} failed, {} skipped",
+            totals.passed, totals.failed, totals.ignored
+        );
+        check(status, "cargo test")?;
+        if totals.passed == 0 {
+            bail!("cargo test ran no test");
+        }
+        Ok(())
+    })
+    .await;
+    emulator.stop().await;
+    tests?;
+    eprintln!("all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Sums libtest's `test result: ok. N passed; N failed; N ignored; …` lines.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(counts) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in counts.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(number)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += number,
+                "failed" => self.failed += number,
+                "ignored" => self.ignored += number,
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn lint() -> Result<()> {
+    let template = repo_root().join("template.yaml");
+    let status = Command::new(venv_bin("cfn-lint"))
+        .arg(&template)
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, "cfn-lint template.yaml")?;
+    let status = Command::new(venv_bin("sam"))
+        .args(["validate", "--lint", "--region", REGION, "--template-file"])
+        .arg(&template)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, "sam validate --lint")
+}
+
+async fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, &format!("cargo {}", args.join(" ")))
+}
+
+fn check(status: ExitStatus, what: &str) -> Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        bail!("{what} failed ({status})")
+    }
+}
+
+async fn step<T>(name: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+    eprintln!("==> {name}");
+    let started = Instant::now();
+    let result = work.await;
+    let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+    eprintln!(
+        "==> {name}: {verdict} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}

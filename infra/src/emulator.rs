@@ -1,0 +1,180 @@
+//! The local AWS emulator (moto server): installing it into the project's virtualenv and running it.
+//!
+//! moto serves DynamoDB, KMS, SES and Cognito on one port; the SDK reaches it through the endpoint URL.
+//! Its state lives in memory: it is gone when the process stops.
+
+use crate::repo_root;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::process::{Child, Command};
+
+/// What can go wrong installing or starting the emulator.
+#[derive(Debug, Error)]
+pub enum EmulatorError {
+    #[error("{what} failed: {detail}")]
+    Install { what: String, detail: String },
+    #[error("cannot start moto_server: {0}")]
+    Spawn(std::io::Error),
+    #[error("moto did not answer on {0} within 60 s (is the port in use by something else?)")]
+    NotReady(String),
+    #[error("no free local port: {0}")]
+    Port(std::io::Error),
+}
+
+/// The project-local virtualenv (`.venv`, git-ignored).
+pub fn venv_dir() -> PathBuf {
+    repo_root().join(".venv")
+}
+
+/// A program installed in the virtualenv (`moto_server`, `cfn-lint`, `sam`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    venv_dir().join("bin").join(name)
+}
+
+/// Makes sure the virtualenv holds exactly the pinned tools of `infra/python/requirements.txt`;
+/// installs them when missing or when the requirements changed. A second call is instant.
+pub async fn ensure_tools() -> Result<(), EmulatorError> {
+    let requirements_path = repo_root().join("infra/python/requirements.txt");
+    let requirements =
+        std::fs::read_to_string(&requirements_path).map_err(|error| EmulatorError::Install {
+            what: format!("reading {}", requirements_path.display()),
+            detail: error.to_string(),
+        })?;
+    let marker = venv_dir().join(".officertrak-requirements");
+    if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == requirements)
+        && venv_bin("moto_server").exists()
+    {
+        return Ok(());
+    }
+    eprintln!("installing the local AWS emulator and linters into .venv (one time, about a minute)…");
+    if !venv_bin("python").exists() {
+        run(
+            "python3",
+            &["-m", "venv", &venv_dir().to_string_lossy()],
+            "creating .venv",
+        )
+        .await?;
+    }
+    let pip = venv_bin("pip");
+    run(
+        &pip.to_string_lossy(),
+        &["install", "--quiet", "--upgrade", "pip"],
+        "upgrading pip",
+    )
+    .await?;
+    run(
+        &pip.to_string_lossy(),
+        &["install", "--quiet", "-r", &requirements_path.to_string_lossy()],
+        "pip install -r infra/python/requirements.txt",
+    )
+    .await?;
+    std::fs::write(&marker, requirements).map_err(|error| EmulatorError::Install {
+        what: "writing the marker".into(),
+        detail: error.to_string(),
+    })
+}
+
+async fn run(program: &str, args: &[&str], what: &str) -> Result<(), EmulatorError> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|error| EmulatorError::Install {
+            what: what.into(),
+            detail: error.to_string(),
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(EmulatorError::Install {
+            what: what.into(),
+            detail: tail(&String::from_utf8_lossy(&output.stderr), 2000),
+        })
+    }
+}
+
+/// The last `max` characters of `text` (pip's errors are at the end).
+fn tail(text: &str, max: usize) -> String {
+    let skip = text.chars().count().saturating_sub(max);
+    text.chars().skip(skip).collect()
+}
+
+/// A running moto server. Dropping it stops the process (if this handle started it).
+pub struct Emulator {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    child: Option<Child>,
+}
+
+impl Emulator {
+    /// Starts moto on `port`, or reuses a moto that already answers there (then it is left running
+    /// when this handle is dropped). Waits until it answers.
+    pub async fn start(port: u16, log_file: Option<&Path>) -> Result<Self, EmulatorError> {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        if answers(&endpoint).await {
+            return Ok(Self {
+                endpoint,
+                child: None,
+            });
+        }
+        let (stdout, stderr) = match log_file {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
+                let copy = file.try_clone().map_err(EmulatorError::Spawn)?;
+                (Stdio::from(file), Stdio::from(copy))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = Command::new(venv_bin("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(EmulatorError::Spawn)?;
+        let emulator = Self {
+            endpoint,
+            child: Some(child),
+        };
+        for _ in 0..600 {
+            if answers(&emulator.endpoint).await {
+                return Ok(emulator);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(EmulatorError::NotReady(emulator.endpoint.clone()))
+    }
+
+    /// Starts moto on a free port (tests: never collides with a running dev stack).
+    pub async fn start_on_free_port(log_file: Option<&Path>) -> Result<Self, EmulatorError> {
+        let port = free_port().map_err(EmulatorError::Port)?;
+        Self::start(port, log_file).await
+    }
+
+    /// Stops the process this handle started and waits for it to exit.
+    pub async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Whether a moto server answers at `endpoint`.
+pub async fn answers(endpoint: &str) -> bool {
+    let client = reqwest::Client::new();
+    client
+        .get(format!("{endpoint}/moto-api/"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}

@@ -1,0 +1,98 @@
+//! Configuration read from the environment that template.yaml (or the local stack) gives every function.
+
+use thiserror::Error;
+
+/// What a function needs to know about the resources it uses. Built once per container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The single application table (`DataTable` in template.yaml).
+    pub table_name: String,
+    /// The encryption key store table of the hierarchical keyring (`KeyStoreTable`).
+    pub key_store_table_name: String,
+    /// ARN of the KMS key that protects branch keys (`DataKey`).
+    pub data_key_arn: String,
+    /// Verified SES sender address for every mail we send.
+    pub mail_sender: String,
+    /// The Cognito user pool whose tokens the API accepts (erasure deletes users from it).
+    pub user_pool_id: String,
+}
+
+/// A required environment variable is missing or empty; the message names it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (template.yaml sets it for every function)")]
+    Missing(&'static str),
+}
+
+impl Config {
+    /// Names of the environment variables, in one place so that tests and the local stack agree.
+    pub const VARIABLES: [&'static str; 5] = [
+        "TABLE_NAME",
+        "KEY_STORE_TABLE_NAME",
+        "DATA_KEY_ARN",
+        "MAIL_SENDER",
+        "USER_POOL_ID",
+    ];
+
+    /// Reads the configuration from the process environment (the Lambda case).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so the local stack can feed values resolved from
+    /// template.yaml without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .filter(|value| !value.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        Ok(Self {
+            table_name: get("TABLE_NAME")?,
+            key_store_table_name: get("KEY_STORE_TABLE_NAME")?,
+            data_key_arn: get("DATA_KEY_ARN")?,
+            mail_sender: get("MAIL_SENDER")?,
+            user_pool_id: get("USER_POOL_ID")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn full() -> HashMap<&'static str, String> {
+        Config::VARIABLES
+            .iter()
+            .map(|name| (*name, format!("value-of-{name}")))
+            .collect()
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let vars = full();
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("complete config");
+        assert_eq!(config.table_name, "value-of-TABLE_NAME");
+        assert_eq!(config.user_pool_id, "value-of-USER_POOL_ID");
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        for missing in Config::VARIABLES {
+            let mut vars = full();
+            vars.remove(missing);
+            let err = Config::from_lookup(|name| vars.get(name).cloned()).expect_err("incomplete config");
+            assert_eq!(err, ConfigError::Missing(missing));
+            assert!(err.to_string().contains(missing));
+        }
+    }
+
+    #[test]
+    fn blank_counts_as_missing() {
+        let mut vars = full();
+        vars.insert("MAIL_SENDER", "  ".into());
+        let err = Config::from_lookup(|name| vars.get(name).cloned()).expect_err("blank sender");
+        assert_eq!(err, ConfigError::Missing("MAIL_SENDER"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Routing by API Gateway route key, and the small helpers every handler uses.
+//!
+//! API Gateway (payload 2.0) tells the function which route matched (`requestContext.routeKey`, e.g.
+//! `GET /v1/agencies/{id}`), so a function's router is a table from route key to handler. The same
+//! table is what the route-consistency test compares with template.yaml and the OpenAPI document.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// What a handler returns.
+pub type HandlerResult = Result<Response<Body>, ApiError>;
+
+/// A boxed handler future (handlers are async functions of state and request).
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// Anything that can serve a route: in practice `async fn(AppState, Request) -> HandlerResult`.
+pub trait Handler: Send + Sync {
+    /// Serves one request.
+    fn call(&self, state: AppState, request: Request) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn call(&self, state: AppState, request: Request) -> HandlerFuture {
+        Box::pin(self(state, request))
+    }
+}
+
+/// A function's route table: route key → handler.
+#[derive(Default)]
+pub struct Router {
+    routes: BTreeMap<&'static str, Box<dyn Handler>>,
+}
+
+impl Router {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route. The key is API Gateway's route key: `METHOD /path/{param}`.
+    ///
+    /// # Panics
+    /// When the key is registered twice: a programming error caught by every test that builds the router.
+    pub fn route(mut self, route_key: &'static str, handler: impl Handler + 'static) -> Self {
+        let previous = self.routes.insert(route_key, Box::new(handler));
+        assert!(previous.is_none(), "route {route_key} registered twice");
+        self
+    }
+
+    /// The route keys this router answers, sorted.
+    pub fn route_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.routes.keys().copied()
+    }
+
+    /// Serves one request: dispatches on the route key, turns errors into problem+json, and logs one
+    /// line per request (route, status, duration, request id; never a body or a claim value).
+    pub async fn handle(&self, state: &AppState, request: Request) -> Response<Body> {
+        let (route_key, request_id) = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => (
+                context.route_key.clone().unwrap_or_default(),
+                context.request_id.clone(),
+            ),
+            _ => (String::new(), None),
+        };
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.as_deref().unwrap_or("-"),
+            route = %route_key
+        );
+        let started = Instant::now();
+        async {
+            let result = match self.routes.get(route_key.as_str()) {
+                Some(handler) => handler.call(state.clone(), request).await,
+                None => Err(ApiError::RouteNotFound(route_key.clone())),
+            };
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    if error.status().is_server_error() {
+                        tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "request failed");
+                    }
+                    error.into_response(request_id.as_deref())
+                }
+            };
+            tracing::info!(
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "request finished"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Runs `router` as a Lambda function: telemetry, state from the environment, then the event loop.
+/// Every function's `main` is this one call.
+pub async fn serve_lambda(router: Router) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let state = AppState::from_env().await?;
+    let router = Arc::new(router);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let state = state.clone();
+        let router = Arc::clone(&router);
+        async move { Ok::<_, std::convert::Infallible>(router.handle(&state, request).await) }
+    }))
+    .await
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
+    let body = serde_json::to_string(value)
+        .map_err(|error| ApiError::BadRequest(format!("response could not be encoded: {error}")))?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// The request body parsed as JSON of type `T`; 400 with the reason (never the value) otherwise.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::BadRequest(format!(
+            "the body is not valid JSON for this route ({} at line {} column {})",
+            classify(&error),
+            error.line(),
+            error.column()
+        ))
+    })
+}
+
+fn classify(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Eof => "unexpected end",
+    }
+}
+
+/// A path parameter by name; 404 when it is missing (the route did not match as declared).
+pub fn path_param(request: &Request, name: &'static str) -> Result<String, ApiError> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or(ApiError::NotFound(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn duplicate_route_is_refused() {
+        async fn nothing(_: AppState, _: Request) -> HandlerResult {
+            Err(ApiError::NotFound("thing"))
+        }
+        let _ = Router::new()
+            .route("GET /v1/x", nothing)
+            .route("GET /v1/x", nothing);
+    }
+
+    #[test]
+    fn malformed_body_is_400_without_the_value() {
+        let request = Request::new(Body::Text("{\"secret-value\": ".into()));
+        let err = json_body::<serde_json::Value>(&request).expect_err("malformed");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(!err.to_string().contains("secret-value"));
+    }
+}

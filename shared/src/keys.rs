@@ -1,0 +1,30 @@
+//! Key shapes of the single table. Every item of a user sits in the user's partition, so erasure and
+//! export reach it by Query (never Scan); items found by other access paths carry GSI keys as well.
+
+/// Partition key of everything that belongs to user `user_id` (the Cognito `sub`).
+pub fn user_partition(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+/// Sort-key prefixes inside a user's partition, one per item family.
+pub mod sort_prefix {
+    /// A customer or provider account (`ACCOUNT#CUSTOMER`, `ACCOUNT#PROVIDER`).
+    pub const ACCOUNT: &str = "ACCOUNT#";
+    /// A service request the user booked.
+    pub const SERVICE_REQUEST: &str = "REQUEST#";
+    /// An assignment of the user (as a Security Provider) to a shift.
+    pub const ASSIGNMENT: &str = "ASSIGNMENT#";
+    /// A privacy request the user made.
+    pub const PRIVACY_REQUEST: &str = "PRIVACY_REQUEST#";
+}
+
+/// The singleton item that holds the current privacy-policy version.
+pub const POLICY_PARTITION: &str = "POLICY";
+/// Sort key of the current policy version.
+pub const POLICY_CURRENT: &str = "CURRENT";
+
+/// Partition of the due-work index (`by-due-date`) for one UTC day: the retention job queries the
+/// days up to today instead of scanning the table.
+pub fn due_day_partition(day: jiff::civil::Date) -> String {
+    format!("DUE#{day}")
+}

@@ -1,0 +1,29 @@
+//! Everything the OfficerTRAK functions share.
+//!
+//! A handler in `functions/<area>` parses the request, asks [`auth::Caller`] who is calling, calls one
+//! function here and maps the result. Storage lives in [`store`], errors in [`error`], the route table
+//! mechanics in [`http`]. Nothing in this crate knows whether it runs on Lambda or in the local gateway.
+
+pub mod accounts;
+pub mod assignments;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod privacy;
+pub mod retention;
+pub mod service_requests;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The OpenAPI 3.1 document that describes every route; the local gateway serves it at `/openapi.json`
+/// and a test keeps it equal to the routes in template.yaml and in the functions' routers.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");

@@ -1,0 +1,111 @@
+//! The harness of the end-to-end tests: one emulator (started by `cargo xtask test`, found through
+//! `AWS_ENDPOINT_URL`), the template's resources created in it once, and one local gateway serving the
+//! functions on a free port, shared by every test of the run.
+
+use aws_config::SdkConfig;
+use infra::bootstrap::{LocalStack, bootstrap};
+use infra::gateway::Gateway;
+use infra::identity::{Tokens, sign_in};
+use infra::{project_template, repo_root};
+use shared::{AppState, Clock};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+/// The shared stack of a test run.
+pub struct TestStack {
+    /// The resources in the emulator.
+    pub stack: LocalStack,
+    /// Base URL of the shared local gateway (system clock).
+    pub api: String,
+}
+
+static STACK: OnceLock<TestStack> = OnceLock::new();
+
+/// The shared stack, created on first use. The gateway runs on a thread of its own so that it outlives
+/// each test's runtime.
+pub fn stack() -> &'static TestStack {
+    STACK.get_or_init(|| {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .expect("AWS_ENDPOINT_URL is not set: run the end-to-end tests through `cargo xtask test`");
+        let (ready, started) = std::sync::mpsc::channel::<(LocalStack, SocketAddr)>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime for the shared gateway");
+            runtime.block_on(async move {
+                let stack = bootstrap(&endpoint, project_template().expect("template.yaml"))
+                    .await
+                    .expect("bootstrap of the local stack");
+                let gateway = Gateway::new(&stack, Clock::System)
+                    .await
+                    .expect("the local gateway");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("a free port");
+                let address = listener.local_addr().expect("the gateway's address");
+                ready.send((stack, address)).expect("the harness is waiting");
+                gateway
+                    .serve(listener, std::future::pending())
+                    .await
+                    .expect("the gateway serves");
+            });
+        });
+        let (stack, address) = started.recv().expect("the shared gateway started");
+        TestStack {
+            stack,
+            api: format!("http://{address}"),
+        }
+    })
+}
+
+impl TestStack {
+    /// A fresh SDK configuration for the emulator (one per test: a connection pool must not outlive
+    /// the runtime of the test that opened it).
+    pub async fn sdk(&self) -> SdkConfig {
+        self.stack.sdk_config().await
+    }
+
+    /// Signs in a new local user with a unique e-mail and the given groups.
+    pub async fn user(&self, name: &str, groups: &[&str]) -> Tokens {
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&self.sdk().await);
+        let pool = self.stack.physical_id("UserPool").expect("UserPool");
+        let client = self.stack.physical_id("UserPoolClient").expect("UserPoolClient");
+        sign_in(&cognito, &pool, &client, &unique_email(name), groups)
+            .await
+            .expect("a local user signs in")
+    }
+
+    /// The state a function gets, with the given clock, for in-process handler tests.
+    pub async fn state(&self, function_logical_id: &str, clock: Clock) -> AppState {
+        let config = self
+            .stack
+            .function_config(function_logical_id)
+            .expect("function config");
+        AppState::new(config, &self.sdk().await, clock)
+    }
+
+    /// A URL of the shared gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+}
+
+/// An e-mail no other test uses.
+pub fn unique_email(name: &str) -> String {
+    format!("{name}+{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A sample event from `events/`, as text.
+pub fn event(name: &str) -> String {
+    let path = repo_root().join("events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Starts an extra gateway on a free port in the current runtime (for tests that move its clock).
+pub async fn extra_gateway(clock: Clock) -> String {
+    let gateway = Gateway::new(&stack().stack, clock).await.expect("a gateway");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(gateway.serve(listener, std::future::pending()));
+    format!("http://{address}")
+}
