@@ -1,6 +1,7 @@
 //! Creating, in the emulator, every resource template.yaml declares that the functions use: tables
 //! (keys, indexes, TTL, backups, encryption), the KMS key and its alias, the SES sender identity, the
-//! Cognito user pool, app client and groups. Idempotent: a second run finds and reuses what exists,
+//! Cognito user pool, app client and groups, and the system and beacon branch keys in the key store.
+//! Idempotent: a second run finds and reuses what exists,
 //! and refuses a table whose shape no longer matches the template.
 
 use crate::template::{Resolve, Template, TemplateError, resolve};
@@ -11,6 +12,7 @@ use aws_sdk_dynamodb::types as ddb;
 use serde::Deserialize;
 use serde_norway::Value;
 use shared::Config;
+use shared::crypto::{KeyClients, KeyManager};
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
@@ -26,6 +28,8 @@ pub const STACK_NAME: &str = "officertrak-local";
 pub enum BootstrapError {
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error(transparent)]
+    Crypto(#[from] shared::crypto::CryptoError),
     #[error("{resource}: {detail}")]
     Aws { resource: String, detail: String },
     #[error(
@@ -139,6 +143,15 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
         stack.refs.insert(logical_id.to_owned(), address);
     }
     stack.refs.insert("Api".into(), "local".into());
+    // The branch keys every deployment needs: system data and beacons (per-user keys come with users).
+    if let Some(function) = template.functions()?.first() {
+        let config = stack.function_config(&function.logical_id)?;
+        let keys = KeyClients {
+            kms: aws_sdk_kms::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        };
+        KeyManager::new(&config, &keys)?.ensure_system_keys().await?;
+    }
     Ok(stack)
 }
 
@@ -747,4 +760,51 @@ async fn ensure_identity(
         stack.refs.insert(group_id.to_owned(), name);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_beacon_has_its_index_in_the_template() {
+        let template = crate::project_template().expect("template.yaml");
+        let shape = declared_table_shape(&template, "DataTable").expect("DataTable");
+        for beacon in shared::schema::BEACONS {
+            let (keys, projection) = shape
+                .indexes
+                .get(beacon.index)
+                .unwrap_or_else(|| panic!("index {}", beacon.index));
+            assert_eq!(
+                keys,
+                &vec![(beacon.stored_attribute(), "HASH".to_owned())],
+                "{}",
+                beacon.index
+            );
+            assert_eq!(
+                shape
+                    .attribute_types
+                    .get(&beacon.stored_attribute())
+                    .map(String::as_str),
+                Some("S")
+            );
+            assert_eq!(
+                projection, "ALL",
+                "reads through the encryption interceptor need whole items"
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_store_table_has_the_layout_the_encryption_sdk_writes() {
+        let template = crate::project_template().expect("template.yaml");
+        let shape = declared_table_shape(&template, "KeyStoreTable").expect("KeyStoreTable");
+        assert_eq!(
+            shape.key_schema,
+            vec![
+                ("branch-key-id".to_owned(), "HASH".to_owned()),
+                ("type".to_owned(), "RANGE".to_owned())
+            ]
+        );
+    }
 }

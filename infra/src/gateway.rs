@@ -41,6 +41,8 @@ pub enum GatewayError {
         "{function} declares HTTP routes but crate {binary} has no router in infra::gateway::function_router"
     )]
     NoRouter { function: String, binary: String },
+    #[error(transparent)]
+    Startup(#[from] shared::state::StartupError),
     #[error("the OpenAPI document is not valid YAML: {0}")]
     OpenApi(serde_norway::Error),
 }
@@ -94,7 +96,8 @@ impl Gateway {
                 binary: function.binary.clone(),
             })?;
             let router = Arc::new(router);
-            let state = AppState::new(stack.function_config(&function.logical_id)?, &sdk, clock.clone());
+            let state =
+                AppState::new(stack.function_config(&function.logical_id)?, &sdk, clock.clone()).await?;
             for spec in function.routes {
                 routes.push(Route {
                     segments: parse_segments(&spec.path),

@@ -28,3 +28,20 @@ pub fn repo_root() -> PathBuf {
 pub fn project_template() -> Result<template::Template, template::TemplateError> {
     template::Template::load(&repo_root().join("template.yaml"))
 }
+
+#[cfg(test)]
+mod documentation {
+    /// The README's retention table names every class the code knows.
+    #[test]
+    fn readme_lists_every_retention_class() {
+        let readme = std::fs::read_to_string(crate::repo_root().join("README.md")).expect("README.md");
+        for class in shared::retention::RetentionClass::ALL {
+            let name = serde_json::to_value(class).expect("class name");
+            let name = name.as_str().expect("string");
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "README.md's retention table lacks {name}"
+            );
+        }
+    }
+}

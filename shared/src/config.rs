@@ -11,6 +11,8 @@ pub struct Config {
     pub key_store_table_name: String,
     /// ARN of the KMS key that protects branch keys (`DataKey`).
     pub data_key_arn: String,
+    /// ARN of the KMS HMAC key behind uniqueness locks (`LookupKey`).
+    pub lookup_key_arn: String,
     /// Verified SES sender address for every mail we send.
     pub mail_sender: String,
     /// The Cognito user pool whose tokens the API accepts (erasure deletes users from it).
@@ -26,10 +28,11 @@ pub enum ConfigError {
 
 impl Config {
     /// Names of the environment variables, in one place so that tests and the local stack agree.
-    pub const VARIABLES: [&'static str; 5] = [
+    pub const VARIABLES: [&'static str; 6] = [
         "TABLE_NAME",
         "KEY_STORE_TABLE_NAME",
         "DATA_KEY_ARN",
+        "LOOKUP_KEY_ARN",
         "MAIL_SENDER",
         "USER_POOL_ID",
     ];
@@ -51,6 +54,7 @@ impl Config {
             table_name: get("TABLE_NAME")?,
             key_store_table_name: get("KEY_STORE_TABLE_NAME")?,
             data_key_arn: get("DATA_KEY_ARN")?,
+            lookup_key_arn: get("LOOKUP_KEY_ARN")?,
             mail_sender: get("MAIL_SENDER")?,
             user_pool_id: get("USER_POOL_ID")?,
         })

@@ -1,9 +1,12 @@
 //! Key shapes of the single table. Every item of a user sits in the user's partition, so erasure and
 //! export reach it by Query (never Scan); items found by other access paths carry GSI keys as well.
 
+/// Prefix of a user's partition key; the encryption layer reads the owner from it.
+pub const USER_PARTITION_PREFIX: &str = "USER#";
+
 /// Partition key of everything that belongs to user `user_id` (the Cognito `sub`).
 pub fn user_partition(user_id: &str) -> String {
-    format!("USER#{user_id}")
+    format!("{USER_PARTITION_PREFIX}{user_id}")
 }
 
 /// Sort-key prefixes inside a user's partition, one per item family.

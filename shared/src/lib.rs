@@ -9,14 +9,21 @@ pub mod assignments;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod lookup;
+pub mod payments;
 pub mod privacy;
 pub mod retention;
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
+pub mod schema;
 pub mod service_requests;
 pub mod state;
 pub mod store;
+pub mod tax;
 pub mod telemetry;
 
 pub use clock::Clock;

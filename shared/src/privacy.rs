@@ -1,7 +1,8 @@
 //! Privacy requests (the rights the policy grants) and the privacy-policy versions users accept.
 
 use crate::keys::{POLICY_CURRENT, POLICY_PARTITION, sort_prefix, user_partition};
-use crate::store::{Store, StoreError};
+use crate::schema::{self, ItemType};
+use crate::store::{ItemKey, Record, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// One line of a user's privacy-request list, in user-facing terms.
@@ -17,10 +18,18 @@ pub struct PrivacyRequestSummary {
 /// A published version of the Applications Privacy Policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyVersion {
-    pub version: String,
+    pub policy_version: String,
     pub effective_date: String,
     pub significant: bool,
     pub summary: String,
+}
+
+impl Record for PolicyVersion {
+    const TYPE: &'static ItemType = &schema::POLICY_VERSION;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(POLICY_PARTITION.to_owned(), POLICY_CURRENT.to_owned())
+    }
 }
 
 /// Up to `limit` privacy requests made by `user_id`.
@@ -36,5 +45,11 @@ pub async fn requests_of(
 
 /// The policy version in force, if one has been published.
 pub async fn current_policy(store: &Store) -> Result<Option<PolicyVersion>, StoreError> {
-    store.get(POLICY_PARTITION, POLICY_CURRENT).await
+    let current = store
+        .get::<PolicyVersion>(&ItemKey::new(
+            POLICY_PARTITION.to_owned(),
+            POLICY_CURRENT.to_owned(),
+        ))
+        .await?;
+    Ok(current.map(|versioned| versioned.record))
 }

@@ -1,12 +1,21 @@
 //! Typed access to the application table: the only module that talks to DynamoDB.
 //!
-//! Rules every read here obeys: items whose `expires_at` (the TTL attribute, epoch seconds) has passed
-//! are invisible, because DynamoDB deletes them only "typically within two days" and the local emulator
-//! never does; and nothing ever Scans.
+//! Writes and reads go through the encrypting client ([`crate::crypto`]): personal attributes are
+//! encrypted, every item is signed under its owner's key, and a tampered item or a destroyed key fails
+//! the read. Rules every operation here obeys:
+//! - items whose `expires_at` (TTL attribute, epoch seconds) has passed are invisible, because DynamoDB
+//!   deletes them only "typically within two days" and the local emulator never does;
+//! - `expires_at` is computed from the item type's retention class, never passed in;
+//! - changing an item replaces it whole, conditioned on its `version` (signed attributes cannot be
+//!   updated in place);
+//! - nothing ever Scans.
 
 use crate::clock::Clock;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::schema::{Beacon, ItemType};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -14,51 +23,136 @@ use thiserror::Error;
 
 /// The TTL attribute of every item that has a retention period.
 pub const EXPIRES_AT: &str = "expires_at";
+/// The optimistic-lock attribute of every item.
+pub const VERSION: &str = "version";
+/// The attribute naming an item's type in the schema registry.
+pub const ITEM_TYPE: &str = "item_type";
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// Storage failures, mapped from the SDK in one place ([`StoreError::from_sdk`]).
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    /// A key from its two parts.
+    pub fn new(pk: String, sk: String) -> Self {
+        Self { pk, sk }
+    }
+
+    fn to_item(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// A domain type stored as one item of a registered [`ItemType`].
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// Its entry in the schema registry (attributes, protection, retention).
+    const TYPE: &'static ItemType;
+    /// Where it is stored.
+    fn key(&self) -> ItemKey;
+    /// When its retention period starts; `None` until it does (or if it has none).
+    fn retention_start(&self) -> Option<Timestamp> {
+        None
+    }
+}
+
+/// A record with the version it was read at (pass it back to [`Store::replace`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<R> {
+    pub record: R,
+    pub version: u64,
+}
+
+/// Storage failures, mapped from the SDK and the encryption SDK in one place.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// A conditional write found the item in another state (exists already, version moved on).
     #[error("condition failed")]
     ConditionFailed,
+    /// A transaction was cancelled; one reason per write, in order (`None` for writes that were fine).
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCancelled(Vec<String>),
+    /// The item's signature does not verify: it was changed, moved or forged outside this code.
+    #[error("stored item failed its integrity check")]
+    Tampered,
+    /// The owner's key has been destroyed (crypto-shredding): the data can never be read again.
+    #[error("the data was destroyed with its owner's key")]
+    KeyDestroyed,
     /// The stored item does not have the shape of the type it was read as.
     #[error("stored item does not decode: {0}")]
     Decode(String),
-    /// Any other SDK or service failure (throttling, missing table, network).
+    /// Any other SDK or service failure (throttling, missing table, network, encryption setup).
     #[error("dynamodb: {0}")]
     Sdk(String),
 }
 
 impl StoreError {
-    /// Maps an SDK error: conditional-check failures become [`StoreError::ConditionFailed`].
-    pub fn from_sdk<E, R>(error: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    /// Maps an SDK error. The encryption SDK reports through the interceptor as text, which is
+    /// classified here and nowhere else.
+    pub fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
         if error.code() == Some("ConditionalCheckFailedException") {
-            Self::ConditionFailed
+            return Self::ConditionFailed;
+        }
+        Self::classify(DisplayErrorContext(&error).to_string())
+    }
+
+    fn classify(text: String) -> Self {
+        let lower = text.to_lowercase();
+        if lower.contains("branch key")
+            && (lower.contains("no item") || lower.contains("not found") || lower.contains("does not exist"))
+        {
+            Self::KeyDestroyed
+        } else if lower.contains("signature")
+            || lower.contains("structuredencryption")
+            || lower.contains("tamper")
+        {
+            Self::Tampered
         } else {
-            Self::Sdk(DisplayErrorContext(&error).to_string())
+            Self::Sdk(text)
         }
     }
 }
 
+/// One write of a transaction, prepared by [`Store`].
+#[derive(Debug, Clone)]
+pub struct Write(TransactWriteItem);
+
 /// The application table.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    encrypted: aws_sdk_dynamodb::Client,
+    plain: aws_sdk_dynamodb::Client,
     table: String,
     clock: Clock,
 }
 
 impl Store {
-    /// A store over `table`, reading "now" from `clock` to hide expired items.
-    pub fn new(client: aws_sdk_dynamodb::Client, table: String, clock: Clock) -> Self {
-        Self { client, table, clock }
+    /// A store over `table`: `encrypted` carries the encryption interceptor, `plain` does not (it
+    /// serves key-only index queries, which the interceptor cannot decrypt).
+    pub fn new(
+        encrypted: aws_sdk_dynamodb::Client,
+        plain: aws_sdk_dynamodb::Client,
+        table: String,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            encrypted,
+            plain,
+            table,
+            clock,
+        }
     }
 
     /// The table name.
@@ -66,32 +160,29 @@ impl Store {
         &self.table
     }
 
-    /// Reads one item by key; `None` when absent or expired.
-    pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(sk.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        match output.item {
-            Some(item) if self.is_live(&item) => decode(item).map(Some),
-            _ => Ok(None),
-        }
+    /// The client without encryption: for key-only lookups and for tests that inspect what is stored.
+    pub fn raw(&self) -> &aws_sdk_dynamodb::Client {
+        &self.plain
     }
 
-    /// Writes a new item; [`StoreError::ConditionFailed`] when one with the same key exists.
-    pub async fn put_new<T: Serialize>(&self, value: &T) -> Result<(), StoreError> {
-        let item: Item =
-            serde_dynamo::to_item(value).map_err(|error| StoreError::Decode(error.to_string()))?;
-        self.client
+    fn item_of<R: Record>(&self, record: &R, version: u64) -> Result<Item, StoreError> {
+        let mut item: Item =
+            serde_dynamo::to_item(record).map_err(|error| StoreError::Decode(error.to_string()))?;
+        item.extend(record.key().to_item());
+        item.insert(ITEM_TYPE.to_owned(), AttributeValue::S(R::TYPE.name.to_owned()));
+        item.insert(VERSION.to_owned(), AttributeValue::N(version.to_string()));
+        if let Some(expires_at) = R::TYPE.retention.expires_at(record.retention_start()) {
+            item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires_at.to_string()));
+        }
+        Ok(item)
+    }
+
+    /// Writes a new record (version 1); [`StoreError::ConditionFailed`] when its key is taken.
+    pub async fn create<R: Record>(&self, record: &R) -> Result<(), StoreError> {
+        self.encrypted
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(self.item_of(record, 1)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -99,22 +190,129 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` live items of partition `pk` whose sort key starts with `sk_prefix`, in sort order.
+    /// Replaces a record read at `expected_version`; returns the new version.
+    /// [`StoreError::ConditionFailed`] when someone changed it in between.
+    pub async fn replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<u64, StoreError> {
+        let version = expected_version + 1;
+        self.encrypted
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, version)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(version)
+    }
+
+    /// Deletes an item (no error when it is absent).
+    pub async fn delete(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.encrypted
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Reads one record; `None` when absent, expired, or of another type.
+    pub async fn get<R: Record>(&self, key: &ItemKey) -> Result<Option<Versioned<R>>, StoreError> {
+        let output = self
+            .encrypted
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        match output.item {
+            Some(item) if self.is_live(&item) && is_type::<R>(&item) => decode_versioned(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads several records by key (BatchGetItem), in no particular order; absent ones are skipped.
+    pub async fn batch_get<R: Record>(&self, keys: &[ItemKey]) -> Result<Vec<Versioned<R>>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(ItemKey::to_item).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|error| StoreError::Sdk(error.to_string()))?,
+            );
+            while let Some(keys_and_attributes) = request.take() {
+                let output = self
+                    .encrypted
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if self.is_live(&item) && is_type::<R>(&item) {
+                        found.push(decode_versioned(item)?);
+                    }
+                }
+                request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` live records of type `R` in partition `pk` whose sort key starts with
+    /// `sk_prefix`, in sort-key order.
+    pub async fn query<R: Record>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let items = self.query_items(pk, sk_prefix, Some(R::TYPE.name), limit).await?;
+        items.into_iter().map(decode_versioned).collect()
+    }
+
+    /// Like [`Store::query`] for summary views that decode only some attributes of any item type.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,
         pk: &str,
         sk_prefix: &str,
         limit: usize,
     ) -> Result<Vec<T>, StoreError> {
+        let items = self.query_items(pk, sk_prefix, None, limit).await?;
+        items.into_iter().map(decode).collect()
+    }
+
+    async fn query_items(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        item_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         let mut start_key: Option<Item> = None;
+        let mut filter = String::from("(attribute_not_exists(#expires) OR #expires > :now)");
+        if item_type.is_some() {
+            filter.push_str(" AND #type = :type");
+        }
         loop {
-            let output = self
-                .client
+            let mut request = self
+                .encrypted
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression("attribute_not_exists(#expires) OR #expires > :now")
+                .filter_expression(&filter)
                 .expression_attribute_names("#expires", EXPIRES_AT)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
@@ -122,15 +320,18 @@ impl Store {
                     ":now",
                     AttributeValue::N(self.clock.epoch_seconds().to_string()),
                 )
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
+                .set_exclusive_start_key(start_key.take());
+            if let Some(item_type) = item_type {
+                request = request
+                    .expression_attribute_names("#type", ITEM_TYPE)
+                    .expression_attribute_values(":type", AttributeValue::S(item_type.to_owned()));
+            }
+            let output = request.send().await.map_err(StoreError::from_sdk)?;
             for item in output.items.unwrap_or_default() {
                 if found.len() == limit {
                     return Ok(found);
                 }
-                found.push(decode(item)?);
+                found.push(item);
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() && found.len() < limit => start_key = Some(key),
@@ -139,14 +340,112 @@ impl Store {
         }
     }
 
-    /// Number of live items in the due-work index (`by-due-date`) under `due_day` that fall due at or
-    /// before `until` (epoch seconds). The retention job's way to find work without a Scan.
+    /// Live records of type `R` whose `beacon.attribute` equals `value` exactly, found through the
+    /// beacon's index without sending the plaintext. The beacon is truncated, so the index returns
+    /// false positives; they are dropped here after decryption.
+    pub async fn find_by_beacon<R: Record>(
+        &self,
+        beacon: &Beacon,
+        value: &str,
+    ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let mut found = Vec::new();
+        let mut start_key: Option<Item> = None;
+        loop {
+            let output = self
+                .encrypted
+                .query()
+                .table_name(&self.table)
+                .index_name(beacon.index)
+                .key_condition_expression("#attribute = :value")
+                .expression_attribute_names("#attribute", beacon.attribute)
+                .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in output.items.unwrap_or_default() {
+                let exact =
+                    matches!(item.get(beacon.attribute), Some(AttributeValue::S(stored)) if stored == value);
+                if exact && self.is_live(&item) && is_type::<R>(&item) {
+                    found.push(decode_versioned(item)?);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// A transaction write that creates `record` (fails the transaction if its key is taken).
+    pub fn write_create<R: Record>(&self, record: &R) -> Result<Write, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, 1)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
+    /// A transaction write that replaces `record` read at `expected_version`.
+    pub fn write_replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<Write, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, expected_version + 1)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
+    /// A transaction write that deletes `key`.
+    pub fn write_delete(&self, key: &ItemKey) -> Result<Write, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().delete(delete).build()))
+    }
+
+    /// Applies all writes or none (TransactWriteItems). A cancelled transaction reports one reason per
+    /// write.
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let result = self
+            .encrypted
+            .transact_write_items()
+            .set_transact_items(Some(writes.into_iter().map(|w| w.0).collect()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    Err(StoreError::TransactionCancelled(
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|reason| reason.code().unwrap_or("None").to_owned())
+                            .collect(),
+                    ))
+                }
+                _ => Err(StoreError::from_sdk(error)),
+            },
+        }
+    }
+
+    /// Number of items in the due-work index (`by-due-date`) under `due_day` that fall due at or
+    /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
+    /// index, so the plain client.
     pub async fn count_due(&self, due_day: &str, until: i64) -> Result<usize, StoreError> {
         let mut count = 0;
         let mut start_key: Option<Item> = None;
         loop {
             let output = self
-                .client
+                .plain
                 .query()
                 .table_name(&self.table)
                 .index_name("by-due-date")
@@ -175,6 +474,23 @@ impl Store {
     }
 }
 
+fn is_type<R: Record>(item: &Item) -> bool {
+    matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == R::TYPE.name)
+}
+
 fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|error| StoreError::Decode(error.to_string()))
+}
+
+fn decode_versioned<R: Record>(item: Item) -> Result<Versioned<R>, StoreError> {
+    let version = match item.get(VERSION) {
+        Some(AttributeValue::N(number)) => {
+            number.parse().map_err(|_| StoreError::Decode("version".into()))?
+        }
+        _ => return Err(StoreError::Decode("item has no version".into())),
+    };
+    Ok(Versioned {
+        record: decode(item)?,
+        version,
+    })
 }

@@ -80,6 +80,8 @@ impl TestStack {
             .function_config(function_logical_id)
             .expect("function config");
         AppState::new(config, &self.sdk().await, clock)
+            .await
+            .expect("function state")
     }
 
     /// A URL of the shared gateway.
@@ -108,4 +110,15 @@ pub async fn extra_gateway(clock: Clock) -> String {
     let address = listener.local_addr().expect("address");
     tokio::spawn(gateway.serve(listener, std::future::pending()));
     format!("http://{address}")
+}
+
+/// A new user id with its branch key created (what account registration does first).
+pub async fn new_user(state: &AppState) -> String {
+    let user_id = uuid::Uuid::new_v4().to_string();
+    state
+        .keys
+        .create_user_key(&user_id)
+        .await
+        .expect("the user's branch key");
+    user_id
 }

@@ -2,6 +2,8 @@
 //! per area. Run them with `cargo xtask test`, which starts an emulator of their own.
 
 mod auth;
+mod encryption;
 mod fixtures;
+mod key_usage;
 mod resources;
 mod storage;

@@ -1,92 +1,130 @@
-//! The store hides expired items (the emulator never deletes them) and maps conditional failures.
+//! The store hides expired items (the emulator never deletes them), pages through large results,
+//! and maps conditional failures.
 
-use e2e::stack;
-use jiff::SignedDuration;
-use serde::{Deserialize, Serialize};
+use e2e::{new_user, stack};
+use jiff::{SignedDuration, Timestamp, ToSpan};
 use shared::Clock;
-use shared::store::StoreError;
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct Probe {
-    pk: String,
-    sk: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<i64>,
-}
+use shared::keys::user_partition;
+use shared::payments::PaymentRecord;
+use shared::samples;
+use shared::store::{Record, StoreError};
+use shared::tax::W9Record;
 
 #[tokio::test]
 async fn expired_items_are_invisible_to_get_and_query() {
-    let start: jiff::Timestamp = "2030-01-31T23:00:00Z".parse().expect("time");
-    let clock = Clock::fixed(start);
+    let now: Timestamp = "2030-01-31T23:00:00Z".parse().expect("time");
+    let clock = Clock::fixed(now);
     let state = stack().state("RegistrationFunction", clock.clone()).await;
-    let pk = format!("TEST#{}", uuid::Uuid::new_v4().simple());
-    let expiring = Probe {
-        pk: pk.clone(),
-        sk: "ITEM#expiring".into(),
-        expires_at: Some(start.as_second() + 100),
-    };
-    let lasting = Probe {
-        pk: pk.clone(),
-        sk: "ITEM#lasting".into(),
-        expires_at: None,
-    };
-    state.store.put_new(&expiring).await.expect("put");
-    state.store.put_new(&lasting).await.expect("put");
+    let user = new_user(&state).await;
+    // A W-9 is kept 7 years from certification: this one has 100 seconds left.
+    let certified = now
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .checked_sub(7.years())
+        .expect("date")
+        .timestamp()
+        + SignedDuration::from_secs(100);
+    let w9 = samples::w9(&user, certified);
+    let customer = samples::customer(&user, &e2e::unique_email("ttl"));
+    state.store.create(&w9).await.expect("w9");
+    state.store.create(&customer).await.expect("customer");
 
-    let before: Vec<Probe> = state.store.query_prefix(&pk, "ITEM#", 10).await.expect("query");
-    assert_eq!(before.len(), 2);
+    assert!(
+        state
+            .store
+            .get::<W9Record>(&w9.key())
+            .await
+            .expect("get")
+            .is_some()
+    );
     assert_eq!(
-        state.store.get::<Probe>(&pk, "ITEM#expiring").await.expect("get"),
-        Some(expiring)
+        state
+            .store
+            .query::<W9Record>(&user_partition(&user), "TAX#", 10)
+            .await
+            .expect("query")
+            .len(),
+        1
     );
 
     clock.advance(SignedDuration::from_secs(100));
-    assert_eq!(
-        state.store.get::<Probe>(&pk, "ITEM#expiring").await.expect("get"),
-        None,
+    assert!(
+        state
+            .store
+            .get::<W9Record>(&w9.key())
+            .await
+            .expect("get")
+            .is_none(),
         "expired at its second"
     );
-    let after: Vec<Probe> = state.store.query_prefix(&pk, "ITEM#", 10).await.expect("query");
-    assert_eq!(after, vec![lasting]);
+    assert!(
+        state
+            .store
+            .query::<W9Record>(&user_partition(&user), "TAX#", 10)
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    // The item is still in the table (only TTL or the purge removes it) …
+    let raw = state
+        .store
+        .raw()
+        .get_item()
+        .table_name(state.store.table())
+        .set_key(Some(
+            [("pk", w9.key().pk), ("sk", w9.key().sk)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)))
+                .collect(),
+        ));
+    assert!(raw.send().await.expect("raw get").item.is_some());
+    // … and an account, which has no fixed period, stays visible.
+    assert!(
+        state
+            .store
+            .get::<shared::accounts::CustomerAccount>(&customer.key())
+            .await
+            .expect("get")
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn query_pages_through_more_than_one_response_and_honours_the_limit() {
-    let state = stack().state("RegistrationFunction", Clock::System).await;
-    let pk = format!("TEST#{}", uuid::Uuid::new_v4().simple());
+    let state = stack().state("RequestsFunction", Clock::System).await;
+    let user = new_user(&state).await;
     // ~1.2 MB of items: more than one 1 MB Query page.
-    #[derive(Serialize, Deserialize)]
-    struct Bulky {
-        pk: String,
-        sk: String,
-        filler: String,
-    }
     for index in 0..30 {
-        let item = Bulky {
-            pk: pk.clone(),
-            sk: format!("ITEM#{index:03}"),
-            filler: "x".repeat(40_000),
-        };
-        state.store.put_new(&item).await.expect("put");
+        let mut payment = samples::payment(&user, &format!("{index:03}"));
+        payment.processor_token = format!("pm_{}", "x".repeat(40_000));
+        state.store.create(&payment).await.expect("put");
     }
-    let all: Vec<Bulky> = state.store.query_prefix(&pk, "ITEM#", 100).await.expect("query");
+    let all = state
+        .store
+        .query::<PaymentRecord>(&user_partition(&user), "PAYMENT#", 100)
+        .await
+        .expect("query");
     assert_eq!(all.len(), 30);
-    assert!(all.windows(2).all(|w| w[0].sk < w[1].sk), "in sort-key order");
-    let some: Vec<Bulky> = state.store.query_prefix(&pk, "ITEM#", 7).await.expect("query");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].record.payment_id < w[1].record.payment_id),
+        "in sort-key order"
+    );
+    let some = state
+        .store
+        .query::<PaymentRecord>(&user_partition(&user), "PAYMENT#", 7)
+        .await
+        .expect("query");
     assert_eq!(some.len(), 7);
 }
 
 #[tokio::test]
-async fn writing_the_same_key_twice_is_a_condition_failure() {
+async fn creating_the_same_key_twice_is_a_condition_failure() {
     let state = stack().state("RegistrationFunction", Clock::System).await;
-    let probe = Probe {
-        pk: format!("TEST#{}", uuid::Uuid::new_v4().simple()),
-        sk: "ONE".into(),
-        expires_at: None,
-    };
-    state.store.put_new(&probe).await.expect("first write");
+    let user = new_user(&state).await;
+    let customer = samples::customer(&user, &e2e::unique_email("twice"));
+    state.store.create(&customer).await.expect("first write");
     assert!(matches!(
-        state.store.put_new(&probe).await,
+        state.store.create(&customer).await,
         Err(StoreError::ConditionFailed)
     ));
 }

@@ -1,0 +1,73 @@
+//! Keyed hashes for exact, collision-free lookups without plaintext (uniqueness locks).
+//!
+//! Beacons are short on purpose (false positives hide who is who), so they cannot tell two e-mails
+//! apart for certain. A lock item keyed by the full HMAC-SHA-256 of the normalised value, computed by
+//! KMS under a key that never leaves it, can.
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::MacAlgorithmSpec;
+use std::fmt::Write as _;
+use thiserror::Error;
+
+/// Computing a keyed hash failed.
+#[derive(Debug, Error)]
+#[error("keyed hash: {0}")]
+pub struct LookupError(String);
+
+/// The e-mail as compared everywhere: trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The KMS HMAC key behind uniqueness locks.
+#[derive(Debug, Clone)]
+pub struct LookupKey {
+    kms: aws_sdk_kms::Client,
+    key_arn: String,
+}
+
+impl LookupKey {
+    /// The HMAC key `key_arn` (KeySpec HMAC_256) through `kms`.
+    pub fn new(kms: aws_sdk_kms::Client, key_arn: String) -> Self {
+        Self { kms, key_arn }
+    }
+
+    /// Hex HMAC-SHA-256 of the normalised e-mail (domain-separated from other lookups).
+    pub async fn email_hash(&self, email: &str) -> Result<String, LookupError> {
+        self.hash("email", &normalize_email(email)).await
+    }
+
+    async fn hash(&self, purpose: &str, value: &str) -> Result<String, LookupError> {
+        let message = format!("officertrak:{purpose}:{value}");
+        let output = self
+            .kms
+            .generate_mac()
+            .key_id(&self.key_arn)
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .message(Blob::new(message.into_bytes()))
+            .send()
+            .await
+            .map_err(|error| LookupError(aws_sdk_kms::error::DisplayErrorContext(error).to_string()))?;
+        let mac = output
+            .mac
+            .ok_or_else(|| LookupError("KMS returned no MAC".into()))?;
+        let mut hex = String::with_capacity(64);
+        for byte in mac.as_ref() {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        Ok(hex)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mails_compare_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_email("  Ada.Lovelace@Example.COM "),
+            "ada.lovelace@example.com"
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! The item schema registry: for every item type of the table, its key shape, how each attribute is
+//! protected, its retention class and the indexes that find it.
+//!
+//! The encryption configuration is generated from this registry ([`attribute_actions`]), so an
+//! attribute cannot be written unless it is declared here: the encryption SDK rejects undeclared
+//! attributes. Personal data is `Personal` (encrypted and signed); keys and values that must be
+//! trusted are `Signed` (plaintext, signed); fields that change in place (status, expiry, GSI keys of
+//! moving work) are `Unsigned`.
+
+use crate::retention::RetentionClass;
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// How one attribute is protected at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Personal data: encrypted under the owner's key and signed (`ENCRYPT_AND_SIGN`).
+    Personal,
+    /// Plaintext but covered by the item signature (`SIGN_ONLY`): keys, ids, versions, timestamps.
+    Signed,
+    /// Plaintext and not signed (`DO_NOTHING`): may change without re-signing the item.
+    Unsigned,
+}
+
+/// One declared attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub protection: Protection,
+}
+
+const fn personal(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Personal,
+    }
+}
+const fn signed(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Signed,
+    }
+}
+const fn unsigned(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Unsigned,
+    }
+}
+
+/// One type of item in the table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ItemType {
+    /// The `item_type` attribute's value.
+    pub name: &'static str,
+    /// Key shape, for readers: `pk` / `sk` patterns.
+    pub key: &'static str,
+    /// Attributes beyond [`COMMON`].
+    pub attributes: &'static [Attribute],
+    /// How long items of this type are kept.
+    pub retention: RetentionClass,
+    /// Indexes that find items of this type (beyond the table's own key).
+    pub indexes: &'static [&'static str],
+}
+
+/// Attributes every item has (the store writes them).
+pub const COMMON: &[Attribute] = &[
+    signed("pk"),
+    signed("sk"),
+    signed("item_type"),
+    signed("version"),
+    unsigned(crate::store::EXPIRES_AT),
+    unsigned("gsi1pk"),
+    unsigned("gsi1sk"),
+    unsigned("due_day"),
+    unsigned("due_at"),
+];
+
+/// A customer's account (individual or business).
+pub const CUSTOMER_ACCOUNT: ItemType = ItemType {
+    name: "customer_account",
+    key: "pk=USER#<user_id> sk=ACCOUNT#CUSTOMER",
+    attributes: &[
+        signed("user_id"),
+        signed("kind"),
+        unsigned("status"),
+        personal("name"),
+        personal("phone"),
+        personal("email"),
+        personal("date_of_birth"),
+        personal("home_address"),
+        personal("business_address"),
+        personal("mailing_address"),
+        personal("business_name"),
+        personal("tax_id"),
+        signed("policy_version"),
+        signed("marketing_consent"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["email-beacon", "tax-id-beacon"],
+};
+
+/// A Security Provider's account.
+pub const PROVIDER_ACCOUNT: ItemType = ItemType {
+    name: "provider_account",
+    key: "pk=USER#<user_id> sk=ACCOUNT#PROVIDER",
+    attributes: &[
+        signed("user_id"),
+        unsigned("status"),
+        personal("legal_name"),
+        personal("date_of_birth"),
+        personal("phone"),
+        personal("email"),
+        personal("home_address"),
+        personal("licence"),
+        personal("agency"),
+        signed("skills"),
+        personal("service_area"),
+        signed("policy_version"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["email-beacon"],
+};
+
+/// A W-9 as certified by a Security Provider: a tax record the law makes us keep.
+pub const W9_RECORD: ItemType = ItemType {
+    name: "w9_record",
+    key: "pk=USER#<user_id> sk=TAX#W9#<certified_at>",
+    attributes: &[
+        signed("user_id"),
+        personal("legal_name"),
+        personal("business_name"),
+        signed("tax_classification"),
+        personal("address"),
+        signed("tin_type"),
+        personal("tax_id"),
+        signed("certified_at"),
+    ],
+    retention: RetentionClass::TaxRecord,
+    indexes: &["tax-id-beacon"],
+};
+
+/// A payment taken for a service request: the processor's token, never a card number.
+pub const PAYMENT_RECORD: ItemType = ItemType {
+    name: "payment_record",
+    key: "pk=USER#<user_id> sk=PAYMENT#<payment_id>",
+    attributes: &[
+        signed("user_id"),
+        signed("payment_id"),
+        signed("request_id"),
+        personal("processor_token"),
+        personal("card_brand"),
+        personal("card_last4"),
+        signed("amount_cents"),
+        signed("currency"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::PaymentRecord,
+    indexes: &[],
+};
+
+/// Reserves an e-mail for one account of a role: the uniqueness lock, keyed by a keyed hash of the
+/// e-mail (no plaintext), written in the same transaction as the account.
+pub const EMAIL_LOCK: ItemType = ItemType {
+    name: "email_lock",
+    key: "pk=LOCK#EMAIL#<role>#<hmac> sk=LOCK",
+    attributes: &[
+        signed("role"),
+        signed("email_hash"),
+        signed("owner_user_id"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// The privacy-policy version in force (announced to users when significant).
+pub const POLICY_VERSION: ItemType = ItemType {
+    name: "policy_version",
+    key: "pk=POLICY sk=CURRENT",
+    attributes: &[
+        signed("policy_version"),
+        signed("effective_date"),
+        signed("significant"),
+        signed("summary"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Every item type of the table.
+pub const ITEM_TYPES: &[&ItemType] = &[
+    &CUSTOMER_ACCOUNT,
+    &PROVIDER_ACCOUNT,
+    &W9_RECORD,
+    &PAYMENT_RECORD,
+    &EMAIL_LOCK,
+    &POLICY_VERSION,
+];
+
+/// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on
+/// `aws_dbe_b_<attribute>`, so lookups need no plaintext. Truncation means false positives by design:
+/// callers confirm each hit after decrypting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beacon {
+    /// The (personal) attribute it is computed from.
+    pub attribute: &'static str,
+    /// Bits kept of the hash: 16 bits leave ~1 false positive per 65,536 items with that attribute.
+    pub length: u16,
+    /// The GSI whose hash key is the beacon.
+    pub index: &'static str,
+}
+
+impl Beacon {
+    /// The attribute the encryption SDK writes the beacon to.
+    pub fn stored_attribute(&self) -> String {
+        format!("aws_dbe_b_{}", self.attribute)
+    }
+}
+
+/// Lookup by e-mail (normalised: trimmed, lower-cased).
+pub const EMAIL_BEACON: Beacon = Beacon {
+    attribute: "email",
+    length: 16,
+    index: "email-beacon",
+};
+/// Lookup by tax id (SSN or EIN, digits only).
+pub const TAX_ID_BEACON: Beacon = Beacon {
+    attribute: "tax_id",
+    length: 16,
+    index: "tax-id-beacon",
+};
+/// Every beacon.
+pub const BEACONS: &[Beacon] = &[EMAIL_BEACON, TAX_ID_BEACON];
+
+/// The registry contradicts itself.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SchemaError {
+    #[error("attribute {0} is declared with two different protections")]
+    Conflict(&'static str),
+}
+
+/// Every attribute of the table with its protection: the union over item types. An attribute name
+/// means one thing table-wide, because the encryption SDK configures actions per table.
+pub fn attribute_actions() -> Result<BTreeMap<&'static str, Protection>, SchemaError> {
+    let mut actions = BTreeMap::new();
+    for attribute in COMMON
+        .iter()
+        .chain(ITEM_TYPES.iter().flat_map(|t| t.attributes.iter()))
+    {
+        if let Some(previous) = actions.insert(attribute.name, attribute.protection)
+            && previous != attribute.protection
+        {
+            return Err(SchemaError::Conflict(attribute.name));
+        }
+    }
+    Ok(actions)
+}
+
+/// The item type named `name`.
+pub fn item_type(name: &str) -> Option<&'static ItemType> {
+    ITEM_TYPES.iter().copied().find(|t| t.name == name)
+}
+
+impl ItemType {
+    /// The protection of `attribute` on this item type (common attributes included).
+    pub fn protection(&self, attribute: &str) -> Option<Protection> {
+        COMMON
+            .iter()
+            .chain(self.attributes)
+            .find(|a| a.name == attribute)
+            .map(|a| a.protection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn one_protection_per_attribute_name() {
+        assert!(attribute_actions().is_ok());
+    }
+
+    #[test]
+    fn beacons_are_computed_from_personal_attributes_only() {
+        let actions = attribute_actions().expect("consistent");
+        for beacon in BEACONS {
+            assert_eq!(
+                actions.get(beacon.attribute),
+                Some(&Protection::Personal),
+                "{}",
+                beacon.attribute
+            );
+        }
+    }
+
+    #[test]
+    fn item_type_names_are_unique() {
+        for (index, item) in ITEM_TYPES.iter().enumerate() {
+            assert!(
+                ITEM_TYPES[index + 1..]
+                    .iter()
+                    .all(|other| other.name != item.name),
+                "{}",
+                item.name
+            );
+        }
+    }
+
+    fn strings(value: &AttributeValue, out: &mut Vec<String>) {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.to_lowercase()),
+            AttributeValue::Ss(list) | AttributeValue::Ns(list) => {
+                out.extend(list.iter().map(|s| s.to_lowercase()))
+            }
+            AttributeValue::L(list) => list.iter().for_each(|v| strings(v, out)),
+            AttributeValue::M(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Every field of every stored domain type is declared, and every personal value of a fully
+    /// populated sample sits in an attribute declared `Personal`. Adding a personal field to a domain
+    /// type without declaring it `Personal` fails here.
+    #[test]
+    fn personal_values_only_in_personal_attributes() {
+        for sample in samples::all_records("0f0e0d0c-0000-4000-8000-000000000001") {
+            let item_type = sample.item_type;
+            for (name, value) in &sample.item {
+                let protection = item_type.protection(name).unwrap_or_else(|| {
+                    panic!("{}.{name} is not declared in the schema registry", item_type.name)
+                });
+                if protection == Protection::Personal {
+                    continue;
+                }
+                let mut found = Vec::new();
+                strings(value, &mut found);
+                for personal in &sample.personal_values {
+                    let personal = personal.to_lowercase();
+                    assert!(
+                        !found.iter().any(|text| text.contains(&personal)),
+                        "{}.{name} is {protection:?} but holds the personal value {personal:?}",
+                        item_type.name
+                    );
+                }
+            }
+            for declared in item_type.attributes {
+                if declared.protection == Protection::Personal {
+                    assert!(
+                        sample.item.contains_key(declared.name),
+                        "the sample of {} leaves {} empty: fill it so this test covers it",
+                        item_type.name,
+                        declared.name
+                    );
+                }
+            }
+        }
+    }
+}
