@@ -68,6 +68,8 @@ impl FromStr for Role {
 pub struct Caller {
     /// The Cognito `sub`: the user id every item of this user is keyed by.
     pub user_id: String,
+    /// The Cognito username (`cognito:username` or `username`), for admin calls on the user.
+    pub username: Option<String>,
     /// The token's e-mail, when it is an ID token.
     pub email: Option<String>,
     /// Whether Cognito marks that e-mail verified.
@@ -97,6 +99,10 @@ impl Caller {
         let user_id = claims.get("sub").filter(|sub| !sub.is_empty())?.clone();
         Some(Self {
             user_id,
+            username: claims
+                .get("cognito:username")
+                .or_else(|| claims.get("username"))
+                .cloned(),
             email: claims.get("email").cloned(),
             email_verified: claims.get("email_verified").is_some_and(|value| value == "true"),
             roles: claims

@@ -49,6 +49,21 @@ pub enum ApiError {
     /// Storage failed in a way the caller cannot fix. Logged with its cause; the body says nothing more.
     #[error("storage failure")]
     Store(#[from] StoreError),
+    /// A dependency (KMS, Cognito, the key store) failed. Logged with its cause; never personal data.
+    #[error("internal failure")]
+    Internal(String),
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(error: crate::crypto::CryptoError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<crate::lookup::LookupError> for ApiError {
+    fn from(error: crate::lookup::LookupError) -> Self {
+        Self::Internal(error.to_string())
+    }
 }
 
 /// The RFC 9457 body.
@@ -79,7 +94,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -94,7 +109,7 @@ impl ApiError {
             Self::BadRequest(_) => ("urn:officertrak:problem:bad-request", "Malformed request"),
             Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
             Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
-            Self::Store(_) => ("urn:officertrak:problem:internal", "Internal error"),
+            Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),
         }
     }
 

@@ -92,7 +92,7 @@ impl Router {
                 Ok(response) => response,
                 Err(error) => {
                     if error.status().is_server_error() {
-                        tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "request failed");
+                        tracing::error!(error = ?error, "request failed");
                     }
                     error.into_response(request_id.as_deref())
                 }
@@ -135,7 +135,8 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
     Ok(response)
 }
 
-/// The request body parsed as JSON of type `T`; 400 with the reason (never the value) otherwise.
+/// The request body parsed as JSON of type `T`: 400 when it is not JSON, 422 with the field's
+/// pointer when it is JSON of the wrong shape ([`crate::validation::parse_body`]).
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = match request.body() {
         Body::Empty => b"",
@@ -143,23 +144,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
         Body::Binary(bytes) => bytes,
         _ => b"",
     };
-    serde_json::from_slice(bytes).map_err(|error| {
-        ApiError::BadRequest(format!(
-            "the body is not valid JSON for this route ({} at line {} column {})",
-            classify(&error),
-            error.line(),
-            error.column()
-        ))
-    })
-}
-
-fn classify(error: &serde_json::Error) -> &'static str {
-    match error.classify() {
-        serde_json::error::Category::Io => "read error",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "unexpected shape",
-        serde_json::error::Category::Eof => "unexpected end",
-    }
+    crate::validation::parse_body(bytes)
 }
 
 /// A path parameter by name; 404 when it is missing (the route did not match as declared).

@@ -31,3 +31,14 @@ pub const POLICY_CURRENT: &str = "CURRENT";
 pub fn due_day_partition(day: jiff::civil::Date) -> String {
     format!("DUE#{day}")
 }
+
+/// A timestamp as a fixed-width sort-key segment (epoch milliseconds, zero-padded), so that sort
+/// keys order by time.
+pub fn sortable_time(at: jiff::Timestamp) -> String {
+    format!("{:015}", at.as_millisecond())
+}
+
+/// Partition of an agency's items.
+pub fn agency_partition(agency_id: &str) -> String {
+    format!("AGENCY#{agency_id}")
+}

@@ -5,15 +5,19 @@
 //! mechanics in [`http`]. Nothing in this crate knows whether it runs on Lambda or in the local gateway.
 
 pub mod accounts;
+pub mod agencies;
 pub mod assignments;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod lookup;
+pub mod mail;
 pub mod payments;
 pub mod privacy;
 pub mod retention;
@@ -25,6 +29,7 @@ pub mod state;
 pub mod store;
 pub mod tax;
 pub mod telemetry;
+pub mod validation;
 
 pub use clock::Clock;
 pub use config::Config;

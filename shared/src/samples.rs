@@ -63,7 +63,6 @@ pub fn customer(user_id: &str, email: &str) -> CustomerAccount {
         business_name: Some("Quarrington Galas LLC".into()),
         tax_id: Some("912345678".into()),
         policy_version: "2026-11-01".into(),
-        marketing_consent: false,
         created_at: now(),
         updated_at: now(),
     }

@@ -94,7 +94,6 @@ pub const CUSTOMER_ACCOUNT: ItemType = ItemType {
         personal("business_name"),
         personal("tax_id"),
         signed("policy_version"),
-        signed("marketing_consent"),
         signed("created_at"),
         signed("updated_at"),
     ],
@@ -192,6 +191,59 @@ pub const POLICY_VERSION: ItemType = ItemType {
     indexes: &[],
 };
 
+/// One decision of a user about a purpose (marketing): the history is the proof of consent, the
+/// newest record is what the mailer obeys.
+pub const CONSENT_RECORD: ItemType = ItemType {
+    name: "consent_record",
+    key: "pk=USER#<user_id> sk=CONSENT#<purpose>#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("purpose"),
+        signed("granted"),
+        signed("policy_version"),
+        signed("source"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Who changed what about a user, when: field names only, never values.
+pub const AUDIT_RECORD: ItemType = ItemType {
+    name: "audit_record",
+    key: "pk=USER#<user_id> sk=AUDIT#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("actor_user_id"),
+        signed("action"),
+        signed("fields"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
+/// An agency (tenant) with its rates and rules. Business data, no personal data.
+pub const AGENCY: ItemType = ItemType {
+    name: "agency",
+    key: "pk=AGENCY#<agency_id> sk=PROFILE",
+    attributes: &[
+        signed("agency_id"),
+        signed("agency_name"),
+        signed("time_zone"),
+        signed("admin_user_ids"),
+        signed("dispatcher_user_ids"),
+        signed("rates"),
+        signed("rules"),
+        signed("cancellation_fees"),
+        signed("holidays"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -200,6 +252,9 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &PAYMENT_RECORD,
     &EMAIL_LOCK,
     &POLICY_VERSION,
+    &CONSENT_RECORD,
+    &AUDIT_RECORD,
+    &AGENCY,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

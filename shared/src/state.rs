@@ -31,6 +31,8 @@ pub struct AppState {
     pub lookup: LookupKey,
     /// Mail (SES v2).
     pub mail: aws_sdk_sesv2::Client,
+    /// The user pool (group membership; erasure deletes users from it).
+    pub identity: aws_sdk_cognitoidentityprovider::Client,
     /// Key management service.
     pub kms: aws_sdk_kms::Client,
     /// The one source of "now".
@@ -63,6 +65,7 @@ impl AppState {
             keys: KeyManager::new(&config, &keys)?,
             lookup: LookupKey::new(kms.clone(), config.lookup_key_arn.clone()),
             mail: aws_sdk_sesv2::Client::new(sdk),
+            identity: aws_sdk_cognitoidentityprovider::Client::new(sdk),
             kms,
             config: Arc::new(config),
             clock,

@@ -282,6 +282,42 @@ impl Store {
         items.into_iter().map(decode_versioned).collect()
     }
 
+    /// The newest live record of type `R` in partition `pk` under `sk_prefix` (highest sort key).
+    pub async fn latest<R: Record>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Option<Versioned<R>>, StoreError> {
+        let mut start_key: Option<Item> = None;
+        loop {
+            let output = self
+                .encrypted
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .scan_index_forward(false)
+                .limit(10)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            if let Some(item) = output
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .find(|i| self.is_live(i) && is_type::<R>(i))
+            {
+                return decode_versioned(item).map(Some);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(None),
+            }
+        }
+    }
+
     /// Like [`Store::query`] for summary views that decode only some attributes of any item type.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,
@@ -293,6 +329,9 @@ impl Store {
         items.into_iter().map(decode).collect()
     }
 
+    /// Items of partition `pk` under `sk_prefix`, live and (when given) of `item_type`, in sort-key
+    /// order. Liveness and type are checked here rather than in a FilterExpression: the encryption
+    /// SDK evaluates filters itself and fails on `attribute_not_exists(x) OR x > v` when `x` is absent.
     async fn query_items(
         &self,
         pk: &str,
@@ -302,32 +341,25 @@ impl Store {
     ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         let mut start_key: Option<Item> = None;
-        let mut filter = String::from("(attribute_not_exists(#expires) OR #expires > :now)");
-        if item_type.is_some() {
-            filter.push_str(" AND #type = :type");
-        }
         loop {
-            let mut request = self
+            let output = self
                 .encrypted
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .filter_expression(&filter)
-                .expression_attribute_names("#expires", EXPIRES_AT)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-                .expression_attribute_values(
-                    ":now",
-                    AttributeValue::N(self.clock.epoch_seconds().to_string()),
-                )
-                .set_exclusive_start_key(start_key.take());
-            if let Some(item_type) = item_type {
-                request = request
-                    .expression_attribute_names("#type", ITEM_TYPE)
-                    .expression_attribute_values(":type", AttributeValue::S(item_type.to_owned()));
-            }
-            let output = request.send().await.map_err(StoreError::from_sdk)?;
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
             for item in output.items.unwrap_or_default() {
+                let wanted = item_type.is_none_or(
+                    |t| matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == t),
+                );
+                if !wanted || !self.is_live(&item) {
+                    continue;
+                }
                 if found.len() == limit {
                     return Ok(found);
                 }

@@ -21,10 +21,36 @@ pub struct TestStack {
 
 static STACK: OnceLock<TestStack> = OnceLock::new();
 
+/// Every log line written during the run, in the production JSON format.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock() {
+            logs.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// All log lines captured so far (every test and the shared gateway write to the same sink).
+pub fn captured_logs() -> String {
+    LOGS.lock()
+        .map(|logs| String::from_utf8_lossy(&logs).into_owned())
+        .unwrap_or_default()
+}
+
 /// The shared stack, created on first use. The gateway runs on a thread of its own so that it outlives
 /// each test's runtime.
 pub fn stack() -> &'static TestStack {
     STACK.get_or_init(|| {
+        shared::telemetry::init_with_writer(|| LogSink);
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .expect("AWS_ENDPOINT_URL is not set: run the end-to-end tests through `cargo xtask test`");
         let (ready, started) = std::sync::mpsc::channel::<(LocalStack, SocketAddr)>();
@@ -65,10 +91,15 @@ impl TestStack {
 
     /// Signs in a new local user with a unique e-mail and the given groups.
     pub async fn user(&self, name: &str, groups: &[&str]) -> Tokens {
+        self.user_with_email(&unique_email(name), groups).await
+    }
+
+    /// Signs in a local user with this (verified) e-mail and the given groups.
+    pub async fn user_with_email(&self, email: &str, groups: &[&str]) -> Tokens {
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&self.sdk().await);
         let pool = self.stack.physical_id("UserPool").expect("UserPool");
         let client = self.stack.physical_id("UserPoolClient").expect("UserPoolClient");
-        sign_in(&cognito, &pool, &client, &unique_email(name), groups)
+        sign_in(&cognito, &pool, &client, email, groups)
             .await
             .expect("a local user signs in")
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests against the local stack (emulator + local gateway). One test binary, one module
 //! per area. Run them with `cargo xtask test`, which starts an emulator of their own.
 
+mod accounts;
 mod auth;
 mod encryption;
 mod fixtures;

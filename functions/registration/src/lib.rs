@@ -1,36 +1,105 @@
-//! The registration function: accounts of customers, Security Providers and agencies.
+//! The registration function: accounts of customers, Security Providers and agencies, their
+//! correction, and marketing consent.
 //! Routes are declared in template.yaml (`RegistrationFunction`) and in `shared/openapi.yaml`.
 
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Serialize;
+use shared::AppState;
 use shared::auth::Caller;
-use shared::http::{HandlerResult, Router, json};
-use shared::{ApiError, AppState};
+use shared::http::{HandlerResult, Router, json, json_body, path_param};
+use shared::{accounts, agencies};
 
 /// The route table of this function.
 pub fn router() -> Router {
-    Router::new().route("GET /v1/me", get_me)
+    Router::new()
+        .route("POST /v1/customers", register_customer)
+        .route("POST /v1/providers", register_provider)
+        .route("GET /v1/me", get_me)
+        .route("PATCH /v1/me/customer", correct_customer)
+        .route("PATCH /v1/me/provider", correct_provider)
+        .route("POST /v1/me/consents", set_consent)
+        .route("POST /v1/agencies", create_agency)
+        .route("GET /v1/agencies/{id}", get_agency)
+        .route("PUT /v1/agencies/{id}", update_agency)
 }
 
-#[derive(Serialize)]
-struct MeResponse {
-    user_id: String,
-    accounts: Vec<shared::accounts::AccountSummary>,
+/// `POST /v1/customers`: register the caller as a customer (repeating it with the same data returns
+/// the same account).
+async fn register_customer(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    let registered = accounts::register_customer(&state, &caller, input).await?;
+    json(StatusCode::CREATED, &registered.view)
 }
 
-/// `GET /v1/me`: the caller's accounts; 404 until the caller has registered for a role.
+/// `POST /v1/providers`: register the caller as a Security Provider, with their W-9.
+async fn register_provider(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    let registered = accounts::register_provider(&state, &caller, input).await?;
+    json(StatusCode::CREATED, &registered.view)
+}
+
+/// `GET /v1/me`: the caller's accounts, consent and policy acceptance; 404 before registration.
 async fn get_me(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let accounts = shared::accounts::accounts_of(&state.store, &caller.user_id).await?;
-    if accounts.is_empty() {
-        return Err(ApiError::NotFound("account"));
-    }
+    json(StatusCode::OK, &accounts::me(&state, &caller).await?)
+}
+
+/// `PATCH /v1/me/customer`: correct the caller's customer account.
+async fn correct_customer(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let correction = json_body(&request)?;
     json(
         StatusCode::OK,
-        &MeResponse {
-            user_id: caller.user_id,
-            accounts,
-        },
+        &accounts::correct_customer(&state, &caller, correction).await?,
+    )
+}
+
+/// `PATCH /v1/me/provider`: correct the caller's Security Provider account.
+async fn correct_provider(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let correction = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &accounts::correct_provider(&state, &caller, correction).await?,
+    )
+}
+
+/// `POST /v1/me/consents`: record a marketing-consent decision.
+async fn set_consent(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let change = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &accounts::set_consent(&state, &caller, change).await?,
+    )
+}
+
+/// `POST /v1/agencies` (ops): create an agency with its rates and rules.
+async fn create_agency(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let settings = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &agencies::create(&state, &caller, settings).await?,
+    )
+}
+
+/// `GET /v1/agencies/{id}` (ops or the agency's admins).
+async fn get_agency(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(StatusCode::OK, &agencies::read(&state, &caller, &id).await?)
+}
+
+/// `PUT /v1/agencies/{id}` (ops or the agency's admins): replace its settings.
+async fn update_agency(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let settings = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &agencies::update(&state, &caller, &id, settings).await?,
     )
 }

@@ -1,0 +1,122 @@
+//! Mail we send through SES. Every message carries only what its recipient needs: service mail
+//! names the recipient by first name at most; marketing goes only to active accounts that consented.
+
+use crate::accounts::AccountStatus;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use thiserror::Error;
+
+/// Sending failed.
+#[derive(Debug, Error)]
+#[error("mail: {0}")]
+pub struct MailError(String);
+
+/// A rendered message: subject, plain text and HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Whether marketing mail may go to an account: active (not restricted, not being deleted) and with
+/// marketing consent. Service mail (welcome, assignments) needs no consent.
+pub fn may_send_marketing(status: AccountStatus, consented: bool) -> bool {
+    status == AccountStatus::Active && consented
+}
+
+/// The first word of a name: the only personal detail a welcome mail carries.
+pub fn first_name(full_name: &str) -> &str {
+    full_name.split_whitespace().next().unwrap_or("there")
+}
+
+fn escape_html(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The welcome mail after registration as `role_label` ("customer", "Security Provider").
+pub fn welcome(first_name: &str, role_label: &str) -> Rendered {
+    let subject = "Welcome to OfficerTRAK".to_owned();
+    let text = format!(
+        "Hello {first_name},\n\nyour OfficerTRAK {role_label} account is ready.\n\
+         You can see and correct what we hold about you in the app, and ask us to delete it at any time.\n\n\
+         The OfficerTRAK team\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body><p>Hello {},</p><p>your OfficerTRAK {} account is ready.</p>\
+         <p>You can see and correct what we hold about you in the app, and ask us to delete it at any time.</p>\
+         <p>The OfficerTRAK team</p></body></html>",
+        escape_html(first_name),
+        escape_html(role_label)
+    );
+    Rendered { subject, text, html }
+}
+
+/// Sends `message` from `sender` to `recipient` (both bodies: mail clients pick).
+pub async fn send(
+    client: &aws_sdk_sesv2::Client,
+    sender: &str,
+    recipient: &str,
+    message: &Rendered,
+) -> Result<(), MailError> {
+    let content = |data: &str| {
+        Content::builder()
+            .data(data)
+            .charset("UTF-8")
+            .build()
+            .map_err(|e| MailError(e.to_string()))
+    };
+    client
+        .send_email()
+        .from_email_address(sender)
+        .destination(Destination::builder().to_addresses(recipient).build())
+        .content(
+            EmailContent::builder()
+                .simple(
+                    Message::builder()
+                        .subject(content(&message.subject)?)
+                        .body(
+                            Body::builder()
+                                .text(content(&message.text)?)
+                                .html(content(&message.html)?)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|error| MailError(aws_sdk_sesv2::error::DisplayErrorContext(error).to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welcome_names_the_first_name_only_and_escapes_it() {
+        let mail = welcome(first_name("Philippa <b>Quarrington</b>"), "customer");
+        assert!(mail.text.contains("Hello Philippa,"));
+        assert!(!mail.text.contains("Quarrington") && !mail.html.contains("Quarrington"));
+        let mail = welcome("<script>", "customer");
+        assert!(mail.html.contains("&lt;script&gt;") && !mail.html.contains("<script>"));
+    }
+
+    #[test]
+    fn marketing_needs_an_active_account_and_consent() {
+        assert!(may_send_marketing(AccountStatus::Active, true));
+        assert!(!may_send_marketing(AccountStatus::Active, false));
+        assert!(!may_send_marketing(AccountStatus::Restricted, true));
+        assert!(!may_send_marketing(AccountStatus::DeletionPending, true));
+    }
+}
