@@ -13,12 +13,14 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod lookup;
 pub mod mail;
 pub mod payments;
+pub mod pricing;
 pub mod privacy;
 pub mod retention;
 #[cfg(any(test, feature = "samples"))]

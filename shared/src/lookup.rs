@@ -37,14 +37,25 @@ impl LookupKey {
         self.hash("email", &normalize_email(email)).await
     }
 
+    /// Hex HMAC-SHA-256 of arbitrary bytes for `purpose` (cursors, request fingerprints).
+    pub async fn digest(&self, purpose: &str, bytes: &[u8]) -> Result<String, LookupError> {
+        let mut message = format!("officertrak:{purpose}:").into_bytes();
+        message.extend_from_slice(bytes);
+        self.mac(message).await
+    }
+
     async fn hash(&self, purpose: &str, value: &str) -> Result<String, LookupError> {
-        let message = format!("officertrak:{purpose}:{value}");
+        self.mac(format!("officertrak:{purpose}:{value}").into_bytes())
+            .await
+    }
+
+    async fn mac(&self, message: Vec<u8>) -> Result<String, LookupError> {
         let output = self
             .kms
             .generate_mac()
             .key_id(&self.key_arn)
             .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-            .message(Blob::new(message.into_bytes()))
+            .message(Blob::new(message))
             .send()
             .await
             .map_err(|error| LookupError(aws_sdk_kms::error::DisplayErrorContext(error).to_string()))?;

@@ -38,3 +38,113 @@ impl Record for PaymentRecord {
         Some(self.created_at)
     }
 }
+
+/// Whether `digits` (13–19 digits) passes the Luhn check that every card number passes.
+pub fn passes_luhn(digits: &str) -> bool {
+    if !(13..=19).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(index, byte)| {
+            let digit = u32::from(byte - b'0');
+            if index % 2 == 1 {
+                let doubled = digit * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                digit
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Whether free text contains something that looks like a card number: a run of 13–19 digits,
+/// possibly broken by spaces or dashes, that passes Luhn.
+pub fn contains_card_number(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    for start in 0..chars.len() {
+        if !chars[start].is_ascii_digit() || (start > 0 && chars[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        let mut digits = String::new();
+        for &c in &chars[start..] {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                if digits.len() >= 13 && passes_luhn(&digits) {
+                    return true;
+                }
+                if digits.len() > 19 {
+                    break;
+                }
+            } else if c != ' ' && c != '-' {
+                break;
+            }
+        }
+    }
+    false
+}
+
+/// The JSON pointer of the first value in `body` that looks like a card number, if any. Requests
+/// carrying one are refused before anything is parsed, stored or logged: clients send a payment
+/// processor's token, never a card number.
+pub fn find_card_number(body: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, pointer: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) => contains_card_number(text).then(|| pointer.to_owned()),
+            serde_json::Value::Number(number) => {
+                contains_card_number(&number.to_string()).then(|| pointer.to_owned())
+            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(index, item)| walk(item, &format!("{pointer}/{index}"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                walk(item, &format!("{pointer}/{escaped}"))
+            }),
+            _ => None,
+        }
+    }
+    walk(body, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn card_numbers_are_recognised_in_any_spelling() {
+        assert!(passes_luhn("4111111111111111"));
+        assert!(!passes_luhn("4111111111111112"));
+        assert!(contains_card_number("4111 1111 1111 1111"));
+        assert!(contains_card_number("card: 5555-5555-5555-4444 thanks"));
+        assert!(contains_card_number("378282246310005"), "15-digit Amex");
+        assert!(
+            !contains_card_number("+13075550142"),
+            "phone numbers are too short"
+        );
+        assert!(!contains_card_number("pm_1QxRtz8Kq2LmN0pVbYc7"));
+        assert!(
+            !contains_card_number("order 1234567890123"),
+            "13 digits failing Luhn"
+        );
+    }
+
+    #[test]
+    fn the_pointer_names_where_the_card_number_is() {
+        let body = json!({"site": {"contact": {"phone": "+13075550142"}}, "notes": ["ok", "pay with 4242 4242 4242 4242"]});
+        assert_eq!(find_card_number(&body).as_deref(), Some("/notes/1"));
+        assert_eq!(
+            find_card_number(&json!({"payment": {"number": 4_111_111_111_111_111_u64}})).as_deref(),
+            Some("/payment/number")
+        );
+        assert_eq!(
+            find_card_number(&json!({"payment": {"processor_token": "tok_visa_4242"}})),
+            None
+        );
+    }
+}

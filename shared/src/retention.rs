@@ -29,11 +29,13 @@ pub enum RetentionClass {
     PrivacyAudit,
     /// A registration that was never verified: 7 days.
     UnverifiedRegistration,
+    /// What an `Idempotency-Key` produced: 24 hours, long enough for any client retry.
+    Idempotency,
 }
 
 impl RetentionClass {
     /// Every class, for documentation and tests.
-    pub const ALL: [RetentionClass; 7] = [
+    pub const ALL: [RetentionClass; 8] = [
         Self::Account,
         Self::ServiceRequest,
         Self::TaxRecord,
@@ -41,6 +43,7 @@ impl RetentionClass {
         Self::AccessLog,
         Self::PrivacyAudit,
         Self::UnverifiedRegistration,
+        Self::Idempotency,
     ];
 
     /// How long after its start an item of this class is kept; `None` while the account lives.
@@ -52,6 +55,7 @@ impl RetentionClass {
             Self::AccessLog => Some(90.days()),
             Self::PrivacyAudit => Some(24.months()),
             Self::UnverifiedRegistration => Some(7.days()),
+            Self::Idempotency => Some(24.hours()),
         }
     }
 
@@ -65,6 +69,7 @@ impl RetentionClass {
             Self::AccessLog => "the request",
             Self::PrivacyAudit => "receipt of the request",
             Self::UnverifiedRegistration => "registration",
+            Self::Idempotency => "the request",
         }
     }
 
@@ -78,6 +83,7 @@ impl RetentionClass {
             Self::AccessLog => "legitimate interest: protecting users and the service from fraud",
             Self::PrivacyAudit => "legal obligation: CCPA regulations §7101 (records of requests)",
             Self::UnverifiedRegistration => "none beyond finishing the registration",
+            Self::Idempotency => "contract: a retried booking must not book twice",
         }
     }
 

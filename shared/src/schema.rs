@@ -244,6 +244,64 @@ pub const AGENCY: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A service request a customer booked. Owned by the customer: the site contact's details are
+/// encrypted under the customer's key, who supplied them. Dispatchers find it through `gsi1`.
+pub const SERVICE_REQUEST: ItemType = ItemType {
+    name: "service_request",
+    key: "pk=USER#<customer_user_id> sk=REQUEST#<start epoch ms>#<request_id>",
+    attributes: &[
+        signed("request_id"),
+        signed("series_id"),
+        signed("customer_user_id"),
+        signed("agency_id"),
+        unsigned("status"),
+        personal("event"),
+        personal("site"),
+        signed("starts_at"),
+        signed("ends_at"),
+        signed("time_zone"),
+        signed("officers"),
+        signed("requirements"),
+        personal("notes"),
+        signed("price"),
+        signed("payment_id"),
+        personal("cancellation"),
+        signed("created_at"),
+        signed("updated_at"),
+        signed("completed_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &["gsi1"],
+};
+
+/// Finds a request by id: who owns it and where.
+pub const REQUEST_POINTER: ItemType = ItemType {
+    name: "request_pointer",
+    key: "pk=REQUEST#<request_id> sk=REF",
+    attributes: &[
+        signed("request_id"),
+        signed("owner_user_id"),
+        signed("agency_id"),
+        signed("request_sk"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Remembers what a creating POST with an `Idempotency-Key` produced, so a retry returns it.
+pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
+    name: "idempotency_record",
+    key: "pk=USER#<user_id> sk=IDEMPOTENCY#<key>",
+    attributes: &[
+        signed("user_id"),
+        signed("body_sha256"),
+        signed("request_ids"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::Idempotency,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -255,6 +313,9 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &CONSENT_RECORD,
     &AUDIT_RECORD,
     &AGENCY,
+    &SERVICE_REQUEST,
+    &REQUEST_POINTER,
+    &IDEMPOTENCY_RECORD,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -282,6 +282,57 @@ impl Store {
         items.into_iter().map(decode_versioned).collect()
     }
 
+    /// Up to `limit` live records of type `R` in partition `pk` with `from <= sk <= to`, after
+    /// `after` (exclusive) when given, that `keep` accepts; with the sort key to continue after when
+    /// the page is full.
+    pub async fn query_range<R: Record>(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&R) -> bool,
+    ) -> Result<(Vec<Versioned<R>>, Option<String>), StoreError> {
+        let mut found = Vec::new();
+        let mut start_key: Option<Item> =
+            after.map(|sk| ItemKey::new(pk.to_owned(), sk.to_owned()).to_item());
+        loop {
+            let output = self
+                .encrypted
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in output.items.unwrap_or_default() {
+                if !self.is_live(&item) || !is_type::<R>(&item) {
+                    continue;
+                }
+                let sk = match item.get("sk") {
+                    Some(AttributeValue::S(sk)) => sk.clone(),
+                    _ => continue,
+                };
+                let record: Versioned<R> = decode_versioned(item)?;
+                if keep(&record.record) {
+                    found.push(record);
+                    if found.len() == limit {
+                        return Ok((found, Some(sk)));
+                    }
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok((found, None)),
+            }
+        }
+    }
+
     /// The newest live record of type `R` in partition `pk` under `sk_prefix` (highest sort key).
     pub async fn latest<R: Record>(
         &self,

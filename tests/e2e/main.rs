@@ -6,5 +6,6 @@ mod auth;
 mod encryption;
 mod fixtures;
 mod key_usage;
+mod requests;
 mod resources;
 mod storage;

@@ -1,36 +1,129 @@
 //! The requests function: service requests customers book, with quotes and cancellation.
 //! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/openapi.yaml`.
 
-use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use serde::Serialize;
-use shared::AppState;
+use lambda_http::{Body, Request, RequestExt};
+use serde::Deserialize;
 use shared::auth::Caller;
-use shared::http::{HandlerResult, Router, json};
-use shared::service_requests::ServiceRequestSummary;
+use shared::error::FieldError;
+use shared::http::{HandlerResult, Router, json, json_body, path_param};
+use shared::service_requests::{self, ListQuery, Status};
+use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
-    Router::new().route("GET /v1/service-requests", list_mine)
+    Router::new()
+        .route("POST /v1/service-requests", book)
+        .route("POST /v1/quotes", quote)
+        .route("GET /v1/service-requests", list_mine)
+        .route("GET /v1/service-requests/{id}", read)
+        .route("POST /v1/service-requests/{id}/cancel", cancel)
 }
 
-/// A page of results. `next_cursor` is null on the last page.
-#[derive(Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
+fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    }
 }
 
-/// `GET /v1/service-requests`: the caller's own service requests.
-async fn list_mine(state: AppState, request: Request) -> HandlerResult {
+/// `POST /v1/service-requests`: book (honours `Idempotency-Key`).
+async fn book(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let items: Vec<ServiceRequestSummary> =
-        shared::service_requests::requests_of(&state.store, &caller.user_id, 50).await?;
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let (booking, _created) = service_requests::book(&state, &caller, body_bytes(&request), key).await?;
+    json(StatusCode::CREATED, &booking)
+}
+
+/// `POST /v1/quotes`: the price of a request; nothing is stored.
+async fn quote(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = service_requests::parse(body_bytes(&request))?;
     json(
         StatusCode::OK,
-        &Page {
-            items,
-            next_cursor: None,
-        },
+        &service_requests::quote(&state, &caller, input).await?,
+    )
+}
+
+fn query_error(name: &str, detail: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        pointer: format!("?{name}"),
+        detail: detail.to_owned(),
+    }])
+}
+
+/// `GET /v1/service-requests`: the caller's requests (`status`, `from`, `to`, `limit`, `cursor`).
+async fn list_mine(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let params = request.query_string_parameters();
+    let status = match params.first("status") {
+        Some(text) => Some(
+            Status::deserialize(serde_json::Value::String(text.to_owned())).map_err(|_| {
+                query_error(
+                    "status",
+                    "must be a request status such as requested or cancelled",
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let date = |name: &str| -> Result<Option<jiff::civil::Date>, ApiError> {
+        params
+            .first(name)
+            .map(|d| {
+                d.parse()
+                    .map_err(|_| query_error(name, "must be a date (YYYY-MM-DD)"))
+            })
+            .transpose()
+    };
+    let limit = match params.first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| query_error("limit", "must be 1 to 100"))?,
+        None => 20,
+    };
+    let query = ListQuery {
+        status,
+        from: date("from")?,
+        to: date("to")?,
+        limit,
+        cursor: params.first("cursor").map(str::to_owned),
+    };
+    json(
+        StatusCode::OK,
+        &service_requests::list(&state, &caller, query).await?,
+    )
+}
+
+/// `GET /v1/service-requests/{id}`: for the customer, and the agency's dispatchers and admins.
+async fn read(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &service_requests::read(&state, &caller, &id).await?,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelInput {
+    reason: String,
+}
+
+/// `POST /v1/service-requests/{id}/cancel`: the customer cancels; the agency's fee schedule applies.
+async fn cancel(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let input: CancelInput = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &service_requests::cancel(&state, &caller, &id, &input.reason).await?,
     )
 }

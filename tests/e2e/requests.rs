@@ -1,0 +1,698 @@
+//! Service requests through the local gateway: booking priced by the agency's rules, every rule's
+//! 422, the card-number refusal, idempotent retries, quotes, cancellation fees, pagination, and who
+//! may read what.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use e2e::{captured_logs, new_user, stack};
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::auth::{Caller, Role};
+use shared::keys::user_partition;
+use shared::service_requests;
+use shared::{ApiError, Clock};
+use std::collections::BTreeSet;
+
+async fn call(
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, stack().url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status();
+    (status, response.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+fn sub_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice::<Value>(&bytes).expect("json")["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned()
+}
+
+fn pointers(body: &Value) -> BTreeSet<String> {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A local start `hours` from `now` in Denver, on the hour, and its end `length_minutes` later.
+fn window(now: Timestamp, hours: i64, length_minutes: i64) -> (String, String) {
+    let start = (now + SignedDuration::from_hours(hours))
+        .in_tz("America/Denver")
+        .expect("tz");
+    let start = start.datetime().round(jiff::Unit::Hour).expect("round");
+    let end = start.checked_add(length_minutes.minutes()).expect("end");
+    (start.to_string(), end.to_string())
+}
+
+struct Agency {
+    id: String,
+    dispatcher: String,
+    admin: String,
+}
+
+async fn agency(holidays: &[String]) -> Agency {
+    let stack = stack();
+    let ops = stack.user("ops", &["ops"]).await;
+    let dispatcher = stack.user("dispatch", &["dispatcher"]).await;
+    let admin = stack.user("agadmin", &["agency_admin"]).await;
+    let body = json!({
+        "agency_name": "Teton County Sheriff",
+        "time_zone": "America/Denver",
+        "admin_user_ids": [sub_of(&admin.id_token)],
+        "dispatcher_user_ids": [sub_of(&dispatcher.id_token)],
+        "rates": {"hourly_rate_cents": 6500, "minimum_hours": 3, "holiday_multiplier_percent": 150,
+                  "short_notice_multiplier_percent": 125, "short_notice_hours": 72, "vehicle_charge_cents": 2500,
+                  "admin_fee_percent": 5},
+        "rules": {"lead_time_hours": 48, "min_duration_hours": 2, "max_duration_hours": 12, "supervisor_required_at": 5,
+                  "alcohol_minimum_officers": 2, "weekly_hour_cap": 70, "min_rest_hours": 8,
+                  "default_assignment_mode": "first_come", "confirmation_window_hours": 24},
+        "cancellation_fees": [{"within_hours": 24, "billed_hours_per_officer": 3}, {"within_hours": 2, "billed_hours_per_officer": 4}],
+        "holidays": holidays
+    });
+    let (status, created) = call(Method::POST, "/v1/agencies", &ops.id_token, Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    Agency {
+        id: created["agency_id"].as_str().expect("id").to_owned(),
+        dispatcher: dispatcher.id_token,
+        admin: admin.id_token,
+    }
+}
+
+fn request_body(agency_id: &str, starts_at: &str, ends_at: &str, officers: u32) -> Value {
+    json!({
+        "agency_id": agency_id,
+        "event": {"name": "Jackson Hole Summer Gala", "kind": "gala", "expected_attendance": 400, "alcohol_served": false},
+        "site": {"name": "Snow King Pavilion", "address": {"line1": "400 E Snow King Ave", "city": "Jackson", "region": "WY",
+                 "postal_code": "83001", "country": "US"},
+                 "contact": {"name": "Marisol Featherstonehaugh", "phone": "+13075550161"}},
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "time_zone": "America/Denver",
+        "officers": officers,
+        "requirements": {"armed": true, "attire": "uniformed", "vehicle": false, "supervisor": false},
+        "notes": "Gate code is with the contact",
+        "payment": {"processor_token": "pm_1TetonGalaToken77", "card_brand": "visa", "card_last4": "4242"}
+    })
+}
+
+async fn raw_items(user_id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let state = stack().state("RequestsFunction", Clock::System).await;
+    state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(user_partition(user_id)))
+        .send()
+        .await
+        .expect("raw query")
+        .items
+        .unwrap_or_default()
+}
+
+fn count_of(items: &[std::collections::HashMap<String, AttributeValue>], item_type: &str) -> usize {
+    items
+        .iter()
+        .filter(|i| matches!(i.get("item_type"), Some(AttributeValue::S(t)) if t == item_type))
+        .count()
+}
+
+#[tokio::test]
+async fn a_customer_books_and_only_the_right_people_read_it() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("booker", &["customer"]).await;
+    let (starts, ends) = window(Timestamp::now(), 24 * 10, 300);
+    let (status, booking) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&request_body(&agency.id, &starts, &ends, 3)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let request = &booking["requests"][0];
+    assert_eq!(request["status"], "requested");
+    // 3 officers × 5 h × $65 = $975.00; 5% admin fee = $48.75.
+    assert_eq!(request["price"]["total_cents"], 102_375, "{}", request["price"]);
+    assert_eq!(request["payment"]["card_last4"], "4242");
+    assert!(
+        !booking.to_string().contains("pm_1Teton"),
+        "the processor token is never returned"
+    );
+    let path = format!(
+        "/v1/service-requests/{}",
+        request["request_id"].as_str().expect("id")
+    );
+
+    let (status, own) = call(Method::GET, &path, &customer.id_token, None, None).await;
+    assert_eq!(
+        (status, own["payment"]["card_brand"].clone()),
+        (StatusCode::OK, json!("visa"))
+    );
+    let (status, staff) = call(Method::GET, &path, &agency.dispatcher, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{staff}");
+    assert!(staff.get("payment").is_none(), "dispatchers see no payment data");
+    assert_eq!(staff["site"]["contact"]["name"], "Marisol Featherstonehaugh");
+    assert_eq!(
+        call(Method::GET, &path, &agency.admin, None, None).await.0,
+        StatusCode::OK
+    );
+    let other_customer = stack.user("nosy", &["customer"]).await;
+    let other_dispatcher = stack.user("otherdispatch", &["dispatcher"]).await;
+    let provider = stack.user("officer", &["provider"]).await;
+    for (who, token) in [
+        ("another customer", &other_customer),
+        ("another agency's dispatcher", &other_dispatcher),
+        ("a provider", &provider),
+    ] {
+        assert_eq!(
+            call(Method::GET, &path, &token.id_token, None, None).await.0,
+            StatusCode::NOT_FOUND,
+            "{who}"
+        );
+    }
+    // Only customers book.
+    let (status, _) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &provider.id_token,
+        Some(&request_body(&agency.id, &starts, &ends, 3)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The raw table holds neither the site contact nor the payment token in plaintext.
+    let dump = format!("{:?}", raw_items(&sub_of(&customer.id_token)).await);
+    for value in [
+        "Featherstonehaugh",
+        "+13075550161",
+        "pm_1TetonGalaToken77",
+        "Snow King",
+        "Gate code",
+    ] {
+        assert!(!dump.contains(value), "{value} stored in plaintext");
+    }
+}
+
+#[tokio::test]
+async fn each_agency_rule_has_its_own_422() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("rules", &["customer"]).await;
+    let now = Timestamp::now();
+    let ok = window(now, 24 * 10, 240);
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "lead time",
+            {
+                let (s, e) = window(now, 24, 240);
+                request_body(&agency.id, &s, &e, 2)
+            },
+            "/starts_at",
+            "lead_time_hours",
+        ),
+        (
+            "too short",
+            {
+                let (s, e) = window(now, 240, 60);
+                request_body(&agency.id, &s, &e, 2)
+            },
+            "/ends_at",
+            "min_duration_hours",
+        ),
+        (
+            "too long",
+            {
+                let (s, e) = window(now, 240, 13 * 60);
+                request_body(&agency.id, &s, &e, 2)
+            },
+            "/ends_at",
+            "max_duration_hours",
+        ),
+        (
+            "supervisor",
+            request_body(&agency.id, &ok.0, &ok.1, 5),
+            "/requirements/supervisor",
+            "supervisor_required_at",
+        ),
+        (
+            "alcohol",
+            {
+                let mut b = request_body(&agency.id, &ok.0, &ok.1, 1);
+                b["event"]["alcohol_served"] = json!(true);
+                b
+            },
+            "/officers",
+            "alcohol_minimum_officers",
+        ),
+        (
+            "end before start",
+            request_body(&agency.id, &ok.1, &ok.0, 2),
+            "/ends_at",
+            "after starts_at",
+        ),
+        (
+            "in the past",
+            {
+                let (s, e) = window(now, -48, 240);
+                request_body(&agency.id, &s, &e, 2)
+            },
+            "/starts_at",
+            "future",
+        ),
+        (
+            "no payment",
+            {
+                let mut b = request_body(&agency.id, &ok.0, &ok.1, 2);
+                b.as_object_mut().expect("o").remove("payment");
+                b
+            },
+            "/payment",
+            "required",
+        ),
+        (
+            "bad token",
+            {
+                let mut b = request_body(&agency.id, &ok.0, &ok.1, 2);
+                b["payment"]["processor_token"] = json!("hello");
+                b
+            },
+            "/payment/processor_token",
+            "token",
+        ),
+    ];
+    for (case, body, pointer, rule) in cases {
+        let (status, problem) = call(
+            Method::POST,
+            "/v1/service-requests",
+            &customer.id_token,
+            Some(&body),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {problem}");
+        let error = problem["errors"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["pointer"] == pointer))
+            .unwrap_or_else(|| panic!("{case}: {problem}"));
+        assert!(
+            error["detail"].as_str().unwrap_or_default().contains(rule),
+            "{case}: {error}"
+        );
+    }
+    assert_eq!(
+        count_of(&raw_items(&sub_of(&customer.id_token)).await, "service_request"),
+        0,
+        "nothing booked"
+    );
+}
+
+#[tokio::test]
+async fn card_numbers_are_refused_and_leave_no_trace() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("pan", &["customer"]).await;
+    let (s, e) = window(Timestamp::now(), 240, 240);
+    let mut with_number = request_body(&agency.id, &s, &e, 2);
+    with_number["payment"] =
+        json!({"card_number": "4000 0566 5566 5556", "card_brand": "visa", "card_last4": "5556"});
+    let mut in_notes = request_body(&agency.id, &s, &e, 2);
+    in_notes["notes"] = json!("charge 5105-1051-0510-5100 please");
+    for (body, pointer) in [(with_number, "/payment/card_number"), (in_notes, "/notes")] {
+        for path in ["/v1/service-requests", "/v1/quotes"] {
+            let (status, problem) = call(Method::POST, path, &customer.id_token, Some(&body), None).await;
+            assert_eq!(
+                (status, pointers(&problem)),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    BTreeSet::from([pointer.to_owned()])
+                ),
+                "{path}"
+            );
+            assert!(problem.to_string().contains("processor"), "{problem}");
+        }
+    }
+    assert!(
+        raw_items(&sub_of(&customer.id_token)).await.is_empty(),
+        "nothing of the requests is stored"
+    );
+    let logs = captured_logs();
+    for digits in [
+        "4000 0566",
+        "4000056655665556",
+        "5105-1051",
+        "5105105105105100",
+        "5556",
+    ] {
+        assert!(!logs.contains(digits), "{digits} reached the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_booking_with_the_same_key_books_once() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("retry", &["customer"]).await;
+    let (s, e) = window(Timestamp::now(), 240, 240);
+    let body = request_body(&agency.id, &s, &e, 2);
+    let key = uuid::Uuid::new_v4().to_string();
+    let (first_status, first) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&body),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(first_status, StatusCode::CREATED, "{first}");
+    let mut retries = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (token, body, key) = (customer.id_token.clone(), body.clone(), key.clone());
+        retries.spawn(async move {
+            call(
+                Method::POST,
+                "/v1/service-requests",
+                &token,
+                Some(&body),
+                Some(&key),
+            )
+            .await
+        });
+    }
+    while let Some(retry) = retries.join_next().await {
+        let (status, again) = retry.expect("task");
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            again["series_id"], first["series_id"],
+            "the first booking is returned"
+        );
+        assert_eq!(
+            again["requests"][0]["request_id"],
+            first["requests"][0]["request_id"]
+        );
+    }
+    let items = raw_items(&sub_of(&customer.id_token)).await;
+    assert_eq!(
+        (
+            count_of(&items, "service_request"),
+            count_of(&items, "payment_record")
+        ),
+        (1, 1),
+        "booked once"
+    );
+    let mut changed = body.clone();
+    changed["officers"] = json!(3);
+    let (status, problem) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&changed),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("Idempotency-Key"));
+    // Concurrent first attempts with one key also book once.
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (token, body, key) = (customer.id_token.clone(), body.clone(), key.clone());
+        racers.spawn(async move {
+            call(
+                Method::POST,
+                "/v1/service-requests",
+                &token,
+                Some(&body),
+                Some(&key),
+            )
+            .await
+        });
+    }
+    let mut series = BTreeSet::new();
+    while let Some(racer) = racers.join_next().await {
+        let (status, booking) = racer.expect("task");
+        if status == StatusCode::CREATED {
+            series.insert(booking["series_id"].as_str().unwrap_or_default().to_owned());
+        } else {
+            assert_eq!(status, StatusCode::CONFLICT, "{booking}");
+        }
+    }
+    assert_eq!(series.len(), 1, "one booking for one key");
+    assert_eq!(
+        count_of(&raw_items(&sub_of(&customer.id_token)).await, "service_request"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_quote_explains_every_line_and_stores_nothing() {
+    let stack = stack();
+    let now = Timestamp::now();
+    // 50 h ahead: past the 48 h lead time, inside the 72 h short-notice window, on a holiday.
+    let (starts, ends) = window(now, 50, 150);
+    let holiday = starts[..10].to_owned();
+    let agency = agency(std::slice::from_ref(&holiday)).await;
+    let customer = stack.user("quote", &["customer"]).await;
+    let mut body = request_body(&agency.id, &starts, &ends, 2);
+    body["requirements"]["vehicle"] = json!(true);
+    body.as_object_mut().expect("o").remove("payment");
+    let (status, quote) = call(Method::POST, "/v1/quotes", &customer.id_token, Some(&body), None).await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    let price = &quote["occurrences"][0]["price"];
+    let lines: Vec<(String, i64)> = price["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["code"].as_str().unwrap_or_default().to_owned(),
+                l["amount_cents"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // 2 officers, 2 h 30 min billed as the 3 h minimum: $390; holiday +$195; short notice +$146.25;
+    // vehicle 2 × $25; admin 5% of $781.25 = $39.06.
+    assert_eq!(
+        lines,
+        vec![
+            ("labour".to_owned(), 39_000),
+            ("holiday".to_owned(), 19_500),
+            ("short_notice".to_owned(), 14_625),
+            ("vehicle".to_owned(), 5_000),
+            ("admin_fee".to_owned(), 3_906)
+        ]
+    );
+    assert_eq!(
+        (price["total_cents"].clone(), quote["total_cents"].clone()),
+        (json!(82_031), json!(82_031))
+    );
+    assert!(
+        price["lines"][0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("minimum 3 h")
+    );
+    assert!(
+        raw_items(&sub_of(&customer.id_token)).await.is_empty(),
+        "a quote stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn cancellation_fees_follow_the_notice_bands() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let start: Timestamp = "2031-03-10T18:00:00Z".parse().expect("time");
+    let booked_at = start - SignedDuration::from_hours(96);
+    let state = stack.state("RequestsFunction", Clock::fixed(booked_at)).await;
+    let caller = Caller {
+        user_id: new_user(&state).await,
+        username: None,
+        email: None,
+        email_verified: false,
+        roles: BTreeSet::from([Role::Customer]),
+        auth_time: None,
+    };
+    let local = start.in_tz("America/Denver").expect("tz").datetime();
+    let body = request_body(
+        &agency.id,
+        &local.to_string(),
+        &local.checked_add(4.hours()).expect("end").to_string(),
+        2,
+    );
+    let mut fees = Vec::new();
+    for notice_hours in [30, 23, 1] {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        let (booking, _) = service_requests::book(&state, &caller, &bytes, None)
+            .await
+            .expect("booked");
+        let id = booking.requests[0].request_id.clone();
+        let cancel_clock = Clock::fixed(start - SignedDuration::from_hours(notice_hours));
+        let cancel_state = stack.state("RequestsFunction", cancel_clock).await;
+        let cancelled = service_requests::cancel(&cancel_state, &caller, &id, "the event was called off")
+            .await
+            .expect("cancelled");
+        assert_eq!(cancelled.status, service_requests::Status::Cancelled);
+        let cancellation = cancelled.cancellation.expect("recorded");
+        assert_eq!(
+            (cancellation.by_user_id.as_str(), cancellation.reason.as_str()),
+            (caller.user_id.as_str(), "the event was called off")
+        );
+        fees.push(cancellation.fee.map(|line| line.amount_cents));
+        // Cancelling twice is an illegal transition.
+        assert!(matches!(
+            service_requests::cancel(&cancel_state, &caller, &id, "again").await,
+            Err(ApiError::Conflict(_))
+        ));
+    }
+    // 30 h notice: free; 23 h: 3 h × 2 officers × $65; 1 h: 4 h × 2 × $65.
+    assert_eq!(fees, vec![None, Some(39_000), Some(52_000)]);
+}
+
+#[tokio::test]
+async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("pages", &["customer"]).await;
+    // Weekly across the start of daylight saving time: the local start stays 18:00.
+    let mut body = request_body(&agency.id, "2027-03-07T18:00:00", "2027-03-07T22:00:00", 2);
+    body["recurrence"] = json!({"frequency": "weekly", "count": 5});
+    let (status, booking) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&body),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let starts: Vec<&str> = booking["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| r["starts_at"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(starts.len(), 5);
+    assert!(starts[0].starts_with("2027-03-07T18:00:00-07:00"), "{starts:?}");
+    assert!(
+        starts[1].starts_with("2027-03-14T18:00:00-06:00"),
+        "DST: {starts:?}"
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..4 {
+        let path = match &cursor {
+            Some(c) => format!("/v1/service-requests?limit=2&cursor={c}"),
+            None => "/v1/service-requests?limit=2".to_owned(),
+        };
+        let (status, page) = call(Method::GET, &path, &customer.id_token, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["request_id"].as_str().unwrap_or_default().to_owned()),
+        );
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 5, "every request once: {seen:?}");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 5);
+
+    let (_, first_page) = call(
+        Method::GET,
+        "/v1/service-requests?limit=2",
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    let cursor = first_page["next_cursor"].as_str().expect("cursor").to_owned();
+    let mut forged = cursor.clone();
+    forged.replace_range(0..1, if cursor.starts_with('A') { "B" } else { "A" });
+    let (status, _) = call(
+        Method::GET,
+        &format!("/v1/service-requests?cursor={forged}"),
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an edited cursor");
+    let other = stack.user("otherpages", &["customer"]).await;
+    let (status, _) = call(
+        Method::GET,
+        &format!("/v1/service-requests?cursor={cursor}"),
+        &other.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "another user's cursor");
+
+    let (_, march) = call(
+        Method::GET,
+        "/v1/service-requests?from=2027-03-10&to=2027-03-25",
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        march["items"].as_array().map(Vec::len),
+        Some(2),
+        "14 and 21 March"
+    );
+    let (_, cancelled) = call(
+        Method::GET,
+        "/v1/service-requests?status=cancelled",
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(cancelled["items"], json!([]));
+    let (status, problem) = call(
+        Method::GET,
+        "/v1/service-requests?status=lost",
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, pointers(&problem)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            BTreeSet::from(["?status".to_owned()])
+        )
+    );
+}
