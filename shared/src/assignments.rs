@@ -1,15 +1,114 @@
-//! Assignments: a Security Provider placed on a shift of a service request.
+//! Assignments: a Security Provider placed on a service request. The item lives in the officer's
+//! partition (it is about the officer); `gsi1` lists a request's assignments.
 
-use crate::keys::{sort_prefix, user_partition};
-use crate::store::{Store, StoreError};
+use crate::keys::user_partition;
+use crate::schema::{self, ItemType};
+use crate::store::{ItemKey, Record, Store, StoreError};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// One line of a provider's assignment list.
+/// Where an assignment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    /// Placed, waiting for the officer to confirm.
+    Assigned,
+    Accepted,
+    Declined,
+    /// Called off by the officer.
+    Released,
+    CheckedIn,
+    Completed,
+    /// The request was cancelled.
+    Cancelled,
+}
+
+impl AssignmentStatus {
+    /// Whether the officer still holds the slot (and may see the request).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Assigned | Self::Accepted | Self::CheckedIn | Self::Completed
+        )
+    }
+}
+
+/// An officer's assignment to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssignmentSummary {
-    pub id: String,
+pub struct Assignment {
+    pub assignment_id: String,
     pub request_id: String,
-    pub status: String,
+    pub officer_user_id: String,
+    pub agency_id: String,
+    pub status: AssignmentStatus,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_at: Timestamp,
+    /// `REQUEST#<request_id>#ASSIGNMENTS`.
+    pub gsi1pk: String,
+    /// The officer's user id.
+    pub gsi1sk: String,
+}
+
+impl Assignment {
+    /// A new assignment of `officer_user_id` to a request, in status `assigned`.
+    pub fn new(
+        request_id: &str,
+        officer_user_id: &str,
+        agency_id: &str,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            assignment_id: uuid::Uuid::new_v4().to_string(),
+            request_id: request_id.to_owned(),
+            officer_user_id: officer_user_id.to_owned(),
+            agency_id: agency_id.to_owned(),
+            status: AssignmentStatus::Assigned,
+            starts_at,
+            ends_at,
+            created_at: now,
+            gsi1pk: request_index(request_id),
+            gsi1sk: officer_user_id.to_owned(),
+        }
+    }
+
+    /// The key of `officer_user_id`'s assignment to `request_id`.
+    pub fn key_of(officer_user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(
+            user_partition(officer_user_id),
+            format!("ASSIGNMENT#{request_id}"),
+        )
+    }
+}
+
+/// The `gsi1` partition listing a request's assignments.
+pub fn request_index(request_id: &str) -> String {
+    format!("REQUEST#{request_id}#ASSIGNMENTS")
+}
+
+impl Record for Assignment {
+    const TYPE: &'static ItemType = &schema::ASSIGNMENT;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.officer_user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.ends_at)
+    }
+}
+
+/// An assignment as its officer sees it in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignmentView {
+    pub assignment_id: String,
+    pub request_id: String,
+    pub agency_id: String,
+    pub status: AssignmentStatus,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
 }
 
 /// Up to `limit` assignments of the provider `user_id`.
@@ -17,8 +116,26 @@ pub async fn assignments_of(
     store: &Store,
     user_id: &str,
     limit: usize,
-) -> Result<Vec<AssignmentSummary>, StoreError> {
-    store
-        .query_prefix(&user_partition(user_id), sort_prefix::ASSIGNMENT, limit)
-        .await
+) -> Result<Vec<AssignmentView>, StoreError> {
+    Ok(store
+        .query::<Assignment>(&user_partition(user_id), "ASSIGNMENT#", limit)
+        .await?
+        .into_iter()
+        .map(|v| AssignmentView {
+            assignment_id: v.record.assignment_id,
+            request_id: v.record.request_id,
+            agency_id: v.record.agency_id,
+            status: v.record.status,
+            starts_at: v.record.starts_at,
+            ends_at: v.record.ends_at,
+        })
+        .collect())
+}
+
+/// Every assignment of a request (through `gsi1`).
+pub async fn of_request(
+    store: &Store,
+    request_id: &str,
+) -> Result<Vec<crate::store::Versioned<Assignment>>, StoreError> {
+    store.query_gsi1::<Assignment>(&request_index(request_id)).await
 }

@@ -60,6 +60,23 @@ pub fn welcome(first_name: &str, role_label: &str) -> Rendered {
     Rendered { subject, text, html }
 }
 
+/// Tells an officer that a shift they were assigned to was cancelled: which shift, nothing more.
+pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_start: &str) -> Rendered {
+    let subject = "A shift you were assigned to was cancelled".to_owned();
+    let text = format!(
+        "Hello {first_name},\n\nthe shift at {site_name}, {city}, starting {local_start}, was cancelled by the customer.\n         You are released from it; nothing else is needed from you.\n\nThe OfficerTRAK team\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body><p>Hello {},</p><p>the shift at {}, {}, starting {}, was cancelled by the customer.</p>\
+         <p>You are released from it; nothing else is needed from you.</p><p>The OfficerTRAK team</p></body></html>",
+        escape_html(first_name),
+        escape_html(site_name),
+        escape_html(city),
+        escape_html(local_start)
+    );
+    Rendered { subject, text, html }
+}
+
 /// Sends `message` from `sender` to `recipient` (both bodies: mail clients pick).
 pub async fn send(
     client: &aws_sdk_sesv2::Client,

@@ -302,6 +302,24 @@ pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
+/// An officer's assignment to a service request (issue: scheduling creates them).
+pub const ASSIGNMENT: ItemType = ItemType {
+    name: "assignment",
+    key: "pk=USER#<officer_user_id> sk=ASSIGNMENT#<request_id>",
+    attributes: &[
+        signed("assignment_id"),
+        signed("request_id"),
+        signed("officer_user_id"),
+        signed("agency_id"),
+        unsigned("status"),
+        signed("starts_at"),
+        signed("ends_at"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &["gsi1"],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -316,6 +334,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &SERVICE_REQUEST,
     &REQUEST_POINTER,
     &IDEMPOTENCY_RECORD,
+    &ASSIGNMENT,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

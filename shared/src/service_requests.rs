@@ -3,11 +3,13 @@
 //! the customer's key); a pointer item finds it by id, and `gsi1` lists an agency's requests.
 
 use crate::AppState;
-use crate::accounts::Address;
+use crate::accounts::{AccountRole, AccountStatus, Address, ProviderAccount, account_key};
 use crate::agencies::{self, Agency};
+use crate::assignments::{Assignment, AssignmentStatus};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::keys::{sortable_time, user_partition};
+use crate::mail;
 use crate::payments::{PaymentRecord, find_card_number};
 use crate::pricing::{self, Price, PriceLine, Shift};
 use crate::schema::{self, ItemType};
@@ -300,6 +302,34 @@ pub struct RequestView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<Cancellation>,
     pub created_at: Timestamp,
+}
+
+/// What an officer assigned to a request sees: where, when, what and whom to meet on site; never
+/// the customer's own data, the price or the payment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfficerView {
+    pub request_id: String,
+    pub agency_id: String,
+    pub status: Status,
+    pub event: Event,
+    pub site: Site,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub time_zone: String,
+    pub officers: u32,
+    pub requirements: Requirements,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// A request as its reader may see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReadView {
+    /// The customer, or the agency's staff.
+    Booking(Box<RequestView>),
+    /// An assigned officer.
+    Officer(Box<OfficerView>),
 }
 
 /// What a customer sees of the payment method.
@@ -842,14 +872,16 @@ async fn owned(state: &AppState, caller: &Caller, request_id: &str) -> Result<Se
 }
 
 /// `GET /v1/service-requests/{id}`: the customer who booked it sees all of it; the agency's
-/// dispatchers and admins see it without payment data; anyone else gets 404.
-pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result<RequestView, ApiError> {
+/// dispatchers and admins see it without payment data; officers assigned to it see the site, the
+/// on-site contact and the shift; anyone else gets 404.
+pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result<ReadView, ApiError> {
     let Some((pointer, request)) = located(state, request_id).await? else {
         return Err(ApiError::NotFound("service request"));
     };
+    let request = request.record;
     if pointer.owner_user_id == caller.user_id {
-        let summary = payment_summary(state, caller, &request.record.payment_id).await?;
-        return Ok(view(&request.record, summary));
+        let summary = payment_summary(state, caller, &request.payment_id).await?;
+        return Ok(ReadView::Booking(Box::new(view(&request, summary))));
     }
     if caller.has(Role::Dispatcher) || caller.has(Role::AgencyAdmin) {
         let agency = agencies::find(state, &pointer.agency_id).await?;
@@ -858,7 +890,28 @@ pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result
                 || (caller.has(Role::AgencyAdmin) && a.settings.admin_user_ids.contains(&caller.user_id))
         });
         if staff {
-            return Ok(view(&request.record, None));
+            return Ok(ReadView::Booking(Box::new(view(&request, None))));
+        }
+    }
+    if caller.has(Role::Provider) {
+        let assignment = state
+            .store
+            .get::<Assignment>(&Assignment::key_of(&caller.user_id, request_id))
+            .await?;
+        if assignment.is_some_and(|a| a.record.status.is_active()) {
+            return Ok(ReadView::Officer(Box::new(OfficerView {
+                request_id: request.request_id.clone(),
+                agency_id: request.agency_id.clone(),
+                status: request.status,
+                event: request.event.clone(),
+                site: request.site.clone(),
+                starts_at: local(request.starts_at, &request.time_zone),
+                ends_at: local(request.ends_at, &request.time_zone),
+                time_zone: request.time_zone.clone(),
+                officers: request.officers,
+                requirements: request.requirements,
+                notes: request.notes.clone(),
+            })));
         }
     }
     Err(ApiError::NotFound("service request"))
@@ -985,8 +1038,52 @@ pub async fn cancel(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(request_id = %cancelled.request_id, "service request cancelled");
+    notify_officers_of_cancellation(state, &cancelled).await?;
     let summary = payment_summary(state, caller, &cancelled.payment_id).await?;
     Ok(view(&cancelled, summary))
+}
+
+/// Tells every officer still assigned to a cancelled request, and releases them: the mail names the
+/// shift (site, city, local start) and nothing about the customer.
+async fn notify_officers_of_cancellation(state: &AppState, request: &ServiceRequest) -> Result<(), ApiError> {
+    for assignment in crate::assignments::of_request(&state.store, &request.request_id).await? {
+        if !assignment.record.status.is_active() {
+            continue;
+        }
+        let officer = assignment.record.officer_user_id.clone();
+        let cancelled = Assignment {
+            status: AssignmentStatus::Cancelled,
+            ..assignment.record
+        };
+        match state.store.replace(&cancelled, assignment.version).await {
+            Ok(_) | Err(StoreError::ConditionFailed) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let account = state
+            .store
+            .get::<ProviderAccount>(&account_key(&officer, AccountRole::Provider))
+            .await?;
+        let Some(account) = account.filter(|a| a.record.status == AccountStatus::Active) else {
+            continue;
+        };
+        let message = mail::shift_cancelled(
+            mail::first_name(&account.record.legal_name),
+            &request.site.name,
+            &request.site.address.city,
+            &local(request.starts_at, &request.time_zone),
+        );
+        if let Err(error) = mail::send(
+            &state.mail,
+            &state.config.mail_sender,
+            &account.record.email,
+            &message,
+        )
+        .await
+        {
+            tracing::warn!(error = %error, request_id = %request.request_id, "cancellation mail not sent");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -282,6 +282,34 @@ impl Store {
         items.into_iter().map(decode_versioned).collect()
     }
 
+    /// Every live record of type `R` under `gsi1pk` in the general-purpose index `gsi1`.
+    pub async fn query_gsi1<R: Record>(&self, gsi1pk: &str) -> Result<Vec<Versioned<R>>, StoreError> {
+        let mut found = Vec::new();
+        let mut start_key: Option<Item> = None;
+        loop {
+            let output = self
+                .encrypted
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in output.items.unwrap_or_default() {
+                if self.is_live(&item) && is_type::<R>(&item) {
+                    found.push(decode_versioned(item)?);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     /// Up to `limit` live records of type `R` in partition `pk` with `from <= sk <= to`, after
     /// `after` (exclusive) when given, that `keep` accepts; with the sort key to continue after when
     /// the page is full.

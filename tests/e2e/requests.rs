@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shared::auth::{Caller, Role};
 use shared::keys::user_partition;
 use shared::service_requests;
+use shared::store::Record;
 use shared::{ApiError, Clock};
 use std::collections::BTreeSet;
 
@@ -694,5 +695,134 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
             StatusCode::UNPROCESSABLE_ENTITY,
             BTreeSet::from(["?status".to_owned()])
         )
+    );
+}
+
+#[tokio::test]
+async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() {
+    let stack = stack();
+    let agency = agency(&[]).await;
+    let customer = stack.user("withofficer", &["customer"]).await;
+    let officer_email = e2e::unique_email("officer");
+    let officer = stack.user_with_email(&officer_email, &["provider"]).await;
+    let bystander = stack.user("bystander", &["provider"]).await;
+    let (s, e) = window(Timestamp::now(), 240, 240);
+    let (status, booking) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&request_body(&agency.id, &s, &e, 2)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let request_id = booking["requests"][0]["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/v1/service-requests/{request_id}");
+
+    // Place the officer on the request as the scheduler does: a provider account and an assignment.
+    let state = stack.state("SchedulingFunction", Clock::System).await;
+    let officer_id = sub_of(&officer.id_token);
+    state.keys.create_user_key(&officer_id).await.expect("key");
+    state
+        .store
+        .create(&shared::samples::provider(&officer_id, &officer_email))
+        .await
+        .expect("provider account");
+    let starts = booking["requests"][0]["starts_at"].as_str().expect("start");
+    let starts: Timestamp = starts.parse::<jiff::ZonedDateTime>().expect("zoned").timestamp();
+    let assignment = shared::assignments::Assignment::new(
+        &request_id,
+        &officer_id,
+        &agency.id,
+        starts,
+        starts + SignedDuration::from_hours(4),
+        Timestamp::now(),
+    );
+    state.store.create(&assignment).await.expect("assignment");
+
+    let (status, seen) = call(Method::GET, &path, &officer.id_token, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["site"]["contact"]["phone"], "+13075550161");
+    for hidden in [
+        "price",
+        "payment",
+        "series_id",
+        "customer_user_id",
+        "cancellation",
+    ] {
+        assert!(
+            seen.get(hidden).is_none(),
+            "an officer must not see {hidden}: {seen}"
+        );
+    }
+    assert_eq!(
+        call(Method::GET, &path, &bystander.id_token, None, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, mine) = call(
+        Method::GET,
+        "/v1/providers/me/assignments",
+        &officer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, mine["items"][0]["request_id"].clone()),
+        (StatusCode::OK, json!(request_id))
+    );
+
+    let (status, cancelled) = call(
+        Method::POST,
+        &format!("{path}/cancel"),
+        &customer.id_token,
+        Some(&json!({"reason": "storm warning"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", stack.stack.endpoint))
+        .await
+        .expect("moto")
+        .json()
+        .await
+        .expect("json");
+    let mails: Vec<&Value> = data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == officer_email.as_str()))
+        })
+        .collect();
+    assert_eq!(mails.len(), 1, "the assigned officer is told");
+    let mail = mails[0].to_string();
+    assert!(
+        mail.contains("Snow King Pavilion") && mail.contains("cancelled"),
+        "{mail}"
+    );
+    for private in ["Featherstonehaugh", "storm warning", "4242", "$"] {
+        assert!(!mail.contains(private), "the officer's mail carries {private}");
+    }
+    let after = state
+        .store
+        .get::<shared::assignments::Assignment>(&assignment.key())
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        after.record.status,
+        shared::assignments::AssignmentStatus::Cancelled
+    );
+    assert_eq!(
+        call(Method::GET, &path, &officer.id_token, None, None).await.0,
+        StatusCode::NOT_FOUND,
+        "released officers lose access"
     );
 }

@@ -5,7 +5,7 @@ use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 use shared::AppState;
-use shared::assignments::AssignmentSummary;
+use shared::assignments::AssignmentView;
 use shared::auth::{Caller, Role};
 use shared::http::{HandlerResult, Router, json};
 
@@ -24,7 +24,7 @@ struct Page<T> {
 async fn my_assignments(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     caller.require(Role::Provider)?;
-    let items: Vec<AssignmentSummary> =
+    let items: Vec<AssignmentView> =
         shared::assignments::assignments_of(&state.store, &caller.user_id, 50).await?;
     json(
         StatusCode::OK,
