@@ -82,10 +82,7 @@ impl Record for CustomerAccount {
     const TYPE: &'static ItemType = &schema::CUSTOMER_ACCOUNT;
 
     fn key(&self) -> ItemKey {
-        ItemKey::new(
-            user_partition(&self.user_id),
-            format!("{}CUSTOMER", sort_prefix::ACCOUNT),
-        )
+        account_key(&self.user_id, AccountRole::Customer)
     }
 }
 
@@ -154,10 +151,7 @@ impl Record for ProviderAccount {
     const TYPE: &'static ItemType = &schema::PROVIDER_ACCOUNT;
 
     fn key(&self) -> ItemKey {
-        ItemKey::new(
-            user_partition(&self.user_id),
-            format!("{}PROVIDER", sort_prefix::ACCOUNT),
-        )
+        account_key(&self.user_id, AccountRole::Provider)
     }
 }
 

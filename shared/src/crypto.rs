@@ -58,6 +58,12 @@ pub enum CryptoError {
     Schema(#[from] schema::SchemaError),
 }
 
+fn key_store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> CryptoError {
+    CryptoError::KeyStore(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+}
+
 fn setup<E: std::fmt::Debug>(error: E) -> CryptoError {
     CryptoError::Setup(format!("{error:?}"))
 }
@@ -287,9 +293,7 @@ impl KeyManager {
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|error| {
-                    CryptoError::KeyStore(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
-                })?;
+                .map_err(key_store_error)?;
             let items = page.items.unwrap_or_default();
             if items.is_empty() {
                 return Ok(deleted);
@@ -305,9 +309,7 @@ impl KeyManager {
                     .set_key(Some(key))
                     .send()
                     .await
-                    .map_err(|error| {
-                        CryptoError::KeyStore(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
-                    })?;
+                    .map_err(key_store_error)?;
                 deleted += 1;
             }
         }
@@ -323,9 +325,7 @@ impl KeyManager {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|error| {
-                CryptoError::KeyStore(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
-            })?;
+            .map_err(key_store_error)?;
         Ok(item.item.is_some())
     }
 }

@@ -13,12 +13,14 @@
 use crate::clock::Clock;
 use crate::schema::{Beacon, ItemType};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use thiserror::Error;
 
 /// The TTL attribute of every item that has a retention period.
@@ -284,30 +286,22 @@ impl Store {
 
     /// Every live record of type `R` under `gsi1pk` in the general-purpose index `gsi1`.
     pub async fn query_gsi1<R: Record>(&self, gsi1pk: &str) -> Result<Vec<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()));
         let mut found = Vec::new();
-        let mut start_key: Option<Item> = None;
-        loop {
-            let output = self
-                .encrypted
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in output.items.unwrap_or_default() {
-                if self.is_live(&item) && is_type::<R>(&item) {
-                    found.push(decode_versioned(item)?);
-                }
+        for_each_item(query, None, |item| {
+            if self.is_live(&item) && is_type::<R>(&item) {
+                found.push(decode_versioned(item)?);
             }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(found),
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     /// Up to `limit` live records of type `R` in partition `pk` with `from <= sk <= to`, after
@@ -322,43 +316,37 @@ impl Store {
         limit: usize,
         keep: impl Fn(&R) -> bool,
     ) -> Result<(Vec<Versioned<R>>, Option<String>), StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+        let start = after.map(|sk| ItemKey::new(pk.to_owned(), sk.to_owned()).to_item());
         let mut found = Vec::new();
-        let mut start_key: Option<Item> =
-            after.map(|sk| ItemKey::new(pk.to_owned(), sk.to_owned()).to_item());
-        loop {
-            let output = self
-                .encrypted
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in output.items.unwrap_or_default() {
-                if !self.is_live(&item) || !is_type::<R>(&item) {
-                    continue;
-                }
-                let sk = match item.get("sk") {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => continue,
-                };
-                let record: Versioned<R> = decode_versioned(item)?;
-                if keep(&record.record) {
-                    found.push(record);
-                    if found.len() == limit {
-                        return Ok((found, Some(sk)));
-                    }
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok((found, None)),
-            }
+        let mut last = None;
+        if limit == 0 {
+            return Ok((found, None));
         }
+        for_each_item(query, start, |item| {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) if self.is_live(&item) && is_type::<R>(&item) => sk.clone(),
+                _ => return Ok(ControlFlow::Continue(())),
+            };
+            let record: Versioned<R> = decode_versioned(item)?;
+            if keep(&record.record) {
+                found.push(record);
+                if found.len() == limit {
+                    last = Some(sk);
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok((found, last))
     }
 
     /// The newest live record of type `R` in partition `pk` under `sk_prefix` (highest sort key).
@@ -367,34 +355,25 @@ impl Store {
         pk: &str,
         sk_prefix: &str,
     ) -> Result<Option<Versioned<R>>, StoreError> {
-        let mut start_key: Option<Item> = None;
-        loop {
-            let output = self
-                .encrypted
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-                .scan_index_forward(false)
-                .limit(10)
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            if let Some(item) = output
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .find(|i| self.is_live(i) && is_type::<R>(i))
-            {
-                return decode_versioned(item).map(Some);
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(false)
+            .limit(10);
+        let mut newest = None;
+        for_each_item(query, None, |item| {
+            if self.is_live(&item) && is_type::<R>(&item) {
+                newest = Some(decode_versioned(item)?);
+                return Ok(ControlFlow::Break(()));
             }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(None),
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(newest)
     }
 
     /// Like [`Store::query`] for summary views that decode only some attributes of any item type.
@@ -418,37 +397,31 @@ impl Store {
         item_type: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()));
         let mut found = Vec::new();
-        let mut start_key: Option<Item> = None;
-        loop {
-            let output = self
-                .encrypted
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in output.items.unwrap_or_default() {
-                let wanted = item_type.is_none_or(
-                    |t| matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == t),
-                );
-                if !wanted || !self.is_live(&item) {
-                    continue;
-                }
-                if found.len() == limit {
-                    return Ok(found);
-                }
+        if limit == 0 {
+            return Ok(found);
+        }
+        for_each_item(query, None, |item| {
+            let wanted = item_type
+                .is_none_or(|t| matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == t));
+            if wanted && self.is_live(&item) {
                 found.push(item);
             }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() && found.len() < limit => start_key = Some(key),
-                _ => return Ok(found),
-            }
-        }
+            Ok(if found.len() == limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .await?;
+        Ok(found)
     }
 
     /// Live records of type `R` whose `beacon.attribute` equals `value` exactly, found through the
@@ -459,33 +432,25 @@ impl Store {
         beacon: &Beacon,
         value: &str,
     ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .index_name(beacon.index)
+            .key_condition_expression("#attribute = :value")
+            .expression_attribute_names("#attribute", beacon.attribute)
+            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()));
         let mut found = Vec::new();
-        let mut start_key: Option<Item> = None;
-        loop {
-            let output = self
-                .encrypted
-                .query()
-                .table_name(&self.table)
-                .index_name(beacon.index)
-                .key_condition_expression("#attribute = :value")
-                .expression_attribute_names("#attribute", beacon.attribute)
-                .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in output.items.unwrap_or_default() {
-                let exact =
-                    matches!(item.get(beacon.attribute), Some(AttributeValue::S(stored)) if stored == value);
-                if exact && self.is_live(&item) && is_type::<R>(&item) {
-                    found.push(decode_versioned(item)?);
-                }
+        for_each_item(query, None, |item| {
+            let exact =
+                matches!(item.get(beacon.attribute), Some(AttributeValue::S(stored)) if stored == value);
+            if exact && self.is_live(&item) && is_type::<R>(&item) {
+                found.push(decode_versioned(item)?);
             }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(found),
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     /// A transaction write that creates `record` (fails the transaction if its key is taken).
@@ -552,27 +517,21 @@ impl Store {
     /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
     /// index, so the plain client.
     pub async fn count_due(&self, due_day: &str, until: i64) -> Result<usize, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .index_name("by-due-date")
+            .key_condition_expression("due_day = :day AND due_at <= :until")
+            .expression_attribute_values(":day", AttributeValue::S(due_day.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()));
         let mut count = 0;
-        let mut start_key: Option<Item> = None;
-        loop {
-            let output = self
-                .plain
-                .query()
-                .table_name(&self.table)
-                .index_name("by-due-date")
-                .key_condition_expression("due_day = :day AND due_at <= :until")
-                .expression_attribute_values(":day", AttributeValue::S(due_day.to_owned()))
-                .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            count += output.items.unwrap_or_default().len();
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(count),
-            }
-        }
+        for_each_item(query, None, |_| {
+            count += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(count)
     }
 
     fn is_live(&self, item: &Item) -> bool {
@@ -581,6 +540,34 @@ impl Store {
                 .parse::<i64>()
                 .map_or(true, |at| at > self.clock.epoch_seconds()),
             _ => true,
+        }
+    }
+}
+
+/// Runs `query` page after page from `start` (exclusive), handing every item to `visit` until it
+/// breaks or the pages run out. The one pagination loop of the store: it never assumes the last page
+/// does or does not carry a `LastEvaluatedKey`.
+async fn for_each_item(
+    query: QueryFluentBuilder,
+    start: Option<Item>,
+    mut visit: impl FnMut(Item) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start_key = start;
+    loop {
+        let output = query
+            .clone()
+            .set_exclusive_start_key(start_key.take())
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        for item in output.items.unwrap_or_default() {
+            if visit(item)?.is_break() {
+                return Ok(());
+            }
+        }
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start_key = Some(key),
+            _ => return Ok(()),
         }
     }
 }

@@ -3,26 +3,16 @@
 //! and who may touch what.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{captured_logs, stack, unique_email};
+use e2e::{captured_logs, pointers, raw_partition, stack, sub_of, unique_email};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::accounts::{self, CustomerRegistration};
 use shared::auth::Caller;
-use shared::keys::user_partition;
 use shared::{ApiError, Clock};
 use std::collections::BTreeSet;
 
 async fn call(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new().request(method, stack().url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("the gateway answers");
-    let status = response.status();
-    (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    e2e::call_api(method, path, token, body, None).await
 }
 
 fn address(tag: &str) -> Value {
@@ -85,44 +75,6 @@ fn agency_body(admins: &[&str]) -> Value {
         "cancellation_fees": [{"within_hours": 24, "billed_hours_per_officer": 3}],
         "holidays": ["2026-12-25"]
     })
-}
-
-/// The `sub` of a token (its payload is trusted here: the gateway verified it).
-fn sub_of(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64");
-    serde_json::from_slice::<Value>(&bytes).expect("json")["sub"]
-        .as_str()
-        .expect("sub")
-        .to_owned()
-}
-
-fn pointers(body: &Value) -> BTreeSet<String> {
-    body["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn raw_partition(user_id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let state = stack().state("RegistrationFunction", Clock::System).await;
-    state
-        .store
-        .raw()
-        .query()
-        .table_name(state.store.table())
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(user_partition(user_id)))
-        .send()
-        .await
-        .expect("raw query")
-        .items
-        .unwrap_or_default()
 }
 
 async fn sent_mail_to(address: &str) -> Vec<Value> {

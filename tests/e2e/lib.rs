@@ -153,3 +153,78 @@ pub async fn new_user(state: &AppState) -> String {
         .expect("the user's branch key");
     user_id
 }
+
+/// Calls the shared gateway: `token` as bearer, `body` as JSON, an optional `Idempotency-Key`.
+/// Returns the status and the JSON body (`Null` when there is none).
+pub async fn call_api(
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+    idempotency_key: Option<&str>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut request = reqwest::Client::new().request(method, stack().url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    if let Some(key) = idempotency_key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status();
+    (
+        status,
+        response
+            .json::<serde_json::Value>()
+            .await
+            .unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The `sub` of a token (read without verifying: the gateway verified it).
+pub fn sub_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice::<serde_json::Value>(&bytes).expect("json")["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned()
+}
+
+/// The JSON pointers a problem's `errors` name.
+pub fn pointers(problem: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every raw item (no decryption) in a user's partition.
+pub async fn raw_partition(
+    user_id: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let state = stack().state("RegistrationFunction", Clock::System).await;
+    state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(shared::keys::user_partition(user_id)),
+        )
+        .send()
+        .await
+        .expect("raw query")
+        .items
+        .unwrap_or_default()
+}

@@ -3,12 +3,11 @@
 //! may read what.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{captured_logs, new_user, stack};
+use e2e::{captured_logs, new_user, pointers, stack, sub_of};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::auth::{Caller, Role};
-use shared::keys::user_partition;
 use shared::service_requests;
 use shared::store::Record;
 use shared::{ApiError, Clock};
@@ -21,39 +20,7 @@ async fn call(
     body: Option<&Value>,
     key: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, stack().url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let response = request.send().await.expect("the gateway answers");
-    let status = response.status();
-    (status, response.json::<Value>().await.unwrap_or(Value::Null))
-}
-
-fn sub_of(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64");
-    serde_json::from_slice::<Value>(&bytes).expect("json")["sub"]
-        .as_str()
-        .expect("sub")
-        .to_owned()
-}
-
-fn pointers(body: &Value) -> BTreeSet<String> {
-    body["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
-        .collect()
+    e2e::call_api(method, path, Some(token), body, key).await
 }
 
 /// A local start `hours` from `now` in Denver, on the hour, and its end `length_minutes` later.
@@ -118,19 +85,7 @@ fn request_body(agency_id: &str, starts_at: &str, ends_at: &str, officers: u32) 
 }
 
 async fn raw_items(user_id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let state = stack().state("RequestsFunction", Clock::System).await;
-    state
-        .store
-        .raw()
-        .query()
-        .table_name(state.store.table())
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(user_partition(user_id)))
-        .send()
-        .await
-        .expect("raw query")
-        .items
-        .unwrap_or_default()
+    e2e::raw_partition(user_id).await
 }
 
 fn count_of(items: &[std::collections::HashMap<String, AttributeValue>], item_type: &str) -> usize {
