@@ -2,12 +2,14 @@
 //! names the recipient by first name at most; marketing goes only to active accounts that consented.
 
 use crate::accounts::AccountStatus;
+use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use thiserror::Error;
 
-/// Sending failed.
+/// Sending failed. Carries the SES error code only: SES messages can name the recipient's address,
+/// and this error is logged.
 #[derive(Debug, Error)]
-#[error("mail: {0}")]
+#[error("mail not sent (SES error code {0})")]
 pub struct MailError(String);
 
 /// A rendered message: subject, plain text and HTML.
@@ -112,7 +114,7 @@ pub async fn send(
         )
         .send()
         .await
-        .map_err(|error| MailError(aws_sdk_sesv2::error::DisplayErrorContext(error).to_string()))?;
+        .map_err(|error| MailError(error.code().unwrap_or("unknown").to_owned()))?;
     Ok(())
 }
 

@@ -122,7 +122,8 @@ impl StoreError {
         {
             Self::Tampered
         } else {
-            Self::Sdk(text)
+            // The SDK's text can embed a whole raw response; keep the part that explains the failure.
+            Self::Sdk(text.chars().take(600).collect())
         }
     }
 }
