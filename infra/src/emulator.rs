@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub enum EmulatorError {
     #[error("{what} failed: {detail}")]
     Install { what: String, detail: String },
-    #[error("cannot start moto_server: {0}")]
+    #[error("cannot start moto: {0}")]
     Spawn(std::io::Error),
     #[error("moto did not answer on {0} within 60 s (is the port in use by something else?)")]
     NotReady(String),
@@ -128,7 +128,9 @@ impl Emulator {
             }
             None => (Stdio::null(), Stdio::null()),
         };
-        let child = Command::new(venv_bin("moto_server"))
+        // moto through infra/python/serial_moto.py: one request at a time (see that file for why).
+        let child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("infra/python/serial_moto.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(stdout)
