@@ -991,11 +991,23 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     })
 }
 
-/// The names of the fields `correction` sets to a value different from `before`'s.
-fn changed<T: PartialEq>(fields: &mut Vec<String>, name: &str, new: Option<&T>, old: &T) {
-    if new.is_some_and(|new| new != old) {
-        fields.push(name.to_owned());
-    }
+/// The names of the fields that differ between two versions of a record (for the audit trail:
+/// names only). `updated_at` is not a correction.
+fn changed_fields<T: Serialize>(before: &T, after: &T) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| name.as_str() != "updated_at" && before.get(*name) != after.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// `PATCH /v1/me/customer`: corrects fields of the caller's customer account. Audited (field names
@@ -1014,68 +1026,6 @@ pub async fn correct_customer(
     let now = state.clock.now();
     let mut v = Validator::new();
     let tax_id = ein_digits(&mut v, correction.ein.as_deref());
-    let mut fields = Vec::new();
-    changed(
-        &mut fields,
-        "name",
-        correction.name.as_ref().map(|n| n.trim().to_owned()).as_ref(),
-        &before.name,
-    );
-    changed(&mut fields, "phone", correction.phone.as_ref(), &before.phone);
-    changed(
-        &mut fields,
-        "email",
-        correction.email.as_deref().map(normalize_email).as_ref(),
-        &before.email,
-    );
-    changed(
-        &mut fields,
-        "date_of_birth",
-        correction.date_of_birth.as_ref(),
-        &before.date_of_birth,
-    );
-    changed(
-        &mut fields,
-        "home_address",
-        correction.home_address.as_ref().map(|a| Some(a.clone())).as_ref(),
-        &before.home_address,
-    );
-    changed(
-        &mut fields,
-        "business_address",
-        correction
-            .business_address
-            .as_ref()
-            .map(|a| Some(a.clone()))
-            .as_ref(),
-        &before.business_address,
-    );
-    changed(
-        &mut fields,
-        "mailing_address",
-        correction
-            .mailing_address
-            .as_ref()
-            .map(|a| Some(a.clone()))
-            .as_ref(),
-        &before.mailing_address,
-    );
-    changed(
-        &mut fields,
-        "business_name",
-        correction
-            .business_name
-            .as_ref()
-            .map(|n| Some(n.trim().to_owned()))
-            .as_ref(),
-        &before.business_name,
-    );
-    changed(
-        &mut fields,
-        "ein",
-        tax_id.as_ref().map(|t| Some(t.clone())).as_ref(),
-        &before.tax_id,
-    );
     let after = CustomerAccount {
         name: correction
             .name
@@ -1113,6 +1063,7 @@ pub async fn correct_customer(
     );
     check_customer_shape(&mut v, &after, false);
     v.finish()?;
+    let fields = changed_fields(&before, &after);
     if fields.is_empty() {
         return Ok(CustomerView::from(&before));
     }
@@ -1144,55 +1095,6 @@ pub async fn correct_provider(
         .ok_or(ApiError::NotFound("provider account"))?;
     let before = current.record.clone();
     let now = state.clock.now();
-    let mut fields = Vec::new();
-    changed(
-        &mut fields,
-        "legal_name",
-        correction
-            .legal_name
-            .as_ref()
-            .map(|n| n.trim().to_owned())
-            .as_ref(),
-        &before.legal_name,
-    );
-    changed(&mut fields, "phone", correction.phone.as_ref(), &before.phone);
-    changed(
-        &mut fields,
-        "email",
-        correction.email.as_deref().map(normalize_email).as_ref(),
-        &before.email,
-    );
-    changed(
-        &mut fields,
-        "date_of_birth",
-        correction.date_of_birth.as_ref(),
-        &before.date_of_birth,
-    );
-    changed(
-        &mut fields,
-        "home_address",
-        correction.home_address.as_ref(),
-        &before.home_address,
-    );
-    changed(
-        &mut fields,
-        "licence",
-        correction.licence.as_ref(),
-        &before.licence,
-    );
-    changed(
-        &mut fields,
-        "agency",
-        correction.agency.as_ref().map(|a| Some(a.clone())).as_ref(),
-        &before.agency,
-    );
-    changed(&mut fields, "skills", correction.skills.as_ref(), &before.skills);
-    changed(
-        &mut fields,
-        "service_area",
-        correction.service_area.as_ref(),
-        &before.service_area,
-    );
     let after = ProviderAccount {
         legal_name: correction
             .legal_name
@@ -1229,6 +1131,7 @@ pub async fn correct_provider(
     check_provider_shape(state, &mut v, &after, validation::today(now)).await?;
     v.finish()?;
     let w9 = newest_w9(state, &caller.user_id).await?;
+    let fields = changed_fields(&before, &after);
     if fields.is_empty() {
         return Ok(provider_view(before, w9.as_ref()));
     }

@@ -61,30 +61,54 @@ pub fn passes_luhn(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Whether free text contains something that looks like a card number: a run of 13–19 digits,
-/// possibly broken by spaces or dashes, that passes Luhn.
+/// Whether free text contains something that looks like a card number: a whole run of 13–19 digits
+/// standing alone as a word, written plain or in a card grouping (4-4-4-4…, or 4-6-5 / 4-6-4, with
+/// spaces or dashes), that passes Luhn. Runs glued to letters, longer than 19 digits, or grouped
+/// otherwise (UUIDs are 8-4-4-4-12) are not card numbers.
 pub fn contains_card_number(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
-    for start in 0..chars.len() {
-        if !chars[start].is_ascii_digit() || (start > 0 && chars[start - 1].is_ascii_digit()) {
+    let mut start = 0;
+    while start < chars.len() {
+        if !chars[start].is_ascii_digit() {
+            start += 1;
             continue;
         }
         let mut digits = String::new();
-        for &c in &chars[start..] {
+        let mut groups = vec![0_usize];
+        let mut end = start;
+        while end < chars.len() {
+            let c = chars[end];
             if c.is_ascii_digit() {
                 digits.push(c);
-                if digits.len() >= 13 && passes_luhn(&digits) {
-                    return true;
+                if let Some(last) = groups.last_mut() {
+                    *last += 1;
                 }
-                if digits.len() > 19 {
-                    break;
-                }
-            } else if c != ' ' && c != '-' {
+            } else if (c == ' ' || c == '-') && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
+                groups.push(0);
+            } else {
                 break;
             }
+            end += 1;
         }
+        let alone = (start == 0 || !chars[start - 1].is_alphanumeric())
+            && chars.get(end).is_none_or(|c| !c.is_alphanumeric());
+        if alone && card_grouping(&groups) && passes_luhn(&digits) {
+            return true;
+        }
+        start = end;
     }
     false
+}
+
+/// Whether digit groups are written as cards are: one plain run, fours (the last may be shorter), or
+/// the 4-6-5 / 4-6-4 of American Express and Diners Club.
+fn card_grouping(groups: &[usize]) -> bool {
+    match groups {
+        [_] => true,
+        [4, 6, 5] | [4, 6, 4] => true,
+        [init @ .., last] => init.iter().all(|g| *g == 4) && (1..=4).contains(last),
+        [] => false,
+    }
 }
 
 /// The JSON pointer of the first value in `body` that looks like a card number, if any. Requests
@@ -132,6 +156,24 @@ mod tests {
             !contains_card_number("order 1234567890123"),
             "13 digits failing Luhn"
         );
+        assert!(
+            !contains_card_number("41111111111111111111"),
+            "20 digits: longer than any card"
+        );
+        assert!(!contains_card_number("ab4111111111111111"), "glued to letters");
+        assert!(
+            !contains_card_number("83926140-5012-4123-8123-123456789012"),
+            "an all-digit UUID"
+        );
+    }
+
+    #[test]
+    fn ids_are_never_taken_for_card_numbers() {
+        for _ in 0..100_000 {
+            let id = uuid::Uuid::new_v4().to_string();
+            assert!(!contains_card_number(&id), "{id}");
+            assert!(find_card_number(&json!({"agency_id": id})).is_none());
+        }
     }
 
     #[test]
