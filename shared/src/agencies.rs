@@ -64,6 +64,13 @@ pub struct Rules {
     pub default_assignment_mode: AssignmentMode,
     /// How long an officer has to confirm an assignment.
     pub confirmation_window_hours: u32,
+    /// The look-back of the `fewest_hours` ranking, in days.
+    #[serde(default = "default_fairness_window_days")]
+    pub fairness_window_days: u32,
+}
+
+fn default_fairness_window_days() -> u32 {
+    28
 }
 
 /// One band of the cancellation fee schedule: cancelling less than `within_hours` before the start
@@ -185,6 +192,11 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         rules.weekly_hour_cap >= 1 && rules.weekly_hour_cap <= 168,
         "/rules/weekly_hour_cap",
         "must be between 1 and 168",
+    );
+    v.check(
+        (1..=crate::roster::WORKED_MEMORY_DAYS as u32).contains(&rules.fairness_window_days),
+        "/rules/fairness_window_days",
+        "must be between 1 and 90",
     );
     v.check(
         rules.min_rest_hours <= 24,

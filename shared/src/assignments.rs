@@ -33,6 +33,24 @@ impl AssignmentStatus {
     }
 }
 
+/// How an officer came to hold a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignedBy {
+    /// The officer claimed an open slot.
+    Claim,
+    /// A dispatcher named the officer.
+    Dispatcher,
+    /// Auto-assign picked the officer by the agency's mode.
+    AutoAssign,
+}
+
+impl AssignedBy {
+    fn legacy() -> Self {
+        Self::Dispatcher
+    }
+}
+
 /// An officer's assignment to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
@@ -44,6 +62,18 @@ pub struct Assignment {
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
     pub created_at: Timestamp,
+    /// How the officer got the slot.
+    #[serde(default = "AssignedBy::legacy")]
+    pub assigned_by: AssignedBy,
+    /// The officer must accept or decline before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responded_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_out_at: Option<Timestamp>,
     /// `REQUEST#<request_id>#ASSIGNMENTS`.
     pub gsi1pk: String,
     /// The officer's user id.
@@ -69,6 +99,11 @@ impl Assignment {
             starts_at,
             ends_at,
             created_at: now,
+            assigned_by: AssignedBy::Dispatcher,
+            respond_by: None,
+            responded_at: None,
+            checked_in_at: None,
+            checked_out_at: None,
             gsi1pk: request_index(request_id),
             gsi1sk: officer_user_id.to_owned(),
         }
@@ -100,15 +135,79 @@ impl Record for Assignment {
     }
 }
 
-/// An assignment as its officer sees it in a list.
+/// Finds an assignment by its id: `/v1/assignments/{id}/…` routes carry only the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentPointer {
+    pub assignment_id: String,
+    pub officer_user_id: String,
+    pub request_id: String,
+    pub ends_at: Timestamp,
+}
+
+impl AssignmentPointer {
+    /// The key of the pointer of `assignment_id`.
+    pub fn key_of(assignment_id: &str) -> ItemKey {
+        ItemKey::new(format!("ASSIGNMENT#{assignment_id}"), "REF".to_owned())
+    }
+
+    /// The pointer of `assignment`.
+    pub fn of(assignment: &Assignment) -> Self {
+        Self {
+            assignment_id: assignment.assignment_id.clone(),
+            officer_user_id: assignment.officer_user_id.clone(),
+            request_id: assignment.request_id.clone(),
+            ends_at: assignment.ends_at,
+        }
+    }
+}
+
+impl Record for AssignmentPointer {
+    const TYPE: &'static ItemType = &schema::ASSIGNMENT_POINTER;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.assignment_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.ends_at)
+    }
+}
+
+/// An assignment as its officer (or the agency's staff) sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssignmentView {
     pub assignment_id: String,
     pub request_id: String,
+    pub officer_user_id: String,
     pub agency_id: String,
     pub status: AssignmentStatus,
+    pub assigned_by: AssignedBy,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_out_at: Option<Timestamp>,
+}
+
+impl From<&Assignment> for AssignmentView {
+    fn from(a: &Assignment) -> Self {
+        Self {
+            assignment_id: a.assignment_id.clone(),
+            request_id: a.request_id.clone(),
+            officer_user_id: a.officer_user_id.clone(),
+            agency_id: a.agency_id.clone(),
+            status: a.status,
+            assigned_by: a.assigned_by,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            respond_by: a.respond_by,
+            checked_in_at: a.checked_in_at,
+            checked_out_at: a.checked_out_at,
+        }
+    }
 }
 
 /// Up to `limit` assignments of the provider `user_id`.
@@ -120,15 +219,8 @@ pub async fn assignments_of(
     Ok(store
         .query::<Assignment>(&user_partition(user_id), "ASSIGNMENT#", limit)
         .await?
-        .into_iter()
-        .map(|v| AssignmentView {
-            assignment_id: v.record.assignment_id,
-            request_id: v.record.request_id,
-            agency_id: v.record.agency_id,
-            status: v.record.status,
-            starts_at: v.record.starts_at,
-            ends_at: v.record.ends_at,
-        })
+        .iter()
+        .map(|v| AssignmentView::from(&v.record))
         .collect())
 }
 

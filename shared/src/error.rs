@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The request conflicts with the current state (duplicate, illegal transition, lost race).
     #[error("{0}")]
     Conflict(String),
+    /// A scheduling rule keeps this officer off this shift; `rule` names it (stable, machine-readable).
+    #[error("{detail}")]
+    Ineligible { rule: &'static str, detail: String },
     /// The body is not JSON of the expected shape.
     #[error("{0}")]
     BadRequest(String),
@@ -78,6 +81,9 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The scheduling rule that refused an officer (`ineligible` problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
 }
 
 /// The media type of every error body.
@@ -90,7 +96,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Ineligible { .. } => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +112,7 @@ impl ApiError {
             Self::RouteNotFound(_) => ("urn:officertrak:problem:route-not-found", "No such route"),
             Self::NotFound(_) => ("urn:officertrak:problem:not-found", "Not found"),
             Self::Conflict(_) => ("urn:officertrak:problem:conflict", "Conflict"),
+            Self::Ineligible { .. } => ("urn:officertrak:problem:ineligible", "Officer not eligible"),
             Self::BadRequest(_) => ("urn:officertrak:problem:bad-request", "Malformed request"),
             Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
             Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
@@ -127,6 +134,10 @@ impl ApiError {
             detail: self.to_string(),
             instance: request_id.map(|id| format!("urn:officertrak:request:{id}")),
             errors,
+            rule: match self {
+                Self::Ineligible { rule, .. } => Some(rule),
+                _ => None,
+            },
         }
     }
 

@@ -79,6 +79,84 @@ pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_star
     Rendered { subject, text, html }
 }
 
+/// A plain service message: greeting, paragraphs, signature; the HTML is escaped.
+fn service_message(subject: String, greeting: &str, paragraphs: &[String]) -> Rendered {
+    let mut text = format!("Hello {greeting},\n\n");
+    let mut html = format!("<!doctype html><html><body><p>Hello {},</p>", escape_html(greeting));
+    for paragraph in paragraphs {
+        text.push_str(paragraph);
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>", escape_html(paragraph)));
+    }
+    text.push_str("The OfficerTRAK team\n");
+    html.push_str("<p>The OfficerTRAK team</p></body></html>");
+    Rendered { subject, text, html }
+}
+
+/// Tells an officer they hold a new shift: what, where (city), when, and the confirmation deadline.
+/// The customer and the on-site contact are not named: the officer sees them in the app once they hold
+/// the slot.
+/// `respond_by` is `None` when the officer claimed the shift (claiming is confirming).
+pub fn shift_assigned(
+    first_name: &str,
+    event_kind: &str,
+    city: &str,
+    local_start: &str,
+    respond_by: Option<&str>,
+) -> Rendered {
+    let next = match respond_by {
+        Some(by) => format!("Please accept or decline it in the app before {by}."),
+        None => "You claimed it, so it is confirmed. If you cannot make it, release it in the app.".to_owned(),
+    };
+    service_message(
+        "You have a new shift".to_owned(),
+        first_name,
+        &[
+            format!("you were placed on a {event_kind} shift in {city}, starting {local_start}."),
+            next,
+        ],
+    )
+}
+
+/// Tells the customer how staffing of their request stands: officer first names and counts only.
+pub fn staffing_changed(
+    first_name: &str,
+    event_name: &str,
+    local_start: &str,
+    officer_first_name: &str,
+    joined: bool,
+    filled: u32,
+    officers: u32,
+) -> Rendered {
+    let change = if joined {
+        format!("Officer {officer_first_name} was assigned to {event_name} on {local_start}.")
+    } else {
+        format!("Officer {officer_first_name} is no longer assigned to {event_name} on {local_start}; we are finding a replacement.")
+    };
+    service_message(
+        format!("Staffing of {event_name}: {filled} of {officers} officers"),
+        first_name,
+        &[change, format!("{filled} of {officers} officers are now assigned.")],
+    )
+}
+
+/// Tells an agency's dispatchers what an officer did with an assignment (`accepted`, `declined`,
+/// `released`): officer first name, request id and shift start, nothing about the customer.
+pub fn assignment_response(officer_first_name: &str, action: &str, request_id: &str, local_start: &str) -> Rendered {
+    let reopened = if action == "accepted" {
+        String::new()
+    } else {
+        " The slot is open again.".to_owned()
+    };
+    service_message(
+        format!("Officer {officer_first_name} {action} a shift"),
+        "dispatch",
+        &[format!(
+            "Officer {officer_first_name} {action} the shift of request {request_id} starting {local_start}.{reopened}"
+        )],
+    )
+}
+
 /// Sends `message` from `sender` to `recipient` (both bodies: mail clients pick).
 pub async fn send(
     client: &aws_sdk_sesv2::Client,

@@ -186,6 +186,96 @@ pub fn payment_personal_values() -> Vec<String> {
         .collect()
 }
 
+/// An assignment that was confirmed and worked.
+pub fn worked_assignment(user_id: &str) -> crate::assignments::Assignment {
+    let start = now();
+    let mut a = crate::assignments::Assignment::new(
+        "request-1",
+        user_id,
+        "agency-marbleton-pd",
+        start,
+        start + jiff::SignedDuration::from_hours(4),
+        start,
+    );
+    let at = |text: &str| text.parse::<Timestamp>().unwrap_or(Timestamp::UNIX_EPOCH);
+    a.responded_at = Some(at("2026-11-29T14:07:11Z"));
+    a.checked_in_at = Some(at("2026-11-29T14:07:41Z"));
+    a.checked_out_at = Some(at("2026-11-29T14:07:59Z"));
+    a
+}
+
+/// Agency rules as the tests use them.
+pub fn agency_rules() -> crate::agencies::Rules {
+    crate::agencies::Rules {
+        lead_time_hours: 24,
+        min_duration_hours: 1,
+        max_duration_hours: 12,
+        supervisor_required_at: 5,
+        alcohol_minimum_officers: 2,
+        weekly_hour_cap: 60,
+        min_rest_hours: 8,
+        default_assignment_mode: crate::agencies::AssignmentMode::FirstCome,
+        confirmation_window_hours: 24,
+        fairness_window_days: 28,
+    }
+}
+
+/// A site with its on-site contact.
+pub fn site() -> crate::service_requests::Site {
+    crate::service_requests::Site {
+        name: "Quillfeather Pavilion".into(),
+        address: address("Site"),
+        location: Some((42.5701, -110.1002)),
+        contact: crate::service_requests::Contact {
+            name: "Philippa Quarrington".into(),
+            phone: "+13075550142".into(),
+        },
+    }
+}
+
+/// A roster with availability, a held shift and a worked shift.
+pub fn roster(user_id: &str) -> crate::roster::Roster {
+    use crate::availability::{Availability, DatedException, Day, TimeWindow, WeeklyAvailability};
+    let mut roster = crate::roster::Roster::new(user_id, "agency-marbleton-pd", now());
+    roster.availability = Some(Availability {
+        time_zone: Some("America/Denver".into()),
+        weekly: vec![WeeklyAvailability {
+            day: Day::Thursday,
+            windows: vec![TimeWindow {
+                start: "07:15".into(),
+                end: "19:45".into(),
+            }],
+        }],
+        exceptions: vec![DatedException {
+            date: date(2027, 2, 18),
+            windows: vec![],
+        }],
+    });
+    roster.pool_keys = vec!["thursday".into()];
+    let start = now() + jiff::SignedDuration::from_hours(1);
+    roster.commitments.push(crate::roster::Commitment {
+        assignment_id: "assignment-1".into(),
+        request_id: "request-1".into(),
+        starts_at: start,
+        ends_at: start + jiff::SignedDuration::from_hours(4),
+    });
+    roster.worked_shifts.push(crate::roster::WorkedShift {
+        assignment_id: "assignment-0".into(),
+        started_at: Timestamp::from_second(1_795_000_007).unwrap_or(Timestamp::UNIX_EPOCH),
+        ended_at: Timestamp::from_second(1_795_014_407).unwrap_or(Timestamp::UNIX_EPOCH),
+    });
+    roster.last_detail_at = Timestamp::from_second(1_795_014_407).ok();
+    roster
+}
+
+/// The personal values inside [`roster`]: its availability times and worked-shift times.
+pub fn roster_personal_values() -> Vec<String> {
+    ["07:15", "19:45", "2027-02-18", "thursday", "2026-11-29T01:00"]
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect()
+}
+
 /// One sample of every record type that holds personal data.
 pub fn all_records(user_id: &str) -> Vec<Sample> {
     let email = "philippa.q@example.com";
@@ -198,5 +288,26 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
         ),
         sample(&w9(user_id, now()), w9_personal_values()),
         sample(&payment(user_id, "pay-1"), payment_personal_values()),
+        sample(&roster(user_id), roster_personal_values()),
+        sample(
+            &crate::roster::PoolEntry {
+                agency_id: "agency-marbleton-pd".into(),
+                pool_key: "thursday".into(),
+                pool_token: "0a1b2c3d".into(),
+                officer_ref: user_id.to_owned(),
+            },
+            vec![user_id.to_owned()],
+        ),
+        sample(
+            &crate::roster::DoNotHire {
+                agency_id: "agency-marbleton-pd".into(),
+                provider_user_id: "provider-9".into(),
+                added_by: "admin-1".into(),
+                added_at: now(),
+                note: Some("Complaint from Quillfeather Pavilion".into()),
+            },
+            vec!["Complaint from Quillfeather".into()],
+        ),
+        sample(&worked_assignment(user_id), vec!["2026-11-29T14:07".into()]),
     ]
 }

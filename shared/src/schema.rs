@@ -261,6 +261,7 @@ pub const SERVICE_REQUEST: ItemType = ItemType {
         signed("ends_at"),
         signed("time_zone"),
         signed("officers"),
+        signed("filled"),
         signed("requirements"),
         personal("notes"),
         signed("price"),
@@ -302,7 +303,8 @@ pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
-/// An officer's assignment to a service request (issue: scheduling creates them).
+/// An officer's assignment to a service request. When the officer confirmed, checked in and out
+/// describes the person's working time: encrypted.
 pub const ASSIGNMENT: ItemType = ItemType {
     name: "assignment",
     key: "pk=USER#<officer_user_id> sk=ASSIGNMENT#<request_id>",
@@ -315,9 +317,79 @@ pub const ASSIGNMENT: ItemType = ItemType {
         signed("starts_at"),
         signed("ends_at"),
         signed("created_at"),
+        signed("assigned_by"),
+        signed("respond_by"),
+        personal("responded_at"),
+        personal("checked_in_at"),
+        personal("checked_out_at"),
     ],
     retention: RetentionClass::ServiceRequest,
     indexes: &["gsi1"],
+};
+
+/// Finds an assignment by id (officer and request are in its key).
+pub const ASSIGNMENT_POINTER: ItemType = ItemType {
+    name: "assignment_pointer",
+    key: "pk=ASSIGNMENT#<assignment_id> sk=REF",
+    attributes: &[
+        signed("assignment_id"),
+        signed("officer_user_id"),
+        signed("request_id"),
+        signed("ends_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &[],
+};
+
+/// An officer's roster with their agency: availability, shifts held and worked. Every placement
+/// replaces it (version-conditioned), which serialises placements of one officer.
+pub const ROSTER: ItemType = ItemType {
+    name: "roster",
+    key: "pk=USER#<officer_user_id> sk=ROSTER",
+    attributes: &[
+        signed("user_id"),
+        signed("agency_id"),
+        signed("pool_token"),
+        personal("availability"),
+        personal("pool_keys"),
+        personal("commitments"),
+        personal("worked_shifts"),
+        personal("last_detail_at"),
+        personal("joined_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// The agency's pool index: one entry per weekday/date an officer is available. The officer is
+/// encrypted; the sort key is the officer's random pool token.
+pub const POOL_ENTRY: ItemType = ItemType {
+    name: "pool_entry",
+    key: "pk=AGENCY#<agency_id>#POOL#<weekday or date> sk=<pool_token>",
+    attributes: &[
+        signed("agency_id"),
+        signed("pool_key"),
+        signed("pool_token"),
+        personal("officer_ref"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// An officer on an agency's do-not-hire list.
+pub const DO_NOT_HIRE: ItemType = ItemType {
+    name: "do_not_hire",
+    key: "pk=AGENCY#<agency_id> sk=DNH#<provider_user_id>",
+    attributes: &[
+        signed("agency_id"),
+        signed("provider_user_id"),
+        signed("added_by"),
+        signed("added_at"),
+        personal("note"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
 };
 
 /// Every item type of the table.
@@ -335,6 +407,10 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &REQUEST_POINTER,
     &IDEMPOTENCY_RECORD,
     &ASSIGNMENT,
+    &ASSIGNMENT_POINTER,
+    &ROSTER,
+    &POOL_ENTRY,
+    &DO_NOT_HIRE,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

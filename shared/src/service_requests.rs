@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::accounts::{AccountRole, AccountStatus, Address, ProviderAccount, account_key};
 use crate::agencies::{self, Agency};
-use crate::assignments::{Assignment, AssignmentStatus};
+use crate::assignments::Assignment;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::keys::{sortable_time, user_partition};
@@ -157,7 +157,7 @@ impl Status {
             (self, next),
             (Requested, PartiallyStaffed | FullyStaffed | Cancelled)
                 | (PartiallyStaffed, Requested | FullyStaffed | Cancelled)
-                | (FullyStaffed, PartiallyStaffed | InProgress | Cancelled)
+                | (FullyStaffed, Requested | PartiallyStaffed | InProgress | Cancelled)
                 | (InProgress, Completed)
         )
     }
@@ -188,6 +188,9 @@ pub struct ServiceRequest {
     pub ends_at: Timestamp,
     pub time_zone: String,
     pub officers: u32,
+    /// Officers holding a slot now; changes only together with the assignment that fills or frees it.
+    #[serde(default)]
+    pub filled: u32,
     pub requirements: Requirements,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -205,6 +208,22 @@ pub struct ServiceRequest {
 }
 
 impl ServiceRequest {
+    /// The staffing status for `filled` of `officers` slots.
+    pub fn staffing_status(filled: u32, officers: u32) -> Status {
+        match filled {
+            0 => Status::Requested,
+            n if n >= officers => Status::FullyStaffed,
+            _ => Status::PartiallyStaffed,
+        }
+    }
+
+    /// Whether slots can still be filled: not started, not cancelled, not full.
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        matches!(self.status, Status::Requested | Status::PartiallyStaffed)
+            && self.filled < self.officers
+            && self.starts_at > now
+    }
+
     fn sort_key(starts_at: Timestamp, request_id: &str) -> String {
         format!("REQUEST#{}#{request_id}", sortable_time(starts_at))
     }
@@ -293,6 +312,8 @@ pub struct RequestView {
     pub ends_at: String,
     pub time_zone: String,
     pub officers: u32,
+    /// Slots filled now.
+    pub filled: u32,
     pub requirements: Requirements,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -341,7 +362,7 @@ pub struct PaymentSummary {
     pub amount_cents: i64,
 }
 
-fn local(at: Timestamp, time_zone: &str) -> String {
+pub(crate) fn local(at: Timestamp, time_zone: &str) -> String {
     TimeZone::get(time_zone)
         .map(|tz| at.to_zoned_datetime(tz).to_string())
         .unwrap_or_else(|_| at.to_string())
@@ -359,6 +380,7 @@ fn view(request: &ServiceRequest, payment: Option<PaymentSummary>) -> RequestVie
         ends_at: local(request.ends_at, &request.time_zone),
         time_zone: request.time_zone.clone(),
         officers: request.officers,
+        filled: request.filled,
         requirements: request.requirements,
         notes: request.notes.clone(),
         price: request.price.clone(),
@@ -709,6 +731,7 @@ pub async fn book(
             ends_at: occurrence.ends.timestamp(),
             time_zone: input.time_zone.clone(),
             officers: input.officers,
+            filled: 0,
             requirements: input.requirements,
             notes: input.notes.clone(),
             price: price_of(&agency, &input, occurrence, now),
@@ -842,7 +865,7 @@ async fn payment_summary(
         }))
 }
 
-async fn located(
+pub(crate) async fn located(
     state: &AppState,
     request_id: &str,
 ) -> Result<Option<(RequestPointer, Versioned<ServiceRequest>)>, ApiError> {
@@ -1051,14 +1074,7 @@ async fn notify_officers_of_cancellation(state: &AppState, request: &ServiceRequ
             continue;
         }
         let officer = assignment.record.officer_user_id.clone();
-        let cancelled = Assignment {
-            status: AssignmentStatus::Cancelled,
-            ..assignment.record
-        };
-        match state.store.replace(&cancelled, assignment.version).await {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(error) => return Err(error.into()),
-        }
+        crate::scheduling::cancel_assignment(state, &officer, &request.request_id).await?;
         let account = state
             .store
             .get::<ProviderAccount>(&account_key(&officer, AccountRole::Provider))
