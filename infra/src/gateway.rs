@@ -221,6 +221,7 @@ fn gateway_problem(
         detail,
         instance: None,
         errors: Vec::new(),
+        rule: None,
     };
     let mut response = to_axum(problem_response(&problem, None));
     if status == StatusCode::UNAUTHORIZED {

@@ -150,7 +150,11 @@ impl Availability {
                 "must not be in the past",
             );
             dates.push(exception.date);
-            check_windows(&mut v, &format!("/exceptions/{index}/windows"), &exception.windows);
+            check_windows(
+                &mut v,
+                &format!("/exceptions/{index}/windows"),
+                &exception.windows,
+            );
         }
         v.finish()
     }
@@ -226,10 +230,11 @@ impl Availability {
 /// forward, a fold to the earlier instant).
 fn local(zone: &TimeZone, date: Date, minutes: i64) -> Option<Timestamp> {
     let midnight = date.to_datetime(Time::midnight());
-    let at = midnight
-        .checked_add(SignedDuration::from_mins(minutes))
-        .ok()?;
-    zone.to_ambiguous_zoned_datetime(at).compatible().ok().map(|z| z.timestamp())
+    let at = midnight.checked_add(SignedDuration::from_mins(minutes)).ok()?;
+    zone.to_ambiguous_zoned_datetime(at)
+        .compatible()
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 fn check_windows(v: &mut Validator, pointer: &str, windows: &[TimeWindow]) {
@@ -352,7 +357,12 @@ mod tests {
                 let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
                 assert_eq!(
                     pointers,
-                    ["/time_zone", "/weekly/0/windows/0", "/weekly/1/day", "/weekly/1/windows/0"]
+                    [
+                        "/time_zone",
+                        "/weekly/0/windows/0",
+                        "/weekly/1/day",
+                        "/weekly/1/windows/0"
+                    ]
                 );
             }
             other => panic!("expected 422, got {other:?}"),

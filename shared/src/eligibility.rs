@@ -93,7 +93,11 @@ pub fn check(
     agency_zone: &TimeZone,
 ) -> Result<(), Exclusion> {
     let account = candidate.account;
-    if account.agency.as_ref().is_none_or(|m| m.agency_id != request.agency_id) {
+    if account
+        .agency
+        .as_ref()
+        .is_none_or(|m| m.agency_id != request.agency_id)
+    {
         return Err(Exclusion::NotInAgency);
     }
     if account.status != AccountStatus::Active {
@@ -129,7 +133,14 @@ pub fn check(
     if !covered {
         return Err(Exclusion::NotAvailable);
     }
-    fits_schedule(roster, &request.request_id, request.starts_at, request.ends_at, rules, agency_zone)
+    fits_schedule(
+        roster,
+        &request.request_id,
+        request.starts_at,
+        request.ends_at,
+        rules,
+        agency_zone,
+    )
 }
 
 fn has_skills(skills: &[Skill], request: &ServiceRequest) -> bool {
@@ -157,8 +168,8 @@ pub fn serves(area: &ServiceArea, site: &Site) -> bool {
 fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
     let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
-        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let h =
+        ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * 6371.0 * h.sqrt().asin()
 }
 
@@ -220,7 +231,10 @@ fn week_start(at: Timestamp, zone: &TimeZone) -> Option<(Timestamp, Timestamp)> 
     let local = at.to_zoned_datetime(zone.clone());
     let back = i64::from(local.weekday().to_monday_zero_offset());
     let monday = local.date().checked_sub(back.days()).ok()?;
-    let start = monday.to_datetime(Time::midnight()).to_zoned_datetime(zone.clone()).ok()?;
+    let start = monday
+        .to_datetime(Time::midnight())
+        .to_zoned_datetime(zone.clone())
+        .ok()?;
     let end = start.checked_add(1.week()).ok()?;
     debug_assert_eq!(start.weekday(), Weekday::Monday);
     Some((start.timestamp(), end.timestamp()))
@@ -259,7 +273,10 @@ pub fn rank(
             let (key, why) = match mode {
                 AssignmentMode::FirstCome => (
                     RankKey::Time(Some(roster.joined_at)),
-                    format!("offered availability on {}", roster.joined_at.strftime("%Y-%m-%d")),
+                    format!(
+                        "offered availability on {}",
+                        roster.joined_at.strftime("%Y-%m-%d")
+                    ),
                 ),
                 AssignmentMode::FewestHours => {
                     let minutes = roster.minutes_worked_since(now, window);
@@ -341,9 +358,18 @@ mod tests {
         rules.min_rest_hours = 8;
         let roster = roster_with(&[("2027-01-05T08:00:00Z", "2027-01-05T16:00:00Z")]);
         let check = |s, e| fits_schedule(&roster, "new", at(s), at(e), &rules, &utc());
-        assert_eq!(check("2027-01-05T15:00:00Z", "2027-01-05T20:00:00Z"), Err(Exclusion::Overlap));
-        assert_eq!(check("2027-01-05T20:00:00Z", "2027-01-05T23:00:00Z"), Err(Exclusion::RestRule));
-        assert_eq!(check("2027-01-05T01:00:00Z", "2027-01-05T03:00:00Z"), Err(Exclusion::RestRule));
+        assert_eq!(
+            check("2027-01-05T15:00:00Z", "2027-01-05T20:00:00Z"),
+            Err(Exclusion::Overlap)
+        );
+        assert_eq!(
+            check("2027-01-05T20:00:00Z", "2027-01-05T23:00:00Z"),
+            Err(Exclusion::RestRule)
+        );
+        assert_eq!(
+            check("2027-01-05T01:00:00Z", "2027-01-05T03:00:00Z"),
+            Err(Exclusion::RestRule)
+        );
         assert_eq!(check("2027-01-06T00:00:00Z", "2027-01-06T04:00:00Z"), Ok(()));
         rules.min_rest_hours = 0;
         let check = |s, e| fits_schedule(&roster, "new", at(s), at(e), &rules, &utc());

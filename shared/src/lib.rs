@@ -28,8 +28,8 @@ pub mod retention;
 pub mod roster;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
-pub mod schema;
 pub mod scheduling;
+pub mod schema;
 pub mod service_requests;
 pub mod state;
 pub mod store;

@@ -82,7 +82,10 @@ pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_star
 /// A plain service message: greeting, paragraphs, signature; the HTML is escaped.
 fn service_message(subject: String, greeting: &str, paragraphs: &[String]) -> Rendered {
     let mut text = format!("Hello {greeting},\n\n");
-    let mut html = format!("<!doctype html><html><body><p>Hello {},</p>", escape_html(greeting));
+    let mut html = format!(
+        "<!doctype html><html><body><p>Hello {},</p>",
+        escape_html(greeting)
+    );
     for paragraph in paragraphs {
         text.push_str(paragraph);
         text.push_str("\n\n");
@@ -106,7 +109,9 @@ pub fn shift_assigned(
 ) -> Rendered {
     let next = match respond_by {
         Some(by) => format!("Please accept or decline it in the app before {by}."),
-        None => "You claimed it, so it is confirmed. If you cannot make it, release it in the app.".to_owned(),
+        None => {
+            "You claimed it, so it is confirmed. If you cannot make it, release it in the app.".to_owned()
+        }
     };
     service_message(
         "You have a new shift".to_owned(),
@@ -131,18 +136,28 @@ pub fn staffing_changed(
     let change = if joined {
         format!("Officer {officer_first_name} was assigned to {event_name} on {local_start}.")
     } else {
-        format!("Officer {officer_first_name} is no longer assigned to {event_name} on {local_start}; we are finding a replacement.")
+        format!(
+            "Officer {officer_first_name} is no longer assigned to {event_name} on {local_start}; we are finding a replacement."
+        )
     };
     service_message(
         format!("Staffing of {event_name}: {filled} of {officers} officers"),
         first_name,
-        &[change, format!("{filled} of {officers} officers are now assigned.")],
+        &[
+            change,
+            format!("{filled} of {officers} officers are now assigned."),
+        ],
     )
 }
 
 /// Tells an agency's dispatchers what an officer did with an assignment (`accepted`, `declined`,
 /// `released`): officer first name, request id and shift start, nothing about the customer.
-pub fn assignment_response(officer_first_name: &str, action: &str, request_id: &str, local_start: &str) -> Rendered {
+pub fn assignment_response(
+    officer_first_name: &str,
+    action: &str,
+    request_id: &str,
+    local_start: &str,
+) -> Rendered {
     let reopened = if action == "accepted" {
         String::new()
     } else {

@@ -77,7 +77,11 @@ async fn load_shift(state: &AppState, request_id: &str) -> Result<Shift, ApiErro
 }
 
 /// The shift for an agency staff action: 403 without a staff role, 404 for staff of other agencies.
-async fn load_shift_for_staff(state: &AppState, caller: &Caller, request_id: &str) -> Result<Shift, ApiError> {
+async fn load_shift_for_staff(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<Shift, ApiError> {
     if !caller.has(Role::Dispatcher) && !caller.has(Role::AgencyAdmin) {
         return Err(ApiError::Forbidden(
             "this action needs the dispatcher or agency_admin role".into(),
@@ -112,9 +116,10 @@ pub async fn put_availability(
     let account = provider_account(state, &caller.user_id)
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
-    let membership = account.agency.clone().ok_or_else(|| {
-        ApiError::Conflict("availability is kept per agency: join an agency first".into())
-    })?;
+    let membership = account
+        .agency
+        .clone()
+        .ok_or_else(|| ApiError::Conflict("availability is kept per agency: join an agency first".into()))?;
     let agency = agencies::find(state, &membership.agency_id)
         .await?
         .ok_or(ApiError::NotFound("agency"))?;
@@ -122,7 +127,10 @@ pub async fn put_availability(
     availability.validate(state.clock.now().to_zoned_datetime(zone).date())?;
     for _ in 0..MAX_ATTEMPTS {
         let now = state.clock.now();
-        let current = state.store.get::<Roster>(&Roster::key_of(&caller.user_id)).await?;
+        let current = state
+            .store
+            .get::<Roster>(&Roster::key_of(&caller.user_id))
+            .await?;
         let mut roster = match &current {
             Some(v) => v.record.clone(),
             None => Roster::new(&caller.user_id, &membership.agency_id, now),
@@ -176,12 +184,17 @@ pub async fn put_availability(
 /// `GET /v1/providers/me/availability`: what the caller offered (empty when nothing yet).
 pub async fn availability(state: &AppState, caller: &Caller) -> Result<Availability, ApiError> {
     caller.require(Role::Provider)?;
-    let roster = state.store.get::<Roster>(&Roster::key_of(&caller.user_id)).await?;
-    Ok(roster.and_then(|r| r.record.availability).unwrap_or(Availability {
-        time_zone: None,
-        weekly: Vec::new(),
-        exceptions: Vec::new(),
-    }))
+    let roster = state
+        .store
+        .get::<Roster>(&Roster::key_of(&caller.user_id))
+        .await?;
+    Ok(roster
+        .and_then(|r| r.record.availability)
+        .unwrap_or(Availability {
+            time_zone: None,
+            weekly: Vec::new(),
+            exceptions: Vec::new(),
+        }))
 }
 
 // ------------------------------------------------------------------------------------- open shifts
@@ -205,7 +218,11 @@ pub struct OpenShift {
 /// `GET /v1/providers/me/open-shifts`: open slots of the caller's agency in the next `days` days that
 /// every rule lets the caller work. One Query over the agency's requests by start time (the `gsi1`
 /// index), plus the caller's own account, roster, do-not-hire entry and assignments.
-pub async fn open_shifts(state: &AppState, caller: &Caller, days: Option<u32>) -> Result<Vec<OpenShift>, ApiError> {
+pub async fn open_shifts(
+    state: &AppState,
+    caller: &Caller,
+    days: Option<u32>,
+) -> Result<Vec<OpenShift>, ApiError> {
     caller.require(Role::Provider)?;
     let days = days.unwrap_or(OPEN_SHIFTS_DEFAULT_DAYS);
     if !(1..=OPEN_SHIFTS_MAX_DAYS).contains(&days) {
@@ -225,7 +242,10 @@ pub async fn open_shifts(state: &AppState, caller: &Caller, days: Option<u32>) -
     };
     let zone = zone_of(&agency);
     let now = state.clock.now();
-    let roster = state.store.get::<Roster>(&Roster::key_of(&caller.user_id)).await?;
+    let roster = state
+        .store
+        .get::<Roster>(&Roster::key_of(&caller.user_id))
+        .await?;
     let on_list = state
         .store
         .get::<DoNotHire>(&DoNotHire::key_of(&agency.agency_id, &caller.user_id))
@@ -414,9 +434,7 @@ async fn place(
             Err(error) => return Err(error.into()),
         }
     }
-    Err(ApiError::Conflict(
-        "the request is very busy: try again".into(),
-    ))
+    Err(ApiError::Conflict("the request is very busy: try again".into()))
 }
 
 /// `POST /v1/service-requests/{id}/claims`: the caller takes one open slot, first come first served.
@@ -426,7 +444,11 @@ pub async fn claim(state: &AppState, caller: &Caller, request_id: &str) -> Resul
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
     let shift = load_shift(state, request_id).await?;
-    if account.agency.as_ref().is_none_or(|m| m.agency_id != shift.pointer.agency_id) {
+    if account
+        .agency
+        .as_ref()
+        .is_none_or(|m| m.agency_id != shift.pointer.agency_id)
+    {
         // Officers of other agencies may not learn the request exists.
         return Err(ApiError::NotFound("service request"));
     }
@@ -518,7 +540,9 @@ pub async fn auto_assign(
     let shift = load_shift_for_staff(state, caller, request_id).await?;
     let agency = &shift.agency;
     let request = &shift.request.record;
-    let mode = input.mode.unwrap_or(agency.settings.rules.default_assignment_mode);
+    let mode = input
+        .mode
+        .unwrap_or(agency.settings.rules.default_assignment_mode);
     let now = state.clock.now();
     if !request.is_open(now) {
         return Err(ApiError::Conflict("the request has no open slot".into()));
@@ -559,7 +583,11 @@ pub async fn auto_assign(
         .collect();
     let do_not_hire: BTreeSet<String> = state
         .store
-        .query::<DoNotHire>(&agency_partition(&agency.agency_id), DO_NOT_HIRE_PREFIX, usize::MAX)
+        .query::<DoNotHire>(
+            &agency_partition(&agency.agency_id),
+            DO_NOT_HIRE_PREFIX,
+            usize::MAX,
+        )
         .await?
         .into_iter()
         .map(|v| v.record.provider_user_id)
@@ -598,7 +626,14 @@ pub async fn auto_assign(
             break;
         }
         considered = index + 1;
-        match place(state, request_id, &ranking.officer_user_id, AssignedBy::AutoAssign).await {
+        match place(
+            state,
+            request_id,
+            &ranking.officer_user_id,
+            AssignedBy::AutoAssign,
+        )
+        .await
+        {
             Ok(assignment) => {
                 open_slots -= 1;
                 picked.push(Pick {
@@ -646,7 +681,12 @@ pub enum Action {
 
 /// `POST /v1/assignments/{id}/{accept|decline|release|check-in|check-out}` by the officer who holds it.
 /// Decline and release free the slot in the same transaction that changes the assignment.
-pub async fn act(state: &AppState, caller: &Caller, assignment_id: &str, action: Action) -> Result<AssignmentView, ApiError> {
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    assignment_id: &str,
+    action: Action,
+) -> Result<AssignmentView, ApiError> {
     caller.require(Role::Provider)?;
     let pointer = state
         .store
@@ -667,7 +707,10 @@ pub async fn act(state: &AppState, caller: &Caller, assignment_id: &str, action:
         let illegal = || {
             ApiError::Conflict(format!(
                 "a {} assignment cannot be {}",
-                serde_json::to_value(before).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                serde_json::to_value(before)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 match action {
                     Action::Accept => "accepted",
                     Action::Decline => "declined",
@@ -787,7 +830,11 @@ pub async fn act(state: &AppState, caller: &Caller, assignment_id: &str, action:
 
 /// Marks an assignment of a cancelled request `cancelled` and frees the officer's time, together.
 /// Called by request cancellation for every active assignment.
-pub async fn cancel_assignment(state: &AppState, officer_id: &str, request_id: &str) -> Result<(), StoreError> {
+pub async fn cancel_assignment(
+    state: &AppState,
+    officer_id: &str,
+    request_id: &str,
+) -> Result<(), StoreError> {
     for _ in 0..MAX_ATTEMPTS {
         let Some(current) = state
             .store
@@ -840,7 +887,11 @@ pub enum RequestAssignments {
 }
 
 /// `GET /v1/service-requests/{id}/assignments`: the customer who booked it, or the agency's staff.
-pub async fn request_assignments(state: &AppState, caller: &Caller, request_id: &str) -> Result<RequestAssignments, ApiError> {
+pub async fn request_assignments(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<RequestAssignments, ApiError> {
     let shift = load_shift(state, request_id).await?;
     let assignments = crate::assignments::of_request(&state.store, request_id).await?;
     if shift.pointer.owner_user_id == caller.user_id {
@@ -859,7 +910,12 @@ pub async fn request_assignments(state: &AppState, caller: &Caller, request_id: 
             )
             .await?
             .into_iter()
-            .map(|v| (v.record.user_id.clone(), mail::first_name(&v.record.legal_name).to_owned()))
+            .map(|v| {
+                (
+                    v.record.user_id.clone(),
+                    mail::first_name(&v.record.legal_name).to_owned(),
+                )
+            })
             .collect();
         return Ok(RequestAssignments::Customer {
             items: active
@@ -876,7 +932,10 @@ pub async fn request_assignments(state: &AppState, caller: &Caller, request_id: 
     }
     if is_staff(caller, &shift.agency) {
         return Ok(RequestAssignments::Staff {
-            items: assignments.iter().map(|a| AssignmentView::from(&a.record)).collect(),
+            items: assignments
+                .iter()
+                .map(|a| AssignmentView::from(&a.record))
+                .collect(),
         });
     }
     Err(ApiError::NotFound("service request"))
@@ -949,9 +1008,17 @@ fn entry_key(entry: &DoNotHire) -> crate::store::ItemKey {
 }
 
 /// `DELETE /v1/agencies/{id}/do-not-hire/{provider_id}`: takes the officer off the list (idempotent).
-pub async fn delete_do_not_hire(state: &AppState, caller: &Caller, agency_id: &str, provider_id: &str) -> Result<(), ApiError> {
+pub async fn delete_do_not_hire(
+    state: &AppState,
+    caller: &Caller,
+    agency_id: &str,
+    provider_id: &str,
+) -> Result<(), ApiError> {
     agencies::read(state, caller, agency_id).await?;
-    state.store.delete(&DoNotHire::key_of(agency_id, provider_id)).await?;
+    state
+        .store
+        .delete(&DoNotHire::key_of(agency_id, provider_id))
+        .await?;
     tracing::info!(agency_id = %agency_id, provider_user_id = %provider_id, "do-not-hire entry removed");
     Ok(())
 }
@@ -964,7 +1031,10 @@ async fn send_logged(state: &AppState, recipient: &str, message: &Rendered, cont
     }
 }
 
-async fn customer_of(state: &AppState, request: &ServiceRequest) -> Result<Option<CustomerAccount>, ApiError> {
+async fn customer_of(
+    state: &AppState,
+    request: &ServiceRequest,
+) -> Result<Option<CustomerAccount>, ApiError> {
     Ok(state
         .store
         .get::<CustomerAccount>(&account_key(&request.customer_user_id, AccountRole::Customer))

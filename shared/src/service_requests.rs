@@ -157,7 +157,10 @@ impl Status {
             (self, next),
             (Requested, PartiallyStaffed | FullyStaffed | Cancelled)
                 | (PartiallyStaffed, Requested | FullyStaffed | Cancelled)
-                | (FullyStaffed, Requested | PartiallyStaffed | InProgress | Cancelled)
+                | (
+                    FullyStaffed,
+                    Requested | PartiallyStaffed | InProgress | Cancelled
+                )
                 | (InProgress, Completed)
         )
     }

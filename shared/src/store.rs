@@ -444,9 +444,15 @@ impl Store {
             .encrypted
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()));
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        // DynamoDB refuses an empty `begins_with` operand: an empty prefix means the whole partition.
+        let query = if sk_prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+        };
         let mut found = Vec::new();
         if limit == 0 {
             return Ok(found);

@@ -8,4 +8,5 @@ mod fixtures;
 mod key_usage;
 mod requests;
 mod resources;
+mod scheduling;
 mod storage;

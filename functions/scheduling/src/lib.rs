@@ -1,23 +1,64 @@
-//! The scheduling function: availability, claims, assignments, check-in/out.
-//! Routes are declared in template.yaml (`SchedulingFunction`) and in `shared/openapi.yaml`.
+//! The scheduling function: availability, open shifts, claims, assignments, check-in/out and the
+//! agencies' do-not-hire lists. Routes are declared in template.yaml (`SchedulingFunction`) and in
+//! `shared/openapi.yaml`; each handler parses, calls one function of `shared::scheduling`, answers.
 
-use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use shared::AppState;
 use shared::assignments::AssignmentView;
 use shared::auth::{Caller, Role};
-use shared::http::{HandlerResult, Router, json};
+use shared::error::FieldError;
+use shared::http::{HandlerResult, Router, json, json_body, path_param};
+use shared::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
+use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
-    Router::new().route("GET /v1/providers/me/assignments", my_assignments)
+    Router::new()
+        .route("GET /v1/providers/me/assignments", my_assignments)
+        .route("GET /v1/providers/me/availability", get_availability)
+        .route("PUT /v1/providers/me/availability", put_availability)
+        .route("GET /v1/providers/me/open-shifts", open_shifts)
+        .route("POST /v1/service-requests/{id}/claims", claim)
+        .route("POST /v1/service-requests/{id}/assignments", assign)
+        .route("GET /v1/service-requests/{id}/assignments", request_assignments)
+        .route("POST /v1/service-requests/{id}/auto-assign", auto_assign)
+        .route("POST /v1/assignments/{id}/accept", accept)
+        .route("POST /v1/assignments/{id}/decline", decline)
+        .route("POST /v1/assignments/{id}/release", release)
+        .route("POST /v1/assignments/{id}/check-in", check_in)
+        .route("POST /v1/assignments/{id}/check-out", check_out)
+        .route("PUT /v1/agencies/{id}/do-not-hire/{provider_id}", put_do_not_hire)
+        .route(
+            "DELETE /v1/agencies/{id}/do-not-hire/{provider_id}",
+            delete_do_not_hire,
+        )
 }
 
 #[derive(Serialize)]
 struct Page<T> {
     items: Vec<T>,
     next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+/// A body that may be empty (then `T::default()`), else JSON of shape `T`.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
+    let empty = match request.body() {
+        Body::Empty => true,
+        Body::Text(text) => text.trim().is_empty(),
+        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    if empty {
+        Ok(T::default())
+    } else {
+        json_body(request)
+    }
 }
 
 /// `GET /v1/providers/me/assignments`: the calling Security Provider's assignments.
@@ -33,4 +74,136 @@ async fn my_assignments(state: AppState, request: Request) -> HandlerResult {
             next_cursor: None,
         },
     )
+}
+
+/// `GET /v1/providers/me/availability`.
+async fn get_availability(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    json(StatusCode::OK, &scheduling::availability(&state, &caller).await?)
+}
+
+/// `PUT /v1/providers/me/availability`.
+async fn put_availability(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &scheduling::put_availability(&state, &caller, input).await?,
+    )
+}
+
+/// `GET /v1/providers/me/open-shifts?days=N`.
+async fn open_shifts(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let days = match request.query_string_parameters().first("days") {
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            ApiError::Validation(vec![FieldError {
+                pointer: "?days".into(),
+                detail: "must be a whole number of days".into(),
+            }])
+        })?),
+        None => None,
+    };
+    let items = scheduling::open_shifts(&state, &caller, days).await?;
+    json(StatusCode::OK, &Items { items })
+}
+
+/// `POST /v1/service-requests/{id}/claims`.
+async fn claim(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::CREATED,
+        &scheduling::claim(&state, &caller, &id).await?,
+    )
+}
+
+/// `POST /v1/service-requests/{id}/assignments`.
+async fn assign(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let input = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &scheduling::assign(&state, &caller, &id, input).await?,
+    )
+}
+
+/// `GET /v1/service-requests/{id}/assignments`.
+async fn request_assignments(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &scheduling::request_assignments(&state, &caller, &id).await?,
+    )
+}
+
+/// `POST /v1/service-requests/{id}/auto-assign`.
+async fn auto_assign(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let input: AutoAssignInput = optional_body(&request)?;
+    json(
+        StatusCode::OK,
+        &scheduling::auto_assign(&state, &caller, &id, input).await?,
+    )
+}
+
+async fn act(state: AppState, request: Request, action: Action) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &scheduling::act(&state, &caller, &id, action).await?,
+    )
+}
+
+/// `POST /v1/assignments/{id}/accept`.
+async fn accept(state: AppState, request: Request) -> HandlerResult {
+    act(state, request, Action::Accept).await
+}
+
+/// `POST /v1/assignments/{id}/decline`.
+async fn decline(state: AppState, request: Request) -> HandlerResult {
+    act(state, request, Action::Decline).await
+}
+
+/// `POST /v1/assignments/{id}/release`.
+async fn release(state: AppState, request: Request) -> HandlerResult {
+    act(state, request, Action::Release).await
+}
+
+/// `POST /v1/assignments/{id}/check-in`.
+async fn check_in(state: AppState, request: Request) -> HandlerResult {
+    act(state, request, Action::CheckIn).await
+}
+
+/// `POST /v1/assignments/{id}/check-out`.
+async fn check_out(state: AppState, request: Request) -> HandlerResult {
+    act(state, request, Action::CheckOut).await
+}
+
+/// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}`.
+async fn put_do_not_hire(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "id")?;
+    let provider_id = path_param(&request, "provider_id")?;
+    let input: DoNotHireInput = optional_body(&request)?;
+    json(
+        StatusCode::OK,
+        &scheduling::put_do_not_hire(&state, &caller, &agency_id, &provider_id, input).await?,
+    )
+}
+
+/// `DELETE /v1/agencies/{id}/do-not-hire/{provider_id}`.
+async fn delete_do_not_hire(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "id")?;
+    let provider_id = path_param(&request, "provider_id")?;
+    scheduling::delete_do_not_hire(&state, &caller, &agency_id, &provider_id).await?;
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }

@@ -4,6 +4,8 @@
 //!   http://127.0.0.1:3000 until Ctrl-C.
 //! - `test`: every check CI runs (fmt, clippy, template lint, unit and end-to-end tests) against an
 //!   emulator of its own on a free port.
+//! - `bench`: the benchmarks (ignored tests named `bench_…`) against an emulator of their own; they
+//!   print their figures.
 //! - `token`: signs a local user in and prints an ID token.
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
 
@@ -42,6 +44,12 @@ enum Task {
     },
     /// Run every check: fmt, clippy, template lint, unit and end-to-end tests.
     Test,
+    /// Run the benchmarks (end-to-end tests named `bench_…`, skipped by `test`) and print their figures.
+    Bench {
+        /// Only benchmarks whose name contains this.
+        #[arg(default_value = "bench_")]
+        filter: String,
+    },
     /// Sign a local user in (creating it on first use) and print its ID token.
     Token {
         /// The user's e-mail (it is also the username).
@@ -66,6 +74,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Task::Dev { port, emulator_port } => dev(port, emulator_port).await,
         Task::Test => test().await,
+        Task::Bench { filter } => bench(&filter).await,
         Task::Token {
             email,
             groups,
@@ -197,6 +206,24 @@ async fn test() -> Result<()> {
     tests?;
     eprintln!("all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+async fn bench(filter: &str) -> Result<()> {
+    ensure_tools().await?;
+    let emulator = Emulator::start_on_free_port(None).await?;
+    let status = Command::new(env!("CARGO"))
+        .args(["test", "--locked", "-p", "e2e", "--test", "e2e", filter, "--"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .current_dir(repo_root())
+        .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(Stdio::null())
+        .status()
+        .await;
+    emulator.stop().await;
+    check(status?, "cargo test (benchmarks)")
 }
 
 /// Sums libtest's `test result: ok. N passed; N failed; N ignored; …` lines.
