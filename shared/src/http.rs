@@ -70,13 +70,15 @@ impl Router {
     /// Serves one request: dispatches on the route key, turns errors into problem+json, and logs one
     /// line per request (route, status, duration, request id; never a body or a claim value).
     pub async fn handle(&self, state: &AppState, request: Request) -> Response<Body> {
-        let (route_key, request_id) = match request.request_context_ref() {
+        let (route_key, request_id, source_ip) = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(context)) => (
                 context.route_key.clone().unwrap_or_default(),
                 context.request_id.clone(),
+                context.http.source_ip.clone(),
             ),
-            _ => (String::new(), None),
+            _ => (String::new(), None, None),
         };
+        let caller = crate::auth::Caller::from_request(&request).ok();
         let span = tracing::info_span!(
             "request",
             request_id = request_id.as_deref().unwrap_or("-"),
@@ -102,6 +104,21 @@ impl Router {
                 duration_ms = started.elapsed().as_millis() as u64,
                 "request finished"
             );
+            let entry = crate::access_log::AccessLogEntry {
+                log_owner: caller.map_or_else(|| crate::access_log::ANONYMOUS.to_owned(), |c| c.user_id),
+                request_id: request_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                route: route_key.clone(),
+                status_code: response.status().as_u16(),
+                accessed_at: state.clock.now(),
+                source_ip,
+            };
+            if let Err(error) = crate::access_log::record(&state.store, &entry).await {
+                // The call itself succeeded or failed on its own terms; a lost log line must not
+                // change its answer.
+                tracing::warn!(error = %error, "access log entry not written");
+            }
             response
         }
         .instrument(span)

@@ -4,6 +4,7 @@
 //! function here and maps the result. Storage lives in [`store`], errors in [`error`], the route table
 //! mechanics in [`http`]. Nothing in this crate knows whether it runs on Lambda or in the local gateway.
 
+pub mod access_log;
 pub mod accounts;
 pub mod agencies;
 pub mod assignments;

@@ -309,5 +309,18 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
             vec!["Complaint from Quillfeather".into()],
         ),
         sample(&worked_assignment(user_id), vec!["2026-11-29T14:07".into()]),
+        sample(
+            &crate::access_log::AccessLogEntry {
+                log_owner: user_id.to_owned(),
+                request_id: "req-1".into(),
+                route: "GET /v1/me".into(),
+                status_code: 200,
+                accessed_at: "2026-11-29T17:41:09.512Z"
+                    .parse()
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+                source_ip: Some("198.51.100.23".into()),
+            },
+            vec!["198.51.100.23".into(), "2026-11-29T17:41".into()],
+        ),
     ]
 }

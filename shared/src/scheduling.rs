@@ -289,7 +289,7 @@ pub async fn open_shifts(
             eligibility::check(candidate, request, &agency.settings.rules, &zone).is_ok()
         })
         .map(|request| OpenShift {
-            open_slots: request.officers - request.filled,
+            open_slots: request.officers.saturating_sub(request.filled),
             starts_at: local(request.starts_at, &request.time_zone),
             ends_at: local(request.ends_at, &request.time_zone),
             request_id: request.request_id,
@@ -619,7 +619,7 @@ pub async fn auto_assign(
     }
     let ranked = eligibility::rank(mode, rules, now, &eligible);
     let mut picked = Vec::new();
-    let mut open_slots = request.officers - request.filled;
+    let mut open_slots = request.officers.saturating_sub(request.filled);
     let mut considered = 0;
     for (index, ranking) in ranked.iter().enumerate() {
         if open_slots == 0 {
@@ -654,7 +654,11 @@ pub async fn auto_assign(
         }
     }
     let open_slots = match load_shift(state, request_id).await {
-        Ok(fresh) => fresh.request.record.officers - fresh.request.record.filled,
+        Ok(fresh) => fresh
+            .request
+            .record
+            .officers
+            .saturating_sub(fresh.request.record.filled),
         Err(_) => open_slots,
     };
     Ok(AutoAssignReport {

@@ -392,6 +392,22 @@ pub const DO_NOT_HIRE: ItemType = ItemType {
     indexes: &[],
 };
 
+/// One API call: route, status, and (encrypted) when and from which IP. Kept 90 days.
+pub const ACCESS_LOG_ENTRY: ItemType = ItemType {
+    name: "access_log_entry",
+    key: "pk=ACCESS#<user_id or anonymous> sk=<request_id>",
+    attributes: &[
+        signed("log_owner"),
+        signed("request_id"),
+        signed("route"),
+        signed("status_code"),
+        personal("accessed_at"),
+        personal("source_ip"),
+    ],
+    retention: RetentionClass::AccessLog,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -411,6 +427,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &ROSTER,
     &POOL_ENTRY,
     &DO_NOT_HIRE,
+    &ACCESS_LOG_ENTRY,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -52,6 +52,19 @@ async fn scheduling_my_assignments() {
     assert_eq!(body["items"], Value::Array(Vec::new()));
 }
 
+/// A claim by a provider who has no provider account yet: a 404 problem, nothing written.
+#[tokio::test]
+async fn scheduling_claim_without_an_account_is_a_404_problem() {
+    let (status, body) = invoke(
+        "SchedulingFunction",
+        scheduling::router(),
+        "scheduling-claim.json",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["type"], "urn:officertrak:problem:not-found");
+}
+
 #[tokio::test]
 async fn privacy_list_mine() {
     let (status, body) = invoke("PrivacyFunction", privacy::router(), "privacy-list-mine.json").await;

@@ -8,5 +8,6 @@ mod fixtures;
 mod key_usage;
 mod requests;
 mod resources;
+mod retention;
 mod scheduling;
 mod storage;
