@@ -80,11 +80,16 @@ def _transact_with_undo_log(self, transact_items):
         _transact(self, transact_items)
     except Exception:
         for table_name, key, old in reversed(saved):
-            if old is None:
-                if self.get_item(table_name, key) is not None:
-                    self.delete_item(table_name, key)
-            else:
-                self.put_item(table_name, old)
+            # Restore every item even if one restore fails; the transaction's own error is what the
+            # client must see.
+            try:
+                if old is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, old)
+            except Exception as error:  # noqa: BLE001
+                print(f"serial_moto: could not restore an item after a cancelled transaction: {error}", file=sys.stderr)
         raise
 
 

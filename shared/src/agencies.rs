@@ -199,6 +199,11 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         "must be between 1 and 90",
     );
     v.check(
+        (1..=720).contains(&rules.confirmation_window_hours),
+        "/rules/confirmation_window_hours",
+        "must be between 1 and 720",
+    );
+    v.check(
         rules.min_rest_hours <= 24,
         "/rules/min_rest_hours",
         "must be at most 24",

@@ -115,6 +115,13 @@ impl Availability {
     /// 422 with a pointer per broken rule.
     pub fn validate(&self, today: Date) -> Result<(), crate::ApiError> {
         let mut v = Validator::new();
+        if self.weekly.len() > 7 || self.exceptions.len() > MAX_EXCEPTIONS {
+            v.reject(
+                "",
+                format!("at most 7 weekdays and {MAX_EXCEPTIONS} dated exceptions"),
+            );
+            return v.finish();
+        }
         if let Some(zone) = &self.time_zone {
             v.check(
                 TimeZone::get(zone).is_ok(),

@@ -164,11 +164,17 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     crate::validation::parse_body(bytes)
 }
 
-/// A path parameter by name; 404 when it is missing (the route did not match as declared).
+/// Longest path parameter any id can be: longer ones name nothing (and would exceed DynamoDB's key
+/// size, a 500), so they are a 404 here.
+pub const MAX_PATH_PARAM_LEN: usize = 128;
+
+/// A path parameter by name; 404 when it is missing (the route did not match as declared) or too
+/// long to name anything.
 pub fn path_param(request: &Request, name: &'static str) -> Result<String, ApiError> {
     request
         .path_parameters_ref()
         .and_then(|params| params.first(name))
+        .filter(|value| !value.is_empty() && value.len() <= MAX_PATH_PARAM_LEN)
         .map(str::to_owned)
         .ok_or(ApiError::NotFound(name))
 }

@@ -17,6 +17,7 @@ pub mod consent;
 pub mod crypto;
 pub mod cursor;
 pub mod eligibility;
+pub mod erasure;
 pub mod error;
 pub mod http;
 pub mod keys;

@@ -96,6 +96,13 @@ impl Roster {
             .sum()
     }
 
+    /// Forgets commitments that ended more than a week ago: a shift never checked out (a no-show)
+    /// must not block the officer or grow the roster forever.
+    pub fn forget_stale_commitments(&mut self, now: Timestamp) {
+        let horizon = now - SignedDuration::from_hours(24 * 8);
+        self.commitments.retain(|c| c.ends_at > horizon);
+    }
+
     /// Forgets worked shifts older than [`WORKED_MEMORY_DAYS`] (data minimisation).
     pub fn forget_old_shifts(&mut self, now: Timestamp) {
         let horizon = now - SignedDuration::from_hours(24 * WORKED_MEMORY_DAYS);
@@ -118,7 +125,8 @@ pub struct PoolEntry {
     pub agency_id: String,
     /// A weekday name (`monday`) or a date (`2027-03-16`).
     pub pool_key: String,
-    pub pool_token: String,
+    /// The officer's pool token (the roster keeps it encrypted; here it is the sort key).
+    pub entry_token: String,
     pub officer_ref: String,
 }
 
@@ -138,7 +146,7 @@ impl Record for PoolEntry {
     const TYPE: &'static ItemType = &schema::POOL_ENTRY;
 
     fn key(&self) -> ItemKey {
-        Self::key_of(&self.agency_id, &self.pool_key, &self.pool_token)
+        Self::key_of(&self.agency_id, &self.pool_key, &self.entry_token)
     }
 }
 

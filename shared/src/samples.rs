@@ -293,7 +293,7 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
             &crate::roster::PoolEntry {
                 agency_id: "agency-marbleton-pd".into(),
                 pool_key: "thursday".into(),
-                pool_token: "0a1b2c3d".into(),
+                entry_token: "0a1b2c3d".into(),
                 officer_ref: user_id.to_owned(),
             },
             vec![user_id.to_owned()],

@@ -124,7 +124,13 @@ pub async fn put_availability(
         .await?
         .ok_or(ApiError::NotFound("agency"))?;
     let zone = zone_of(&agency);
-    availability.validate(state.clock.now().to_zoned_datetime(zone).date())?;
+    let today = state.clock.now().to_zoned_datetime(zone).date();
+    let mut availability = availability;
+    // Exceptions whose day has passed are history, not an error: a client may PUT back what it read.
+    // (A day before "today" also covers officers a time zone behind the agency.)
+    let yesterday = today.yesterday().unwrap_or(today);
+    availability.exceptions.retain(|e| e.date >= yesterday);
+    availability.validate(yesterday)?;
     for _ in 0..MAX_ATTEMPTS {
         let now = state.clock.now();
         let current = state
@@ -168,7 +174,7 @@ pub async fn put_availability(
             writes.push(state.store.write_create(&PoolEntry {
                 agency_id: agency_id.clone(),
                 pool_key: key.clone(),
-                pool_token: roster.pool_token.clone(),
+                entry_token: roster.pool_token.clone(),
                 officer_ref: caller.user_id.clone(),
             })?);
         }
@@ -390,7 +396,8 @@ async fn place(
             assignment.responded_at = Some(now);
         } else {
             let window = SignedDuration::from_hours(i64::from(rules.confirmation_window_hours));
-            assignment.respond_by = Some((now + window).min(request.starts_at));
+            let deadline = now.checked_add(window).unwrap_or(request.starts_at);
+            assignment.respond_by = Some(deadline.min(request.starts_at));
         }
         let filled = request.filled + 1;
         let staffed = ServiceRequest {
@@ -400,6 +407,8 @@ async fn place(
             ..request.clone()
         };
         let mut new_roster = roster.record.clone();
+        new_roster.forget_stale_commitments(now);
+        new_roster.forget_old_shifts(now);
         new_roster.commitments.push(Commitment {
             assignment_id: assignment.assignment_id.clone(),
             request_id: request_id.to_owned(),
@@ -421,7 +430,10 @@ async fn place(
                     assigned_by = ?how,
                     "officer placed"
                 );
-                notify_placement(state, &staffed, &facts.account, &assignment).await?;
+                if let Err(error) = notify_placement(state, &staffed, &facts.account, &assignment).await {
+                    // The placement committed: a failed notification must not turn it into an error.
+                    tracing::warn!(error = %error, "placement notification incomplete");
+                }
                 return Ok(assignment);
             }
             Err(StoreError::TransactionCancelled(reasons)) => {
@@ -517,13 +529,20 @@ pub struct AutoAssignReport {
 }
 
 /// The pool keys (weekday names and dates) under which officers who could work `request` are listed:
-/// the local days the shift starts and ends on.
+/// the local days the shift starts and ends on, and their neighbours.
 fn pool_keys_for(request: &ServiceRequest, zone: &TimeZone) -> BTreeSet<String> {
+    // Officers list themselves under days of their own time zone, which may differ from the
+    // agency's by up to a day either way: ask the neighbouring days too (eligibility decides).
     let mut keys = BTreeSet::new();
     for at in [request.starts_at, request.ends_at - SignedDuration::from_mins(1)] {
         let date = at.to_zoned_datetime(zone.clone()).date();
-        keys.insert(crate::availability::Day::of(date.weekday()).name().to_owned());
-        keys.insert(date.to_string());
+        for day in [date.yesterday().ok(), Some(date), date.tomorrow().ok()]
+            .into_iter()
+            .flatten()
+        {
+            keys.insert(crate::availability::Day::of(day.weekday()).name().to_owned());
+            keys.insert(day.to_string());
+        }
     }
     keys
 }
@@ -650,7 +669,11 @@ pub async fn auto_assign(
             Err(ApiError::Conflict(_)) => {
                 open_slots = 0;
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                // Picks already made are committed: report them rather than lose them.
+                tracing::warn!(error = %error, "auto-assign stopped early");
+                break;
+            }
         }
     }
     let open_slots = match load_shift(state, request_id).await {
@@ -822,7 +845,9 @@ pub async fn act(
         match state.store.transact(writes).await {
             Ok(()) => {
                 tracing::info!(assignment_id = %next.assignment_id, action = ?action, "assignment updated");
-                notify_response(state, &next, action, freed_request).await?;
+                if let Err(error) = notify_response(state, &next, action, freed_request).await {
+                    tracing::warn!(error = %error, "assignment notification incomplete");
+                }
                 return Ok(AssignmentView::from(&next));
             }
             Err(StoreError::TransactionCancelled(_)) => continue,

@@ -349,7 +349,7 @@ pub const ROSTER: ItemType = ItemType {
     attributes: &[
         signed("user_id"),
         signed("agency_id"),
-        signed("pool_token"),
+        personal("pool_token"),
         personal("availability"),
         personal("pool_keys"),
         personal("commitments"),
@@ -370,7 +370,7 @@ pub const POOL_ENTRY: ItemType = ItemType {
     attributes: &[
         signed("agency_id"),
         signed("pool_key"),
-        signed("pool_token"),
+        signed("entry_token"),
         personal("officer_ref"),
     ],
     retention: RetentionClass::Account,
@@ -408,6 +408,25 @@ pub const ACCESS_LOG_ENTRY: ItemType = ItemType {
     indexes: &[],
 };
 
+/// The progress of one user's erasure: ids, steps, retained categories and dates, no personal data.
+/// Kept as the record of the deletion for 24 months after it completes.
+pub const ERASURE_JOB: ItemType = ItemType {
+    name: "erasure_job",
+    key: "pk=ERASURE#<user_id> sk=JOB",
+    attributes: &[
+        signed("user_id"),
+        signed("reason"),
+        signed("step"),
+        signed("requested_at"),
+        signed("updated_at"),
+        signed("retained"),
+        signed("shred_at"),
+        signed("completed_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &["by-due-date"],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -428,6 +447,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &POOL_ENTRY,
     &DO_NOT_HIRE,
     &ACCESS_LOG_ENTRY,
+    &ERASURE_JOB,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -562,6 +562,55 @@ impl Store {
         }
     }
 
+    /// Whether an item exists at `key` (any type, live or not), read with the plain client.
+    pub async fn exists(&self, key: &ItemKey) -> Result<bool, StoreError> {
+        let output = self
+            .plain
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.count_read(usize::from(output.item.is_some()));
+        Ok(output.item.is_some())
+    }
+
+    /// Key, item type and `expires_at` of every item in partition `pk`, read with the plain client
+    /// (no decryption: erasure must list items it is about to delete even if one is unreadable).
+    pub async fn keys_in_partition(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<(ItemKey, String, Option<i64>)>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("pk, sk, #type, #expires")
+            .expression_attribute_names("#type", ITEM_TYPE)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .consistent_read(true);
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            let text = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(value)) => value.clone(),
+                _ => String::new(),
+            };
+            let expires_at = match item.get(EXPIRES_AT) {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            };
+            found.push((ItemKey::new(text("pk"), text("sk")), text(ITEM_TYPE), expires_at));
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
     /// Number of items in the due-work index (`by-due-date`) under `due_day` that fall due at or
     /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
     /// index, so the plain client.

@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod encryption;
+mod erasure;
 mod fixtures;
 mod key_usage;
 mod requests;

@@ -554,7 +554,19 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
         a.legal_name = "Bartholomew Quince".into();
     })
     .await;
+    // An officer of another agency, with an account: requests of this agency do not exist for them.
     let outsider = stack.user("outsider", &["provider"]).await.id_token;
+    let outsider_id = sub_of(&outsider);
+    w.state.keys.create_user_key(&outsider_id).await.expect("key");
+    let mut outsider_account = shared::samples::provider(&outsider_id, &unique_email("outsider"));
+    if let Some(m) = outsider_account.agency.as_mut() {
+        m.agency_id = uuid::Uuid::new_v4().to_string();
+    }
+    w.state
+        .store
+        .create(&outsider_account)
+        .await
+        .expect("outsider account");
 
     // Availability round-trips; a malformed window is a 422 naming it.
     let weekly = json!({"weekly": [{"day": "monday", "windows": [{"start": "06:00", "end": "24:00"}]}]});
@@ -902,6 +914,18 @@ async fn do_not_hire_is_for_the_agency_admin_and_the_roster_is_stored_encrypted(
         !pool.contains(&officer.user_id),
         "the pool index names no officer in plaintext"
     );
+    // Nor can the roster be matched to the pool entries: its copy of the token is encrypted.
+    let token = w
+        .state
+        .store
+        .get::<Roster>(&Roster::key_of(&officer.user_id))
+        .await
+        .expect("read")
+        .expect("roster")
+        .record
+        .pool_token;
+    assert!(pool.contains(&token), "the pool entry is keyed by the token");
+    assert!(!raw.contains(&token), "the roster's token is stored encrypted");
 }
 
 /// Items read by open-shifts and auto-assign with `officers` officers in the agency, of whom 20 are
