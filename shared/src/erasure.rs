@@ -78,7 +78,7 @@ pub struct ErasureJob {
     pub shred_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
-    /// The due-date index entry that brings the job back to shred the key (`DUE#<day>`).
+    /// The due-date index entry that brings the job back to shred the key (`DUE#<year-month>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_day: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,8 +99,13 @@ impl Record for ErasureJob {
         Self::key_of(&self.user_id)
     }
 
+    /// The record of an erasure is kept 24 months after the last thing it did: while shredding is
+    /// still scheduled (retained records live), it does not expire at all.
     fn retention_start(&self) -> Option<Timestamp> {
-        self.completed_at
+        match (self.step, self.shred_at) {
+            (ErasureStep::Done, None) => Some(self.updated_at),
+            _ => None,
+        }
     }
 }
 
@@ -488,4 +493,50 @@ async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> R
             Ok(true)
         }
     }
+}
+
+/// The retention end of an erased user: once the retained records' period is over (`shred_at`),
+/// deletes what is left of the user's partition and destroys the branch key. Called by the retention
+/// purge for jobs it finds on the due-date index; idempotent. Returns whether the key was shredded.
+pub async fn finish_retention(
+    state: &AppState,
+    user_id: &str,
+    max_operations: usize,
+) -> Result<bool, ErasureError> {
+    let Some(current) = state
+        .store
+        .get::<ErasureJob>(&ErasureJob::key_of(user_id))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let now = state.clock.now();
+    let mut job = current.record;
+    match job.shred_at {
+        Some(at) if at <= now && job.step == ErasureStep::Done => {}
+        _ => return Ok(false),
+    }
+    let mut budget = Budget(max_operations);
+    let leftovers: Vec<ItemKey> = state
+        .store
+        .keys_in_partition(&user_partition(user_id))
+        .await?
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect();
+    if !delete_keys(state, leftovers, &mut budget).await? {
+        return Ok(false);
+    }
+    if !budget.spend() {
+        return Ok(false);
+    }
+    state.keys.shred_user(user_id).await?;
+    job.shred_at = None;
+    job.due_day = None;
+    job.due_at = None;
+    job.retained.clear();
+    job.updated_at = now;
+    state.store.replace(&job, current.version).await?;
+    tracing::info!("retained records expired: erased user's key shredded");
+    Ok(true)
 }

@@ -99,10 +99,16 @@ impl RetentionClass {
 /// What one purge run found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
-    /// The UTC day bucket that was examined.
+    /// The UTC day of "now".
     pub day: String,
-    /// Items in that bucket due at or before now.
+    /// Items in this month's bucket due at or before now.
     pub due_items: usize,
+    /// Month buckets of the due-date index queried this run (from the checkpoint to now).
+    pub buckets_examined: usize,
+    /// Erased users whose retained records expired and whose key was shredded this run.
+    pub keys_shredded: usize,
+    /// Whether the run stopped on its operation budget (the next run continues).
+    pub budget_spent: bool,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -114,7 +120,107 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
     Ok(PurgeReport {
         day: day.to_string(),
         due_items,
+        buckets_examined: 1,
+        keys_shredded: 0,
+        budget_spent: false,
     })
+}
+
+/// Where the purge resumes: the first day of the first UTC month whose due work may not be finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PurgeCheckpoint {
+    pub next_day: jiff::civil::Date,
+    pub updated_at: Timestamp,
+}
+
+impl crate::store::Record for PurgeCheckpoint {
+    const TYPE: &'static crate::schema::ItemType = &crate::schema::PURGE_CHECKPOINT;
+
+    fn key(&self) -> crate::store::ItemKey {
+        crate::store::ItemKey::new("PURGE".to_owned(), "CHECKPOINT".to_owned())
+    }
+}
+
+/// Most month buckets one run examines (a run after a long pause catches up over several runs).
+pub const MAX_BUCKETS_PER_RUN: usize = 240;
+
+/// The scheduled purge: walks the due-date index from the checkpoint to now (a Query per month,
+/// never a Scan) and does what TTL cannot for each due item, at most `max_items` of them per run.
+/// Safe to run twice or to kill at any point: each piece of work is idempotent and the checkpoint only
+/// moves past days whose work is done.
+pub async fn purge(
+    state: &crate::AppState,
+    max_items: usize,
+) -> Result<PurgeReport, crate::erasure::ErasureError> {
+    let now = state.clock.now();
+    let today = now.to_zoned_datetime(TimeZone::UTC).date();
+    let checkpoint = state
+        .store
+        .get::<PurgeCheckpoint>(&crate::store::ItemKey::new(
+            "PURGE".to_owned(),
+            "CHECKPOINT".to_owned(),
+        ))
+        .await?;
+    let mut day = checkpoint
+        .as_ref()
+        .map_or(today, |c| c.record.next_day)
+        .min(today);
+    let mut first_unfinished = None;
+    let mut report = due_work(&state.store, &state.clock).await?;
+    report.buckets_examined = 0;
+    let mut budget = max_items;
+    day = day.first_of_month();
+    let this_month = today.first_of_month();
+    while report.buckets_examined < MAX_BUCKETS_PER_RUN {
+        report.buckets_examined += 1;
+        let due = state
+            .store
+            .due_keys(&due_day_partition(day), now.as_second())
+            .await?;
+        for key in &due {
+            // Work of other kinds (none yet besides erasures) is counted in the report only.
+            let Some(user_id) = key.pk.strip_prefix("ERASURE#") else {
+                continue;
+            };
+            if budget == 0 {
+                report.budget_spent = true;
+                break;
+            }
+            budget -= 1;
+            if crate::erasure::finish_retention(state, user_id, usize::MAX).await? {
+                report.keys_shredded += 1;
+            }
+        }
+        // This month can still receive work due later; a month left by the budget is not done.
+        if (report.budget_spent || day == this_month) && first_unfinished.is_none() {
+            first_unfinished = Some(day);
+        }
+        if report.budget_spent || day >= this_month {
+            break;
+        }
+        match day.checked_add(1.month()) {
+            Ok(next) => day = next,
+            Err(_) => break,
+        }
+    }
+    let next_day = first_unfinished.unwrap_or(day);
+    let moved = checkpoint.as_ref().is_none_or(|c| c.record.next_day != next_day);
+    if moved {
+        let record = PurgeCheckpoint {
+            next_day,
+            updated_at: now,
+        };
+        let written = match &checkpoint {
+            Some(current) => state.store.replace(&record, current.version).await.map(|_| ()),
+            None => state.store.create(&record).await,
+        };
+        match written {
+            // Another run moved it: the next run starts from there; nothing is lost.
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

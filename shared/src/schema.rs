@@ -427,6 +427,15 @@ pub const ERASURE_JOB: ItemType = ItemType {
     indexes: &["by-due-date"],
 };
 
+/// Where the retention purge resumes (a day of the due-date index).
+pub const PURGE_CHECKPOINT: ItemType = ItemType {
+    name: "purge_checkpoint",
+    key: "pk=PURGE sk=CHECKPOINT",
+    attributes: &[signed("next_day"), signed("updated_at")],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -448,6 +457,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &DO_NOT_HIRE,
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
+    &PURGE_CHECKPOINT,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -611,6 +611,30 @@ impl Store {
         Ok(found)
     }
 
+    /// Keys of the items in the due-work index (`by-due-date`) under `due_day` that fall due at or
+    /// before `until` (epoch seconds). Key-only index, so the plain client.
+    pub async fn due_keys(&self, due_day: &str, until: i64) -> Result<Vec<ItemKey>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .index_name("by-due-date")
+            .key_condition_expression("due_day = :day AND due_at <= :until")
+            .expression_attribute_values(":day", AttributeValue::S(due_day.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()));
+        let mut keys = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            {
+                keys.push(ItemKey::new(pk.clone(), sk.clone()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(keys)
+    }
+
     /// Number of items in the due-work index (`by-due-date`) under `due_day` that fall due at or
     /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
     /// index, so the plain client.

@@ -75,3 +75,162 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_crash() {
+    use shared::erasure::{self, ErasureReason, Progress};
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let user_id = e2e::new_user(&state).await;
+    let email = e2e::unique_email("expiring");
+    state
+        .store
+        .create(&shared::samples::customer(&user_id, &email))
+        .await
+        .expect("account");
+    state
+        .store
+        .create(&shared::samples::w9(&user_id, Timestamp::now()))
+        .await
+        .expect("w9");
+    state
+        .store
+        .create(&shared::samples::payment(&user_id, "pay-expiring"))
+        .await
+        .expect("payment");
+    erasure::start(&state, &user_id, ErasureReason::Request)
+        .await
+        .expect("start");
+    let Progress::Done(job) = erasure::run(&state, &user_id, usize::MAX).await.expect("erase") else {
+        panic!("an unbounded run finishes");
+    };
+    assert_eq!(
+        e2e::raw_partition(&user_id).await.len(),
+        2,
+        "tax and payment records kept"
+    );
+    let shred_at = job.shred_at.expect("shredding is scheduled");
+
+    // Before the day nothing happens; after it, one run (even after a crash) removes everything.
+    let early = stack
+        .state(
+            "RetentionFunction",
+            Clock::fixed(shred_at - SignedDuration::from_hours(48)),
+        )
+        .await;
+    shared::retention::purge(&early, 200).await.expect("early purge");
+    assert_eq!(
+        e2e::raw_partition(&user_id).await.len(),
+        2,
+        "kept until their period ends"
+    );
+    let later = stack
+        .state(
+            "RetentionFunction",
+            Clock::fixed(shred_at + SignedDuration::from_hours(1)),
+        )
+        .await;
+    assert!(
+        !erasure::finish_retention(&later, &user_id, 1)
+            .await
+            .expect("interrupted"),
+        "a run stopped after one delete"
+    );
+    assert_eq!(e2e::raw_partition(&user_id).await.len(), 1, "half done");
+    let report = shared::retention::purge(&later, 200).await.expect("purge");
+    assert!(report.keys_shredded >= 1, "{report:?}");
+    assert!(
+        e2e::raw_partition(&user_id).await.is_empty(),
+        "nothing of the user is left"
+    );
+    assert_eq!(
+        later.keys.shred_user(&user_id).await.expect("shred"),
+        0,
+        "the key is gone"
+    );
+    let again = shared::retention::purge(&later, 200).await.expect("second purge");
+    assert!(e2e::raw_partition(&user_id).await.is_empty());
+    let job = later
+        .store
+        .get::<erasure::ErasureJob>(&erasure::ErasureJob::key_of(&user_id))
+        .await
+        .expect("read")
+        .expect("the record of the erasure stays");
+    assert!(
+        job.record.shred_at.is_none() && job.record.retained.is_empty(),
+        "{again:?}"
+    );
+}
+
+/// Items read by one purge run with one erased user due, beside 1,000 and 50,000 unrelated items.
+/// Run: `cargo xtask bench bench_purge` (prints the figures).
+#[tokio::test]
+#[ignore = "benchmark: prints figures, run with cargo xtask bench"]
+async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use shared::erasure::{self, ErasureReason, Progress};
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let mut written = 0usize;
+    for unrelated in [1_000usize, 50_000] {
+        let filler = uuid::Uuid::new_v4().simple().to_string();
+        let started = std::time::Instant::now();
+        while written < unrelated {
+            let batch: Vec<WriteRequest> = (0..25)
+                .map(|i| {
+                    let item = [
+                        (
+                            "pk",
+                            AttributeValue::S(format!("BENCH#{filler}#{}", (written + i) % 500)),
+                        ),
+                        ("sk", AttributeValue::S(format!("{}", written + i))),
+                        ("payload", AttributeValue::S("x".repeat(200))),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("put"))
+                        .build()
+                })
+                .collect();
+            state
+                .store
+                .raw()
+                .batch_write_item()
+                .request_items(state.store.table(), batch)
+                .send()
+                .await
+                .expect("filler");
+            written += 25;
+        }
+        let user_id = e2e::new_user(&state).await;
+        state
+            .store
+            .create(&shared::samples::w9(&user_id, Timestamp::now()))
+            .await
+            .expect("w9");
+        erasure::start(&state, &user_id, ErasureReason::Request)
+            .await
+            .expect("start");
+        let Progress::Done(job) = erasure::run(&state, &user_id, usize::MAX).await.expect("erase") else {
+            panic!("done");
+        };
+        let later = stack
+            .state(
+                "RetentionFunction",
+                Clock::fixed(job.shred_at.expect("scheduled") + SignedDuration::from_hours(1)),
+            )
+            .await;
+        let before = later.store.items_read();
+        let report = shared::retention::purge(&later, 200).await.expect("purge");
+        let read = later.store.items_read() - before;
+        println!(
+            "unrelated items in the table: {unrelated} (filled in {:.0} s) | purge: {} month buckets, {} keys shredded, {read} items read",
+            started.elapsed().as_secs_f64(),
+            report.buckets_examined,
+            report.keys_shredded
+        );
+        assert!(e2e::raw_partition(&user_id).await.is_empty());
+    }
+}
