@@ -79,6 +79,12 @@ impl Router {
             _ => (String::new(), None, None),
         };
         let caller = crate::auth::Caller::from_request(&request).ok();
+        let app = crate::usage::app_label(
+            request
+                .headers()
+                .get("x-app-version")
+                .and_then(|value| value.to_str().ok()),
+        );
         let span = tracing::info_span!(
             "request",
             request_id = request_id.as_deref().unwrap_or("-"),
@@ -118,6 +124,11 @@ impl Router {
                 // The call itself succeeded or failed on its own terms; a lost log line must not
                 // change its answer.
                 tracing::warn!(error = %error, "access log entry not written");
+            }
+            if !route_key.is_empty()
+                && let Err(error) = crate::usage::count_call(state, &route_key, &app).await
+            {
+                tracing::warn!(error = %error, "usage not counted");
             }
             response
         }

@@ -37,6 +37,8 @@ pub mod state;
 pub mod store;
 pub mod tax;
 pub mod telemetry;
+pub mod ttl_audit;
+pub mod usage;
 pub mod validation;
 
 pub use clock::Clock;

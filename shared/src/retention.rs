@@ -31,11 +31,13 @@ pub enum RetentionClass {
     UnverifiedRegistration,
     /// What an `Idempotency-Key` produced: 24 hours, long enough for any client retry.
     Idempotency,
+    /// Anonymous aggregates (counts per type and day, no ids): 2 years.
+    Metrics,
 }
 
 impl RetentionClass {
     /// Every class, for documentation and tests.
-    pub const ALL: [RetentionClass; 8] = [
+    pub const ALL: [RetentionClass; 9] = [
         Self::Account,
         Self::ServiceRequest,
         Self::TaxRecord,
@@ -44,6 +46,7 @@ impl RetentionClass {
         Self::PrivacyAudit,
         Self::UnverifiedRegistration,
         Self::Idempotency,
+        Self::Metrics,
     ];
 
     /// How long after its start an item of this class is kept; `None` while the account lives.
@@ -56,6 +59,7 @@ impl RetentionClass {
             Self::PrivacyAudit => Some(24.months()),
             Self::UnverifiedRegistration => Some(7.days()),
             Self::Idempotency => Some(24.hours()),
+            Self::Metrics => Some(2.years()),
         }
     }
 
@@ -70,6 +74,7 @@ impl RetentionClass {
             Self::PrivacyAudit => "receipt of the request",
             Self::UnverifiedRegistration => "registration",
             Self::Idempotency => "the request",
+            Self::Metrics => "the day counted",
         }
     }
 
@@ -84,6 +89,7 @@ impl RetentionClass {
             Self::PrivacyAudit => "legal obligation: CCPA regulations §7101 (records of requests)",
             Self::UnverifiedRegistration => "none beyond finishing the registration",
             Self::Idempotency => "contract: a retried booking must not book twice",
+            Self::Metrics => "none needed: anonymous aggregates hold no personal data",
         }
     }
 

@@ -436,6 +436,16 @@ pub const PURGE_CHECKPOINT: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A counter (`Store::add_to_counter`): anonymous metrics such as TTL deletions per item type and
+/// day, or calls per route and app per day. Written and read with the plain client only; no personal data, no ids.
+pub const COUNTER: ItemType = ItemType {
+    name: "counter",
+    key: "pk=METRIC#TTL#<day> sk=<item_type> | pk=METRIC#USAGE#<day> sk=route#<route key>|app#<label>",
+    attributes: &[unsigned("count")],
+    retention: RetentionClass::Metrics,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -458,6 +468,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
     &PURGE_CHECKPOINT,
+    &COUNTER,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

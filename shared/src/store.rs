@@ -27,6 +27,8 @@ use thiserror::Error;
 pub const EXPIRES_AT: &str = "expires_at";
 /// The optimistic-lock attribute of every item.
 pub const VERSION: &str = "version";
+/// The attribute of counter items ([`Store::add_to_counter`]).
+pub const COUNT: &str = "count";
 /// The attribute naming an item's type in the schema registry.
 pub const ITEM_TYPE: &str = "item_type";
 
@@ -560,6 +562,62 @@ impl Store {
                 _ => Err(StoreError::from_sdk(error)),
             },
         }
+    }
+
+    /// Adds `by` to the counter `sk` in partition `pk` and returns the new value: an atomic
+    /// `UpdateItem ADD` with the plain client. Counter items hold no personal data and are never read
+    /// through the encrypting client (they carry no signature).
+    /// The counter expires by the `metrics` retention class, counted from its first increment.
+    pub async fn add_to_counter(&self, pk: &str, sk: &str, by: u64) -> Result<u64, StoreError> {
+        let expires_at = crate::retention::RetentionClass::Metrics
+            .expires_at(Some(self.clock.now()))
+            .unwrap_or(i64::MAX);
+        let output = self
+            .plain
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .update_expression("ADD #count :by SET #expires = if_not_exists(#expires, :expires)")
+            .expression_attribute_names("#count", COUNT)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(output
+            .attributes
+            .and_then(|a| match a.get(COUNT) {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(by))
+    }
+
+    /// Every counter of partition `pk` (see [`Store::add_to_counter`]), by sort key.
+    pub async fn counters(&self, pk: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if !self.is_live(&item) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(n))) =
+                (item.get("sk"), item.get(COUNT))
+            {
+                found.push((sk.clone(), n.parse().unwrap_or(0)));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     /// Whether an item exists at `key` (any type, live or not), read with the plain client.

@@ -102,3 +102,71 @@ async fn retention_hourly_purge_finds_due_work_through_the_index() {
     assert_eq!(report.day, "2031-05-17");
     assert_eq!(report.due_items, 1, "only the overdue item is due now");
 }
+
+/// TTL deletions from the table's stream (the emulator never expires items, so the fixture stands in
+/// for the stream): counted per type and day, with no id kept; their id pointers are deleted with
+/// them; a deletion by the application is not TTL's and is left alone.
+#[tokio::test]
+async fn retention_ttl_stream_counts_anonymously_and_cascades() {
+    use shared::store::ItemKey;
+    let stack = stack();
+    let state = stack.state("RetentionFunction", Clock::System).await;
+    let pointers = [
+        ItemKey::new(
+            "REQUEST#3f2a9e61-8c4d-4b7e-a1f5-0d9c2b7e6a14".into(),
+            "REF".into(),
+        ),
+        ItemKey::new(
+            "ASSIGNMENT#b7c1e5a2-4d93-4e0f-9a6b-1f8d3c2e7a50".into(),
+            "REF".into(),
+        ),
+        ItemKey::new(
+            "REQUEST#9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".into(),
+            "REF".into(),
+        ),
+    ];
+    for key in &pointers {
+        state
+            .store
+            .raw()
+            .put_item()
+            .table_name(state.store.table())
+            .item("pk", AttributeValue::S(key.pk.clone()))
+            .item("sk", AttributeValue::S(key.sk.clone()))
+            .send()
+            .await
+            .expect("seed a pointer");
+    }
+    let batch: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&event("retention-ttl-stream.json")).expect("a stream event");
+    let report = retention::handle_stream(&state, batch).await.expect("audit");
+    assert_eq!((report.counted, report.cascaded), (2, 2), "{report:?}");
+    assert!(!state.store.exists(&pointers[0]).await.expect("read"));
+    assert!(!state.store.exists(&pointers[1]).await.expect("read"));
+    assert!(
+        state.store.exists(&pointers[2]).await.expect("read"),
+        "not a TTL deletion"
+    );
+    let day: jiff::civil::Date = "2031-08-07".parse().expect("day");
+    let metrics = shared::ttl_audit::metrics_of(&state, day).await.expect("metrics");
+    for kind in ["service_request", "assignment"] {
+        assert!(metrics.iter().any(|(t, n)| t == kind && *n >= 1), "{metrics:?}");
+    }
+    let raw = state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(shared::ttl_audit::metrics_partition(day)),
+        )
+        .send()
+        .await
+        .expect("raw metrics");
+    let dump = format!("{:?}", raw.items());
+    for id in ["3f2a9e61", "b7c1e5a2", "7d1b3c55", "0c9e2d41"] {
+        assert!(!dump.contains(id), "a retention metric names {id}: {dump}");
+    }
+}

@@ -234,3 +234,77 @@ async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
         assert!(e2e::raw_partition(&user_id).await.is_empty());
     }
 }
+
+#[tokio::test]
+async fn usage_is_counted_per_route_and_app_without_people_and_small_buckets_are_hidden() {
+    let stack = stack();
+    let ops = stack.user("usageops", &["ops"]).await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let busy_app = format!("e2e/{}", &tag[..8]);
+    let rare_app = format!("e2e/{}", &tag[8..16]);
+    let client = reqwest::Client::new();
+    for (app, calls) in [(&busy_app, 6), (&rare_app, 2)] {
+        for _ in 0..calls {
+            let response = client
+                .get(stack.url("/v1/privacy/policy"))
+                .header("x-app-version", app.as_str())
+                .send()
+                .await
+                .expect("call");
+            assert!(response.status().as_u16() < 500);
+        }
+    }
+    let (status, report) = call_api(Method::GET, "/v1/admin/usage", Some(&ops.id_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["apps"][&busy_app], 6, "{report}");
+    assert!(
+        report["apps"].get(&rare_app).is_none(),
+        "a bucket of 2 is suppressed: {report}"
+    );
+    assert!(report["suppressed_buckets"].as_u64().unwrap_or(0) >= 1);
+    assert!(report["routes"]["GET /v1/privacy/policy"].as_u64().unwrap_or(0) >= 6);
+    let customer = stack.user("usagenosy", &["customer"]).await;
+    let (status, _) = call_api(
+        Method::GET,
+        "/v1/admin/usage",
+        Some(&customer.id_token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call_api(
+        Method::GET,
+        "/v1/admin/usage?day=yesterday",
+        Some(&ops.id_token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The stored aggregates name no person: no user id, no IP.
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let day = Timestamp::now().in_tz("UTC").expect("utc").date();
+    let raw = state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(shared::usage::partition(day)),
+        )
+        .send()
+        .await
+        .expect("raw usage");
+    let dump = format!("{:?}", raw.items());
+    for private in [
+        sub_of(&ops.id_token),
+        sub_of(&customer.id_token),
+        "127.0.0.1".to_owned(),
+    ] {
+        assert!(!dump.contains(&private), "a usage aggregate holds {private}");
+    }
+}

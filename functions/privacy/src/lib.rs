@@ -14,6 +14,30 @@ pub fn router() -> Router {
     Router::new()
         .route("GET /v1/privacy-requests", list_mine)
         .route("GET /v1/privacy/policy", current_policy)
+        .route("GET /v1/admin/usage", usage)
+}
+
+/// `GET /v1/admin/usage?day=YYYY-MM-DD` (ops): anonymous usage of a UTC day (today by default).
+async fn usage(state: AppState, request: Request) -> HandlerResult {
+    use lambda_http::RequestExt;
+    let caller = Caller::from_request(&request)?;
+    let day = match request.query_string_parameters().first("day") {
+        Some(text) => text.parse().map_err(|_| {
+            ApiError::Validation(vec![shared::error::FieldError {
+                pointer: "?day".into(),
+                detail: "must be a date (YYYY-MM-DD)".into(),
+            }])
+        })?,
+        None => state
+            .clock
+            .now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date(),
+    };
+    json(
+        StatusCode::OK,
+        &shared::usage::report(&state, &caller, day).await?,
+    )
 }
 
 #[derive(Serialize)]

@@ -1,10 +1,17 @@
-//! The retention function: scheduled jobs that do what DynamoDB TTL cannot (not an HTTP function).
-//! Its triggers are declared in template.yaml (`RetentionFunction`).
+//! The retention function: scheduled jobs that do what DynamoDB TTL cannot, and the audit of what TTL
+//! deleted (the table's stream). Not an HTTP function; its triggers are declared in template.yaml
+//! (`RetentionFunction`).
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::dynamodb;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
 use shared::AppState;
 use shared::erasure::ErasureError;
 use shared::retention::PurgeReport;
+use shared::store::StoreError;
+use shared::ttl_audit::{TTL_PRINCIPAL, TtlAuditReport, TtlRemoval};
 
 /// Due items one scheduled run handles at most; the next run continues from the checkpoint.
 pub const ITEMS_PER_RUN: usize = 200;
@@ -19,6 +26,56 @@ pub async fn handle_schedule(state: &AppState, _event: CloudWatchEvent) -> Resul
         keys_shredded = report.keys_shredded,
         budget_spent = report.budget_spent,
         "purge run finished"
+    );
+    Ok(report)
+}
+
+/// The plaintext attributes of a removed item the audit uses.
+#[derive(Deserialize)]
+struct RemovedItem {
+    #[serde(default)]
+    item_type: Option<String>,
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    assignment_id: Option<String>,
+}
+
+/// The removals in a stream batch that DynamoDB's TTL made (the event source filter already keeps
+/// only those; deletions by the application are skipped here too, in case the filter changes).
+pub fn ttl_removals(event: dynamodb::Event) -> Vec<TtlRemoval> {
+    event
+        .records
+        .into_iter()
+        .filter(|record| record.event_name == "REMOVE")
+        .filter(|record| {
+            record
+                .user_identity
+                .as_ref()
+                .is_some_and(|who| who.type_ == "Service" && who.principal_id == TTL_PRINCIPAL)
+        })
+        .map(|record| {
+            let removed: Option<RemovedItem> = serde_dynamo::from_item(record.change.old_image).ok();
+            let at = Timestamp::from_second(record.change.approximate_creation_date_time.timestamp())
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            TtlRemoval {
+                item_type: removed.as_ref().and_then(|r| r.item_type.clone()),
+                request_id: removed.as_ref().and_then(|r| r.request_id.clone()),
+                assignment_id: removed.as_ref().and_then(|r| r.assignment_id.clone()),
+                day: at.to_zoned_datetime(TimeZone::UTC).date(),
+            }
+        })
+        .collect()
+}
+
+/// Handles one batch of the table's stream: audits and cascades TTL deletions.
+pub async fn handle_stream(state: &AppState, event: dynamodb::Event) -> Result<TtlAuditReport, StoreError> {
+    let removals = ttl_removals(event);
+    let report = shared::ttl_audit::audit(state, &removals).await?;
+    tracing::info!(
+        counted = report.counted,
+        cascaded = report.cascaded,
+        "ttl audit finished"
     );
     Ok(report)
 }

@@ -1,6 +1,7 @@
-//! Lambda entry point of the scheduled retention job.
+//! Lambda entry point of the retention function: the hourly schedule and the table's stream.
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::dynamodb;
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::AppState;
 
@@ -8,12 +9,19 @@ use shared::AppState;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let state = AppState::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let state = state.clone();
         async move {
-            retention::handle_schedule(&state, event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
+            // Stream batches carry `Records`; scheduled events do not.
+            if event.payload.get("Records").is_some() {
+                let batch: dynamodb::Event = serde_json::from_value(event.payload)?;
+                let report = retention::handle_stream(&state, batch).await?;
+                Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+            } else {
+                let scheduled: CloudWatchEvent = serde_json::from_value(event.payload)?;
+                let report = retention::handle_schedule(&state, scheduled).await?;
+                Ok(serde_json::to_value(report)?)
+            }
         }
     }))
     .await
