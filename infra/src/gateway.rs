@@ -79,6 +79,7 @@ pub struct Gateway {
     verifier: JwtVerifier,
     openapi_json: String,
     clock: Clock,
+    trust_forwarded_for: bool,
 }
 
 impl Gateway {
@@ -117,7 +118,17 @@ impl Gateway {
             verifier: JwtVerifier::new(issuer, audiences, jwks_url, clock.clone()),
             openapi_json: openapi.to_string(),
             clock,
+            trust_forwarded_for: false,
         })
+    }
+
+    /// Takes the client address from the first `X-Forwarded-For` entry when present, instead of the
+    /// TCP peer. For the test harness only, which plays many clients from one machine (per-IP rate
+    /// limits would otherwise count every test as one client); API Gateway and the dev stack use the
+    /// connection's address.
+    pub fn trusting_forwarded_for(mut self) -> Self {
+        self.trust_forwarded_for = true;
+        self
     }
 
     /// Serves on `listener` until `shutdown` completes.
@@ -283,6 +294,14 @@ async fn handle(
             format!("the body exceeds {MAX_BODY_BYTES} bytes"),
         );
     };
+    let forwarded = gateway
+        .trust_forwarded_for
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+    let client = forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
     let event = payload_v2_event(
         &gateway.clock,
         &route.spec,
@@ -290,7 +309,7 @@ async fn handle(
         &path_parameters,
         claims,
         &bytes,
-        &peer,
+        &client,
     );
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,

@@ -92,9 +92,22 @@ impl Router {
         );
         let started = Instant::now();
         async {
-            let result = match self.routes.get(route_key.as_str()) {
-                Some(handler) => handler.call(state.clone(), request).await,
-                None => Err(ApiError::RouteNotFound(route_key.clone())),
+            let limited = match crate::rate_limit::limits_for(&route_key) {
+                Some(limits) => {
+                    crate::rate_limit::check(
+                        state,
+                        limits,
+                        source_ip.as_deref(),
+                        caller.as_ref().map(|c| c.user_id.as_str()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            };
+            let result = match (limited, self.routes.get(route_key.as_str())) {
+                (Err(error), _) => Err(error),
+                (Ok(()), Some(handler)) => handler.call(state.clone(), request).await,
+                (Ok(()), None) => Err(ApiError::RouteNotFound(route_key.clone())),
             };
             let response = match result {
                 Ok(response) => response,

@@ -26,6 +26,7 @@ pub mod mail;
 pub mod payments;
 pub mod pricing;
 pub mod privacy;
+pub mod rate_limit;
 pub mod retention;
 pub mod roster;
 #[cfg(any(test, feature = "samples"))]

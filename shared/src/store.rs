@@ -572,6 +572,18 @@ impl Store {
         let expires_at = crate::retention::RetentionClass::Metrics
             .expires_at(Some(self.clock.now()))
             .unwrap_or(i64::MAX);
+        self.add_to_counter_until(pk, sk, by, expires_at).await
+    }
+
+    /// [`Store::add_to_counter`] for a counter that expires at `expires_at` (epoch seconds), such
+    /// as a rate-limit window. An expired counter starts again from zero.
+    pub async fn add_to_counter_until(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: u64,
+        expires_at: i64,
+    ) -> Result<u64, StoreError> {
         let output = self
             .plain
             .update_item()

@@ -62,7 +62,8 @@ pub fn stack() -> &'static TestStack {
                     .expect("bootstrap of the local stack");
                 let gateway = Gateway::new(&stack, Clock::System)
                     .await
-                    .expect("the local gateway");
+                    .expect("the local gateway")
+                    .trusting_forwarded_for();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("a free port");
@@ -134,7 +135,10 @@ pub fn event(name: &str) -> String {
 
 /// Starts an extra gateway on a free port in the current runtime (for tests that move its clock).
 pub async fn extra_gateway(clock: Clock) -> String {
-    let gateway = Gateway::new(&stack().stack, clock).await.expect("a gateway");
+    let gateway = Gateway::new(&stack().stack, clock)
+        .await
+        .expect("a gateway")
+        .trusting_forwarded_for();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
@@ -163,7 +167,13 @@ pub async fn call_api(
     body: Option<&serde_json::Value>,
     idempotency_key: Option<&str>,
 ) -> (reqwest::StatusCode, serde_json::Value) {
-    let mut request = reqwest::Client::new().request(method, stack().url(path));
+    // Every call comes from a client address of its own (see `Gateway::trusting_forwarded_for`):
+    // tests that count per-IP limits send their own `X-Forwarded-For`.
+    let client = uuid::Uuid::new_v4().as_bytes()[..3].to_vec();
+    let mut request = reqwest::Client::new().request(method, stack().url(path)).header(
+        "x-forwarded-for",
+        format!("10.{}.{}.{}", client[0], client[1], client[2]),
+    );
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

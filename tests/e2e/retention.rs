@@ -24,7 +24,8 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
     assert_eq!(entries.len(), 1, "{entries:?}");
     let entry = &entries[0];
     assert_eq!((entry.route.as_str(), entry.status_code), ("GET /v1/me", 404));
-    assert_eq!(entry.source_ip.as_deref(), Some("127.0.0.1"));
+    let ip = entry.source_ip.clone().expect("the client address is logged");
+    assert!(ip.starts_with("10."), "the harness's client address: {ip}");
     assert!(entry.accessed_at >= before - SignedDuration::from_secs(1));
     assert!(!entry.request_id.is_empty());
     let anonymous = access_log::entries_of(&state.store, ANONYMOUS, usize::MAX)
@@ -50,7 +51,7 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
         .await
         .expect("raw query");
     let dump = format!("{:?}", raw.items());
-    assert!(raw.count() == 1 && !dump.contains("127.0.0.1"), "{dump}");
+    assert!(raw.count() == 1 && !dump.contains(&ip), "{dump}");
     let stamp = entry.accessed_at.to_string();
     assert!(
         !dump.contains(&stamp[..16]),
@@ -307,4 +308,68 @@ async fn usage_is_counted_per_route_and_app_without_people_and_small_buckets_are
     ] {
         assert!(!dump.contains(&private), "a usage aggregate holds {private}");
     }
+}
+
+/// POSTs `{}` to `path` as `token` from client address `ip`: the status and any `Retry-After`.
+async fn post_from(ip: &str, token: &str, path: &str) -> (StatusCode, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(stack().url(path))
+        .bearer_auth(token)
+        .header("x-forwarded-for", ip)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (response.status(), retry_after)
+}
+
+#[tokio::test]
+async fn registration_is_rate_limited_per_account_and_per_ip_and_429_says_when_to_retry() {
+    let stack = stack();
+    let tag = uuid::Uuid::new_v4().as_bytes()[..4].to_vec();
+    // Per account: ten attempts an hour, from anywhere.
+    let user = stack.user("limited", &["customer"]).await;
+    for attempt in 0..10u8 {
+        let ip = format!("172.16.{}.{attempt}", tag[0]);
+        let (status, _) = post_from(&ip, &user.id_token, "/v1/customers").await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attempt {attempt} is judged on its body"
+        );
+    }
+    let (status, retry_after) = post_from("172.16.250.250", &user.id_token, "/v1/customers").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = retry_after.expect("a 429 carries Retry-After");
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+
+    // Per IP: twenty an hour from one address, whoever signs in.
+    let ip = format!("198.18.{}.{}", tag[1], tag[2]);
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        let someone = stack.user(&format!("crowd{n}"), &["provider"]).await;
+        statuses.push(post_from(&ip, &someone.id_token, "/v1/providers").await);
+    }
+    assert!(
+        statuses[..20]
+            .iter()
+            .all(|(s, _)| *s != StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[20].0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(statuses[20].1.is_some(), "Retry-After");
+    // Another address is not affected.
+    let fresh = stack.user("elsewhere", &["provider"]).await;
+    let (status, _) = post_from(
+        &format!("198.18.{}.{}", tag[3], tag[1]),
+        &fresh.id_token,
+        "/v1/providers",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
