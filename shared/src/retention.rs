@@ -115,6 +115,8 @@ pub struct PurgeReport {
     pub keys_shredded: usize,
     /// Whether the run stopped on its operation budget (the next run continues).
     pub budget_spent: bool,
+    /// Sign-ups never confirmed within the unverified-registration period, deleted from the pool.
+    pub unverified_registrations_closed: usize,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -129,7 +131,83 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         buckets_examined: 1,
         keys_shredded: 0,
         budget_spent: false,
+        unverified_registrations_closed: 0,
     })
+}
+
+/// Deletes from the user pool the sign-ups never confirmed within the `unverified_registration`
+/// period (they hold an e-mail and maybe a phone, and nothing else of ours: an account needs a
+/// verified e-mail). At most `max` per run. Returns how many were deleted.
+pub async fn close_unverified_registrations(
+    state: &crate::AppState,
+    max: usize,
+) -> Result<usize, crate::erasure::ErasureError> {
+    use crate::erasure::ErasureError;
+    let Some(period) = RetentionClass::UnverifiedRegistration.period() else {
+        return Ok(0);
+    };
+    let now = state.clock.now();
+    let cutoff = now
+        .to_zoned_datetime(TimeZone::UTC)
+        .checked_sub(period)
+        .map(|z| z.timestamp())
+        .unwrap_or(now);
+    let mut closed = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = state
+            .identity
+            .list_users()
+            .user_pool_id(&state.config.user_pool_id)
+            .filter("cognito:user_status = \"UNCONFIRMED\"")
+            .set_pagination_token(token.take())
+            .send()
+            .await
+            .map_err(|error| ErasureError::Identity(format!("ListUsers failed ({error})")))?;
+        for user in page.users() {
+            let unconfirmed = user.user_status()
+                == Some(&aws_sdk_cognitoidentityprovider::types::UserStatusType::Unconfirmed);
+            let created = user
+                .user_create_date()
+                .and_then(|d| Timestamp::from_second(d.secs()).ok());
+            if !unconfirmed || created.is_none_or(|at| at > cutoff) {
+                continue;
+            }
+            if closed == max {
+                return Ok(closed);
+            }
+            // The list is a snapshot: confirm the user is still unconfirmed right before deleting.
+            let Some(username) = user.username() else {
+                continue;
+            };
+            let still_unconfirmed = state
+                .identity
+                .admin_get_user()
+                .user_pool_id(&state.config.user_pool_id)
+                .username(username)
+                .send()
+                .await
+                .is_ok_and(|u| {
+                    u.user_status()
+                        == Some(&aws_sdk_cognitoidentityprovider::types::UserStatusType::Unconfirmed)
+                });
+            if still_unconfirmed {
+                state
+                    .identity
+                    .admin_delete_user()
+                    .user_pool_id(&state.config.user_pool_id)
+                    .username(username)
+                    .send()
+                    .await
+                    .map_err(|error| ErasureError::Identity(format!("AdminDeleteUser failed ({error})")))?;
+                closed += 1;
+            }
+        }
+        match page.pagination_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => return Ok(closed),
+        }
+    }
 }
 
 /// Where the purge resumes: the first day of the first UTC month whose due work may not be finished.
@@ -149,6 +227,16 @@ impl crate::store::Record for PurgeCheckpoint {
 
 /// Most month buckets one run examines (a run after a long pause catches up over several runs).
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
+
+/// Everything the hourly schedule does: [`purge`], then [`close_unverified_registrations`].
+pub async fn scheduled_run(
+    state: &crate::AppState,
+    max_items: usize,
+) -> Result<PurgeReport, crate::erasure::ErasureError> {
+    let mut report = purge(state, max_items).await?;
+    report.unverified_registrations_closed = close_unverified_registrations(state, max_items).await?;
+    Ok(report)
+}
 
 /// The scheduled purge: walks the due-date index from the checkpoint to now (a Query per month,
 /// never a Scan) and does what TTL cannot for each due item, at most `max_items` of them per run.

@@ -373,3 +373,106 @@ async fn registration_is_rate_limited_per_account_and_per_ip_and_429_says_when_t
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn sign_ups_never_confirmed_are_closed_after_seven_days_and_confirmed_users_stay() {
+    use aws_sdk_cognitoidentityprovider::types::AttributeType;
+    let stack = stack();
+    let sdk = stack.sdk().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    // A user pool of its own, so no other test's sign-up is in reach.
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(format!("unverified-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("pool")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("pool id")
+        .to_owned();
+    let client = cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("unverified")
+        .send()
+        .await
+        .expect("client")
+        .user_pool_client()
+        .and_then(|c| c.client_id())
+        .expect("client id")
+        .to_owned();
+    let sign_up = |email: String| {
+        let cognito = cognito.clone();
+        let client = client.clone();
+        async move {
+            cognito
+                .sign_up()
+                .client_id(client)
+                .username(&email)
+                .password(infra::identity::LOCAL_PASSWORD)
+                .user_attributes(
+                    AttributeType::builder()
+                        .name("email")
+                        .value(&email)
+                        .build()
+                        .expect("attr"),
+                )
+                .send()
+                .await
+                .expect("sign-up");
+            // This pool has no e-mail username alias: the username is the e-mail itself.
+            email
+        }
+    };
+    let unconfirmed = sign_up(e2e::unique_email("neverconfirmed")).await;
+    let confirmed = sign_up(e2e::unique_email("confirmed")).await;
+    cognito
+        .admin_confirm_sign_up()
+        .user_pool_id(&pool)
+        .username(&confirmed)
+        .send()
+        .await
+        .expect("confirm");
+    let mut config = stack.stack.function_config("RetentionFunction").expect("config");
+    config.user_pool_id = pool.clone();
+    let exists = |username: String| {
+        let cognito = cognito.clone();
+        let pool = pool.clone();
+        async move {
+            cognito
+                .admin_get_user()
+                .user_pool_id(pool)
+                .username(username)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    let today = shared::AppState::new(config.clone(), &sdk, Clock::System)
+        .await
+        .expect("state");
+    assert_eq!(
+        shared::retention::close_unverified_registrations(&today, 100)
+            .await
+            .expect("close"),
+        0,
+        "a day-old sign-up is left alone"
+    );
+    assert!(exists(unconfirmed.clone()).await);
+    let later = shared::AppState::new(
+        config,
+        &sdk,
+        Clock::fixed(Timestamp::now() + SignedDuration::from_hours(24 * 8)),
+    )
+    .await
+    .expect("state");
+    assert_eq!(
+        shared::retention::close_unverified_registrations(&later, 100)
+            .await
+            .expect("close"),
+        1
+    );
+    assert!(!exists(unconfirmed).await, "the unconfirmed sign-up is gone");
+    assert!(exists(confirmed).await, "confirmed users are not touched");
+}

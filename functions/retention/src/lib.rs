@@ -18,7 +18,7 @@ pub const ITEMS_PER_RUN: usize = 200;
 
 /// Handles one scheduled purge event: finds due work through the due-date index and does it.
 pub async fn handle_schedule(state: &AppState, _event: CloudWatchEvent) -> Result<PurgeReport, ErasureError> {
-    let report = shared::retention::purge(state, ITEMS_PER_RUN).await?;
+    let report = shared::retention::scheduled_run(state, ITEMS_PER_RUN).await?;
     tracing::info!(
         day = %report.day,
         due_items = report.due_items,

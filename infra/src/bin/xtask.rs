@@ -6,6 +6,7 @@
 //!   emulator of its own on a free port.
 //! - `bench`: the benchmarks (ignored tests named `bench_…`) against an emulator of their own; they
 //!   print their figures.
+//! - `purge`: one run of the retention purge against the running dev stack (which also runs it hourly).
 //! - `token`: signs a local user in and prints an ID token.
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
 
@@ -15,7 +16,7 @@ use infra::bootstrap::{REGION, bootstrap, sdk_config};
 use infra::emulator::{Emulator, ensure_tools, venv_bin};
 use infra::gateway::Gateway;
 use infra::{project_template, repo_root};
-use shared::Clock;
+use shared::{AppState, Clock};
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -50,6 +51,12 @@ enum Task {
         #[arg(default_value = "bench_")]
         filter: String,
     },
+    /// Run the retention purge once against the running dev stack and print what it did.
+    Purge {
+        /// Port of the running dev stack's emulator.
+        #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
+        emulator_port: u16,
+    },
     /// Sign a local user in (creating it on first use) and print its ID token.
     Token {
         /// The user's e-mail (it is also the username).
@@ -75,6 +82,7 @@ async fn main() -> Result<()> {
         Task::Dev { port, emulator_port } => dev(port, emulator_port).await,
         Task::Test => test().await,
         Task::Bench { filter } => bench(&filter).await,
+        Task::Purge { emulator_port } => purge_once(emulator_port).await,
         Task::Token {
             email,
             groups,
@@ -98,6 +106,23 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
     let stack = bootstrap(&emulator.endpoint, project_template()?).await?;
     let gateway = Gateway::new(&stack, Clock::System).await?;
     let routes = gateway.route_keys();
+    // The schedule template.yaml gives the retention function, on a local timer.
+    let retention = AppState::new(
+        stack.function_config("RetentionFunction")?,
+        &stack.sdk_config().await,
+        Clock::System,
+    )
+    .await?;
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            match shared::retention::scheduled_run(&retention, retention::ITEMS_PER_RUN).await {
+                Ok(report) => tracing::info!(?report, "hourly retention purge"),
+                Err(error) => tracing::warn!(error = %error, "hourly retention purge failed"),
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("port {port} is taken: stop what uses it or pass --port"))?;
@@ -109,7 +134,7 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
          \n\nAct as a user (in another terminal):\
          \n  TOKEN=$(cargo xtask token --email ada@example.com --group customer)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/me\
-         \n\nCtrl-C stops everything.\n",
+         \n\nThe retention purge runs hourly; `cargo xtask purge` runs it now. Ctrl-C stops everything.\n",
         started.elapsed().as_secs_f64(),
         routes.len(),
         emulator.endpoint,
@@ -121,6 +146,23 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
         .await?;
     println!("stopping…");
     emulator.stop().await;
+    Ok(())
+}
+
+async fn purge_once(emulator_port: u16) -> Result<()> {
+    let endpoint = format!("http://127.0.0.1:{emulator_port}");
+    if !infra::emulator::answers(&endpoint).await {
+        bail!("no emulator answers on {endpoint}: start the stack with `cargo xtask dev` first");
+    }
+    let stack = bootstrap(&endpoint, project_template()?).await?;
+    let state = AppState::new(
+        stack.function_config("RetentionFunction")?,
+        &stack.sdk_config().await,
+        Clock::System,
+    )
+    .await?;
+    let report = shared::retention::scheduled_run(&state, retention::ITEMS_PER_RUN).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
