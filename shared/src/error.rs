@@ -25,6 +25,9 @@ pub enum ApiError {
     /// No valid bearer token (the gateway's JWT authorizer normally answers this first).
     #[error("authentication required")]
     Unauthorized,
+    /// Authenticated, but too long ago for this request: sign in again (the detail says why).
+    #[error("{0}")]
+    ReauthenticationRequired(String),
     /// Authenticated, but this caller may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -93,7 +96,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::ReauthenticationRequired(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Ineligible { .. } => StatusCode::CONFLICT,
@@ -108,6 +111,10 @@ impl ApiError {
     pub fn kind(&self) -> (&'static str, &'static str) {
         match self {
             Self::Unauthorized => ("urn:officertrak:problem:unauthorized", "Authentication required"),
+            Self::ReauthenticationRequired(_) => (
+                "urn:officertrak:problem:reauthentication-required",
+                "Recent sign-in required",
+            ),
             Self::Forbidden(_) => ("urn:officertrak:problem:forbidden", "Not allowed"),
             Self::RouteNotFound(_) => ("urn:officertrak:problem:route-not-found", "No such route"),
             Self::NotFound(_) => ("urn:officertrak:problem:not-found", "Not found"),

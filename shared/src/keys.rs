@@ -17,8 +17,6 @@ pub mod sort_prefix {
     pub const SERVICE_REQUEST: &str = "REQUEST#";
     /// An assignment of the user (as a Security Provider) to a shift.
     pub const ASSIGNMENT: &str = "ASSIGNMENT#";
-    /// A privacy request the user made.
-    pub const PRIVACY_REQUEST: &str = "PRIVACY_REQUEST#";
 }
 
 /// The singleton item that holds the current privacy-policy version.

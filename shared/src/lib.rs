@@ -26,6 +26,7 @@ pub mod mail;
 pub mod payments;
 pub mod pricing;
 pub mod privacy;
+pub mod privacy_requests;
 pub mod rate_limit;
 pub mod retention;
 pub mod roster;

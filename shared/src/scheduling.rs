@@ -187,6 +187,30 @@ pub async fn put_availability(
     Err(ApiError::Conflict("your roster is busy: try again".into()))
 }
 
+/// Lists the officer in their agency's pool again, or unlists them, by their account's status (after
+/// a restriction is set or lifted). Nothing to do for an officer without a roster.
+pub async fn relist(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let roster = state.store.get::<Roster>(&Roster::key_of(user_id)).await?;
+    match roster.and_then(|r| r.record.availability) {
+        Some(availability) => {
+            let officer = Caller {
+                user_id: user_id.to_owned(),
+                username: None,
+                email: None,
+                email_verified: false,
+                roles: [Role::Provider].into_iter().collect(),
+                auth_time: None,
+            };
+            match put_availability(state, &officer, availability).await {
+                // No agency membership (any more): there is no pool to be listed in.
+                Ok(_) | Err(ApiError::Conflict(_)) | Err(ApiError::NotFound(_)) => Ok(()),
+                Err(error) => Err(error),
+            }
+        }
+        None => Ok(()),
+    }
+}
+
 /// `GET /v1/providers/me/availability`: what the caller offered (empty when nothing yet).
 pub async fn availability(state: &AppState, caller: &Caller) -> Result<Availability, ApiError> {
     caller.require(Role::Provider)?;

@@ -446,6 +446,44 @@ pub const COUNTER: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A privacy request (a right exercised): type, deadlines, lifecycle, result. Outside the user's
+/// partition so that it outlives an erasure (24 months).
+pub const PRIVACY_REQUEST: ItemType = ItemType {
+    name: "privacy_request",
+    key: "pk=PRIVACY#<user_id> sk=REQUEST#<request_id>",
+    attributes: &[
+        signed("request_id"),
+        signed("user_id"),
+        signed("kind"),
+        signed("jurisdiction"),
+        unsigned("status"),
+        signed("received_at"),
+        signed("deadline_at"),
+        signed("receipt_due_at"),
+        signed("extended_until"),
+        personal("extension_reason"),
+        signed("result"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &["gsi1"],
+};
+
+/// One move of a privacy request, or an operator's action on a user's data: who, what, when.
+pub const PRIVACY_AUDIT_ENTRY: ItemType = ItemType {
+    name: "privacy_audit_entry",
+    key: "pk=PRIVACY#<user_id> sk=AUDIT#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("subject_id"),
+        signed("action"),
+        signed("actor_user_id"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -469,6 +507,8 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &ERASURE_JOB,
     &PURGE_CHECKPOINT,
     &COUNTER,
+    &PRIVACY_REQUEST,
+    &PRIVACY_AUDIT_ENTRY,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -1,18 +1,22 @@
 //! The privacy function: the rights the Applications Privacy Policy grants, and its versions.
 //! Routes are declared in template.yaml (`PrivacyFunction`) and in `shared/openapi.yaml`.
 
-use lambda_http::Request;
 use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use shared::auth::Caller;
-use shared::http::{HandlerResult, Router, json};
-use shared::privacy::PrivacyRequestSummary;
+use shared::http::{HandlerResult, Router, json, json_body, path_param};
+use shared::privacy_requests::{self, RequestView};
 use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
     Router::new()
         .route("GET /v1/privacy-requests", list_mine)
+        .route("POST /v1/privacy-requests", create)
+        .route("GET /v1/privacy-requests/{id}", read_mine)
+        .route("GET /v1/admin/privacy-requests", list_open)
+        .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
         .route("GET /v1/admin/usage", usage)
 }
@@ -46,17 +50,78 @@ struct Page<T> {
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/privacy-requests`: the caller's own privacy requests.
+/// `GET /v1/privacy-requests`: the caller's own privacy requests, newest first.
 async fn list_mine(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let items: Vec<PrivacyRequestSummary> =
-        shared::privacy::requests_of(&state.store, &caller.user_id, 50).await?;
+    let items: Vec<RequestView> = privacy_requests::list_mine(&state, &caller).await?;
     json(
         StatusCode::OK,
         &Page {
             items,
             next_cursor: None,
         },
+    )
+}
+
+/// `POST /v1/privacy-requests` (honours `Idempotency-Key`): 201 when created, 200 for a retry.
+async fn create(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let input = json_body(&request)?;
+    let (view, created) = privacy_requests::create(&state, &caller, input, key).await?;
+    json(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &view,
+    )
+}
+
+/// `GET /v1/privacy-requests/{id}`: one of the caller's own requests.
+async fn read_mine(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &privacy_requests::read_mine(&state, &caller, &id).await?,
+    )
+}
+
+/// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers).
+async fn list_open(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let overdue = match request.query_string_parameters().first("overdue") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![shared::error::FieldError {
+                pointer: "?overdue".into(),
+                detail: "must be true or false".into(),
+            }]));
+        }
+    };
+    let items = privacy_requests::list_open(&state, &caller, overdue).await?;
+    json(
+        StatusCode::OK,
+        &Page {
+            items,
+            next_cursor: None,
+        },
+    )
+}
+
+/// `POST /v1/admin/minors/{user_id}` (privacy officers).
+async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let user_id = path_param(&request, "user_id")?;
+    json(
+        StatusCode::OK,
+        &privacy_requests::delete_minor(&state, &caller, &user_id).await?,
     )
 }
 

@@ -1,0 +1,718 @@
+//! Privacy requests: each right the policy grants becomes a tracked request with a legal deadline and
+//! an audit trail of every transition (who, when, what; never personal values), kept 24 months.
+//!
+//! Requests live outside the user's partition (`PRIVACY#<user id>`, system key), because they must
+//! outlive an erasure: the record of a deletion is kept after the data is gone. Operators find open
+//! ones through `gsi1` (`PRIVACY_REQUESTS#OPEN`, by due date).
+//!
+//! Processed at once: `marketing_opt_out`, `restriction`, `lift_restriction`, `deletion` (through
+//! [`crate::erasure`]). `access`, `portability` and `correction` are tracked with their deadlines for
+//! the privacy officers to fulfil; the self-service export and correction flow are not built yet.
+
+use crate::AppState;
+use crate::accounts::{AccountRole, AccountStatus, CustomerAccount, ProviderAccount, account_key};
+use crate::auth::{Caller, Role};
+use crate::erasure::{self, ErasureReason, Progress, RetainedCategory};
+use crate::error::ApiError;
+use crate::schema::{self, ItemType};
+use crate::store::{ItemKey, Record, StoreError, Versioned};
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How recent a sign-in must be for requests that disclose or destroy data.
+pub const RECENT_AUTH: SignedDuration = SignedDuration::from_mins(15);
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    Access,
+    Portability,
+    Correction,
+    Deletion,
+    Restriction,
+    LiftRestriction,
+    MarketingOptOut,
+}
+
+impl RequestType {
+    /// Whether the request discloses or destroys data, and so needs a recent sign-in.
+    pub fn needs_recent_sign_in(self) -> bool {
+        matches!(
+            self,
+            Self::Access | Self::Portability | Self::Deletion | Self::Correction
+        )
+    }
+}
+
+/// The law the deadline follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jurisdiction {
+    Gdpr,
+    Ccpa,
+    Other,
+}
+
+/// The internal lifecycle (every move is audited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Received,
+    Verified,
+    InProcessing,
+    Completed,
+    Denied,
+    Cancelled,
+}
+
+impl Lifecycle {
+    fn is_open(self) -> bool {
+        matches!(self, Self::Received | Self::Verified | Self::InProcessing)
+    }
+
+    /// The status the user sees.
+    pub fn user_facing(self) -> &'static str {
+        match self {
+            Self::Received | Self::Verified => "open",
+            Self::InProcessing => "in_progress",
+            Self::Completed => "fulfilled",
+            Self::Denied => "denied",
+            Self::Cancelled => "expired",
+        }
+    }
+}
+
+/// `n` business days (Monday to Friday, UTC) after `from`.
+pub fn add_business_days(from: Timestamp, n: u32) -> Timestamp {
+    let mut at = from.to_zoned_datetime(TimeZone::UTC);
+    let mut left = n;
+    while left > 0 {
+        at = at.checked_add(1.day()).unwrap_or(at);
+        if !matches!(at.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            left -= 1;
+        }
+    }
+    at.timestamp()
+}
+
+fn add_span(from: Timestamp, span: jiff::Span) -> Timestamp {
+    from.to_zoned_datetime(TimeZone::UTC)
+        .checked_add(span)
+        .map(|z| z.timestamp())
+        .unwrap_or(from)
+}
+
+/// The legal deadline of a request received at `received`: GDPR one month (the same day of the next
+/// month, or its last day), CCPA 45 days, a marketing opt-out 15 business days, otherwise 30 days.
+pub fn deadline(jurisdiction: Jurisdiction, kind: RequestType, received: Timestamp) -> Timestamp {
+    if kind == RequestType::MarketingOptOut {
+        return add_business_days(received, 15);
+    }
+    match jurisdiction {
+        Jurisdiction::Gdpr => add_span(received, 1.month()),
+        Jurisdiction::Ccpa => add_span(received, 45.days()),
+        Jurisdiction::Other => add_span(received, 30.days()),
+    }
+}
+
+/// The deadline after the one extension the law allows: GDPR two more months, CCPA 45 more days.
+pub fn extended_deadline(jurisdiction: Jurisdiction, due: Timestamp) -> Timestamp {
+    match jurisdiction {
+        Jurisdiction::Gdpr => add_span(due, 2.months()),
+        Jurisdiction::Ccpa | Jurisdiction::Other => add_span(due, 45.days()),
+    }
+}
+
+/// CCPA: receipt must be confirmed within 10 business days.
+pub fn receipt_deadline(jurisdiction: Jurisdiction, received: Timestamp) -> Option<Timestamp> {
+    (jurisdiction == Jurisdiction::Ccpa).then(|| add_business_days(received, 10))
+}
+
+/// What a finished request produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestResult {
+    pub summary: String,
+    /// For a deletion: what the law makes us keep, why and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<RetainedCategory>,
+}
+
+/// A stored privacy request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyRequest {
+    pub request_id: String,
+    pub user_id: String,
+    pub kind: RequestType,
+    pub jurisdiction: Jurisdiction,
+    pub status: Lifecycle,
+    pub received_at: Timestamp,
+    /// The legal deadline (`due_at` is taken: it is the due-date index's sort key).
+    pub deadline_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_due_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RequestResult>,
+    pub updated_at: Timestamp,
+    /// `PRIVACY_REQUESTS#OPEN` or `PRIVACY_REQUESTS#CLOSED`.
+    pub gsi1pk: String,
+    /// Due date (epoch ms, fixed width) and id: operators see the most urgent first.
+    pub gsi1sk: String,
+}
+
+impl PrivacyRequest {
+    /// The key of `user_id`'s request `request_id`.
+    pub fn key_of(user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(partition(user_id), format!("REQUEST#{request_id}"))
+    }
+
+    fn index(&mut self) {
+        let due = self.extended_until.unwrap_or(self.deadline_at);
+        self.gsi1pk = format!(
+            "PRIVACY_REQUESTS#{}",
+            if self.status.is_open() { "OPEN" } else { "CLOSED" }
+        );
+        self.gsi1sk = format!("{}#{}", crate::keys::sortable_time(due), self.request_id);
+    }
+}
+
+impl Record for PrivacyRequest {
+    const TYPE: &'static ItemType = &schema::PRIVACY_REQUEST;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.received_at)
+    }
+}
+
+/// One move of a request (or an operator action on a user's data), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyAuditEntry {
+    pub user_id: String,
+    pub subject_id: String,
+    pub action: String,
+    pub actor_user_id: String,
+    pub recorded_at: Timestamp,
+    #[serde(skip)]
+    pub entry_id: String,
+}
+
+impl Record for PrivacyAuditEntry {
+    const TYPE: &'static ItemType = &schema::PRIVACY_AUDIT_ENTRY;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(
+            partition(&self.user_id),
+            format!(
+                "AUDIT#{}#{}",
+                crate::keys::sortable_time(self.recorded_at),
+                self.entry_id
+            ),
+        )
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.recorded_at)
+    }
+}
+
+/// The partition of `user_id`'s privacy requests and their audit trail.
+pub fn partition(user_id: &str) -> String {
+    format!("PRIVACY#{user_id}")
+}
+
+/// A privacy request as the subject sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    pub jurisdiction: Jurisdiction,
+    pub status: &'static str,
+    pub received_at: Timestamp,
+    pub due_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_until: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<RequestResult>,
+}
+
+impl From<&PrivacyRequest> for RequestView {
+    fn from(r: &PrivacyRequest) -> Self {
+        Self {
+            id: r.request_id.clone(),
+            kind: r.kind,
+            jurisdiction: r.jurisdiction,
+            status: r.status.user_facing(),
+            received_at: r.received_at,
+            due_at: r.deadline_at,
+            extended_until: r.extended_until,
+            extension_reason: r.extension_reason.clone(),
+            result: r.result.clone(),
+        }
+    }
+}
+
+/// The body of `POST /v1/privacy-requests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    #[serde(default)]
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+async fn audit(
+    state: &AppState,
+    user_id: &str,
+    subject_id: &str,
+    action: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    state
+        .store
+        .create(&PrivacyAuditEntry {
+            user_id: user_id.to_owned(),
+            subject_id: subject_id.to_owned(),
+            action: action.to_owned(),
+            actor_user_id: actor.to_owned(),
+            recorded_at: state.clock.now(),
+            entry_id: uuid::Uuid::new_v4().simple().to_string(),
+        })
+        .await
+}
+
+/// Moves `request` to `to`, audited; returns the new version.
+async fn transition(
+    state: &AppState,
+    request: &mut PrivacyRequest,
+    version: u64,
+    to: Lifecycle,
+    actor: &str,
+) -> Result<u64, ApiError> {
+    let from = request.status;
+    request.status = to;
+    request.updated_at = state.clock.now();
+    request.index();
+    let version = match state.store.replace(&*request, version).await {
+        Ok(version) => version,
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "the request changed meanwhile: read it again".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let action = format!(
+        "{}->{}",
+        serde_json::to_value(from)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        serde_json::to_value(to)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    );
+    audit(state, &request.user_id, &request.request_id, &action, actor).await?;
+    Ok(version)
+}
+
+fn request_id_for(user_id: &str, key: Option<&str>) -> Result<String, ApiError> {
+    match key {
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(key) if key.is_empty() || key.len() > 200 || !key.chars().all(|c| c.is_ascii_graphic()) => Err(
+            ApiError::BadRequest("Idempotency-Key must be 1 to 200 visible ASCII characters".into()),
+        ),
+        Some(key) => {
+            let digest = Sha256::digest(format!("privacy-request:{user_id}:{key}").as_bytes());
+            Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+        }
+    }
+}
+
+/// `POST /v1/privacy-requests`: records the request (with `Idempotency-Key`, a retry returns the
+/// first), verifies it (a recent sign-in for requests that disclose or destroy data) and processes
+/// what can be processed at once. Returns the request and whether it was created now.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    input: RequestInput,
+    idempotency_key: Option<&str>,
+) -> Result<(RequestView, bool), ApiError> {
+    let now = state.clock.now();
+    if input.kind.needs_recent_sign_in()
+        && caller
+            .auth_time
+            .is_none_or(|at| now.duration_since(at) > RECENT_AUTH)
+    {
+        return Err(ApiError::ReauthenticationRequired(
+            "this request needs a sign-in within the last 15 minutes: sign in again and retry".into(),
+        ));
+    }
+    let request_id = request_id_for(&caller.user_id, idempotency_key)?;
+    if let Some(existing) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, &request_id))
+        .await?
+    {
+        if existing.record.kind != input.kind {
+            return Err(ApiError::Validation(vec![crate::error::FieldError {
+                pointer: "/type".into(),
+                detail: "this Idempotency-Key was used for a request of another type".into(),
+            }]));
+        }
+        return Ok((RequestView::from(&existing.record), false));
+    }
+    let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
+    let mut request = PrivacyRequest {
+        request_id,
+        user_id: caller.user_id.clone(),
+        kind: input.kind,
+        jurisdiction,
+        status: Lifecycle::Received,
+        received_at: now,
+        deadline_at: deadline(jurisdiction, input.kind, now),
+        receipt_due_at: receipt_deadline(jurisdiction, now),
+        extended_until: None,
+        extension_reason: None,
+        result: None,
+        updated_at: now,
+        gsi1pk: String::new(),
+        gsi1sk: String::new(),
+    };
+    request.index();
+    match state.store.create(&request).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent retry with the same key won: answer with its request.
+            let existing = state
+                .store
+                .get::<PrivacyRequest>(&request.key())
+                .await?
+                .ok_or(ApiError::Conflict("the request is being created: retry".into()))?;
+            return Ok((RequestView::from(&existing.record), false));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    audit(
+        state,
+        &caller.user_id,
+        &request.request_id,
+        "received",
+        &caller.user_id,
+    )
+    .await?;
+    tracing::info!(request_id = %request.request_id, kind = ?request.kind, "privacy request received");
+    // The caller is authenticated by the user pool (and recently, where that matters): verified.
+    let mut version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
+    let outcome = match request.kind {
+        RequestType::MarketingOptOut => Some(opt_out(state, caller).await?),
+        RequestType::Restriction => Some(set_restricted(state, &caller.user_id, true).await?),
+        RequestType::LiftRestriction => Some(set_restricted(state, &caller.user_id, false).await?),
+        RequestType::Deletion => {
+            version = transition(
+                state,
+                &mut request,
+                version,
+                Lifecycle::InProcessing,
+                &caller.user_id,
+            )
+            .await?;
+            Some(delete(state, &caller.user_id, ErasureReason::Request).await?)
+        }
+        RequestType::Access | RequestType::Portability | RequestType::Correction => None,
+    };
+    if let Some(result) = outcome {
+        request.result = Some(result);
+        transition(
+            state,
+            &mut request,
+            version,
+            Lifecycle::Completed,
+            &caller.user_id,
+        )
+        .await?;
+    }
+    Ok((RequestView::from(&request), true))
+}
+
+async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, ApiError> {
+    let policy_version = match crate::accounts::me(state, caller).await {
+        Ok(me) => me.policy.accepted_version,
+        Err(ApiError::NotFound(_)) => "unknown".to_owned(),
+        Err(error) => return Err(error),
+    };
+    let record = crate::consent::ConsentRecord::marketing(
+        &caller.user_id,
+        false,
+        &policy_version,
+        crate::consent::ConsentSource::PrivacyRequest,
+        state.clock.now(),
+    );
+    state.store.create(&record).await?;
+    Ok(RequestResult {
+        summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
+        retained: Vec::new(),
+    })
+}
+
+/// Restricts (or lifts the restriction on) processing of a user's data: the accounts' status, and
+/// the officer's listing in the agency's pool (a restricted officer is matched nowhere).
+pub async fn set_restricted(
+    state: &AppState,
+    user_id: &str,
+    restricted: bool,
+) -> Result<RequestResult, ApiError> {
+    let (from, to) = if restricted {
+        (AccountStatus::Active, AccountStatus::Restricted)
+    } else {
+        (AccountStatus::Restricted, AccountStatus::Active)
+    };
+    if let Some(account) = state
+        .store
+        .get::<CustomerAccount>(&account_key(user_id, AccountRole::Customer))
+        .await?
+        && account.record.status == from
+    {
+        let mut changed = account.record.clone();
+        changed.status = to;
+        replace_or_conflict(state, &changed, &account).await?;
+    }
+    if let Some(account) = state
+        .store
+        .get::<ProviderAccount>(&account_key(user_id, AccountRole::Provider))
+        .await?
+        && account.record.status == from
+    {
+        let mut changed = account.record.clone();
+        changed.status = to;
+        replace_or_conflict(state, &changed, &account).await?;
+        crate::scheduling::relist(state, user_id).await?;
+    }
+    Ok(RequestResult {
+        summary: if restricted {
+            "processing restricted: your data is stored but not used for matching, assignments or marketing"
+                .into()
+        } else {
+            "restriction lifted".into()
+        },
+        retained: Vec::new(),
+    })
+}
+
+async fn replace_or_conflict<R: Record>(
+    state: &AppState,
+    record: &R,
+    current: &Versioned<R>,
+) -> Result<(), ApiError> {
+    match state.store.replace(record, current.version).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::Conflict("the account changed meanwhile: retry".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn delete(state: &AppState, user_id: &str, reason: ErasureReason) -> Result<RequestResult, ApiError> {
+    erasure::start(state, user_id, reason).await?;
+    match erasure::run(state, user_id, usize::MAX).await? {
+        Progress::Done(job) => Ok(RequestResult {
+            summary: if job.retained.is_empty() {
+                "all your data was deleted".into()
+            } else {
+                "your data was deleted except the records the law makes us keep, listed here; they stay encrypted and are deleted when their period ends".into()
+            },
+            retained: job.retained,
+        }),
+        Progress::Paused(step) => Err(ApiError::Internal(format!("erasure paused at {step:?}"))),
+    }
+}
+
+/// `GET /v1/privacy-requests`: the caller's requests, newest first.
+pub async fn list_mine(state: &AppState, caller: &Caller) -> Result<Vec<RequestView>, ApiError> {
+    let mut requests: Vec<PrivacyRequest> = state
+        .store
+        .query::<PrivacyRequest>(&partition(&caller.user_id), "REQUEST#", 500)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect();
+    requests.sort_by_key(|r| std::cmp::Reverse(r.received_at));
+    Ok(requests.iter().map(RequestView::from).collect())
+}
+
+/// `GET /v1/privacy-requests/{id}`: one of the caller's requests (anyone else: 404).
+pub async fn read_mine(state: &AppState, caller: &Caller, request_id: &str) -> Result<RequestView, ApiError> {
+    state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, request_id))
+        .await?
+        .map(|v| RequestView::from(&v.record))
+        .ok_or(ApiError::NotFound("privacy request"))
+}
+
+/// An open request as a privacy officer sees it: status and dates, never the user's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorView {
+    pub id: String,
+    pub user_id: String,
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    pub status: Lifecycle,
+    pub due_at: Timestamp,
+    pub overdue: bool,
+}
+
+/// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers): open requests, most urgent first.
+pub async fn list_open(
+    state: &AppState,
+    caller: &Caller,
+    only_overdue: bool,
+) -> Result<Vec<OperatorView>, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    let now = state.clock.now();
+    Ok(state
+        .store
+        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .map(|r| {
+            let due = r.extended_until.unwrap_or(r.deadline_at);
+            OperatorView {
+                id: r.request_id,
+                user_id: r.user_id,
+                kind: r.kind,
+                status: r.status,
+                due_at: due,
+                overdue: due < now,
+            }
+        })
+        .filter(|v| !only_overdue || v.overdue)
+        .collect())
+}
+
+/// What `POST /v1/admin/minors/{user_id}` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinorDeletion {
+    pub user_id: String,
+    pub deleted_at: Timestamp,
+    pub result: RequestResult,
+}
+
+/// `POST /v1/admin/minors/{user_id}` (privacy officers): data found to belong to someone under 18 is
+/// deleted at once, nothing kept, audited.
+pub async fn delete_minor(
+    state: &AppState,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<MinorDeletion, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    audit(
+        state,
+        user_id,
+        user_id,
+        "minor_data_deletion_started",
+        &caller.user_id,
+    )
+    .await?;
+    let result = delete(state, user_id, ErasureReason::Minor).await?;
+    audit(state, user_id, user_id, "minor_data_deleted", &caller.user_id).await?;
+    tracing::info!("minor's data deleted");
+    Ok(MinorDeletion {
+        user_id: user_id.to_owned(),
+        deleted_at: state.clock.now(),
+        result,
+    })
+}
+
+/// The audit trail of `user_id`'s privacy requests (oldest first).
+pub async fn audit_trail(state: &AppState, user_id: &str) -> Result<Vec<PrivacyAuditEntry>, StoreError> {
+    Ok(state
+        .store
+        .query::<PrivacyAuditEntry>(&partition(user_id), "AUDIT#", usize::MAX)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn gdpr_gives_one_calendar_month_clamped_at_month_end() {
+        let due = deadline(
+            Jurisdiction::Gdpr,
+            RequestType::Access,
+            at("2027-01-31T10:00:00Z"),
+        );
+        assert_eq!(due, at("2027-02-28T10:00:00Z"));
+        let due = deadline(
+            Jurisdiction::Gdpr,
+            RequestType::Access,
+            at("2028-01-31T10:00:00Z"),
+        );
+        assert_eq!(due, at("2028-02-29T10:00:00Z"), "leap year");
+        assert_eq!(
+            extended_deadline(Jurisdiction::Gdpr, at("2027-02-28T10:00:00Z")),
+            at("2027-04-28T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn ccpa_gives_45_days_plus_45_and_confirms_receipt_within_10_business_days() {
+        let received = at("2027-12-20T09:00:00Z");
+        assert_eq!(
+            deadline(Jurisdiction::Ccpa, RequestType::Deletion, received),
+            at("2028-02-03T09:00:00Z")
+        );
+        assert_eq!(
+            extended_deadline(Jurisdiction::Ccpa, at("2028-02-03T09:00:00Z")),
+            at("2028-03-19T09:00:00Z")
+        );
+        // Monday 20 December + 10 business days = Monday 3 January.
+        assert_eq!(
+            receipt_deadline(Jurisdiction::Ccpa, received),
+            Some(at("2028-01-03T09:00:00Z"))
+        );
+        assert_eq!(receipt_deadline(Jurisdiction::Gdpr, received), None);
+    }
+
+    #[test]
+    fn an_opt_out_has_15_business_days_over_weekends() {
+        // Friday 29 January 2027 + 15 business days = Friday 19 February.
+        let received = at("2027-01-29T16:00:00Z");
+        assert_eq!(
+            deadline(Jurisdiction::Ccpa, RequestType::MarketingOptOut, received),
+            at("2027-02-19T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn user_facing_statuses() {
+        assert_eq!(Lifecycle::Verified.user_facing(), "open");
+        assert_eq!(Lifecycle::InProcessing.user_facing(), "in_progress");
+        assert_eq!(Lifecycle::Completed.user_facing(), "fulfilled");
+    }
+}

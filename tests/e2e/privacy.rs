@@ -1,0 +1,338 @@
+//! Privacy requests against the emulator: deadlines by jurisdiction, idempotent creation, recent
+//! sign-in for requests that disclose or destroy data, opt-out, restriction (matching stops) and its
+//! lifting, deletion keeping only what the law requires, the audit trail, who may read what, and a
+//! minor's data deleted by a privacy officer.
+
+use e2e::{call_api, raw_partition, stack, sub_of, unique_email};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::accounts::AgencyMembership;
+use shared::auth::{Caller, Role};
+use shared::privacy_requests::{self, Jurisdiction, RequestInput, RequestType};
+use shared::{ApiError, AppState, Clock};
+
+fn caller(user_id: &str, roles: &[Role], auth_time: Option<Timestamp>) -> Caller {
+    Caller {
+        user_id: user_id.to_owned(),
+        username: None,
+        email: None,
+        email_verified: true,
+        roles: roles.iter().copied().collect(),
+        auth_time,
+    }
+}
+
+async fn post(token: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+    call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(token),
+        Some(&body),
+        key,
+    )
+    .await
+}
+
+/// A customer who is also an officer of an agency, available all week, with a W-9 on file.
+async fn subject(state: &AppState) -> (String, String, String) {
+    let stack = stack();
+    let email = unique_email("subject");
+    let token = stack
+        .user_with_email(&email, &["customer", "provider"])
+        .await
+        .id_token;
+    let user_id = sub_of(&token);
+    state.keys.create_user_key(&user_id).await.expect("key");
+    state
+        .store
+        .create(&shared::samples::customer(&user_id, &email))
+        .await
+        .expect("customer");
+    let ops = caller(&uuid::Uuid::new_v4().to_string(), &[Role::Ops], None);
+    let settings: shared::agencies::AgencySettings = serde_json::from_value(json!({
+        "agency_name": "Sublette County Sheriff", "time_zone": "America/Denver",
+        "admin_user_ids": ["someone"],
+        "rates": {"hourly_rate_cents": 6500, "minimum_hours": 2, "holiday_multiplier_percent": 150,
+                  "short_notice_multiplier_percent": 125, "short_notice_hours": 24, "vehicle_charge_cents": 0,
+                  "admin_fee_percent": 5},
+        "rules": serde_json::to_value(shared::samples::agency_rules()).expect("rules")
+    }))
+    .expect("settings");
+    let agency = shared::agencies::create(state, &ops, settings)
+        .await
+        .expect("agency");
+    let mut provider = shared::samples::provider(&user_id, &email);
+    provider.agency = Some(AgencyMembership {
+        agency_id: agency.agency_id.clone(),
+        badge_number: "B-7".into(),
+        hire_date: "2016-05-01".parse().expect("date"),
+    });
+    state.store.create(&provider).await.expect("provider");
+    state
+        .store
+        .create(&shared::samples::w9(&user_id, Timestamp::now()))
+        .await
+        .expect("w9");
+    let weekly: Vec<Value> = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .map(|d| json!({"day": d, "windows": [{"start": "00:00", "end": "24:00"}]}))
+    .collect();
+    let availability: shared::availability::Availability =
+        serde_json::from_value(json!({ "weekly": weekly })).expect("availability");
+    shared::scheduling::put_availability(state, &caller(&user_id, &[Role::Provider], None), availability)
+        .await
+        .expect("availability");
+    (user_id, token, agency.agency_id)
+}
+
+async fn pool_entries(state: &AppState, agency_id: &str) -> i32 {
+    state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(shared::roster::PoolEntry::partition(
+                agency_id, "monday",
+            )),
+        )
+        .send()
+        .await
+        .expect("pool")
+        .count()
+}
+
+#[tokio::test]
+async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_reads_them() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let (user_id, token, agency_id) = subject(&state).await;
+
+    // Opt-out: done at once, deadline 15 business days, the mailer's consent is off.
+    let (status, opt_out) = post(
+        &token,
+        json!({"type": "marketing_opt_out", "jurisdiction": "ccpa"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, opt_out["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{opt_out}"
+    );
+    assert!(
+        !shared::consent::marketing_consent(&state.store, &user_id)
+            .await
+            .expect("consent")
+    );
+
+    // Restriction: stored, not used — the officer leaves the pool and cannot be placed.
+    assert_eq!(pool_entries(&state, &agency_id).await, 1);
+    let (status, restricted) = post(&token, json!({"type": "restriction"}), None).await;
+    assert_eq!(
+        (status, restricted["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{restricted}"
+    );
+    assert_eq!(
+        pool_entries(&state, &agency_id).await,
+        0,
+        "no longer listed for matching"
+    );
+    let (_, me) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
+    assert_eq!(me["customer"]["status"], "restricted", "{me}");
+    let (status, _) = post(&token, json!({"type": "lift_restriction"}), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(pool_entries(&state, &agency_id).await, 1, "listed again");
+
+    // Access: tracked for the privacy officers with the GDPR deadline; Idempotency-Key retries.
+    let key = format!("access-{}", uuid::Uuid::new_v4());
+    let (status, access) = post(
+        &token,
+        json!({"type": "access", "jurisdiction": "gdpr"}),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(
+        (status, access["status"].clone()),
+        (StatusCode::CREATED, json!("open")),
+        "{access}"
+    );
+    let received: Timestamp = access["received_at"]
+        .as_str()
+        .expect("received")
+        .parse()
+        .expect("ts");
+    let due: Timestamp = access["due_at"].as_str().expect("due").parse().expect("ts");
+    assert_eq!(
+        due,
+        privacy_requests::deadline(Jurisdiction::Gdpr, RequestType::Access, received)
+    );
+    let (status, again) = post(
+        &token,
+        json!({"type": "access", "jurisdiction": "gdpr"}),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(
+        (status, again["id"].clone()),
+        (StatusCode::OK, access["id"].clone())
+    );
+    let (status, _) = post(&token, json!({"type": "deletion"}), Some(&key)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "one key, one request");
+    let (status, _) = post(&token, json!({"type": "erase_everything"}), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A stale sign-in may not delete or export.
+    let stale = caller(
+        &user_id,
+        &[Role::Customer],
+        Some(Timestamp::now() - SignedDuration::from_mins(20)),
+    );
+    let refused = privacy_requests::create(
+        &state,
+        &stale,
+        RequestInput {
+            kind: RequestType::Deletion,
+            jurisdiction: None,
+        },
+        None,
+    )
+    .await
+    .expect_err("re-authentication needed");
+    assert!(
+        matches!(refused, ApiError::ReauthenticationRequired(_)),
+        "{refused:?}"
+    );
+
+    // Only the subject reads a request; privacy officers see open ones, without data.
+    let path = format!("/v1/privacy-requests/{}", access["id"].as_str().expect("id"));
+    assert_eq!(
+        call_api(Method::GET, &path, Some(&token), None, None).await.0,
+        StatusCode::OK
+    );
+    let other = stack
+        .user("nosy", &["customer", "privacy_officer"])
+        .await
+        .id_token;
+    assert_eq!(
+        call_api(Method::GET, &path, Some(&other), None, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, open) = call_api(
+        Method::GET,
+        "/v1/admin/privacy-requests",
+        Some(&other),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    assert!(
+        open["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["id"] == access["id"])
+    );
+    assert_eq!(
+        call_api(
+            Method::GET,
+            "/v1/admin/privacy-requests",
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Deletion: everything but the W-9 goes; the result says what is kept, why, until when.
+    let (status, deletion) = post(&token, json!({"type": "deletion", "jurisdiction": "gdpr"}), None).await;
+    assert_eq!(
+        (status, deletion["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{deletion}"
+    );
+    let retained = &deletion["result"]["retained"][0];
+    assert_eq!(retained["category"], "w9_record");
+    assert!(retained["legal_basis"].as_str().unwrap_or("").contains("IRS"));
+    let types: Vec<String> = raw_partition(&user_id)
+        .await
+        .iter()
+        .filter_map(|i| match i.get("item_type") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(types, ["w9_record"]);
+    assert_eq!(pool_entries(&state, &agency_id).await, 0);
+
+    // The requests and their audit trail outlive the deletion.
+    let (status, mine) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
+    assert_eq!(
+        (status, mine["items"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(5)),
+        "{mine}"
+    );
+    let trail = privacy_requests::audit_trail(&state, &user_id)
+        .await
+        .expect("trail");
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    for expected in [
+        "received",
+        "received->verified",
+        "verified->completed",
+        "verified->in_processing",
+        "in_processing->completed",
+    ] {
+        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    }
+    assert!(trail.iter().all(|e| e.actor_user_id == user_id));
+}
+
+#[tokio::test]
+async fn a_privacy_officer_deletes_a_minors_data_entirely() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let (user_id, token, _) = subject(&state).await;
+    let path = format!("/v1/admin/minors/{user_id}");
+    assert_eq!(
+        call_api(Method::POST, &path, Some(&token), None, None).await.0,
+        StatusCode::FORBIDDEN,
+        "only privacy officers"
+    );
+    let officer = stack.user("dpo", &["privacy_officer"]).await.id_token;
+    let (status, done) = call_api(Method::POST, &path, Some(&officer), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(
+        done["result"].get("retained").is_none(),
+        "nothing is kept for a minor: {done}"
+    );
+    assert!(raw_partition(&user_id).await.is_empty());
+    assert_eq!(
+        state.keys.shred_user(&user_id).await.expect("shred"),
+        0,
+        "the key is gone"
+    );
+    let trail = privacy_requests::audit_trail(&state, &user_id)
+        .await
+        .expect("trail");
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "minor_data_deleted" && e.actor_user_id == sub_of(&officer))
+    );
+}
