@@ -120,6 +120,9 @@ pub enum ErasureError {
     Identity(String),
     #[error("lookup: {0}")]
     Lookup(#[from] crate::lookup::LookupError),
+    /// The overdue-request alert of the scheduled run failed (see the log line before it).
+    #[error("overdue alert: {0}")]
+    Alert(String),
 }
 
 impl From<ErasureError> for crate::ApiError {

@@ -172,6 +172,19 @@ pub fn assignment_response(
     )
 }
 
+/// Tells the privacy officers which requests are past their legal deadline: ids, types and due
+/// dates, nothing about the people.
+pub fn overdue_privacy_requests(lines: &[String]) -> Rendered {
+    let mut paragraphs = vec![format!(
+        "{} privacy request(s) passed their legal deadline without being fulfilled:",
+        lines.len()
+    )];
+    paragraphs.extend(lines.iter().cloned());
+    paragraphs
+        .push("Fulfil, deny with reasons, or extend them (with notice to the requester) now.".to_owned());
+    service_message("Overdue privacy requests".to_owned(), "privacy team", &paragraphs)
+}
+
 /// Sends `message` from `sender` to `recipient` (both bodies: mail clients pick).
 pub async fn send(
     client: &aws_sdk_sesv2::Client,

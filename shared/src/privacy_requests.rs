@@ -160,6 +160,9 @@ pub struct PrivacyRequest {
     pub extension_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RequestResult>,
+    /// When the privacy officers were told it is overdue (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_alerted_at: Option<Timestamp>,
     pub updated_at: Timestamp,
     /// `PRIVACY_REQUESTS#OPEN` or `PRIVACY_REQUESTS#CLOSED`.
     pub gsi1pk: String,
@@ -390,6 +393,7 @@ pub async fn create(
         extended_until: None,
         extension_reason: None,
         result: None,
+        overdue_alerted_at: None,
         updated_at: now,
         gsi1pk: String::new(),
         gsi1sk: String::new(),
@@ -605,6 +609,113 @@ pub async fn list_open(
         })
         .filter(|v| !only_overdue || v.overdue)
         .collect())
+}
+
+/// Open requests past their (extended) deadline that no alert was sent for yet: marks each as alerted
+/// and mails the privacy officers one summary (ids and due dates, never user data). At most `max`
+/// per run; idempotent (an alerted request is not alerted again). Returns how many were alerted.
+pub async fn alert_overdue(state: &AppState, max: usize) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let mut alerted = Vec::new();
+    for current in state
+        .store
+        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
+        .await?
+    {
+        if alerted.len() == max {
+            break;
+        }
+        let due = current
+            .record
+            .extended_until
+            .unwrap_or(current.record.deadline_at);
+        if due >= now || current.record.overdue_alerted_at.is_some() {
+            continue;
+        }
+        let mut marked = current.record.clone();
+        marked.overdue_alerted_at = Some(now);
+        match state.store.replace(&marked, current.version).await {
+            Ok(_) => {}
+            // Changed meanwhile (fulfilled, extended, or alerted by another run): look again next run.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+        audit(
+            state,
+            &marked.user_id,
+            &marked.request_id,
+            "overdue_alert_sent",
+            "system",
+        )
+        .await?;
+        alerted.push(marked);
+    }
+    if alerted.is_empty() {
+        return Ok(0);
+    }
+    let lines: Vec<String> = alerted
+        .iter()
+        .map(|r| {
+            let due = r.extended_until.unwrap_or(r.deadline_at);
+            format!(
+                "request {} ({:?}) was due {}",
+                r.request_id,
+                r.kind,
+                due.strftime("%Y-%m-%d %H:%M UTC")
+            )
+        })
+        .collect();
+    let message = crate::mail::overdue_privacy_requests(&lines);
+    for address in privacy_officer_addresses(state).await {
+        if let Err(error) =
+            crate::mail::send(&state.mail, &state.config.mail_sender, &address, &message).await
+        {
+            tracing::warn!(error = %error, "overdue alert not sent");
+        }
+    }
+    tracing::info!(
+        overdue = alerted.len(),
+        "privacy officers alerted of overdue requests"
+    );
+    Ok(alerted.len())
+}
+
+/// The e-mail addresses of the `privacy_officer` group, from the user pool.
+async fn privacy_officer_addresses(state: &AppState) -> Vec<String> {
+    let mut addresses = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match state
+            .identity
+            .list_users_in_group()
+            .user_pool_id(&state.config.user_pool_id)
+            .group_name(Role::PrivacyOfficer.group_name())
+            .set_next_token(token.take())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                let code = aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::code(&error)
+                    .unwrap_or("unknown")
+                    .to_owned();
+                tracing::warn!(code = %code, "privacy officers not listed");
+                return addresses;
+            }
+        };
+        for user in page.users() {
+            addresses.extend(
+                user.attributes()
+                    .iter()
+                    .filter(|a| a.name() == "email")
+                    .filter_map(|a| a.value().map(str::to_owned)),
+            );
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => return addresses,
+        }
+    }
 }
 
 /// What `POST /v1/admin/minors/{user_id}` did.

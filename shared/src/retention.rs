@@ -117,6 +117,8 @@ pub struct PurgeReport {
     pub budget_spent: bool,
     /// Sign-ups never confirmed within the unverified-registration period, deleted from the pool.
     pub unverified_registrations_closed: usize,
+    /// Privacy requests found past their deadline this run (the privacy officers were mailed).
+    pub overdue_privacy_requests: usize,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -132,6 +134,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         keys_shredded: 0,
         budget_spent: false,
         unverified_registrations_closed: 0,
+        overdue_privacy_requests: 0,
     })
 }
 
@@ -228,13 +231,17 @@ impl crate::store::Record for PurgeCheckpoint {
 /// Most month buckets one run examines (a run after a long pause catches up over several runs).
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
-/// Everything the hourly schedule does: [`purge`], then [`close_unverified_registrations`].
+/// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], and the alert
+/// of privacy requests past their deadline.
 pub async fn scheduled_run(
     state: &crate::AppState,
     max_items: usize,
 ) -> Result<PurgeReport, crate::erasure::ErasureError> {
     let mut report = purge(state, max_items).await?;
     report.unverified_registrations_closed = close_unverified_registrations(state, max_items).await?;
+    report.overdue_privacy_requests = crate::privacy_requests::alert_overdue(state, max_items)
+        .await
+        .map_err(|error| crate::erasure::ErasureError::Alert(error.to_string()))?;
     Ok(report)
 }
 

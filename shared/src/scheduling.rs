@@ -454,6 +454,7 @@ async fn place(
                     assigned_by = ?how,
                     "officer placed"
                 );
+                crate::usage::count_agency_activity(state, &staffed.agency_id).await;
                 if let Err(error) = notify_placement(state, &staffed, &facts.account, &assignment).await {
                     // The placement committed: a failed notification must not turn it into an error.
                     tracing::warn!(error = %error, "placement notification incomplete");

@@ -463,6 +463,7 @@ pub const PRIVACY_REQUEST: ItemType = ItemType {
         signed("extended_until"),
         personal("extension_reason"),
         signed("result"),
+        signed("overdue_alerted_at"),
         signed("updated_at"),
     ],
     retention: RetentionClass::PrivacyAudit,

@@ -797,6 +797,7 @@ pub async fn book(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(series_id = %series_id, occurrences = requests.len(), "service request booked");
+    crate::usage::count_agency_activity(state, &agency.agency_id).await;
     let summary = PaymentSummary {
         payment_id,
         card_brand: payment.card_brand,

@@ -1,5 +1,5 @@
-//! Anonymous usage statistics: calls per route and per app (platform/version) per UTC day, counted as
-//! they happen. A counter holds a route key or an app label and a number, never a user id, an IP or
+//! Anonymous usage statistics: calls per route and per app (platform/version), and bookings and
+//! placements per agency, per UTC day, counted as they happen. A counter holds a route key or an app label and a number, never a user id, an IP or
 //! anything else that links back to a person; a report suppresses every bucket below
 //! [`MIN_BUCKET_SIZE`] calls, so a rare route or app version cannot single anyone out.
 
@@ -52,6 +52,23 @@ pub async fn count_call(state: &AppState, route: &str, app: &str) -> Result<(), 
     Ok(())
 }
 
+/// Counts one piece of business activity (a booking, a placement) of agency `agency_id` on the day
+/// of "now". Best effort: a lost count must not fail the activity.
+pub async fn count_agency_activity(state: &AppState, agency_id: &str) {
+    let day = state
+        .clock
+        .now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    if let Err(error) = state
+        .store
+        .add_to_counter(&partition(day), &format!("agency#{agency_id}"), 1)
+        .await
+    {
+        tracing::warn!(error = %error, "agency activity not counted");
+    }
+}
+
 /// One day's usage as ops see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageReport {
@@ -60,6 +77,8 @@ pub struct UsageReport {
     pub routes: BTreeMap<String, u64>,
     /// Calls per app label, buckets under the threshold left out.
     pub apps: BTreeMap<String, u64>,
+    /// Bookings and placements per agency, buckets under the threshold left out.
+    pub agencies: BTreeMap<String, u64>,
     /// Buckets left out for being under [`MIN_BUCKET_SIZE`].
     pub suppressed_buckets: usize,
     pub min_bucket_size: u64,
@@ -72,6 +91,7 @@ pub async fn report(state: &AppState, caller: &Caller, day: Date) -> Result<Usag
         day,
         routes: BTreeMap::new(),
         apps: BTreeMap::new(),
+        agencies: BTreeMap::new(),
         suppressed_buckets: 0,
         min_bucket_size: MIN_BUCKET_SIZE,
     };
@@ -84,6 +104,8 @@ pub async fn report(state: &AppState, caller: &Caller, day: Date) -> Result<Usag
             report.routes.insert(route.to_owned(), count);
         } else if let Some(app) = bucket.strip_prefix("app#") {
             report.apps.insert(app.to_owned(), count);
+        } else if let Some(agency) = bucket.strip_prefix("agency#") {
+            report.agencies.insert(agency.to_owned(), count);
         }
     }
     Ok(report)

@@ -336,3 +336,72 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
             .any(|e| e.action == "minor_data_deleted" && e.actor_user_id == sub_of(&officer))
     );
 }
+
+#[tokio::test]
+async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
+    let stack = stack();
+    let officer_email = unique_email("dpo-alerts");
+    stack.user_with_email(&officer_email, &["privacy_officer"]).await;
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let user_id = e2e::new_user(&state).await;
+    let me = caller(&user_id, &[Role::Customer], Some(Timestamp::now()));
+    let (request, _) = privacy_requests::create(
+        &state,
+        &me,
+        RequestInput {
+            kind: RequestType::Access,
+            jurisdiction: Some(Jurisdiction::Ccpa),
+        },
+        None,
+    )
+    .await
+    .expect("request");
+    let late = stack
+        .state(
+            "RetentionFunction",
+            Clock::fixed(request.due_at + SignedDuration::from_hours(1)),
+        )
+        .await;
+    for _ in 0..2 {
+        shared::retention::scheduled_run(&late, 1000)
+            .await
+            .expect("scheduled run");
+    }
+    let stored = state
+        .store
+        .get::<privacy_requests::PrivacyRequest>(&privacy_requests::PrivacyRequest::key_of(
+            &user_id,
+            &request.id,
+        ))
+        .await
+        .expect("read")
+        .expect("request");
+    assert!(stored.record.overdue_alerted_at.is_some());
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", stack.stack.endpoint))
+        .await
+        .expect("moto")
+        .json()
+        .await
+        .expect("json");
+    let alerts: Vec<String> = data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == officer_email.as_str()))
+        })
+        .map(Value::to_string)
+        .filter(|m| m.contains(&request.id))
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert per overdue request, however often the purge runs"
+    );
+    assert!(
+        !alerts[0].contains(&user_id),
+        "the alert names the request, not the person"
+    );
+}

@@ -242,6 +242,23 @@ async fn a_hundred_officers_claim_three_slots_and_exactly_three_win() {
         .filter(|a| a.record.status.is_active())
         .count();
     assert_eq!(active, 3, "the table holds exactly three assignments");
+    // Usage statistics count the agency's activity (one booking, three placements), anonymously.
+    let day = Timestamp::now().in_tz("UTC").expect("utc").date();
+    let counters = w
+        .state
+        .store
+        .counters(&shared::usage::partition(day))
+        .await
+        .expect("usage counters");
+    let agency_bucket = format!("agency#{}", w.agency_id);
+    assert_eq!(
+        counters
+            .iter()
+            .find(|(bucket, _)| *bucket == agency_bucket)
+            .map(|(_, n)| *n),
+        Some(4),
+        "{counters:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
