@@ -19,6 +19,7 @@ pub mod cursor;
 pub mod eligibility;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod keys;
 pub mod lookup;

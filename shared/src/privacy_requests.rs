@@ -6,8 +6,9 @@
 //! ones through `gsi1` (`PRIVACY_REQUESTS#OPEN`, by due date).
 //!
 //! Processed at once: `marketing_opt_out`, `restriction`, `lift_restriction`, `deletion` (through
-//! [`crate::erasure`]). `access`, `portability` and `correction` are tracked with their deadlines for
-//! the privacy officers to fulfil; the self-service export and correction flow are not built yet.
+//! [`crate::erasure`]), `access` and `portability` (through [`crate::export`]). `correction` is tracked
+//! with its deadline for the privacy officers; the self-service correction flow is not built yet
+//! (the profile endpoints correct data directly).
 
 use crate::AppState;
 use crate::accounts::{AccountRole, AccountStatus, CustomerAccount, ProviderAccount, account_key};
@@ -139,6 +140,9 @@ pub struct RequestResult {
     /// For a deletion: what the law makes us keep, why and until when.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retained: Vec<RetainedCategory>,
+    /// For access and portability: the export's manifest (`GET …/{id}/export?part=N` for the parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<crate::export::ExportManifest>,
 }
 
 /// A stored privacy request.
@@ -310,14 +314,30 @@ async fn transition(
     request.status = to;
     request.updated_at = state.clock.now();
     request.index();
-    let version = match state.store.replace(&*request, version).await {
-        Ok(version) => version,
-        Err(StoreError::ConditionFailed) => {
-            return Err(ApiError::Conflict(
-                "the request changed meanwhile: read it again".into(),
-            ));
+    let mut expected = version;
+    let version = loop {
+        match state.store.replace(&*request, expected).await {
+            Ok(version) => break version,
+            Err(StoreError::ConditionFailed) => {
+                // Someone else wrote the request meanwhile (the hourly overdue alert, an operator's
+                // extension). If it is still where this transition starts, keep their fields and
+                // move it; if it moved on, the caller must look again.
+                let current = state
+                    .store
+                    .get::<PrivacyRequest>(&request.key())
+                    .await?
+                    .filter(|c| c.record.status == from)
+                    .ok_or_else(|| {
+                        ApiError::Conflict("the request changed meanwhile: read it again".into())
+                    })?;
+                request.overdue_alerted_at = current.record.overdue_alerted_at;
+                request.extended_until = current.record.extended_until;
+                request.extension_reason = current.record.extension_reason.clone();
+                request.index();
+                expected = current.version;
+            }
+            Err(error) => return Err(error.into()),
         }
-        Err(error) => return Err(error.into()),
     };
     let action = format!(
         "{}->{}",
@@ -438,7 +458,33 @@ pub async fn create(
             .await?;
             Some(delete(state, &caller.user_id, ErasureReason::Request).await?)
         }
-        RequestType::Access | RequestType::Portability | RequestType::Correction => None,
+        RequestType::Access | RequestType::Portability => {
+            version = transition(
+                state,
+                &mut request,
+                version,
+                Lifecycle::InProcessing,
+                &caller.user_id,
+            )
+            .await?;
+            let manifest = crate::export::build(
+                state,
+                &caller.user_id,
+                &request.request_id,
+                crate::export::PART_BYTES,
+            )
+            .await?;
+            Some(RequestResult {
+                summary: format!(
+                    "your data export is ready: {} part(s), available until {}",
+                    manifest.parts,
+                    manifest.available_until.strftime("%Y-%m-%d %H:%M UTC")
+                ),
+                retained: Vec::new(),
+                export: Some(manifest),
+            })
+        }
+        RequestType::Correction => None,
     };
     if let Some(result) = outcome {
         request.result = Some(result);
@@ -471,6 +517,7 @@ async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, Api
     Ok(RequestResult {
         summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
         retained: Vec::new(),
+        export: None,
     })
 }
 
@@ -515,6 +562,7 @@ pub async fn set_restricted(
             "restriction lifted".into()
         },
         retained: Vec::new(),
+        export: None,
     })
 }
 
@@ -542,6 +590,7 @@ async fn delete(state: &AppState, user_id: &str, reason: ErasureReason) -> Resul
                 "your data was deleted except the records the law makes us keep, listed here; they stay encrypted and are deleted when their period ends".into()
             },
             retained: job.retained,
+            export: None,
         }),
         Progress::Paused(step) => Err(ApiError::Internal(format!("erasure paused at {step:?}"))),
     }
@@ -568,6 +617,43 @@ pub async fn read_mine(state: &AppState, caller: &Caller, request_id: &str) -> R
         .await?
         .map(|v| RequestView::from(&v.record))
         .ok_or(ApiError::NotFound("privacy request"))
+}
+
+/// `GET /v1/privacy-requests/{id}/export[?part=N]`: the manifest, or part `N` (JSON Lines), of the
+/// caller's own export while it is available; 404 for anyone else, other request types, or expired.
+pub async fn export_of(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    part: Option<u32>,
+) -> Result<ExportAnswer, ApiError> {
+    let request = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, request_id))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?
+        .record;
+    let manifest = request
+        .result
+        .and_then(|r| r.export)
+        .filter(|m| m.available_until > state.clock.now())
+        .ok_or(ApiError::NotFound("export (none, or no longer available)"))?;
+    match part {
+        None => Ok(ExportAnswer::Manifest(manifest)),
+        Some(n) if n < manifest.parts => crate::export::part_of(state, &caller.user_id, request_id, n)
+            .await?
+            .map(ExportAnswer::Part)
+            .ok_or(ApiError::NotFound("export part")),
+        Some(_) => Err(ApiError::NotFound("export part")),
+    }
+}
+
+/// What `GET …/export` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportAnswer {
+    Manifest(crate::export::ExportManifest),
+    /// JSON Lines.
+    Part(String),
 }
 
 /// An open request as a privacy officer sees it: status and dates, never the user's data.

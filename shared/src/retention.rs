@@ -33,11 +33,13 @@ pub enum RetentionClass {
     Idempotency,
     /// Anonymous aggregates (counts per type and day, no ids): 2 years.
     Metrics,
+    /// A data export (access, portability): 7 days to fetch it.
+    Export,
 }
 
 impl RetentionClass {
     /// Every class, for documentation and tests.
-    pub const ALL: [RetentionClass; 9] = [
+    pub const ALL: [RetentionClass; 10] = [
         Self::Account,
         Self::ServiceRequest,
         Self::TaxRecord,
@@ -47,6 +49,7 @@ impl RetentionClass {
         Self::UnverifiedRegistration,
         Self::Idempotency,
         Self::Metrics,
+        Self::Export,
     ];
 
     /// How long after its start an item of this class is kept; `None` while the account lives.
@@ -60,6 +63,7 @@ impl RetentionClass {
             Self::UnverifiedRegistration => Some(7.days()),
             Self::Idempotency => Some(24.hours()),
             Self::Metrics => Some(2.years()),
+            Self::Export => Some(7.days()),
         }
     }
 
@@ -75,6 +79,7 @@ impl RetentionClass {
             Self::UnverifiedRegistration => "registration",
             Self::Idempotency => "the request",
             Self::Metrics => "the day counted",
+            Self::Export => "generation of the export",
         }
     }
 
@@ -90,6 +95,7 @@ impl RetentionClass {
             Self::UnverifiedRegistration => "none beyond finishing the registration",
             Self::Idempotency => "contract: a retried booking must not book twice",
             Self::Metrics => "none needed: anonymous aggregates hold no personal data",
+            Self::Export => "legal obligation: the right of access and portability (delivery to the subject)",
         }
     }
 

@@ -485,6 +485,21 @@ pub const PRIVACY_AUDIT_ENTRY: ItemType = ItemType {
     indexes: &[],
 };
 
+/// One part of a data export (access, portability): JSON Lines, encrypted under the user's key.
+pub const EXPORT_PART: ItemType = ItemType {
+    name: "export_part",
+    key: "pk=USER#<user_id> sk=EXPORT#<request_id>#<part>",
+    attributes: &[
+        signed("user_id"),
+        signed("request_id"),
+        signed("part"),
+        personal("content"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::Export,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -510,6 +525,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &COUNTER,
     &PRIVACY_REQUEST,
     &PRIVACY_AUDIT_ENTRY,
+    &EXPORT_PART,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

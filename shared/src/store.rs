@@ -632,6 +632,33 @@ impl Store {
         Ok(found)
     }
 
+    /// One page of the live items of partition `pk`, decrypted, starting after `start`; with the key
+    /// to continue from (`None` on the last page). For work that must not hold a whole partition in
+    /// memory (the data export).
+    pub async fn partition_page(
+        &self,
+        pk: &str,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let output = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let items = output.items.unwrap_or_default();
+        self.count_read(items.len());
+        let next = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((
+            items.into_iter().filter(|item| self.is_live(item)).collect(),
+            next,
+        ))
+    }
+
     /// Whether an item exists at `key` (any type, live or not), read with the plain client.
     pub async fn exists(&self, key: &ItemKey) -> Result<bool, StoreError> {
         let output = self

@@ -152,42 +152,106 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
     let (_, me) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
     assert_eq!(me["customer"]["status"], "restricted", "{me}");
-    let (status, _) = post(&token, json!({"type": "lift_restriction"}), None).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, lifted) = post(&token, json!({"type": "lift_restriction"}), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{lifted}");
     assert_eq!(pool_entries(&state, &agency_id).await, 1, "listed again");
 
-    // Access: tracked for the privacy officers with the GDPR deadline; Idempotency-Key retries.
-    let key = format!("access-{}", uuid::Uuid::new_v4());
-    let (status, access) = post(
+    // Access: the export is built at once; only the subject fetches it, and it checks out.
+    let (status, access) = post(&token, json!({"type": "access", "jurisdiction": "gdpr"}), None).await;
+    assert_eq!(
+        (status, access["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{access}"
+    );
+    let export_path = format!(
+        "/v1/privacy-requests/{}/export",
+        access["id"].as_str().expect("id")
+    );
+    let (status, manifest) = call_api(Method::GET, &export_path, Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{manifest}");
+    assert_eq!(manifest, access["result"]["export"]);
+    for kind in [
+        "customer_account",
+        "provider_account",
+        "w9_record",
+        "roster",
+        "consent_record",
+        "access_log_entry",
+        "privacy_request",
+    ] {
+        assert!(
+            manifest["items_by_type"][kind].as_u64().unwrap_or(0) >= 1,
+            "{kind} missing: {manifest}"
+        );
+    }
+    let mut document = String::new();
+    for part in 0..manifest["parts"].as_u64().expect("parts") {
+        let response = reqwest::Client::new()
+            .get(stack.url(&format!("{export_path}?part={part}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("part");
+        assert_eq!(response.status(), StatusCode::OK);
+        document.push_str(&response.text().await.expect("text"));
+    }
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(document.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        manifest["sha256"],
+        digest.as_str(),
+        "the manifest's hash matches the parts"
+    );
+    assert!(
+        document.contains("Philippa Quarrington"),
+        "decrypted personal data is in the export"
+    );
+    for line in document.lines() {
+        let record: Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(record["type"].is_string() && record["data"].is_object(), "{line}");
+    }
+    let nosy = stack.user("exportnosy", &["customer"]).await.id_token;
+    assert_eq!(
+        call_api(Method::GET, &export_path, Some(&nosy), None, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Correction: tracked for the privacy officers with the GDPR deadline; Idempotency-Key retries.
+    let key = format!("correction-{}", uuid::Uuid::new_v4());
+    let (status, tracked) = post(
         &token,
-        json!({"type": "access", "jurisdiction": "gdpr"}),
+        json!({"type": "correction", "jurisdiction": "gdpr"}),
         Some(&key),
     )
     .await;
     assert_eq!(
-        (status, access["status"].clone()),
+        (status, tracked["status"].clone()),
         (StatusCode::CREATED, json!("open")),
-        "{access}"
+        "{tracked}"
     );
-    let received: Timestamp = access["received_at"]
+    let received: Timestamp = tracked["received_at"]
         .as_str()
         .expect("received")
         .parse()
         .expect("ts");
-    let due: Timestamp = access["due_at"].as_str().expect("due").parse().expect("ts");
+    let due: Timestamp = tracked["due_at"].as_str().expect("due").parse().expect("ts");
     assert_eq!(
         due,
-        privacy_requests::deadline(Jurisdiction::Gdpr, RequestType::Access, received)
+        privacy_requests::deadline(Jurisdiction::Gdpr, RequestType::Correction, received)
     );
     let (status, again) = post(
         &token,
-        json!({"type": "access", "jurisdiction": "gdpr"}),
+        json!({"type": "correction", "jurisdiction": "gdpr"}),
         Some(&key),
     )
     .await;
     assert_eq!(
         (status, again["id"].clone()),
-        (StatusCode::OK, access["id"].clone())
+        (StatusCode::OK, tracked["id"].clone())
     );
     let (status, _) = post(&token, json!({"type": "deletion"}), Some(&key)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "one key, one request");
@@ -217,7 +281,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
 
     // Only the subject reads a request; privacy officers see open ones, without data.
-    let path = format!("/v1/privacy-requests/{}", access["id"].as_str().expect("id"));
+    let path = format!("/v1/privacy-requests/{}", tracked["id"].as_str().expect("id"));
     assert_eq!(
         call_api(Method::GET, &path, Some(&token), None, None).await.0,
         StatusCode::OK
@@ -244,7 +308,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
             .as_array()
             .expect("items")
             .iter()
-            .any(|r| r["id"] == access["id"])
+            .any(|r| r["id"] == tracked["id"])
     );
     assert_eq!(
         call_api(
@@ -284,7 +348,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     let (status, mine) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
     assert_eq!(
         (status, mine["items"].as_array().map(Vec::len)),
-        (StatusCode::OK, Some(5)),
+        (StatusCode::OK, Some(6)),
         "{mine}"
     );
     let trail = privacy_requests::audit_trail(&state, &user_id)
@@ -349,7 +413,7 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
         &state,
         &me,
         RequestInput {
-            kind: RequestType::Access,
+            kind: RequestType::Correction,
             jurisdiction: Some(Jurisdiction::Ccpa),
         },
         None,
@@ -404,4 +468,33 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
         !alerts[0].contains(&user_id),
         "the alert names the request, not the person"
     );
+}
+
+#[tokio::test]
+async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let (user_id, _, _) = subject(&state).await;
+    let manifest = shared::export::build(&state, &user_id, "parts-test", 600)
+        .await
+        .expect("export");
+    assert!(manifest.parts >= 3, "{manifest:?}");
+    let mut document = String::new();
+    for part in 0..manifest.parts {
+        document.push_str(
+            &shared::export::part_of(&state, &user_id, "parts-test", part)
+                .await
+                .expect("read")
+                .expect("part"),
+        );
+    }
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(document.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(manifest.sha256, digest);
+    let counted: usize = manifest.items_by_type.values().sum();
+    assert_eq!(document.lines().count(), counted);
+    // The stored parts are encrypted: the raw table shows none of the exported values.
+    assert!(!format!("{:?}", raw_partition(&user_id).await).contains("Quarrington"));
 }

@@ -15,6 +15,7 @@ pub fn router() -> Router {
         .route("GET /v1/privacy-requests", list_mine)
         .route("POST /v1/privacy-requests", create)
         .route("GET /v1/privacy-requests/{id}", read_mine)
+        .route("GET /v1/privacy-requests/{id}/export", export)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
@@ -90,6 +91,30 @@ async fn read_mine(state: AppState, request: Request) -> HandlerResult {
         StatusCode::OK,
         &privacy_requests::read_mine(&state, &caller, &id).await?,
     )
+}
+
+/// `GET /v1/privacy-requests/{id}/export[?part=N]`: the manifest, or one part as JSON Lines.
+async fn export(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let part = match request.query_string_parameters().first("part") {
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            ApiError::Validation(vec![shared::error::FieldError {
+                pointer: "?part".into(),
+                detail: "must be a part number (0, 1, …)".into(),
+            }])
+        })?),
+        None => None,
+    };
+    match privacy_requests::export_of(&state, &caller, &id, part).await? {
+        privacy_requests::ExportAnswer::Manifest(manifest) => json(StatusCode::OK, &manifest),
+        privacy_requests::ExportAnswer::Part(lines) => lambda_http::Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/x-ndjson")
+            .header("cache-control", "no-store")
+            .body(lambda_http::Body::Text(lines))
+            .map_err(|error| ApiError::Internal(error.to_string())),
+    }
 }
 
 /// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers).
