@@ -497,4 +497,17 @@ async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
     assert_eq!(document.lines().count(), counted);
     // The stored parts are encrypted: the raw table shows none of the exported values.
     assert!(!format!("{:?}", raw_partition(&user_id).await).contains("Quarrington"));
+    // After its 7 days the export is gone from every read (DynamoDB TTL then deletes it).
+    let later = stack
+        .state(
+            "PrivacyFunction",
+            Clock::fixed(manifest.available_until + SignedDuration::from_secs(1)),
+        )
+        .await;
+    assert!(
+        shared::export::part_of(&later, &user_id, "parts-test", 0)
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
