@@ -21,6 +21,7 @@ pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod inventory;
 pub mod keys;
 pub mod lookup;
 pub mod mail;

@@ -119,6 +119,43 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let (user_id, token, agency_id) = subject(&state).await;
 
+    // Be informed: what we hold (names, not values), why, for how long; the accepted policy.
+    let (status, inventory) = call_api(Method::GET, "/v1/me/data-inventory", Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{inventory}");
+    assert_eq!(inventory["policy_version_accepted"], "2026-11-01");
+    let category = |name: &str| {
+        inventory["categories"]
+            .as_array()
+            .expect("categories")
+            .iter()
+            .find(|c| c["category"] == name)
+            .cloned()
+            .expect(name)
+    };
+    let customer = category("customer_account");
+    assert_eq!(customer["records_held"], 1);
+    assert!(
+        customer["encrypted_fields"]
+            .as_array()
+            .expect("fields")
+            .contains(&json!("email"))
+    );
+    let w9 = category("w9_record");
+    assert_eq!(
+        (w9["retention"]["kept_for"].clone(), w9["records_held"].clone()),
+        (json!("7 years"), json!(1))
+    );
+    assert!(
+        w9["retention"]["legal_basis"]
+            .as_str()
+            .unwrap_or("")
+            .contains("IRS")
+    );
+    assert!(
+        !inventory.to_string().contains("Quarrington"),
+        "names of fields, never values"
+    );
+
     // Opt-out: done at once, deadline 15 business days, the mailer's consent is off.
     let (status, opt_out) = post(
         &token,

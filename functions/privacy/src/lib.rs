@@ -16,6 +16,7 @@ pub fn router() -> Router {
         .route("POST /v1/privacy-requests", create)
         .route("GET /v1/privacy-requests/{id}", read_mine)
         .route("GET /v1/privacy-requests/{id}/export", export)
+        .route("GET /v1/me/data-inventory", data_inventory)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
@@ -91,6 +92,12 @@ async fn read_mine(state: AppState, request: Request) -> HandlerResult {
         StatusCode::OK,
         &privacy_requests::read_mine(&state, &caller, &id).await?,
     )
+}
+
+/// `GET /v1/me/data-inventory`: what we hold about the caller, why, from where, for whom, how long.
+async fn data_inventory(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    json(StatusCode::OK, &shared::inventory::of(&state, &caller).await?)
 }
 
 /// `GET /v1/privacy-requests/{id}/export[?part=N]`: the manifest, or one part as JSON Lines.
