@@ -105,6 +105,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[LEGAL],
     },
     Description {
+        item_type: &schema::DISCLOSURE,
+        what: "each time your data was disclosed: to whom, on what legal basis, which categories",
+        purpose: "to account for every disclosure, as the policy promises",
+        source: "our privacy officers",
+        shared_with: &[],
+    },
+    Description {
         item_type: &schema::EXPORT_PART,
         what: "data exports you asked for",
         purpose: "to give you your data",

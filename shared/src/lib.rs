@@ -16,6 +16,7 @@ pub mod config;
 pub mod consent;
 pub mod crypto;
 pub mod cursor;
+pub mod disclosures;
 pub mod eligibility;
 pub mod erasure;
 pub mod error;

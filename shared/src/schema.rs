@@ -500,6 +500,26 @@ pub const EXPORT_PART: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A logged disclosure of a user's data (recipient, legal basis, categories, reference).
+pub const DISCLOSURE: ItemType = ItemType {
+    name: "disclosure",
+    key: "pk=PRIVACY#<user_id> sk=DISCLOSURE#<epoch ms>#<id>",
+    attributes: &[
+        signed("disclosure_id"),
+        signed("subject_user_id"),
+        signed("recipient_category"),
+        signed("recipient"),
+        signed("legal_basis"),
+        signed("data_categories"),
+        personal("reference"),
+        signed("disclosed_at"),
+        signed("recorded_by"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -526,6 +546,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &PRIVACY_REQUEST,
     &PRIVACY_AUDIT_ENTRY,
     &EXPORT_PART,
+    &DISCLOSURE,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -189,9 +189,92 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
     let (_, me) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
     assert_eq!(me["customer"]["status"], "restricted", "{me}");
+    // Restricted: no disclosure but under legal demand; every disclosure is logged.
+    let dpo = stack.user("dpo-log", &["privacy_officer"]).await.id_token;
+    let disclosure = |category: &str, recipient: &str, reference: Option<&str>, data: &[&str]| {
+        let mut body = json!({
+            "subject_user_id": user_id, "recipient_category": category, "recipient": recipient,
+            "legal_basis": "contract: payment processing", "data_categories": data,
+            "disclosed_at": "2026-11-20T10:00:00Z"
+        });
+        if let Some(reference) = reference {
+            body["reference"] = json!(reference);
+        }
+        body
+    };
+    let log = |body: Value| {
+        let dpo = dpo.clone();
+        async move {
+            call_api(
+                Method::POST,
+                "/v1/admin/disclosures",
+                Some(&dpo),
+                Some(&body),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        log(disclosure("processor", "Stripe, Inc.", None, &["payment_record"]))
+            .await
+            .0,
+        StatusCode::CONFLICT,
+        "a restricted user's data goes to no processor"
+    );
+    let (status, legal) = log(disclosure(
+        "legal_demand",
+        "Sublette County District Court",
+        Some("SUBPOENA-2026-4471"),
+        &["access_log_entry"],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{legal}");
+    let (status, problem) = log(disclosure("legal_demand", "Sheriff", None, &["access_log_entry"])).await;
+    assert_eq!(
+        (status, e2e::pointers(&problem).contains("/reference")),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (status, problem) = log(disclosure("affiliate", "Acme Security", None, &["nonsense"])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointers = e2e::pointers(&problem);
+    assert!(
+        pointers.contains("/recipient") && pointers.contains("/data_categories/0"),
+        "{problem}"
+    );
+    assert_eq!(
+        call_api(
+            Method::POST,
+            "/v1/admin/disclosures",
+            Some(&token),
+            Some(&disclosure(
+                "processor",
+                "Stripe, Inc.",
+                None,
+                &["payment_record"]
+            )),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN,
+        "only privacy officers log disclosures"
+    );
     let (status, lifted) = post(&token, json!({"type": "lift_restriction"}), None).await;
     assert_eq!(status, StatusCode::CREATED, "{lifted}");
     assert_eq!(pool_entries(&state, &agency_id).await, 1, "listed again");
+    let (status, _) = log(disclosure(
+        "affiliate",
+        shared::disclosures::AFFILIATE,
+        None,
+        &["customer_account"],
+    ))
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "allowed again once the restriction is lifted"
+    );
 
     // Access: the export is built at once; only the subject fetches it, and it checks out.
     let (status, access) = post(&token, json!({"type": "access", "jurisdiction": "gdpr"}), None).await;
@@ -215,6 +298,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         "consent_record",
         "access_log_entry",
         "privacy_request",
+        "disclosure",
     ] {
         assert!(
             manifest["items_by_type"][kind].as_u64().unwrap_or(0) >= 1,
@@ -244,6 +328,10 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     assert!(
         document.contains("Philippa Quarrington"),
         "decrypted personal data is in the export"
+    );
+    assert!(
+        document.contains("SUBPOENA-2026-4471"),
+        "the disclosure log is in the export"
     );
     for line in document.lines() {
         let record: Value = serde_json::from_str(line).expect("each line is JSON");
@@ -401,7 +489,15 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     ] {
         assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
     }
-    assert!(trail.iter().all(|e| e.actor_user_id == user_id));
+    // Every move the subject caused is theirs (the hourly overdue alert, run by other tests with
+    // clocks months ahead, may add its own "system" entries).
+    assert!(
+        trail
+            .iter()
+            .filter(|e| e.action != "overdue_alert_sent")
+            .all(|e| e.actor_user_id == user_id),
+        "{trail:?}"
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ pub fn router() -> Router {
         .route("GET /v1/privacy-requests/{id}", read_mine)
         .route("GET /v1/privacy-requests/{id}/export", export)
         .route("GET /v1/me/data-inventory", data_inventory)
+        .route("POST /v1/admin/disclosures", record_disclosure)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
@@ -91,6 +92,16 @@ async fn read_mine(state: AppState, request: Request) -> HandlerResult {
     json(
         StatusCode::OK,
         &privacy_requests::read_mine(&state, &caller, &id).await?,
+    )
+}
+
+/// `POST /v1/admin/disclosures` (privacy officers): logs a disclosure.
+async fn record_disclosure(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &shared::disclosures::record(&state, &caller, input).await?,
     )
 }
 
