@@ -185,6 +185,11 @@ pub fn overdue_privacy_requests(lines: &[String]) -> Rendered {
     service_message("Overdue privacy requests".to_owned(), "privacy team", &paragraphs)
 }
 
+/// A notice about the requester's own privacy request (denial with its basis, or an extension).
+pub fn privacy_notice(subject: &str, text: &str) -> Rendered {
+    service_message(subject.to_owned(), "there", &[text.to_owned()])
+}
+
 /// Sends `message` from `sender` to `recipient` (both bodies: mail clients pick).
 pub async fn send(
     client: &aws_sdk_sesv2::Client,

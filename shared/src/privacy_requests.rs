@@ -17,6 +17,7 @@ use crate::erasure::{self, ErasureReason, Progress, RetainedCategory};
 use crate::error::ApiError;
 use crate::schema::{self, ItemType};
 use crate::store::{ItemKey, Record, StoreError, Versioned};
+use crate::validation::Validator;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -419,6 +420,19 @@ pub async fn create(
         gsi1sk: String::new(),
     };
     request.index();
+    // The id → owner pointer first: privacy officers act on a request by id alone.
+    match state
+        .store
+        .create(&RequestPointer {
+            request_id: request.request_id.clone(),
+            user_id: caller.user_id.clone(),
+            received_at: now,
+        })
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
     match state.store.create(&request).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
@@ -801,6 +815,189 @@ async fn privacy_officer_addresses(state: &AppState) -> Vec<String> {
             Some(next) if !next.is_empty() => token = Some(next.to_owned()),
             _ => return addresses,
         }
+    }
+}
+
+/// Finds a request's owner by request id (for privacy officers, who act by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestPointer {
+    pub request_id: String,
+    pub user_id: String,
+    pub received_at: Timestamp,
+}
+
+impl Record for RequestPointer {
+    const TYPE: &'static ItemType = &schema::PRIVACY_REQUEST_POINTER;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(format!("PRIVACY_REQUEST#{}", self.request_id), "REF".to_owned())
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.received_at)
+    }
+}
+
+/// What a privacy officer does with an open request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Decision {
+    /// Fulfilled (e.g. a correction made, or data provided outside the app).
+    Fulfil { summary: String },
+    /// Refused: the basis in law, told to the requester with their right to complain.
+    Deny { basis: String },
+    /// The one extension the law allows, with the reason, told to the requester.
+    Extend { reason: String },
+}
+
+/// `POST /v1/admin/privacy-requests/{id}/decision` (privacy officers): fulfil, deny or extend an open
+/// request; each is audited, and a denial or extension is mailed to the requester.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    decision: Decision,
+) -> Result<OperatorView, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    let mut v = Validator::new();
+    match &decision {
+        Decision::Fulfil { summary } => v.text("/summary", summary, 1000),
+        Decision::Deny { basis } => v.text("/basis", basis, 1000),
+        Decision::Extend { reason } => v.text("/reason", reason, 1000),
+    }
+    v.finish()?;
+    let pointer = state
+        .store
+        .get::<RequestPointer>(&ItemKey::new(
+            format!("PRIVACY_REQUEST#{request_id}"),
+            "REF".to_owned(),
+        ))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?
+        .record;
+    let current = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&pointer.user_id, request_id))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    let mut request = current.record;
+    if !request.status.is_open() {
+        return Err(ApiError::Conflict("the request is closed already".into()));
+    }
+    let notice = match decision {
+        Decision::Fulfil { summary } => {
+            request.result = Some(RequestResult {
+                summary: summary.trim().to_owned(),
+                retained: Vec::new(),
+                export: None,
+            });
+            transition(
+                state,
+                &mut request,
+                current.version,
+                Lifecycle::Completed,
+                &caller.user_id,
+            )
+            .await?;
+            None
+        }
+        Decision::Deny { basis } => {
+            let summary = format!(
+                "Your request was denied. Basis: {}. You may complain to a data-protection supervisory authority \
+                 (GDPR) or to the California Attorney General (CCPA), and reply to this message to ask us to reconsider.",
+                basis.trim()
+            );
+            request.result = Some(RequestResult {
+                summary: summary.clone(),
+                retained: Vec::new(),
+                export: None,
+            });
+            transition(
+                state,
+                &mut request,
+                current.version,
+                Lifecycle::Denied,
+                &caller.user_id,
+            )
+            .await?;
+            Some(("Your privacy request was denied".to_owned(), summary))
+        }
+        Decision::Extend { reason } => {
+            if request.extended_until.is_some() {
+                return Err(ApiError::Conflict(
+                    "the deadline was extended once already".into(),
+                ));
+            }
+            let until = extended_deadline(request.jurisdiction, request.deadline_at);
+            request.extended_until = Some(until);
+            request.extension_reason = Some(reason.trim().to_owned());
+            request.updated_at = state.clock.now();
+            request.index();
+            match state.store.replace(&request, current.version).await {
+                Ok(_) => {}
+                Err(StoreError::ConditionFailed) => {
+                    return Err(ApiError::Conflict(
+                        "the request changed meanwhile: read it again".into(),
+                    ));
+                }
+                Err(error) => return Err(error.into()),
+            }
+            audit(
+                state,
+                &request.user_id,
+                &request.request_id,
+                "extended",
+                &caller.user_id,
+            )
+            .await?;
+            Some((
+                "We need more time for your privacy request".to_owned(),
+                format!(
+                    "We will answer your request by {}. Reason: {}",
+                    until.strftime("%Y-%m-%d"),
+                    reason.trim()
+                ),
+            ))
+        }
+    };
+    if let Some((subject, text)) = notice {
+        notify_requester(state, &request.user_id, &subject, &text).await;
+    }
+    let due = request.extended_until.unwrap_or(request.deadline_at);
+    Ok(OperatorView {
+        id: request.request_id,
+        user_id: request.user_id,
+        kind: request.kind,
+        status: request.status,
+        due_at: due,
+        overdue: due < state.clock.now(),
+    })
+}
+
+/// Mails the requester (address from the user pool); a failure is logged, never the address.
+async fn notify_requester(state: &AppState, user_id: &str, subject: &str, text: &str) {
+    let address = match state
+        .identity
+        .admin_get_user()
+        .user_pool_id(&state.config.user_pool_id)
+        .username(user_id)
+        .send()
+        .await
+    {
+        Ok(user) => user
+            .user_attributes()
+            .iter()
+            .find(|a| a.name() == "email")
+            .and_then(|a| a.value().map(str::to_owned)),
+        Err(_) => None,
+    };
+    let Some(address) = address else {
+        tracing::warn!("requester has no address in the user pool: notice not mailed");
+        return;
+    };
+    let message = crate::mail::privacy_notice(subject, text);
+    if let Err(error) = crate::mail::send(&state.mail, &state.config.mail_sender, &address, &message).await {
+        tracing::warn!(error = %error, "privacy notice not sent");
     }
 }
 

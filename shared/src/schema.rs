@@ -520,6 +520,15 @@ pub const DISCLOSURE: ItemType = ItemType {
     indexes: &[],
 };
 
+/// Finds a privacy request's owner by id (privacy officers act by id).
+pub const PRIVACY_REQUEST_POINTER: ItemType = ItemType {
+    name: "privacy_request_pointer",
+    key: "pk=PRIVACY_REQUEST#<request_id> sk=REF",
+    attributes: &[signed("request_id"), signed("user_id"), signed("received_at")],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -547,6 +556,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &PRIVACY_AUDIT_ENTRY,
     &EXPORT_PART,
     &DISCLOSURE,
+    &PRIVACY_REQUEST_POINTER,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

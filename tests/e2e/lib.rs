@@ -248,3 +248,24 @@ pub async fn raw_partition(
         .items
         .unwrap_or_default()
 }
+
+/// Every mail the emulator's SES accepted for `address`, each as its JSON text.
+pub async fn mails_to(address: &str) -> Vec<String> {
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", stack().stack.endpoint))
+        .await
+        .expect("moto")
+        .json()
+        .await
+        .expect("json");
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == address))
+        })
+        .map(serde_json::Value::to_string)
+        .collect()
+}

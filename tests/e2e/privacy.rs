@@ -35,7 +35,7 @@ async fn post(token: &str, body: Value, key: Option<&str>) -> (StatusCode, Value
 }
 
 /// A customer who is also an officer of an agency, available all week, with a W-9 on file.
-async fn subject(state: &AppState) -> (String, String, String) {
+async fn subject(state: &AppState) -> (String, String, String, String) {
     let stack = stack();
     let email = unique_email("subject");
     let token = stack
@@ -91,7 +91,7 @@ async fn subject(state: &AppState) -> (String, String, String) {
     shared::scheduling::put_availability(state, &caller(&user_id, &[Role::Provider], None), availability)
         .await
         .expect("availability");
-    (user_id, token, agency.agency_id)
+    (user_id, token, agency.agency_id, email)
 }
 
 async fn pool_entries(state: &AppState, agency_id: &str) -> i32 {
@@ -117,7 +117,7 @@ async fn pool_entries(state: &AppState, agency_id: &str) -> i32 {
 async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_reads_them() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
-    let (user_id, token, agency_id) = subject(&state).await;
+    let (user_id, token, agency_id, email) = subject(&state).await;
 
     // Be informed: what we hold (names, not values), why, for how long; the accepted policy.
     let (status, inventory) = call_api(Method::GET, "/v1/me/data-inventory", Some(&token), None, None).await;
@@ -448,6 +448,71 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         StatusCode::FORBIDDEN
     );
 
+    // A privacy officer extends the correction once (the requester is told why), then denies it.
+    let decision = format!(
+        "/v1/privacy-requests/{}/decision",
+        tracked["id"].as_str().expect("id")
+    )
+    .replace("/v1/", "/v1/admin/");
+    let decide = |body: Value, who: String| {
+        let decision = decision.clone();
+        async move { call_api(Method::POST, &decision, Some(&who), Some(&body), None).await }
+    };
+    assert_eq!(
+        decide(
+            json!({"decision": "extend", "reason": "records held by the agency"}),
+            token.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, extended) = decide(
+        json!({"decision": "extend", "reason": "records held by the agency"}),
+        dpo.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{extended}");
+    let extended_due: Timestamp = extended["due_at"].as_str().expect("due").parse().expect("ts");
+    assert_eq!(
+        extended_due,
+        privacy_requests::extended_deadline(Jurisdiction::Gdpr, due)
+    );
+    let (status, _) = decide(json!({"decision": "extend", "reason": "again"}), dpo.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one extension only");
+    let (status, denied) = decide(
+        json!({"decision": "deny", "basis": "the data is accurate (Art. 16 GDPR)"}),
+        dpo.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, denied["status"].clone()),
+        (StatusCode::OK, json!("denied")),
+        "{denied}"
+    );
+    let (_, seen) = call_api(Method::GET, &path, Some(&token), None, None).await;
+    assert_eq!(seen["status"], "denied");
+    assert!(
+        seen["result"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("complain"),
+        "{seen}"
+    );
+    assert_eq!(seen["extension_reason"], "records held by the agency");
+    let (status, _) = decide(json!({"decision": "fulfil", "summary": "done"}), dpo.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a closed request stays closed");
+    let mail = e2e::mails_to(&email).await;
+    assert!(
+        mail.iter().any(|m| m.contains("records held by the agency")),
+        "the extension notice: {mail:?}"
+    );
+    assert!(
+        mail.iter()
+            .any(|m| m.contains("Art. 16 GDPR") && m.contains("complain")),
+        "the denial notice: {mail:?}"
+    );
+
     // Deletion: everything but the W-9 goes; the result says what is kept, why, until when.
     let (status, deletion) = post(&token, json!({"type": "deletion", "jurisdiction": "gdpr"}), None).await;
     assert_eq!(
@@ -489,12 +554,24 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     ] {
         assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
     }
+    // The officer's decisions are theirs.
+    let officer_id = sub_of(&dpo);
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "extended" && e.actor_user_id == officer_id)
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "verified->denied" && e.actor_user_id == officer_id)
+    );
     // Every move the subject caused is theirs (the hourly overdue alert, run by other tests with
     // clocks months ahead, may add its own "system" entries).
     assert!(
         trail
             .iter()
-            .filter(|e| e.action != "overdue_alert_sent")
+            .filter(|e| !["overdue_alert_sent", "extended", "verified->denied"].contains(&e.action.as_str()))
             .all(|e| e.actor_user_id == user_id),
         "{trail:?}"
     );
@@ -504,7 +581,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
 async fn a_privacy_officer_deletes_a_minors_data_entirely() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
-    let (user_id, token, _) = subject(&state).await;
+    let (user_id, token, _, _) = subject(&state).await;
     let path = format!("/v1/admin/minors/{user_id}");
     assert_eq!(
         call_api(Method::POST, &path, Some(&token), None, None).await.0,
@@ -607,7 +684,7 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
 async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
-    let (user_id, _, _) = subject(&state).await;
+    let (user_id, _, _, _) = subject(&state).await;
     let manifest = shared::export::build(&state, &user_id, "parts-test", 600)
         .await
         .expect("export");

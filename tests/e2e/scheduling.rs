@@ -538,26 +538,6 @@ async fn call(method: Method, path: &str, token: &str, body: Option<&Value>) -> 
     e2e::call_api(method, path, Some(token), body, None).await
 }
 
-async fn mails_to(address: &str) -> Vec<String> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", stack().stack.endpoint))
-        .await
-        .expect("moto")
-        .json()
-        .await
-        .expect("json");
-    data["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|to| to.iter().any(|a| a == address))
-        })
-        .map(Value::to_string)
-        .collect()
-}
-
 #[tokio::test]
 async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_told() {
     let stack = stack();
@@ -787,19 +767,19 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
     );
 
     // Mail: each officer of their shift, the customer of staffing, dispatch of B's answers.
-    let a_mail = mails_to(&a_email).await;
+    let a_mail = e2e::mails_to(&a_email).await;
     assert!(
         a_mail
             .iter()
             .any(|m| m.contains("new shift") && m.contains("Pinedale")),
         "{a_mail:?}"
     );
-    let b_mail = mails_to(&b_email).await;
+    let b_mail = e2e::mails_to(&b_email).await;
     assert!(
         b_mail.iter().any(|m| m.contains("accept or decline")),
         "{b_mail:?}"
     );
-    let customer_mail = mails_to(&w.customer_email).await;
+    let customer_mail = e2e::mails_to(&w.customer_email).await;
     assert!(
         customer_mail
             .iter()
@@ -812,7 +792,7 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
             .any(|m| m.contains("Officer Bartholomew is no longer assigned")),
         "{customer_mail:?}"
     );
-    let dispatch_mail = mails_to(&w.dispatcher_email).await;
+    let dispatch_mail = e2e::mails_to(&w.dispatcher_email).await;
     assert!(
         dispatch_mail.iter().any(|m| m.contains("accepted")),
         "{dispatch_mail:?}"

@@ -18,6 +18,7 @@ pub fn router() -> Router {
         .route("GET /v1/privacy-requests/{id}/export", export)
         .route("GET /v1/me/data-inventory", data_inventory)
         .route("POST /v1/admin/disclosures", record_disclosure)
+        .route("POST /v1/admin/privacy-requests/{id}/decision", decide)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
@@ -92,6 +93,17 @@ async fn read_mine(state: AppState, request: Request) -> HandlerResult {
     json(
         StatusCode::OK,
         &privacy_requests::read_mine(&state, &caller, &id).await?,
+    )
+}
+
+/// `POST /v1/admin/privacy-requests/{id}/decision` (privacy officers): fulfil, deny or extend.
+async fn decide(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let decision = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &privacy_requests::decide(&state, &caller, &id, decision).await?,
     )
 }
 
