@@ -185,6 +185,21 @@ pub fn overdue_privacy_requests(lines: &[String]) -> Rendered {
     service_message("Overdue privacy requests".to_owned(), "privacy team", &paragraphs)
 }
 
+/// Announces a significant change of the privacy policy.
+pub fn policy_changed(version: &str, effective_date: &str, summary: &str) -> Rendered {
+    service_message(
+        "Our privacy policy is changing".to_owned(),
+        "there",
+        &[
+            format!(
+                "the OfficerTRAK Applications Privacy Policy changes significantly with version {version}, in force from {effective_date}."
+            ),
+            format!("What changes: {summary}"),
+            "You can see which version you accepted in the app, and accept the new one there.".to_owned(),
+        ],
+    )
+}
+
 /// A notice about the requester's own privacy request (denial with its basis, or an extension).
 pub fn privacy_notice(subject: &str, text: &str) -> Rendered {
     service_message(subject.to_owned(), "there", &[text.to_owned()])

@@ -125,6 +125,8 @@ pub struct PurgeReport {
     pub unverified_registrations_closed: usize,
     /// Privacy requests found past their deadline this run (the privacy officers were mailed).
     pub overdue_privacy_requests: usize,
+    /// Users mailed this run about a significant policy change.
+    pub policy_announcements_sent: usize,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -141,6 +143,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         budget_spent: false,
         unverified_registrations_closed: 0,
         overdue_privacy_requests: 0,
+        policy_announcements_sent: 0,
     })
 }
 
@@ -245,6 +248,9 @@ pub async fn scheduled_run(
 ) -> Result<PurgeReport, crate::erasure::ErasureError> {
     let mut report = purge(state, max_items).await?;
     report.unverified_registrations_closed = close_unverified_registrations(state, max_items).await?;
+    report.policy_announcements_sent = crate::privacy::announce(state, max_items)
+        .await
+        .map_err(|error| crate::erasure::ErasureError::Alert(error.to_string()))?;
     report.overdue_privacy_requests = crate::privacy_requests::alert_overdue(state, max_items)
         .await
         .map_err(|error| crate::erasure::ErasureError::Alert(error.to_string()))?;

@@ -529,6 +529,21 @@ pub const PRIVACY_REQUEST_POINTER: ItemType = ItemType {
     indexes: &[],
 };
 
+/// How far the announcement of a significant policy version has got through the user pool.
+pub const POLICY_ANNOUNCEMENT: ItemType = ItemType {
+    name: "policy_announcement",
+    key: "pk=POLICY sk=ANNOUNCE#<version>",
+    attributes: &[
+        signed("policy_version"),
+        signed("next_page"),
+        signed("notified"),
+        signed("done"),
+        signed("started_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -557,6 +572,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &EXPORT_PART,
     &DISCLOSURE,
     &PRIVACY_REQUEST_POINTER,
+    &POLICY_ANNOUNCEMENT,
 ];
 
 /// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on

@@ -174,9 +174,13 @@ async fn an_expired_token_is_401() {
 async fn a_public_route_needs_no_token() {
     let stack = stack();
     let (status, _, body) = get(&stack.url("/v1/privacy/policy"), None).await;
-    // Reached the handler, which found no published policy in the fresh table.
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert_eq!(body["type"], "urn:officertrak:problem:not-found");
+    // Reached the handler: the published policy, or (before the privacy tests publish one) a
+    // not-found problem from the handler rather than the gateway's 401.
+    match status {
+        StatusCode::OK => assert!(body["policy_version"].is_string(), "{body}"),
+        StatusCode::NOT_FOUND => assert_eq!(body["type"], "urn:officertrak:problem:not-found"),
+        other => panic!("{other}: {body}"),
+    }
 }
 
 #[tokio::test]

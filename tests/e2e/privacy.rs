@@ -721,3 +721,72 @@ async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let email = unique_email("oldpolicy");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    state.keys.create_user_key(&user_id).await.expect("key");
+    let mut account = shared::samples::customer(&user_id, &email);
+    account.policy_version = "2025-06-01".into();
+    state.store.create(&account).await.expect("account");
+
+    // The version every other test accepts, published as significant.
+    let version = json!({
+        "policy_version": "2026-11-01", "effective_date": "2026-11-01", "significant": true,
+        "summary": "Scheduling data and officer rosters are now described; deletion keeps tax records until their period ends."
+    });
+    let officer = stack.user("dpo-policy", &["privacy_officer"]).await.id_token;
+    let publish = |body: Value, who: String| async move {
+        call_api(
+            Method::POST,
+            "/v1/admin/policy-versions",
+            Some(&who),
+            Some(&body),
+            None,
+        )
+        .await
+    };
+    assert_eq!(
+        publish(version.clone(), token.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, published) = publish(version.clone(), officer.clone()).await;
+    assert!(
+        matches!(status, StatusCode::CREATED | StatusCode::OK),
+        "{status}: {published}"
+    );
+    let (status, _) = publish(version.clone(), officer.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "publishing the same again changes nothing"
+    );
+    let mut changed = version.clone();
+    changed["summary"] = json!("something else");
+    assert_eq!(publish(changed, officer.clone()).await.0, StatusCode::CONFLICT);
+    let (status, current) = call_api(Method::GET, "/v1/privacy/policy", None, None, None).await;
+    assert_eq!(
+        (status, current["policy_version"].clone()),
+        (StatusCode::OK, json!("2026-11-01"))
+    );
+
+    let (_, me) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
+    assert_eq!(me["policy"]["accepted_version"], "2025-06-01", "{me}");
+    assert_eq!(me["policy"]["current_version"], "2026-11-01");
+    assert_eq!(me["policy"]["accepted_current"], false);
+
+    shared::privacy::announce(&state, 100_000)
+        .await
+        .expect("announce");
+    let mail = e2e::mails_to(&email).await;
+    assert!(
+        mail.iter()
+            .any(|m| m.contains("privacy policy is changing")
+                && m.contains("Scheduling data and officer rosters")),
+        "{mail:?}"
+    );
+}

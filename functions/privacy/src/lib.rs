@@ -18,6 +18,7 @@ pub fn router() -> Router {
         .route("GET /v1/privacy-requests/{id}/export", export)
         .route("GET /v1/me/data-inventory", data_inventory)
         .route("POST /v1/admin/disclosures", record_disclosure)
+        .route("POST /v1/admin/policy-versions", publish_policy)
         .route("POST /v1/admin/privacy-requests/{id}/decision", decide)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
@@ -104,6 +105,21 @@ async fn decide(state: AppState, request: Request) -> HandlerResult {
     json(
         StatusCode::OK,
         &privacy_requests::decide(&state, &caller, &id, decision).await?,
+    )
+}
+
+/// `POST /v1/admin/policy-versions` (privacy officers): 201 when published now, 200 for a repeat.
+async fn publish_policy(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    let (version, published) = shared::privacy::publish(&state, &caller, input).await?;
+    json(
+        if published {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &version,
     )
 }
 
