@@ -311,7 +311,7 @@ pub struct ProviderRegistration {
 }
 
 /// What `PATCH /v1/me/customer` accepts: the fields to correct.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerCorrection {
     pub name: Option<String>,
@@ -326,7 +326,7 @@ pub struct CustomerCorrection {
 }
 
 /// What `PATCH /v1/me/provider` accepts: the fields to correct.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderCorrection {
     pub legal_name: Option<String>,

@@ -281,6 +281,12 @@ pub struct RequestInput {
     pub kind: RequestType,
     #[serde(default)]
     pub jurisdiction: Option<Jurisdiction>,
+    /// For a correction: the customer account's fields to correct (as `PATCH /v1/me/customer`).
+    #[serde(default)]
+    pub customer: Option<crate::accounts::CustomerCorrection>,
+    /// For a correction: the provider account's fields to correct (as `PATCH /v1/me/provider`).
+    #[serde(default)]
+    pub provider: Option<crate::accounts::ProviderCorrection>,
 }
 
 async fn audit(
@@ -374,7 +380,7 @@ fn request_id_for(user_id: &str, key: Option<&str>) -> Result<String, ApiError> 
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    input: RequestInput,
+    mut input: RequestInput,
     idempotency_key: Option<&str>,
 ) -> Result<(RequestView, bool), ApiError> {
     let now = state.clock.now();
@@ -401,6 +407,19 @@ pub async fn create(
         }
         return Ok((RequestView::from(&existing.record), false));
     }
+    // A correction is applied first, with the same validation as the profile endpoints (a 422 records
+    // nothing). Its verification is the recent sign-in, not the field being corrected.
+    let corrected = if input.kind == RequestType::Correction {
+        correct(state, caller, input.customer.take(), input.provider.take()).await?
+    } else {
+        if input.customer.is_some() || input.provider.is_some() {
+            return Err(ApiError::Validation(vec![crate::error::FieldError {
+                pointer: "/type".into(),
+                detail: "only a correction names fields to change".into(),
+            }]));
+        }
+        None
+    };
     let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
     let mut request = PrivacyRequest {
         request_id,
@@ -498,7 +517,7 @@ pub async fn create(
                 export: Some(manifest),
             })
         }
-        RequestType::Correction => None,
+        RequestType::Correction => corrected,
     };
     if let Some(result) = outcome {
         request.result = Some(result);
@@ -512,6 +531,70 @@ pub async fn create(
         .await?;
     }
     Ok((RequestView::from(&request), true))
+}
+
+/// Places the field pointers of a validation error under `prefix` (the correction's place in the
+/// request body).
+fn under(prefix: &str, error: ApiError) -> ApiError {
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| crate::error::FieldError {
+                    pointer: format!("{prefix}{}", e.pointer),
+                    detail: e.detail,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Applies a correction; `None` when it named no field (then privacy officers handle it, e.g. data
+/// the profile endpoints cannot change).
+async fn correct(
+    state: &AppState,
+    caller: &Caller,
+    customer: Option<crate::accounts::CustomerCorrection>,
+    provider: Option<crate::accounts::ProviderCorrection>,
+) -> Result<Option<RequestResult>, ApiError> {
+    let mut fields = Vec::new();
+    if let Some(correction) = customer {
+        fields.extend(
+            serde_json::to_value(&correction)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| format!("customer.{k}")),
+        );
+        crate::accounts::correct_customer(state, caller, correction)
+            .await
+            .map_err(|error| under("/customer", error))?;
+    }
+    if let Some(correction) = provider {
+        fields.extend(
+            serde_json::to_value(&correction)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| format!("provider.{k}")),
+        );
+        crate::accounts::correct_provider(state, caller, correction)
+            .await
+            .map_err(|error| under("/provider", error))?;
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(RequestResult {
+        summary: format!("corrected: {}", fields.join(", ")),
+        retained: Vec::new(),
+        export: None,
+    }))
 }
 
 async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, ApiError> {

@@ -383,6 +383,45 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     let (status, _) = post(&token, json!({"type": "erase_everything"}), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A correction naming fields is applied at once, validated as the profile endpoints are.
+    let (status, problem) = post(
+        &token,
+        json!({"type": "correction", "customer": {"phone": "not a phone"}}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(e2e::pointers(&problem).contains("/customer/phone"), "{problem}");
+    assert!(
+        !problem.to_string().contains("not a phone"),
+        "the value is not echoed"
+    );
+    let (status, corrected) = post(
+        &token,
+        json!({"type": "correction", "customer": {"name": "Philippa Q. Marsh"}}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, corrected["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{corrected}"
+    );
+    assert_eq!(corrected["result"]["summary"], "corrected: customer.name");
+    let (_, me) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
+    assert_eq!(me["customer"]["name"], "Philippa Q. Marsh");
+    let (status, _) = post(
+        &token,
+        json!({"type": "restriction", "customer": {"name": "X"}}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only a correction names fields"
+    );
+
     // A stale sign-in may not delete or export.
     let stale = caller(
         &user_id,
@@ -395,6 +434,8 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         RequestInput {
             kind: RequestType::Deletion,
             jurisdiction: None,
+            customer: None,
+            provider: None,
         },
         None,
     )
@@ -538,7 +579,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     let (status, mine) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
     assert_eq!(
         (status, mine["items"].as_array().map(Vec::len)),
-        (StatusCode::OK, Some(6)),
+        (StatusCode::OK, Some(7)),
         "{mine}"
     );
     let trail = privacy_requests::audit_trail(&state, &user_id)
@@ -625,6 +666,8 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
         RequestInput {
             kind: RequestType::Correction,
             jurisdiction: Some(Jurisdiction::Ccpa),
+            customer: None,
+            provider: None,
         },
         None,
     )
@@ -754,10 +797,10 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
         publish(version.clone(), token.clone()).await.0,
         StatusCode::FORBIDDEN
     );
-    let (status, published) = publish(version.clone(), officer.clone()).await;
+    let (first, published) = publish(version.clone(), officer.clone()).await;
     assert!(
-        matches!(status, StatusCode::CREATED | StatusCode::OK),
-        "{status}: {published}"
+        matches!(first, StatusCode::CREATED | StatusCode::OK),
+        "{first}: {published}"
     );
     let (status, _) = publish(version.clone(), officer.clone()).await;
     assert_eq!(
@@ -782,6 +825,11 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
     shared::privacy::announce(&state, 100_000)
         .await
         .expect("announce");
+    if first != StatusCode::CREATED {
+        // Published by an earlier run against this emulator: that announcement is over, and this
+        // user signed up after it. (`cargo xtask test` always starts from a fresh emulator.)
+        return;
+    }
     let mail = e2e::mails_to(&email).await;
     assert!(
         mail.iter()
