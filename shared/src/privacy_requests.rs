@@ -771,11 +771,46 @@ pub async fn list_open(
     caller: &Caller,
     only_overdue: bool,
 ) -> Result<Vec<OperatorView>, ApiError> {
+    list_by_status(
+        state,
+        caller,
+        if only_overdue {
+            StatusFilter::Overdue
+        } else {
+            StatusFilter::Open
+        },
+    )
+    .await
+}
+
+/// Which requests a privacy officer lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Received, verified or in processing.
+    Open,
+    /// Open and past the (extended) deadline.
+    Overdue,
+    /// Completed, denied or cancelled (kept 24 months).
+    Closed,
+}
+
+/// `GET /v1/admin/privacy-requests?status=open|overdue|closed` (privacy officers), by due date.
+pub async fn list_by_status(
+    state: &AppState,
+    caller: &Caller,
+    filter: StatusFilter,
+) -> Result<Vec<OperatorView>, ApiError> {
     caller.require(Role::PrivacyOfficer)?;
     let now = state.clock.now();
+    let partition = if filter == StatusFilter::Closed {
+        "PRIVACY_REQUESTS#CLOSED"
+    } else {
+        "PRIVACY_REQUESTS#OPEN"
+    };
+    let only_overdue = filter == StatusFilter::Overdue;
     Ok(state
         .store
-        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
+        .query_gsi1::<PrivacyRequest>(partition)
         .await?
         .into_iter()
         .map(|v| v.record)
@@ -790,7 +825,7 @@ pub async fn list_open(
                 overdue: due < now,
             }
         })
-        .filter(|v| !only_overdue || v.overdue)
+        .filter(|v| !only_overdue || (v.overdue && v.status.is_open()))
         .collect())
 }
 

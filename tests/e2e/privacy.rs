@@ -543,6 +543,31 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     assert_eq!(seen["extension_reason"], "records held by the agency");
     let (status, _) = decide(json!({"decision": "fulfil", "summary": "done"}), dpo.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "a closed request stays closed");
+    let (status, closed) = call_api(
+        Method::GET,
+        "/v1/admin/privacy-requests?status=closed",
+        Some(&dpo),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert!(
+        closed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["id"] == tracked["id"] && r["status"] == "denied")
+    );
+    let (status, _) = call_api(
+        Method::GET,
+        "/v1/admin/privacy-requests?status=lost",
+        Some(&dpo),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let mail = e2e::mails_to(&email).await;
     assert!(
         mail.iter().any(|m| m.contains("records held by the agency")),

@@ -163,20 +163,21 @@ async fn export(state: AppState, request: Request) -> HandlerResult {
     }
 }
 
-/// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers).
+/// `GET /v1/admin/privacy-requests?status=open|overdue|closed` (privacy officers).
 async fn list_open(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let overdue = match request.query_string_parameters().first("overdue") {
-        None | Some("false") => false,
-        Some("true") => true,
+    let filter = match request.query_string_parameters().first("status") {
+        None | Some("open") => privacy_requests::StatusFilter::Open,
+        Some("overdue") => privacy_requests::StatusFilter::Overdue,
+        Some("closed") => privacy_requests::StatusFilter::Closed,
         Some(_) => {
             return Err(ApiError::Validation(vec![shared::error::FieldError {
-                pointer: "?overdue".into(),
-                detail: "must be true or false".into(),
+                pointer: "?status".into(),
+                detail: "must be open, overdue or closed".into(),
             }]));
         }
     };
-    let items = privacy_requests::list_open(&state, &caller, overdue).await?;
+    let items = privacy_requests::list_by_status(&state, &caller, filter).await?;
     json(
         StatusCode::OK,
         &Page {
