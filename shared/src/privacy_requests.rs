@@ -474,6 +474,24 @@ pub async fn create(
     )
     .await?;
     tracing::info!(request_id = %request.request_id, kind = ?request.kind, "privacy request received");
+    // Receipt is confirmed at once (the CCPA asks for it within 10 business days), before anything is
+    // done: a deletion removes the address from the user pool.
+    let kind = serde_json::to_value(request.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|k| k.replace('_', " ")))
+        .unwrap_or_default();
+    notify_requester(
+        state,
+        &caller.user_id,
+        "We received your privacy request",
+        &format!(
+            "We received your {kind} request {} on {}. We will answer by {} at the latest; you can follow it in the app.",
+            request.request_id,
+            request.received_at.strftime("%Y-%m-%d"),
+            request.deadline_at.strftime("%Y-%m-%d"),
+        ),
+    )
+    .await;
     // The caller is authenticated by the user pool (and recently, where that matters): verified.
     let mut version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
     let outcome = match request.kind {

@@ -570,6 +570,11 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let mail = e2e::mails_to(&email).await;
     assert!(
+        mail.iter()
+            .any(|m| m.contains("We received your marketing opt out request")),
+        "receipt is confirmed: {mail:?}"
+    );
+    assert!(
         mail.iter().any(|m| m.contains("records held by the agency")),
         "the extension notice: {mail:?}"
     );
