@@ -122,6 +122,12 @@ pub async fn build(
     part_bytes: usize,
 ) -> Result<ExportManifest, StoreError> {
     let now = state.clock.now();
+    // The parts are stored under the user's own key; someone who never registered has none yet.
+    state
+        .keys
+        .create_user_key(user_id)
+        .await
+        .map_err(|error| StoreError::Sdk(error.to_string()))?;
     let mut hasher = Sha256::new();
     let mut items_by_type: BTreeMap<String, usize> = BTreeMap::new();
     let mut buffer = String::new();

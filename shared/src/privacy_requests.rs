@@ -621,6 +621,8 @@ async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, Api
         Err(ApiError::NotFound(_)) => "unknown".to_owned(),
         Err(error) => return Err(error),
     };
+    // The record is the user's data, under the user's key; someone who never registered has none yet.
+    state.keys.create_user_key(&caller.user_id).await?;
     let record = crate::consent::ConsentRecord::marketing(
         &caller.user_id,
         false,

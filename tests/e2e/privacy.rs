@@ -868,3 +868,30 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
         "{mail:?}"
     );
 }
+
+/// Someone signed in who never registered still exercises their rights: nothing fails for want of an
+/// account (or of the per-user key registration creates).
+#[tokio::test]
+async fn a_user_without_an_account_can_opt_out_and_get_an_export() {
+    let token = stack().user("noaccount", &["customer"]).await.id_token;
+    let (status, opt_out) = post(&token, json!({"type": "marketing_opt_out"}), None).await;
+    assert_eq!(
+        (status, opt_out["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{opt_out}"
+    );
+    let (status, access) = post(&token, json!({"type": "access"}), None).await;
+    assert_eq!(
+        (status, access["status"].clone()),
+        (StatusCode::CREATED, json!("fulfilled")),
+        "{access}"
+    );
+    assert!(
+        access["result"]["export"]["items_by_type"]["privacy_request"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    );
+    let (status, _) = post(&token, json!({"type": "restriction"}), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
