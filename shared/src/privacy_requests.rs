@@ -568,6 +568,18 @@ fn under(prefix: &str, error: ApiError) -> ApiError {
     }
 }
 
+/// The fields a correction sets (`customer.name`, …): names only, for the result and the audit.
+fn named_fields<T: Serialize>(account: &str, correction: &T) -> Vec<String> {
+    serde_json::to_value(correction)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| format!("{account}.{k}"))
+        .collect()
+}
+
 /// Applies a correction; `None` when it named no field (then privacy officers handle it, e.g. data
 /// the profile endpoints cannot change).
 async fn correct(
@@ -578,29 +590,13 @@ async fn correct(
 ) -> Result<Option<RequestResult>, ApiError> {
     let mut fields = Vec::new();
     if let Some(correction) = customer {
-        fields.extend(
-            serde_json::to_value(&correction)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| format!("customer.{k}")),
-        );
+        fields.extend(named_fields("customer", &correction));
         crate::accounts::correct_customer(state, caller, correction)
             .await
             .map_err(|error| under("/customer", error))?;
     }
     if let Some(correction) = provider {
-        fields.extend(
-            serde_json::to_value(&correction)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| format!("provider.{k}")),
-        );
+        fields.extend(named_fields("provider", &correction));
         crate::accounts::correct_provider(state, caller, correction)
             .await
             .map_err(|error| under("/provider", error))?;
