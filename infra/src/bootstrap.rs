@@ -9,10 +9,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types as ddb;
+use platform::Config;
+use platform::crypto::{KeyClients, KeyManager};
 use serde::Deserialize;
 use serde_norway::Value;
-use shared::Config;
-use shared::crypto::{KeyClients, KeyManager};
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
@@ -29,7 +29,7 @@ pub enum BootstrapError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
-    Crypto(#[from] shared::crypto::CryptoError),
+    Crypto(#[from] platform::crypto::CryptoError),
     #[error("{resource}: {detail}")]
     Aws { resource: String, detail: String },
     #[error(
@@ -770,7 +770,7 @@ mod tests {
     fn every_beacon_has_its_index_in_the_template() {
         let template = crate::project_template().expect("template.yaml");
         let shape = declared_table_shape(&template, "DataTable").expect("DataTable");
-        for beacon in shared::schema::BEACONS {
+        for beacon in platform::schema::BEACONS {
             let (keys, projection) = shape
                 .indexes
                 .get(beacon.index)

@@ -12,14 +12,15 @@ use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use base64::Engine;
+use edge::error::{Problem, problem_response};
+use edge::http::Router;
 use http::{HeaderValue, StatusCode, header};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::Body;
+use platform::AppState;
+use platform::Clock;
 use serde_json::{Map, Value, json};
-use shared::error::{Problem, problem_response};
-use shared::http::Router;
-use shared::{AppState, Clock};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,7 +43,7 @@ pub enum GatewayError {
     )]
     NoRouter { function: String, binary: String },
     #[error(transparent)]
-    Startup(#[from] shared::state::StartupError),
+    Startup(#[from] platform::state::StartupError),
     #[error("the OpenAPI document is not valid YAML: {0}")]
     OpenApi(serde_norway::Error),
 }
@@ -112,7 +113,7 @@ impl Gateway {
         let pool_id = issuer.rsplit('/').next().unwrap_or_default();
         let jwks_url = format!("{}/{pool_id}/.well-known/jwks.json", stack.endpoint);
         let openapi: serde_json::Value =
-            serde_norway::from_str(shared::OPENAPI_YAML).map_err(GatewayError::OpenApi)?;
+            serde_norway::from_str(edge::OPENAPI_YAML).map_err(GatewayError::OpenApi)?;
         Ok(Self {
             routes,
             verifier: JwtVerifier::new(issuer, audiences, jwks_url, clock.clone()),
@@ -609,7 +610,7 @@ mod tests {
 
     /// Route key → whether it needs a token, as the OpenAPI document says.
     fn documented_routes() -> BTreeMap<String, bool> {
-        let document: Value = serde_norway::from_str(shared::OPENAPI_YAML).expect("openapi.yaml parses");
+        let document: Value = serde_norway::from_str(edge::OPENAPI_YAML).expect("openapi.yaml parses");
         let default_secured = document["security"].as_array().is_some_and(|s| !s.is_empty());
         let mut routes = BTreeMap::new();
         for (path, item) in document["paths"].as_object().expect("paths") {

@@ -35,7 +35,7 @@ mod documentation {
     #[test]
     fn readme_lists_every_retention_class() {
         let readme = std::fs::read_to_string(crate::repo_root().join("README.md")).expect("README.md");
-        for class in shared::retention::RetentionClass::ALL {
+        for class in platform::retention::RetentionClass::ALL {
             let name = serde_json::to_value(class).expect("class name");
             let name = name.as_str().expect("string");
             assert!(

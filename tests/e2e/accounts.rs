@@ -3,12 +3,13 @@
 //! and who may touch what.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::accounts::{self, CustomerRegistration};
 use e2e::{captured_logs, pointers, raw_partition, stack, sub_of, unique_email};
+use edge::ApiError;
+use edge::auth::Caller;
+use platform::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::accounts::{self, CustomerRegistration};
-use shared::auth::Caller;
-use shared::{ApiError, Clock};
 use std::collections::BTreeSet;
 
 async fn call(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
@@ -277,7 +278,7 @@ async fn a_minor_is_refused_and_nothing_of_the_request_is_stored_or_logged() {
     let stack = stack();
     let email = unique_email("minor");
     let tokens = stack.user_with_email(&email, &[]).await;
-    let today = shared::validation::today(jiff::Timestamp::now());
+    let today = edge::validation::today(jiff::Timestamp::now());
     let birth = today
         .checked_sub(jiff::ToSpan::years(17))
         .expect("date")
@@ -298,7 +299,7 @@ async fn a_minor_is_refused_and_nothing_of_the_request_is_stored_or_logged() {
     let hash = state.lookup.email_hash(&email).await.expect("hash");
     let lock = state
         .store
-        .get::<shared::accounts::EmailLock>(&shared::accounts::EmailLock::key_for("customer", &hash))
+        .get::<domain::accounts::EmailLock>(&domain::accounts::EmailLock::key_for("customer", &hash))
         .await;
     assert!(matches!(lock, Ok(None)), "{lock:?}");
     // The logs saw the request (so they are being captured) but none of its values.
@@ -338,7 +339,7 @@ async fn concurrent_registrations_with_one_email_let_exactly_one_win() {
                 username: None,
                 email: Some(email.clone()),
                 email_verified: true,
-                roles: BTreeSet::from([shared::auth::Role::Customer]),
+                roles: BTreeSet::from([edge::auth::Role::Customer]),
                 auth_time: None,
             };
             let input: CustomerRegistration =
@@ -479,7 +480,7 @@ async fn corrections_are_applied_and_audited_by_field_name_only() {
 
     let user = sub_of(&tokens.id_token);
     let state = stack.state("RegistrationFunction", Clock::System).await;
-    let trail = shared::audit::trail(&state.store, &user).await.expect("audit");
+    let trail = domain::audit::trail(&state.store, &user).await.expect("audit");
     assert_eq!(trail.len(), 1);
     assert_eq!(
         (trail[0].action.as_str(), trail[0].fields.clone()),
@@ -572,12 +573,12 @@ async fn consent_changes_are_kept_and_the_newest_is_in_force() {
     let (_, me) = call(Method::GET, "/v1/me", Some(&tokens.id_token), None).await;
     assert_eq!(me["marketing_consent"], false);
     let state = stack.state("RegistrationFunction", Clock::System).await;
-    let history = shared::consent::history(&state.store, &sub_of(&tokens.id_token))
+    let history = domain::consent::history(&state.store, &sub_of(&tokens.id_token))
         .await
         .expect("history");
-    let decisions: Vec<(bool, shared::consent::ConsentSource)> =
+    let decisions: Vec<(bool, domain::consent::ConsentSource)> =
         history.iter().map(|c| (c.granted, c.source)).collect();
-    use shared::consent::ConsentSource::*;
+    use domain::consent::ConsentSource::*;
     assert_eq!(decisions, vec![(false, Registration), (true, App), (false, Web)]);
 }
 

@@ -3,9 +3,9 @@
 
 use e2e::{extra_gateway, stack};
 use jiff::SignedDuration;
+use platform::Clock;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared::Clock;
 
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut request = reqwest::Client::new().get(url);

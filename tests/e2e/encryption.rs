@@ -3,12 +3,14 @@
 //! every DynamoDB operation the code uses going through the interceptor.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::accounts::{CustomerAccount, EmailLock, ProviderAccount};
+use domain::samples;
 use e2e::{new_user, stack, unique_email};
-use shared::accounts::{CustomerAccount, EmailLock, ProviderAccount};
-use shared::keys::user_partition;
-use shared::schema::EMAIL_BEACON;
-use shared::store::{Item, ItemKey, Record, StoreError};
-use shared::{AppState, Clock, samples};
+use platform::AppState;
+use platform::Clock;
+use platform::keys::user_partition;
+use platform::schema::EMAIL_BEACON;
+use platform::store::{Item, ItemKey, Record, StoreError};
 use std::collections::HashMap;
 
 fn raw_key(key: &ItemKey) -> Item {
@@ -155,7 +157,7 @@ async fn stored_customer(state: &AppState) -> CustomerAccount {
 }
 
 fn assert_tampered(
-    result: Result<Option<shared::store::Versioned<CustomerAccount>>, StoreError>,
+    result: Result<Option<platform::store::Versioned<CustomerAccount>>, StoreError>,
     case: &str,
 ) {
     match result {

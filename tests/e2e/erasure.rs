@@ -3,13 +3,14 @@
 //! user pool no longer knows them, and a minor's data is erased entirely, key included.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::accounts::EmailLock;
+use domain::privacy::erasure::{self, ErasureReason, ErasureStep, Progress};
 use e2e::{call_api, raw_partition, stack, sub_of, unique_email};
+use edge::auth::{Caller, Role};
 use jiff::Timestamp;
+use platform::AppState;
+use platform::Clock;
 use reqwest::Method;
-use shared::accounts::EmailLock;
-use shared::auth::{Caller, Role};
-use shared::erasure::{self, ErasureReason, ErasureStep, Progress};
-use shared::{AppState, Clock};
 
 fn caller(user_id: &str, roles: &[Role]) -> Caller {
     Caller {
@@ -33,7 +34,7 @@ async fn busy_user(state: &AppState) -> (String, String, String) {
     state.keys.create_user_key(&user_id).await.expect("key");
     state
         .store
-        .create(&shared::samples::customer(&user_id, &email))
+        .create(&domain::samples::customer(&user_id, &email))
         .await
         .expect("account");
     state
@@ -48,21 +49,21 @@ async fn busy_user(state: &AppState) -> (String, String, String) {
         .expect("lock");
     state
         .store
-        .create(&shared::samples::w9(&user_id, Timestamp::now()))
+        .create(&domain::samples::w9(&user_id, Timestamp::now()))
         .await
         .expect("w9");
     let ops = caller(&uuid::Uuid::new_v4().to_string(), &[Role::Ops]);
-    let mut settings: shared::agencies::AgencySettings = serde_json::from_value(serde_json::json!({
+    let mut settings: domain::agencies::AgencySettings = serde_json::from_value(serde_json::json!({
         "agency_name": "Sublette County Sheriff", "time_zone": "America/Denver",
         "admin_user_ids": ["someone"],
         "rates": {"hourly_rate_cents": 6500, "minimum_hours": 2, "holiday_multiplier_percent": 150,
                   "short_notice_multiplier_percent": 125, "short_notice_hours": 24, "vehicle_charge_cents": 0,
                   "admin_fee_percent": 5},
-        "rules": serde_json::to_value(shared::samples::agency_rules()).expect("rules")
+        "rules": serde_json::to_value(domain::samples::agency_rules()).expect("rules")
     }))
     .expect("settings");
     settings.holidays.clear();
-    let agency = shared::agencies::create(state, &ops, settings)
+    let agency = domain::agencies::create(state, &ops, settings)
         .await
         .expect("agency");
     let start = (Timestamp::now() + jiff::SignedDuration::from_hours(24 * 9))
@@ -86,7 +87,7 @@ async fn busy_user(state: &AppState) -> (String, String, String) {
     });
     let customer = caller(&user_id, &[Role::Customer]);
     let (booking, _) =
-        shared::service_requests::book(state, &customer, body.to_string().as_bytes(), Some("erase-me"))
+        domain::service_requests::book(state, &customer, body.to_string().as_bytes(), Some("erase-me"))
             .await
             .expect("booking");
     let (status, _) = call_api(Method::GET, "/v1/me", Some(&tokens.id_token), None, None).await;
@@ -175,7 +176,7 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
     // The retained records are still readable (the key lives until then), still encrypted.
     let w9 = state
         .store
-        .query::<shared::tax::W9Record>(&shared::keys::user_partition(&user_id), "TAX#", 10)
+        .query::<domain::tax::W9Record>(&platform::keys::user_partition(&user_id), "TAX#", 10)
         .await
         .expect("retained W-9 reads");
     assert_eq!(w9.len(), 1);
@@ -183,7 +184,7 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
 
     // Nothing about the user elsewhere: access log, request pointer, e-mail lock, user pool.
     assert_eq!(
-        raw_count(&state, &shared::access_log::partition(&user_id)).await,
+        raw_count(&state, &platform::keys::access_log_partition(&user_id)).await,
         0
     );
     assert_eq!(raw_count(&state, &format!("REQUEST#{request_id}")).await, 0);
@@ -191,8 +192,7 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
         !state.store.exists(&lock).await.expect("read"),
         "the e-mail is free again"
     );
-    let gone = state
-        .identity
+    let gone = aws_sdk_cognitoidentityprovider::Client::new(&stack.sdk().await)
         .admin_get_user()
         .user_pool_id(&state.config.user_pool_id)
         .username(&user_id)

@@ -5,10 +5,10 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::{event, stack};
 use lambda_http::Body;
+use platform::Clock;
 use serde_json::Value;
-use shared::Clock;
 
-async fn invoke(function_logical_id: &str, router: shared::http::Router, file: &str) -> (u16, Value) {
+async fn invoke(function_logical_id: &str, router: edge::http::Router, file: &str) -> (u16, Value) {
     let state = stack().state(function_logical_id, Clock::System).await;
     let request = lambda_http::request::from_str(&event(file)).expect("a payload-2.0 event");
     let response = router.handle(&state, request).await;
@@ -108,7 +108,7 @@ async fn retention_hourly_purge_finds_due_work_through_the_index() {
 /// them; a deletion by the application is not TTL's and is left alone.
 #[tokio::test]
 async fn retention_ttl_stream_counts_anonymously_and_cascades() {
-    use shared::store::ItemKey;
+    use platform::store::ItemKey;
     let stack = stack();
     let state = stack.state("RetentionFunction", Clock::System).await;
     let pointers = [
@@ -148,7 +148,7 @@ async fn retention_ttl_stream_counts_anonymously_and_cascades() {
         "not a TTL deletion"
     );
     let day: jiff::civil::Date = "2031-08-07".parse().expect("day");
-    let metrics = shared::ttl_audit::metrics_of(&state, day).await.expect("metrics");
+    let metrics = jobs::ttl_audit::metrics_of(&state, day).await.expect("metrics");
     for kind in ["service_request", "assignment"] {
         assert!(metrics.iter().any(|(t, n)| t == kind && *n >= 1), "{metrics:?}");
     }
@@ -158,10 +158,7 @@ async fn retention_ttl_stream_counts_anonymously_and_cascades() {
         .query()
         .table_name(state.store.table())
         .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(shared::ttl_audit::metrics_partition(day)),
-        )
+        .expression_attribute_values(":pk", AttributeValue::S(jobs::ttl_audit::metrics_partition(day)))
         .send()
         .await
         .expect("raw metrics");

@@ -8,10 +8,12 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use domain::samples;
 use e2e::{new_user, stack};
-use shared::crypto::KeyClients;
-use shared::store::Record;
-use shared::{AppState, Clock, samples};
+use platform::AppState;
+use platform::Clock;
+use platform::crypto::KeyClients;
+use platform::store::Record;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -87,7 +89,7 @@ async fn kms_and_key_store_calls_grow_with_users_not_operations() {
         assert!(
             state
                 .store
-                .get::<shared::payments::PaymentRecord>(key)
+                .get::<domain::service_requests::payments::PaymentRecord>(key)
                 .await
                 .expect("read")
                 .is_some()
@@ -112,7 +114,7 @@ async fn kms_and_key_store_calls_grow_with_users_not_operations() {
         assert!(
             state
                 .store
-                .get::<shared::payments::PaymentRecord>(&payment.key())
+                .get::<domain::service_requests::payments::PaymentRecord>(&payment.key())
                 .await
                 .expect("read")
                 .is_some()

@@ -7,7 +7,8 @@ use infra::bootstrap::{LocalStack, bootstrap};
 use infra::gateway::Gateway;
 use infra::identity::{Tokens, sign_in};
 use infra::{project_template, repo_root};
-use shared::{AppState, Clock};
+use platform::AppState;
+use platform::Clock;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
@@ -50,7 +51,7 @@ pub fn captured_logs() -> String {
 /// each test's runtime.
 pub fn stack() -> &'static TestStack {
     STACK.get_or_init(|| {
-        shared::telemetry::init_with_writer(|| LogSink);
+        platform::telemetry::init_with_writer(|| LogSink);
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .expect("AWS_ENDPOINT_URL is not set: run the end-to-end tests through `cargo xtask test`");
         let (ready, started) = std::sync::mpsc::channel::<(LocalStack, SocketAddr)>();
@@ -240,7 +241,7 @@ pub async fn raw_partition(
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(shared::keys::user_partition(user_id)),
+            aws_sdk_dynamodb::types::AttributeValue::S(platform::keys::user_partition(user_id)),
         )
         .send()
         .await

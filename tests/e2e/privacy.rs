@@ -3,14 +3,16 @@
 //! lifting, deletion keeping only what the law requires, the audit trail, who may read what, and a
 //! minor's data deleted by a privacy officer.
 
+use domain::accounts::AgencyMembership;
+use domain::privacy::requests::{self, Jurisdiction, RequestInput, RequestType};
 use e2e::{call_api, raw_partition, stack, sub_of, unique_email};
+use edge::ApiError;
+use edge::auth::{Caller, Role};
 use jiff::{SignedDuration, Timestamp};
+use platform::AppState;
+use platform::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::accounts::AgencyMembership;
-use shared::auth::{Caller, Role};
-use shared::privacy_requests::{self, Jurisdiction, RequestInput, RequestType};
-use shared::{ApiError, AppState, Clock};
 
 fn caller(user_id: &str, roles: &[Role], auth_time: Option<Timestamp>) -> Caller {
     Caller {
@@ -46,23 +48,23 @@ async fn subject(state: &AppState) -> (String, String, String, String) {
     state.keys.create_user_key(&user_id).await.expect("key");
     state
         .store
-        .create(&shared::samples::customer(&user_id, &email))
+        .create(&domain::samples::customer(&user_id, &email))
         .await
         .expect("customer");
     let ops = caller(&uuid::Uuid::new_v4().to_string(), &[Role::Ops], None);
-    let settings: shared::agencies::AgencySettings = serde_json::from_value(json!({
+    let settings: domain::agencies::AgencySettings = serde_json::from_value(json!({
         "agency_name": "Sublette County Sheriff", "time_zone": "America/Denver",
         "admin_user_ids": ["someone"],
         "rates": {"hourly_rate_cents": 6500, "minimum_hours": 2, "holiday_multiplier_percent": 150,
                   "short_notice_multiplier_percent": 125, "short_notice_hours": 24, "vehicle_charge_cents": 0,
                   "admin_fee_percent": 5},
-        "rules": serde_json::to_value(shared::samples::agency_rules()).expect("rules")
+        "rules": serde_json::to_value(domain::samples::agency_rules()).expect("rules")
     }))
     .expect("settings");
-    let agency = shared::agencies::create(state, &ops, settings)
+    let agency = domain::agencies::create(state, &ops, settings)
         .await
         .expect("agency");
-    let mut provider = shared::samples::provider(&user_id, &email);
+    let mut provider = domain::samples::provider(&user_id, &email);
     provider.agency = Some(AgencyMembership {
         agency_id: agency.agency_id.clone(),
         badge_number: "B-7".into(),
@@ -71,7 +73,7 @@ async fn subject(state: &AppState) -> (String, String, String, String) {
     state.store.create(&provider).await.expect("provider");
     state
         .store
-        .create(&shared::samples::w9(&user_id, Timestamp::now()))
+        .create(&domain::samples::w9(&user_id, Timestamp::now()))
         .await
         .expect("w9");
     let weekly: Vec<Value> = [
@@ -86,9 +88,9 @@ async fn subject(state: &AppState) -> (String, String, String, String) {
     .iter()
     .map(|d| json!({"day": d, "windows": [{"start": "00:00", "end": "24:00"}]}))
     .collect();
-    let availability: shared::availability::Availability =
+    let availability: domain::scheduling::availability::Availability =
         serde_json::from_value(json!({ "weekly": weekly })).expect("availability");
-    shared::scheduling::put_availability(state, &caller(&user_id, &[Role::Provider], None), availability)
+    domain::scheduling::put_availability(state, &caller(&user_id, &[Role::Provider], None), availability)
         .await
         .expect("availability");
     (user_id, token, agency.agency_id, email)
@@ -103,7 +105,7 @@ async fn pool_entries(state: &AppState, agency_id: &str) -> i32 {
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(shared::roster::PoolEntry::partition(
+            aws_sdk_dynamodb::types::AttributeValue::S(domain::scheduling::roster::PoolEntry::partition(
                 agency_id, "monday",
             )),
         )
@@ -169,7 +171,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         "{opt_out}"
     );
     assert!(
-        !shared::consent::marketing_consent(&state.store, &user_id)
+        !domain::consent::marketing_consent(&state.store, &user_id)
             .await
             .expect("consent")
     );
@@ -265,7 +267,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     assert_eq!(pool_entries(&state, &agency_id).await, 1, "listed again");
     let (status, _) = log(disclosure(
         "affiliate",
-        shared::disclosures::AFFILIATE,
+        domain::privacy::disclosures::AFFILIATE,
         None,
         &["customer_account"],
     ))
@@ -366,7 +368,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     let due: Timestamp = tracked["due_at"].as_str().expect("due").parse().expect("ts");
     assert_eq!(
         due,
-        privacy_requests::deadline(Jurisdiction::Gdpr, RequestType::Correction, received)
+        requests::deadline(Jurisdiction::Gdpr, RequestType::Correction, received)
     );
     let (status, again) = post(
         &token,
@@ -428,7 +430,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         &[Role::Customer],
         Some(Timestamp::now() - SignedDuration::from_mins(20)),
     );
-    let refused = privacy_requests::create(
+    let refused = requests::create(
         &state,
         &stale,
         RequestInput {
@@ -515,10 +517,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     .await;
     assert_eq!(status, StatusCode::OK, "{extended}");
     let extended_due: Timestamp = extended["due_at"].as_str().expect("due").parse().expect("ts");
-    assert_eq!(
-        extended_due,
-        privacy_requests::extended_deadline(Jurisdiction::Gdpr, due)
-    );
+    assert_eq!(extended_due, requests::extended_deadline(Jurisdiction::Gdpr, due));
     let (status, _) = decide(json!({"decision": "extend", "reason": "again"}), dpo.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "one extension only");
     let (status, denied) = decide(
@@ -612,9 +611,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         (StatusCode::OK, Some(7)),
         "{mine}"
     );
-    let trail = privacy_requests::audit_trail(&state, &user_id)
-        .await
-        .expect("trail");
+    let trail = requests::audit_trail(&state, &user_id).await.expect("trail");
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     for expected in [
         "received",
@@ -672,9 +669,7 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
         0,
         "the key is gone"
     );
-    let trail = privacy_requests::audit_trail(&state, &user_id)
-        .await
-        .expect("trail");
+    let trail = requests::audit_trail(&state, &user_id).await.expect("trail");
     assert!(
         trail
             .iter()
@@ -690,7 +685,7 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let user_id = e2e::new_user(&state).await;
     let me = caller(&user_id, &[Role::Customer], Some(Timestamp::now()));
-    let (request, _) = privacy_requests::create(
+    let (request, _) = requests::create(
         &state,
         &me,
         RequestInput {
@@ -710,16 +705,13 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
         )
         .await;
     for _ in 0..2 {
-        shared::retention::scheduled_run(&late, 1000)
+        jobs::purge::scheduled_run(&late, 1000)
             .await
             .expect("scheduled run");
     }
     let stored = state
         .store
-        .get::<privacy_requests::PrivacyRequest>(&privacy_requests::PrivacyRequest::key_of(
-            &user_id,
-            &request.id,
-        ))
+        .get::<requests::PrivacyRequest>(&requests::PrivacyRequest::key_of(&user_id, &request.id))
         .await
         .expect("read")
         .expect("request");
@@ -758,14 +750,14 @@ async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let (user_id, _, _, _) = subject(&state).await;
-    let manifest = shared::export::build(&state, &user_id, "parts-test", 600)
+    let manifest = domain::privacy::export::build(&state, &user_id, "parts-test", 600)
         .await
         .expect("export");
     assert!(manifest.parts >= 3, "{manifest:?}");
     let mut document = String::new();
     for part in 0..manifest.parts {
         document.push_str(
-            &shared::export::part_of(&state, &user_id, "parts-test", part)
+            &domain::privacy::export::part_of(&state, &user_id, "parts-test", part)
                 .await
                 .expect("read")
                 .expect("part"),
@@ -788,7 +780,7 @@ async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
         )
         .await;
     assert!(
-        shared::export::part_of(&later, &user_id, "parts-test", 0)
+        domain::privacy::export::part_of(&later, &user_id, "parts-test", 0)
             .await
             .expect("read")
             .is_none()
@@ -803,7 +795,7 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
     let token = stack.user_with_email(&email, &["customer"]).await.id_token;
     let user_id = sub_of(&token);
     state.keys.create_user_key(&user_id).await.expect("key");
-    let mut account = shared::samples::customer(&user_id, &email);
+    let mut account = domain::samples::customer(&user_id, &email);
     account.policy_version = "2025-06-01".into();
     state.store.create(&account).await.expect("account");
 
@@ -852,9 +844,7 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
     assert_eq!(me["policy"]["current_version"], "2026-11-01");
     assert_eq!(me["policy"]["accepted_current"], false);
 
-    shared::privacy::announce(&state, 100_000)
-        .await
-        .expect("announce");
+    domain::policy::announce(&state, 100_000).await.expect("announce");
     if first != StatusCode::CREATED {
         // Published by an earlier run against this emulator: that announcement is over, and this
         // user signed up after it. (`cargo xtask test` always starts from a fresh emulator.)

@@ -3,14 +3,15 @@
 //! may read what.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::service_requests;
 use e2e::{captured_logs, new_user, pointers, stack, sub_of};
+use edge::ApiError;
+use edge::auth::{Caller, Role};
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use platform::Clock;
+use platform::store::Record;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::auth::{Caller, Role};
-use shared::service_requests;
-use shared::store::Record;
-use shared::{ApiError, Clock};
 use std::collections::BTreeSet;
 
 async fn call(
@@ -508,9 +509,10 @@ async fn cancellation_fees_follow_the_notice_bands() {
         let id = booking.requests[0].request_id.clone();
         let cancel_clock = Clock::fixed(start - SignedDuration::from_hours(notice_hours));
         let cancel_state = stack.state("RequestsFunction", cancel_clock).await;
-        let cancelled = service_requests::cancel(&cancel_state, &caller, &id, "the event was called off")
-            .await
-            .expect("cancelled");
+        let cancelled =
+            domain::scheduling::cancel_request(&cancel_state, &caller, &id, "the event was called off")
+                .await
+                .expect("cancelled");
         assert_eq!(cancelled.status, service_requests::Status::Cancelled);
         let cancellation = cancelled.cancellation.expect("recorded");
         assert_eq!(
@@ -520,7 +522,7 @@ async fn cancellation_fees_follow_the_notice_bands() {
         fees.push(cancellation.fee.map(|line| line.amount_cents));
         // Cancelling twice is an illegal transition.
         assert!(matches!(
-            service_requests::cancel(&cancel_state, &caller, &id, "again").await,
+            domain::scheduling::cancel_request(&cancel_state, &caller, &id, "again").await,
             Err(ApiError::Conflict(_))
         ));
     }
@@ -682,12 +684,12 @@ async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() 
     state.keys.create_user_key(&officer_id).await.expect("key");
     state
         .store
-        .create(&shared::samples::provider(&officer_id, &officer_email))
+        .create(&domain::samples::provider(&officer_id, &officer_email))
         .await
         .expect("provider account");
     let starts = booking["requests"][0]["starts_at"].as_str().expect("start");
     let starts: Timestamp = starts.parse::<jiff::ZonedDateTime>().expect("zoned").timestamp();
-    let assignment = shared::assignments::Assignment::new(
+    let assignment = domain::scheduling::assignments::Assignment::new(
         &request_id,
         &officer_id,
         &agency.id,
@@ -766,13 +768,13 @@ async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() 
     }
     let after = state
         .store
-        .get::<shared::assignments::Assignment>(&assignment.key())
+        .get::<domain::scheduling::assignments::Assignment>(&assignment.key())
         .await
         .expect("get")
         .expect("kept");
     assert_eq!(
         after.record.status,
-        shared::assignments::AssignmentStatus::Cancelled
+        domain::scheduling::assignments::AssignmentStatus::Cancelled
     );
     assert_eq!(
         call(Method::GET, &path, &officer.id_token, None, None).await.0,

@@ -2,10 +2,11 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use e2e::stack;
+use edge::auth::Role;
 use infra::bootstrap::{BootstrapError, bootstrap, declared_table_shape, live_table_shape};
 use infra::template::Template;
-use shared::auth::Role;
-use shared::{Clock, Config};
+use platform::Clock;
+use platform::Config;
 
 #[tokio::test]
 async fn every_table_has_the_shape_template_yaml_declares() {
@@ -28,7 +29,7 @@ async fn every_table_has_the_shape_template_yaml_declares() {
         assert_eq!(live, declared, "{logical_id}");
     }
     let data = declared_table_shape(&stack.stack.template, "DataTable").expect("DataTable");
-    assert_eq!(data.ttl_attribute.as_deref(), Some(shared::store::EXPIRES_AT));
+    assert_eq!(data.ttl_attribute.as_deref(), Some(platform::store::EXPIRES_AT));
     assert!(
         data.indexes.contains_key("by-due-date"),
         "the retention job's index"
@@ -133,9 +134,8 @@ async fn the_key_and_the_mail_identity_work() {
     assert_eq!(plaintext.map(|p| p.into_inner()), Some(b"probe".to_vec()));
     // The emulator, like SES, refuses unverified senders: this proves the identity was created.
     let text = |data: &str| Content::builder().data(data).build().expect("content");
-    state
-        .mail
-        .send_email()
+    let ses = aws_sdk_sesv2::Client::new(&stack.sdk().await);
+    ses.send_email()
         .from_email_address(&state.config.mail_sender)
         .destination(Destination::builder().to_addresses("probe@example.com").build())
         .content(
@@ -151,8 +151,7 @@ async fn the_key_and_the_mail_identity_work() {
         .send()
         .await
         .expect("the sender identity is verified");
-    let refused = state
-        .mail
+    let refused = ses
         .send_email()
         .from_email_address("stranger@elsewhere.example")
         .destination(Destination::builder().to_addresses("probe@example.com").build())

@@ -1,10 +1,10 @@
 //! Retention against the emulator: the access log of every call, kept encrypted for 90 days.
 
 use e2e::{call_api, stack, sub_of};
+use edge::access_log::{self, ANONYMOUS};
 use jiff::{SignedDuration, Timestamp};
+use platform::Clock;
 use reqwest::{Method, StatusCode};
-use shared::Clock;
-use shared::access_log::{self, ANONYMOUS};
 
 #[tokio::test]
 async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days() {
@@ -45,7 +45,7 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(access_log::partition(&user_id)),
+            aws_sdk_dynamodb::types::AttributeValue::S(platform::keys::access_log_partition(&user_id)),
         )
         .send()
         .await
@@ -79,24 +79,24 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
 
 #[tokio::test]
 async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_crash() {
-    use shared::erasure::{self, ErasureReason, Progress};
+    use domain::privacy::erasure::{self, ErasureReason, Progress};
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let user_id = e2e::new_user(&state).await;
     let email = e2e::unique_email("expiring");
     state
         .store
-        .create(&shared::samples::customer(&user_id, &email))
+        .create(&domain::samples::customer(&user_id, &email))
         .await
         .expect("account");
     state
         .store
-        .create(&shared::samples::w9(&user_id, Timestamp::now()))
+        .create(&domain::samples::w9(&user_id, Timestamp::now()))
         .await
         .expect("w9");
     state
         .store
-        .create(&shared::samples::payment(&user_id, "pay-expiring"))
+        .create(&domain::samples::payment(&user_id, "pay-expiring"))
         .await
         .expect("payment");
     erasure::start(&state, &user_id, ErasureReason::Request)
@@ -119,7 +119,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
             Clock::fixed(shred_at - SignedDuration::from_hours(48)),
         )
         .await;
-    shared::retention::purge(&early, 200).await.expect("early purge");
+    jobs::purge::purge(&early, 200).await.expect("early purge");
     assert_eq!(
         e2e::raw_partition(&user_id).await.len(),
         2,
@@ -138,7 +138,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
         "a run stopped after one delete"
     );
     assert_eq!(e2e::raw_partition(&user_id).await.len(), 1, "half done");
-    let report = shared::retention::purge(&later, 200).await.expect("purge");
+    let report = jobs::purge::purge(&later, 200).await.expect("purge");
     assert!(report.keys_shredded >= 1, "{report:?}");
     assert!(
         e2e::raw_partition(&user_id).await.is_empty(),
@@ -149,7 +149,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
         0,
         "the key is gone"
     );
-    let again = shared::retention::purge(&later, 200).await.expect("second purge");
+    let again = jobs::purge::purge(&later, 200).await.expect("second purge");
     assert!(e2e::raw_partition(&user_id).await.is_empty());
     let job = later
         .store
@@ -169,7 +169,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
 #[ignore = "benchmark: prints figures, run with cargo xtask bench"]
 async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
     use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-    use shared::erasure::{self, ErasureReason, Progress};
+    use domain::privacy::erasure::{self, ErasureReason, Progress};
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let mut written = 0usize;
@@ -208,7 +208,7 @@ async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
         let user_id = e2e::new_user(&state).await;
         state
             .store
-            .create(&shared::samples::w9(&user_id, Timestamp::now()))
+            .create(&domain::samples::w9(&user_id, Timestamp::now()))
             .await
             .expect("w9");
         erasure::start(&state, &user_id, ErasureReason::Request)
@@ -224,7 +224,7 @@ async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
             )
             .await;
         let before = later.store.items_read();
-        let report = shared::retention::purge(&later, 200).await.expect("purge");
+        let report = jobs::purge::purge(&later, 200).await.expect("purge");
         let read = later.store.items_read() - before;
         println!(
             "unrelated items in the table: {unrelated} (filled in {:.0} s) | purge: {} month buckets, {} keys shredded, {read} items read",
@@ -295,7 +295,7 @@ async fn usage_is_counted_per_route_and_app_without_people_and_small_buckets_are
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(shared::usage::partition(day)),
+            aws_sdk_dynamodb::types::AttributeValue::S(edge::usage::partition(day)),
         )
         .send()
         .await
@@ -449,18 +449,18 @@ async fn sign_ups_never_confirmed_are_closed_after_seven_days_and_confirmed_user
                 .is_ok()
         }
     };
-    let today = shared::AppState::new(config.clone(), &sdk, Clock::System)
+    let today = platform::AppState::new(config.clone(), &sdk, Clock::System)
         .await
         .expect("state");
     assert_eq!(
-        shared::retention::close_unverified_registrations(&today, 100)
+        jobs::purge::close_unverified_registrations(&today, 100)
             .await
             .expect("close"),
         0,
         "a day-old sign-up is left alone"
     );
     assert!(exists(unconfirmed.clone()).await);
-    let later = shared::AppState::new(
+    let later = platform::AppState::new(
         config,
         &sdk,
         Clock::fixed(Timestamp::now() + SignedDuration::from_hours(24 * 8)),
@@ -468,7 +468,7 @@ async fn sign_ups_never_confirmed_are_closed_after_seven_days_and_confirmed_user
     .await
     .expect("state");
     assert_eq!(
-        shared::retention::close_unverified_registrations(&later, 100)
+        jobs::purge::close_unverified_registrations(&later, 100)
             .await
             .expect("close"),
         1

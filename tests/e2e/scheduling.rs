@@ -2,21 +2,23 @@
 //! rule, auto-assign with its reasons, the officer's accept/decline/release/check-in/check-out, the
 //! mails each step sends, and what each party may read.
 
+use domain::accounts::{AccountStatus, AgencyMembership, ProviderAccount, Skill};
+use domain::agencies::{self, AgencySettings, AssignmentMode, Rates, Rules};
+use domain::scheduling::assignments::AssignmentStatus;
+use domain::scheduling::availability::{Availability, DatedException, Day, TimeWindow, WeeklyAvailability};
+use domain::scheduling::roster::{Roster, WorkedShift};
+use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
+use domain::service_requests::{self, Status};
 use e2e::{new_user, stack, sub_of, unique_email};
+use edge::ApiError;
+use edge::auth::{Caller, Role};
 use futures::future::join_all;
 use jiff::civil::{Date, Weekday};
 use jiff::{SignedDuration, Timestamp};
+use platform::AppState;
+use platform::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::accounts::{AccountStatus, AgencyMembership, ProviderAccount, Skill};
-use shared::agencies::{self, AgencySettings, AssignmentMode, Rates, Rules};
-use shared::assignments::AssignmentStatus;
-use shared::auth::{Caller, Role};
-use shared::availability::{Availability, DatedException, Day, TimeWindow, WeeklyAvailability};
-use shared::roster::{Roster, WorkedShift};
-use shared::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
-use shared::service_requests::{self, Status};
-use shared::{ApiError, AppState, Clock};
 use std::collections::BTreeSet;
 
 const ZONE: &str = "America/Denver";
@@ -54,7 +56,7 @@ async fn world(tweak: impl FnOnce(&mut Rules)) -> World {
     let dispatcher = stack.user_with_email(&dispatcher_email, &["dispatcher"]).await;
     let customer_email = unique_email("schedcustomer");
     let customer = stack.user_with_email(&customer_email, &["customer"]).await;
-    let mut rules = shared::samples::agency_rules();
+    let mut rules = domain::samples::agency_rules();
     tweak(&mut rules);
     let settings = AgencySettings {
         agency_name: "Sublette County Sheriff".into(),
@@ -80,7 +82,7 @@ async fn world(tweak: impl FnOnce(&mut Rules)) -> World {
     state.keys.create_user_key(&customer_id).await.expect("key");
     state
         .store
-        .create(&shared::samples::customer(&customer_id, &customer_email))
+        .create(&domain::samples::customer(&customer_id, &customer_email))
         .await
         .expect("customer account");
     World {
@@ -138,7 +140,7 @@ async fn officer_with(
         }
         None => new_user(&w.state).await,
     };
-    let mut account = shared::samples::provider(&user_id, &email);
+    let mut account = domain::samples::provider(&user_id, &email);
     account.agency = Some(AgencyMembership {
         agency_id: w.agency_id.clone(),
         badge_number: "B-1".into(),
@@ -235,7 +237,7 @@ async fn a_hundred_officers_claim_three_slots_and_exactly_three_win() {
         assert_eq!(lost.status(), StatusCode::CONFLICT, "{lost:?}");
     }
     assert_eq!(staffing(&w, &request_id).await, (3, Status::FullyStaffed));
-    let active = shared::assignments::of_request(&w.state.store, &request_id)
+    let active = domain::scheduling::assignments::of_request(&w.state.store, &request_id)
         .await
         .expect("assignments")
         .into_iter()
@@ -247,7 +249,7 @@ async fn a_hundred_officers_claim_three_slots_and_exactly_three_win() {
     let counters = w
         .state
         .store
-        .counters(&shared::usage::partition(day))
+        .counters(&edge::usage::partition(day))
         .await
         .expect("usage counters");
     let agency_bucket = format!("agency#{}", w.agency_id);
@@ -322,7 +324,7 @@ async fn every_rule_excludes_and_auto_assign_explains_its_picks() {
     .await;
     // Restricted after offering availability (a privacy request): still listed, never matched.
     let restricted = officer(&w, |_| {}).await;
-    let key = shared::accounts::account_key(&restricted.user_id, shared::accounts::AccountRole::Provider);
+    let key = domain::accounts::account_key(&restricted.user_id, domain::accounts::AccountRole::Provider);
     let account = w
         .state
         .store
@@ -555,7 +557,7 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
     let outsider = stack.user("outsider", &["provider"]).await.id_token;
     let outsider_id = sub_of(&outsider);
     w.state.keys.create_user_key(&outsider_id).await.expect("key");
-    let mut outsider_account = shared::samples::provider(&outsider_id, &unique_email("outsider"));
+    let mut outsider_account = domain::samples::provider(&outsider_id, &unique_email("outsider"));
     if let Some(m) = outsider_account.agency.as_mut() {
         m.agency_id = uuid::Uuid::new_v4().to_string();
     }
@@ -897,7 +899,7 @@ async fn do_not_hire_is_for_the_agency_admin_and_the_roster_is_stored_encrypted(
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(shared::roster::PoolEntry::partition(
+            aws_sdk_dynamodb::types::AttributeValue::S(domain::scheduling::roster::PoolEntry::partition(
                 &w.agency_id,
                 "monday",
             )),

@@ -1,14 +1,14 @@
 //! The store hides expired items (the emulator never deletes them), pages through large results,
 //! and maps conditional failures.
 
+use domain::samples;
+use domain::service_requests::payments::PaymentRecord;
+use domain::tax::W9Record;
 use e2e::{new_user, stack};
 use jiff::{SignedDuration, Timestamp, ToSpan};
-use shared::Clock;
-use shared::keys::user_partition;
-use shared::payments::PaymentRecord;
-use shared::samples;
-use shared::store::{Record, StoreError};
-use shared::tax::W9Record;
+use platform::Clock;
+use platform::keys::user_partition;
+use platform::store::{Record, StoreError};
 
 #[tokio::test]
 async fn expired_items_are_invisible_to_get_and_query() {
@@ -81,7 +81,7 @@ async fn expired_items_are_invisible_to_get_and_query() {
     assert!(
         state
             .store
-            .get::<shared::accounts::CustomerAccount>(&customer.key())
+            .get::<domain::accounts::CustomerAccount>(&customer.key())
             .await
             .expect("get")
             .is_some()

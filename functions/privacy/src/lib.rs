@@ -1,13 +1,14 @@
 //! The privacy function: the rights the Applications Privacy Policy grants, and its versions.
 //! Routes are declared in template.yaml (`PrivacyFunction`) and in `shared/openapi.yaml`.
 
+use domain::privacy::requests::{self, RequestView};
+use edge::ApiError;
+use edge::auth::Caller;
+use edge::http::{HandlerResult, Router, json, json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
+use platform::AppState;
 use serde::Serialize;
-use shared::auth::Caller;
-use shared::http::{HandlerResult, Router, json, json_body, path_param};
-use shared::privacy_requests::{self, RequestView};
-use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
@@ -32,7 +33,7 @@ async fn usage(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let day = match request.query_string_parameters().first("day") {
         Some(text) => text.parse().map_err(|_| {
-            ApiError::Validation(vec![shared::error::FieldError {
+            ApiError::Validation(vec![edge::error::FieldError {
                 pointer: "?day".into(),
                 detail: "must be a date (YYYY-MM-DD)".into(),
             }])
@@ -43,10 +44,7 @@ async fn usage(state: AppState, request: Request) -> HandlerResult {
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .date(),
     };
-    json(
-        StatusCode::OK,
-        &shared::usage::report(&state, &caller, day).await?,
-    )
+    json(StatusCode::OK, &edge::usage::report(&state, &caller, day).await?)
 }
 
 #[derive(Serialize)]
@@ -58,7 +56,7 @@ struct Page<T> {
 /// `GET /v1/privacy-requests`: the caller's own privacy requests, newest first.
 async fn list_mine(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let items: Vec<RequestView> = privacy_requests::list_mine(&state, &caller).await?;
+    let items: Vec<RequestView> = requests::list_mine(&state, &caller).await?;
     json(
         StatusCode::OK,
         &Page {
@@ -76,7 +74,7 @@ async fn create(state: AppState, request: Request) -> HandlerResult {
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let input = json_body(&request)?;
-    let (view, created) = privacy_requests::create(&state, &caller, input, key).await?;
+    let (view, created) = requests::create(&state, &caller, input, key).await?;
     json(
         if created {
             StatusCode::CREATED
@@ -91,10 +89,7 @@ async fn create(state: AppState, request: Request) -> HandlerResult {
 async fn read_mine(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
-    json(
-        StatusCode::OK,
-        &privacy_requests::read_mine(&state, &caller, &id).await?,
-    )
+    json(StatusCode::OK, &requests::read_mine(&state, &caller, &id).await?)
 }
 
 /// `POST /v1/admin/privacy-requests/{id}/decision` (privacy officers): fulfil, deny or extend.
@@ -104,7 +99,7 @@ async fn decide(state: AppState, request: Request) -> HandlerResult {
     let decision = json_body(&request)?;
     json(
         StatusCode::OK,
-        &privacy_requests::decide(&state, &caller, &id, decision).await?,
+        &requests::decide(&state, &caller, &id, decision).await?,
     )
 }
 
@@ -112,7 +107,7 @@ async fn decide(state: AppState, request: Request) -> HandlerResult {
 async fn publish_policy(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let input = json_body(&request)?;
-    let (version, published) = shared::privacy::publish(&state, &caller, input).await?;
+    let (version, published) = domain::policy::publish(&state, &caller, input).await?;
     json(
         if published {
             StatusCode::CREATED
@@ -129,14 +124,17 @@ async fn record_disclosure(state: AppState, request: Request) -> HandlerResult {
     let input = json_body(&request)?;
     json(
         StatusCode::CREATED,
-        &shared::disclosures::record(&state, &caller, input).await?,
+        &domain::privacy::disclosures::record(&state, &caller, input).await?,
     )
 }
 
 /// `GET /v1/me/data-inventory`: what we hold about the caller, why, from where, for whom, how long.
 async fn data_inventory(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    json(StatusCode::OK, &shared::inventory::of(&state, &caller).await?)
+    json(
+        StatusCode::OK,
+        &domain::privacy::inventory::of(&state, &caller).await?,
+    )
 }
 
 /// `GET /v1/privacy-requests/{id}/export[?part=N]`: the manifest, or one part as JSON Lines.
@@ -145,16 +143,16 @@ async fn export(state: AppState, request: Request) -> HandlerResult {
     let id = path_param(&request, "id")?;
     let part = match request.query_string_parameters().first("part") {
         Some(text) => Some(text.parse::<u32>().map_err(|_| {
-            ApiError::Validation(vec![shared::error::FieldError {
+            ApiError::Validation(vec![edge::error::FieldError {
                 pointer: "?part".into(),
                 detail: "must be a part number (0, 1, …)".into(),
             }])
         })?),
         None => None,
     };
-    match privacy_requests::export_of(&state, &caller, &id, part).await? {
-        privacy_requests::ExportAnswer::Manifest(manifest) => json(StatusCode::OK, &manifest),
-        privacy_requests::ExportAnswer::Part(lines) => lambda_http::Response::builder()
+    match requests::export_of(&state, &caller, &id, part).await? {
+        requests::ExportAnswer::Manifest(manifest) => json(StatusCode::OK, &manifest),
+        requests::ExportAnswer::Part(lines) => lambda_http::Response::builder()
             .status(StatusCode::OK)
             .header("content-type", "application/x-ndjson")
             .header("cache-control", "no-store")
@@ -167,17 +165,17 @@ async fn export(state: AppState, request: Request) -> HandlerResult {
 async fn list_open(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let filter = match request.query_string_parameters().first("status") {
-        None | Some("open") => privacy_requests::StatusFilter::Open,
-        Some("overdue") => privacy_requests::StatusFilter::Overdue,
-        Some("closed") => privacy_requests::StatusFilter::Closed,
+        None | Some("open") => requests::StatusFilter::Open,
+        Some("overdue") => requests::StatusFilter::Overdue,
+        Some("closed") => requests::StatusFilter::Closed,
         Some(_) => {
-            return Err(ApiError::Validation(vec![shared::error::FieldError {
+            return Err(ApiError::Validation(vec![edge::error::FieldError {
                 pointer: "?status".into(),
                 detail: "must be open, overdue or closed".into(),
             }]));
         }
     };
-    let items = privacy_requests::list_by_status(&state, &caller, filter).await?;
+    let items = requests::list_by_status(&state, &caller, filter).await?;
     json(
         StatusCode::OK,
         &Page {
@@ -193,13 +191,13 @@ async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     let user_id = path_param(&request, "user_id")?;
     json(
         StatusCode::OK,
-        &privacy_requests::delete_minor(&state, &caller, &user_id).await?,
+        &requests::delete_minor(&state, &caller, &user_id).await?,
     )
 }
 
 /// `GET /v1/privacy/policy` (public): the policy version in force.
 async fn current_policy(state: AppState, _request: Request) -> HandlerResult {
-    match shared::privacy::current_policy(&state.store).await? {
+    match domain::policy::current_policy(&state.store).await? {
         Some(policy) => json(StatusCode::OK, &policy),
         None => Err(ApiError::NotFound("published policy version")),
     }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve_lambda(privacy::router()).await
+    edge::http::serve_lambda(privacy::router()).await
 }

@@ -2,12 +2,13 @@
 //! correction, and marketing consent.
 //! Routes are declared in template.yaml (`RegistrationFunction`) and in `shared/openapi.yaml`.
 
+use domain::accounts;
+use domain::agencies;
+use edge::auth::Caller;
+use edge::http::{HandlerResult, Router, json, json_body, path_param};
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use shared::AppState;
-use shared::auth::Caller;
-use shared::http::{HandlerResult, Router, json, json_body, path_param};
-use shared::{accounts, agencies};
+use platform::AppState;
 
 /// The route table of this function.
 pub fn router() -> Router {

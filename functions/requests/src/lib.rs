@@ -1,14 +1,15 @@
 //! The requests function: service requests customers book, with quotes and cancellation.
 //! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/openapi.yaml`.
 
+use domain::service_requests::{self, ListQuery, Status};
+use edge::ApiError;
+use edge::auth::Caller;
+use edge::error::FieldError;
+use edge::http::{HandlerResult, Router, json, json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt};
+use platform::AppState;
 use serde::Deserialize;
-use shared::auth::Caller;
-use shared::error::FieldError;
-use shared::http::{HandlerResult, Router, json, json_body, path_param};
-use shared::service_requests::{self, ListQuery, Status};
-use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
@@ -124,6 +125,6 @@ async fn cancel(state: AppState, request: Request) -> HandlerResult {
     let input: CancelInput = json_body(&request)?;
     json(
         StatusCode::OK,
-        &service_requests::cancel(&state, &caller, &id, &input.reason).await?,
+        &domain::scheduling::cancel_request(&state, &caller, &id, &input.reason).await?,
     )
 }

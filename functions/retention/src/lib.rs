@@ -4,21 +4,21 @@
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::event::dynamodb;
+use domain::privacy::erasure::ErasureError;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jobs::purge::PurgeReport;
+use jobs::ttl_audit::{TTL_PRINCIPAL, TtlAuditReport, TtlRemoval};
+use platform::AppState;
+use platform::store::StoreError;
 use serde::Deserialize;
-use shared::AppState;
-use shared::erasure::ErasureError;
-use shared::retention::PurgeReport;
-use shared::store::StoreError;
-use shared::ttl_audit::{TTL_PRINCIPAL, TtlAuditReport, TtlRemoval};
 
 /// Due items one scheduled run handles at most; the next run continues from the checkpoint.
 pub const ITEMS_PER_RUN: usize = 200;
 
 /// Handles one scheduled purge event: finds due work through the due-date index and does it.
 pub async fn handle_schedule(state: &AppState, _event: CloudWatchEvent) -> Result<PurgeReport, ErasureError> {
-    let report = shared::retention::scheduled_run(state, ITEMS_PER_RUN).await?;
+    let report = jobs::purge::scheduled_run(state, ITEMS_PER_RUN).await?;
     tracing::info!(
         day = %report.day,
         due_items = report.due_items,
@@ -71,7 +71,7 @@ pub fn ttl_removals(event: dynamodb::Event) -> Vec<TtlRemoval> {
 /// Handles one batch of the table's stream: audits and cascades TTL deletions.
 pub async fn handle_stream(state: &AppState, event: dynamodb::Event) -> Result<TtlAuditReport, StoreError> {
     let removals = ttl_removals(event);
-    let report = shared::ttl_audit::audit(state, &removals).await?;
+    let report = jobs::ttl_audit::audit(state, &removals).await?;
     tracing::info!(
         counted = report.counted,
         cascaded = report.cascaded,

@@ -3,11 +3,11 @@
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::event::dynamodb;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::AppState;
+use platform::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    platform::telemetry::init();
     let state = AppState::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let state = state.clone();

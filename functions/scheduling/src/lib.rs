@@ -1,16 +1,17 @@
 //! The scheduling function: availability, open shifts, claims, assignments, check-in/out and the
 //! agencies' do-not-hire lists. Routes are declared in template.yaml (`SchedulingFunction`) and in
-//! `shared/openapi.yaml`; each handler parses, calls one function of `shared::scheduling`, answers.
+//! `shared/openapi.yaml`; each handler parses, calls one function of `domain::scheduling`, answers.
 
+use domain::scheduling::assignments::AssignmentView;
+use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
+use edge::ApiError;
+use edge::auth::{Caller, Role};
+use edge::error::FieldError;
+use edge::http::{HandlerResult, Router, json, json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
+use platform::AppState;
 use serde::Serialize;
-use shared::assignments::AssignmentView;
-use shared::auth::{Caller, Role};
-use shared::error::FieldError;
-use shared::http::{HandlerResult, Router, json, json_body, path_param};
-use shared::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
-use shared::{ApiError, AppState};
 
 /// The route table of this function.
 pub fn router() -> Router {
@@ -66,7 +67,7 @@ async fn my_assignments(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     caller.require(Role::Provider)?;
     let items: Vec<AssignmentView> =
-        shared::assignments::assignments_of(&state.store, &caller.user_id, 50).await?;
+        domain::scheduling::assignments::assignments_of(&state.store, &caller.user_id, 50).await?;
     json(
         StatusCode::OK,
         &Page {

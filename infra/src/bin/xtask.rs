@@ -16,7 +16,8 @@ use infra::bootstrap::{REGION, bootstrap, sdk_config};
 use infra::emulator::{Emulator, ensure_tools, venv_bin};
 use infra::gateway::Gateway;
 use infra::{project_template, repo_root};
-use shared::{AppState, Clock};
+use platform::AppState;
+use platform::Clock;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -98,7 +99,7 @@ async fn main() -> Result<()> {
 
 async fn dev(port: u16, emulator_port: u16) -> Result<()> {
     let started = Instant::now();
-    shared::telemetry::init();
+    platform::telemetry::init();
     ensure_tools().await?;
     let local_dir = repo_root().join(".local");
     std::fs::create_dir_all(&local_dir).context("creating .local/")?;
@@ -117,7 +118,7 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
         let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             hourly.tick().await;
-            match shared::retention::scheduled_run(&retention, retention::ITEMS_PER_RUN).await {
+            match jobs::purge::scheduled_run(&retention, retention::ITEMS_PER_RUN).await {
                 Ok(report) => tracing::info!(?report, "hourly retention purge"),
                 Err(error) => tracing::warn!(error = %error, "hourly retention purge failed"),
             }
@@ -161,7 +162,7 @@ async fn purge_once(emulator_port: u16) -> Result<()> {
         Clock::System,
     )
     .await?;
-    let report = shared::retention::scheduled_run(&state, retention::ITEMS_PER_RUN).await?;
+    let report = jobs::purge::scheduled_run(&state, retention::ITEMS_PER_RUN).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -1,0 +1,357 @@
+//! Customer and Security Provider accounts of a user, and the e-mail uniqueness lock.
+//!
+//! This module is the only owner of account records: other domains read them and change their
+//! status through the functions below. Registration and the profile (views, corrections, consent)
+//! live in the submodules.
+
+mod profile;
+mod registration;
+
+#[allow(unused_imports)]
+use profile::*;
+pub use profile::{
+    ConsentChange, ConsentState, CustomerCorrection, CustomerView, Me, PolicyAcceptance, ProviderCorrection,
+    ProviderView, Registered, correct_customer, correct_provider, me, set_consent,
+};
+#[allow(unused_imports)]
+use registration::*;
+pub use registration::{
+    CustomerRegistration, ProviderRegistration, TaxClassification, W9Input, register_customer,
+    register_provider,
+};
+
+use crate::address::{Address, AddressRules};
+use crate::agencies;
+use crate::audit::AuditRecord;
+use crate::consent::{self, ConsentRecord, ConsentSource};
+use crate::mail;
+use crate::tax::{TinType, W9Record};
+use edge::auth::{Caller, Role};
+use edge::error::ApiError;
+use edge::validation::{self, Validator};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use platform::AppState;
+use platform::keys::{sort_prefix, user_partition};
+use platform::lookup::normalize_email;
+use platform::schema::{self, ItemType};
+use platform::store::{ItemKey, Record, Store, StoreError, Versioned, Write};
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of an account. Only `active` accounts are matched or mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// Processing restricted by a privacy request: stored, not used.
+    Restricted,
+    /// An erasure is under way.
+    DeletionPending,
+}
+
+/// Whether a customer books as a person or for a business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerKind {
+    Individual,
+    Business,
+}
+
+/// Whether marketing mail may go to an account: active (not restricted, not being deleted) and with
+/// marketing consent. Service mail (welcome, assignments) needs no consent.
+pub fn may_send_marketing(status: AccountStatus, consented: bool) -> bool {
+    status == AccountStatus::Active && consented
+}
+
+/// A customer's account as stored (personal fields encrypted by the data layer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerAccount {
+    pub user_id: String,
+    pub kind: CustomerKind,
+    pub status: AccountStatus,
+    pub name: String,
+    /// E.164.
+    pub phone: String,
+    /// Normalised (trimmed, lower-cased).
+    pub email: String,
+    pub date_of_birth: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailing_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_name: Option<String>,
+    /// EIN of a business, digits only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// The privacy-policy version the customer accepted.
+    pub policy_version: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Record for CustomerAccount {
+    const TYPE: &'static ItemType = &schema::CUSTOMER_ACCOUNT;
+
+    fn key(&self) -> ItemKey {
+        account_key(&self.user_id, AccountRole::Customer)
+    }
+}
+
+/// A Security Provider's licence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Licence {
+    pub number: String,
+    pub issuing_state: String,
+    pub kind: String,
+    pub expires_on: Date,
+}
+
+/// Membership of an agency (tenant), with what seniority ranking needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyMembership {
+    pub agency_id: String,
+    pub badge_number: String,
+    pub hire_date: Date,
+}
+
+/// What a Security Provider is qualified for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skill {
+    Armed,
+    Unarmed,
+    Supervisor,
+    Vehicle,
+}
+
+/// Where a Security Provider works: region codes, or a point and radius.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceArea {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center: Option<(f64, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_km: Option<f64>,
+}
+
+/// A Security Provider's account as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderAccount {
+    pub user_id: String,
+    pub status: AccountStatus,
+    pub legal_name: String,
+    pub date_of_birth: Date,
+    pub phone: String,
+    pub email: String,
+    pub home_address: Address,
+    pub licence: Licence,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<AgencyMembership>,
+    pub skills: Vec<Skill>,
+    pub service_area: ServiceArea,
+    pub policy_version: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Record for ProviderAccount {
+    const TYPE: &'static ItemType = &schema::PROVIDER_ACCOUNT;
+
+    fn key(&self) -> ItemKey {
+        account_key(&self.user_id, AccountRole::Provider)
+    }
+}
+
+/// Reserves an e-mail for one account of a role. Its key holds a keyed hash of the e-mail
+/// ([`platform::lookup::LookupKey`]), never the e-mail itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailLock {
+    /// `customer` or `provider`.
+    pub role: String,
+    /// The hex keyed hash of the normalised e-mail.
+    pub email_hash: String,
+    pub owner_user_id: String,
+    pub created_at: Timestamp,
+}
+
+impl EmailLock {
+    /// The lock's key for a role and e-mail hash.
+    pub fn key_for(role: &str, email_hash: &str) -> ItemKey {
+        ItemKey::new(format!("LOCK#EMAIL#{role}#{email_hash}"), "LOCK".to_owned())
+    }
+}
+
+impl Record for EmailLock {
+    const TYPE: &'static ItemType = &schema::EMAIL_LOCK;
+
+    fn key(&self) -> ItemKey {
+        Self::key_for(&self.role, &self.email_hash)
+    }
+}
+
+/// The role an account is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRole {
+    Customer,
+    Provider,
+}
+
+impl AccountRole {
+    /// The lock and Cognito group name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Provider => "provider",
+        }
+    }
+
+    fn group(self) -> Role {
+        match self {
+            Self::Customer => Role::Customer,
+            Self::Provider => Role::Provider,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Provider => "Security Provider",
+        }
+    }
+}
+
+/// The key of a user's account of `role`.
+pub fn account_key(user_id: &str, role: AccountRole) -> ItemKey {
+    let suffix = match role {
+        AccountRole::Customer => "CUSTOMER",
+        AccountRole::Provider => "PROVIDER",
+    };
+    ItemKey::new(
+        user_partition(user_id),
+        format!("{}{suffix}", sort_prefix::ACCOUNT),
+    )
+}
+
+// ------------------------------------------------------------------------------ reading and status
+
+/// A user's customer account, for the other domains (only this module reads account records).
+pub async fn customer(
+    store: &Store,
+    user_id: &str,
+) -> Result<Option<Versioned<CustomerAccount>>, StoreError> {
+    store
+        .get::<CustomerAccount>(&account_key(user_id, AccountRole::Customer))
+        .await
+}
+
+/// A user's provider account, for the other domains.
+pub async fn provider(
+    store: &Store,
+    user_id: &str,
+) -> Result<Option<Versioned<ProviderAccount>>, StoreError> {
+    store
+        .get::<ProviderAccount>(&account_key(user_id, AccountRole::Provider))
+        .await
+}
+
+/// The provider accounts of `user_ids` that exist, in one batched read.
+pub async fn providers(store: &Store, user_ids: &[String]) -> Result<Vec<ProviderAccount>, StoreError> {
+    let keys: Vec<ItemKey> = user_ids
+        .iter()
+        .map(|id| account_key(id, AccountRole::Provider))
+        .collect();
+    Ok(store
+        .batch_get::<ProviderAccount>(&keys)
+        .await?
+        .into_iter()
+        .map(|a| a.record)
+        .collect())
+}
+
+/// The status of each account the user holds (customer first), for rules that look at any role.
+pub async fn statuses(store: &Store, user_id: &str) -> Result<Vec<(AccountRole, AccountStatus)>, StoreError> {
+    let mut found = Vec::new();
+    if let Some(account) = customer(store, user_id).await? {
+        found.push((AccountRole::Customer, account.record.status));
+    }
+    if let Some(account) = provider(store, user_id).await? {
+        found.push((AccountRole::Provider, account.record.status));
+    }
+    Ok(found)
+}
+
+/// What [`set_status`] did to one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    /// The account was moved to the new status.
+    Changed,
+    /// No such account, or its status did not call for the change.
+    NotNeeded,
+    /// A change was due but `permit` refused it (a job's budget ran out): call again later.
+    NotPermitted,
+}
+
+/// Moves the user's `role` account to `to` when `applies` holds for its current status. `permit` is
+/// asked only when a write is due (erasure spends one budget unit per write). The write is
+/// conditioned on the version read, so a concurrent change fails with `ConditionFailed`.
+pub async fn set_status(
+    store: &Store,
+    user_id: &str,
+    role: AccountRole,
+    applies: impl Fn(AccountStatus) -> bool,
+    to: AccountStatus,
+    permit: impl FnOnce() -> bool,
+) -> Result<StatusChange, StoreError> {
+    async fn change<R: Record + Clone>(
+        store: &Store,
+        current: Option<Versioned<R>>,
+        status: impl Fn(&mut R) -> &mut AccountStatus,
+        applies: impl Fn(AccountStatus) -> bool,
+        to: AccountStatus,
+        permit: impl FnOnce() -> bool,
+    ) -> Result<StatusChange, StoreError> {
+        let Some(current) = current else {
+            return Ok(StatusChange::NotNeeded);
+        };
+        let mut changed = current.record.clone();
+        if !applies(*status(&mut changed)) {
+            return Ok(StatusChange::NotNeeded);
+        }
+        if !permit() {
+            return Ok(StatusChange::NotPermitted);
+        }
+        *status(&mut changed) = to;
+        store.replace(&changed, current.version).await?;
+        Ok(StatusChange::Changed)
+    }
+    match role {
+        AccountRole::Customer => {
+            let current = customer(store, user_id).await?;
+            change(store, current, |a| &mut a.status, applies, to, permit).await
+        }
+        AccountRole::Provider => {
+            let current = provider(store, user_id).await?;
+            change(store, current, |a| &mut a.status, applies, to, permit).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod marketing_tests {
+    use super::*;
+
+    #[test]
+    fn marketing_needs_an_active_account_and_consent() {
+        assert!(may_send_marketing(AccountStatus::Active, true));
+        assert!(!may_send_marketing(AccountStatus::Active, false));
+        assert!(!may_send_marketing(AccountStatus::Restricted, true));
+        assert!(!may_send_marketing(AccountStatus::DeletionPending, true));
+    }
+}

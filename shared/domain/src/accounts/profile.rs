@@ -1,0 +1,494 @@
+//! A user's own view of their accounts (`GET /v1/me`), corrections of their fields and their
+//! consents.
+
+use super::*;
+
+/// What `PATCH /v1/me/customer` accepts: the fields to correct.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerCorrection {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub date_of_birth: Option<Date>,
+    pub home_address: Option<Address>,
+    pub business_address: Option<Address>,
+    pub mailing_address: Option<Address>,
+    pub business_name: Option<String>,
+    pub ein: Option<String>,
+}
+
+/// What `PATCH /v1/me/provider` accepts: the fields to correct.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderCorrection {
+    pub legal_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub date_of_birth: Option<Date>,
+    pub home_address: Option<Address>,
+    pub licence: Option<Licence>,
+    pub agency: Option<AgencyMembership>,
+    pub skills: Option<Vec<Skill>>,
+    pub service_area: Option<ServiceArea>,
+}
+
+// ------------------------------------------------------------------------------------------ views
+
+/// A customer account as its owner sees it: tax id masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerView {
+    pub user_id: String,
+    pub kind: CustomerKind,
+    pub status: AccountStatus,
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub date_of_birth: Date,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailing_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_name: Option<String>,
+    /// Last four digits of the EIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_id_last4: Option<String>,
+    pub policy_version: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&CustomerAccount> for CustomerView {
+    fn from(account: &CustomerAccount) -> Self {
+        Self {
+            user_id: account.user_id.clone(),
+            kind: account.kind,
+            status: account.status,
+            name: account.name.clone(),
+            phone: account.phone.clone(),
+            email: account.email.clone(),
+            date_of_birth: account.date_of_birth,
+            home_address: account.home_address.clone(),
+            business_address: account.business_address.clone(),
+            mailing_address: account.mailing_address.clone(),
+            business_name: account.business_name.clone(),
+            tax_id_last4: account.tax_id.as_deref().map(last4),
+            policy_version: account.policy_version.clone(),
+            created_at: account.created_at,
+            updated_at: account.updated_at,
+        }
+    }
+}
+
+pub(super) fn last4(digits: &str) -> String {
+    digits
+        .chars()
+        .skip(digits.chars().count().saturating_sub(4))
+        .collect()
+}
+
+/// A Security Provider account as its owner sees it: TIN masked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderView {
+    #[serde(flatten)]
+    pub account: ProviderAccount,
+    /// From the newest W-9: the kind of TIN and its last four digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tin_type: Option<TinType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_id_last4: Option<String>,
+}
+
+/// `GET /v1/me`: the caller's accounts, current consent and policy acceptance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Me {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderView>,
+    pub marketing_consent: bool,
+    pub policy: PolicyAcceptance,
+}
+
+/// Which privacy-policy version the user accepted, and whether it is the one in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyAcceptance {
+    pub accepted_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
+    pub accepted_current: bool,
+}
+
+/// The outcome of a registration: the account, and whether this call created it (a repeated
+/// identical registration returns the same account without creating anything).
+#[derive(Debug, Clone)]
+pub struct Registered<V> {
+    pub view: V,
+    pub created: bool,
+}
+
+// ------------------------------------------------------------------------------------------ rules
+
+pub(super) async fn newest_w9(state: &AppState, user_id: &str) -> Result<Option<W9Record>, StoreError> {
+    Ok(state
+        .store
+        .latest::<W9Record>(&user_partition(user_id), "TAX#W9#")
+        .await?
+        .map(|v| v.record))
+}
+
+pub(super) fn provider_view(account: ProviderAccount, w9: Option<&W9Record>) -> ProviderView {
+    ProviderView {
+        account,
+        tin_type: w9.map(|w| w.tin_type),
+        tax_id_last4: w9.map(|w| last4(&w.tax_id)),
+    }
+}
+
+/// `GET /v1/me`: 404 until the caller holds an account.
+pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
+    let customer = state
+        .store
+        .get::<CustomerAccount>(&account_key(&caller.user_id, AccountRole::Customer))
+        .await?;
+    let provider = state
+        .store
+        .get::<ProviderAccount>(&account_key(&caller.user_id, AccountRole::Provider))
+        .await?;
+    if customer.is_none() && provider.is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
+    let w9 = if provider.is_some() {
+        newest_w9(state, &caller.user_id).await?
+    } else {
+        None
+    };
+    let accepted_version = customer
+        .as_ref()
+        .map(|c| c.record.policy_version.clone())
+        .into_iter()
+        .chain(provider.as_ref().map(|p| p.record.policy_version.clone()))
+        .max()
+        .unwrap_or_default();
+    let current_version = crate::policy::current_policy(&state.store)
+        .await?
+        .map(|p| p.policy_version);
+    Ok(Me {
+        user_id: caller.user_id.clone(),
+        customer: customer.map(|c| CustomerView::from(&c.record)),
+        provider: provider.map(|p| provider_view(p.record, w9.as_ref())),
+        marketing_consent: consent::marketing_consent(&state.store, &caller.user_id).await?,
+        policy: PolicyAcceptance {
+            accepted_current: current_version
+                .as_ref()
+                .is_none_or(|current| *current == accepted_version),
+            accepted_version,
+            current_version,
+        },
+    })
+}
+
+/// The names of the fields that differ between two versions of a record (for the audit trail:
+/// names only). `updated_at` is not a correction.
+pub(super) fn changed_fields<T: Serialize>(before: &T, after: &T) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| name.as_str() != "updated_at" && before.get(*name) != after.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// `PATCH /v1/me/customer`: corrects fields of the caller's customer account. Audited (field names
+/// only). A new e-mail must be the caller's verified sign-in address; its lock moves with it.
+pub async fn correct_customer(
+    state: &AppState,
+    caller: &Caller,
+    correction: CustomerCorrection,
+) -> Result<CustomerView, ApiError> {
+    let current = state
+        .store
+        .get::<CustomerAccount>(&account_key(&caller.user_id, AccountRole::Customer))
+        .await?
+        .ok_or(ApiError::NotFound("customer account"))?;
+    let before = current.record.clone();
+    let now = state.clock.now();
+    let mut v = Validator::new();
+    let tax_id = ein_digits(&mut v, correction.ein.as_deref());
+    let after = CustomerAccount {
+        name: correction
+            .name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or(before.name.clone()),
+        phone: correction.phone.unwrap_or(before.phone.clone()),
+        email: correction
+            .email
+            .as_deref()
+            .map(normalize_email)
+            .unwrap_or(before.email.clone()),
+        date_of_birth: correction.date_of_birth.unwrap_or(before.date_of_birth),
+        home_address: correction.home_address.or(before.home_address.clone()),
+        business_address: correction.business_address.or(before.business_address.clone()),
+        mailing_address: correction.mailing_address.or(before.mailing_address.clone()),
+        business_name: correction
+            .business_name
+            .map(|n| n.trim().to_owned())
+            .or(before.business_name.clone()),
+        tax_id: tax_id.or(before.tax_id.clone()),
+        updated_at: now,
+        ..before.clone()
+    };
+    let email_changed = after.email != before.email;
+    check_correction_person(
+        &mut v,
+        caller,
+        validation::today(now),
+        "/name",
+        &after.name,
+        &after.phone,
+        &after.email,
+        after.date_of_birth,
+        email_changed,
+    );
+    check_customer_shape(&mut v, &after, false);
+    v.finish()?;
+    let fields = changed_fields(&before, &after);
+    if fields.is_empty() {
+        return Ok(CustomerView::from(&before));
+    }
+    apply_correction(
+        state,
+        caller,
+        AccountRole::Customer,
+        &after,
+        current.version,
+        &before.email,
+        &after.email,
+        fields,
+        "customer.corrected",
+    )
+    .await?;
+    Ok(CustomerView::from(&after))
+}
+
+/// `PATCH /v1/me/provider`: corrects fields of the caller's provider account (audited).
+pub async fn correct_provider(
+    state: &AppState,
+    caller: &Caller,
+    correction: ProviderCorrection,
+) -> Result<ProviderView, ApiError> {
+    let current = state
+        .store
+        .get::<ProviderAccount>(&account_key(&caller.user_id, AccountRole::Provider))
+        .await?
+        .ok_or(ApiError::NotFound("provider account"))?;
+    let before = current.record.clone();
+    let now = state.clock.now();
+    let after = ProviderAccount {
+        legal_name: correction
+            .legal_name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or(before.legal_name.clone()),
+        phone: correction.phone.unwrap_or(before.phone.clone()),
+        email: correction
+            .email
+            .as_deref()
+            .map(normalize_email)
+            .unwrap_or(before.email.clone()),
+        date_of_birth: correction.date_of_birth.unwrap_or(before.date_of_birth),
+        home_address: correction.home_address.unwrap_or(before.home_address.clone()),
+        licence: correction.licence.unwrap_or(before.licence.clone()),
+        agency: correction.agency.or(before.agency.clone()),
+        skills: correction.skills.unwrap_or(before.skills.clone()),
+        service_area: correction.service_area.unwrap_or(before.service_area.clone()),
+        updated_at: now,
+        ..before.clone()
+    };
+    let mut v = Validator::new();
+    let email_changed = after.email != before.email;
+    check_correction_person(
+        &mut v,
+        caller,
+        validation::today(now),
+        "/legal_name",
+        &after.legal_name,
+        &after.phone,
+        &after.email,
+        after.date_of_birth,
+        email_changed,
+    );
+    check_provider_shape(state, &mut v, &after, validation::today(now)).await?;
+    v.finish()?;
+    let w9 = newest_w9(state, &caller.user_id).await?;
+    let fields = changed_fields(&before, &after);
+    if fields.is_empty() {
+        return Ok(provider_view(before, w9.as_ref()));
+    }
+    apply_correction(
+        state,
+        caller,
+        AccountRole::Provider,
+        &after,
+        current.version,
+        &before.email,
+        &after.email,
+        fields,
+        "provider.corrected",
+    )
+    .await?;
+    Ok(provider_view(after, w9.as_ref()))
+}
+
+/// Like [`check_person`], but the e-mail must be the verified sign-in address only when it changes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_correction_person(
+    v: &mut Validator,
+    caller: &Caller,
+    today: Date,
+    name_pointer: &str,
+    name: &str,
+    phone: &str,
+    email: &str,
+    date_of_birth: Date,
+    email_changed: bool,
+) {
+    let mut inner = Validator::new();
+    check_person(
+        &mut inner,
+        caller,
+        today,
+        name_pointer,
+        name,
+        phone,
+        email,
+        date_of_birth,
+    );
+    if let Err(ApiError::Validation(errors)) = inner.finish() {
+        for error in errors {
+            let about_verification =
+                error.pointer == "/email" && error.detail.starts_with("must be the verified");
+            if !about_verification || email_changed {
+                let detail = if about_verification {
+                    "verify the new address with your sign-in first (it must be your verified sign-in e-mail)"
+                        .to_owned()
+                } else {
+                    error.detail
+                };
+                v.reject(error.pointer, detail);
+            }
+        }
+    }
+}
+
+/// Replaces the account (optimistic lock), moves the e-mail lock when the address changed, and
+/// writes the audit record, all in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply_correction<R: Record>(
+    state: &AppState,
+    caller: &Caller,
+    role: AccountRole,
+    after: &R,
+    version: u64,
+    old_email: &str,
+    new_email: &str,
+    fields: Vec<String>,
+    action: &str,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let audit = AuditRecord::new(&caller.user_id, &caller.user_id, action, fields, now);
+    let mut writes = vec![
+        state.store.write_replace(after, version)?,
+        state.store.write_create(&audit)?,
+    ];
+    if old_email != new_email {
+        let old_hash = state.lookup.email_hash(old_email).await?;
+        let new_hash = state.lookup.email_hash(new_email).await?;
+        let lock = EmailLock {
+            role: role.name().to_owned(),
+            email_hash: new_hash,
+            owner_user_id: caller.user_id.clone(),
+            created_at: now,
+        };
+        writes.push(
+            state
+                .store
+                .write_delete(&EmailLock::key_for(role.name(), &old_hash))?,
+        );
+        writes.push(state.store.write_create(&lock)?);
+    }
+    match state.store.transact(writes).await {
+        Ok(()) => {
+            tracing::info!(user_id = %caller.user_id, action, "account corrected");
+            Ok(())
+        }
+        Err(StoreError::TransactionCancelled(reasons))
+            if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") =>
+        {
+            Err(ApiError::Conflict(
+                "the account changed meanwhile: read it again and retry".into(),
+            ))
+        }
+        Err(StoreError::TransactionCancelled(reasons))
+            if reasons.get(3).is_some_and(|r| r == "ConditionalCheckFailed") =>
+        {
+            Err(ApiError::Conflict(format!(
+                "this e-mail address is already registered for a {} account",
+                role.name()
+            )))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// What `POST /v1/me/consents` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    /// Yes or no to marketing mail.
+    pub marketing: bool,
+    /// Where the user decided.
+    pub source: ConsentSource,
+}
+
+/// The answer to a consent change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentState {
+    pub marketing: bool,
+    pub policy_version: String,
+    pub recorded_at: Timestamp,
+}
+
+/// Records a marketing-consent decision; from now on it is what the mailer obeys.
+pub async fn set_consent(
+    state: &AppState,
+    caller: &Caller,
+    change: ConsentChange,
+) -> Result<ConsentState, ApiError> {
+    let me = me(state, caller).await?;
+    let record = ConsentRecord::marketing(
+        &caller.user_id,
+        change.marketing,
+        &me.policy.accepted_version,
+        change.source,
+        state.clock.now(),
+    );
+    state.store.create(&record).await?;
+    tracing::info!(user_id = %caller.user_id, granted = change.marketing, "marketing consent recorded");
+    Ok(ConsentState {
+        marketing: record.granted,
+        policy_version: record.policy_version,
+        recorded_at: record.recorded_at,
+    })
+}

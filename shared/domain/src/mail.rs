@@ -1,0 +1,198 @@
+//! What our mail says; sending is `platform::mailer`. Every message carries only what its recipient
+//! needs: service mail names the recipient by first name at most; marketing goes only to active
+//! accounts that consented.
+
+use platform::mailer::Mail;
+
+/// The first word of a name: the only personal detail a welcome mail carries.
+pub fn first_name(full_name: &str) -> &str {
+    full_name.split_whitespace().next().unwrap_or("there")
+}
+
+fn escape_html(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The welcome mail after registration as `role_label` ("customer", "Security Provider").
+pub fn welcome(first_name: &str, role_label: &str) -> Mail {
+    let subject = "Welcome to OfficerTRAK".to_owned();
+    let text = format!(
+        "Hello {first_name},\n\nyour OfficerTRAK {role_label} account is ready.\n\
+         You can see and correct what we hold about you in the app, and ask us to delete it at any time.\n\n\
+         The OfficerTRAK team\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body><p>Hello {},</p><p>your OfficerTRAK {} account is ready.</p>\
+         <p>You can see and correct what we hold about you in the app, and ask us to delete it at any time.</p>\
+         <p>The OfficerTRAK team</p></body></html>",
+        escape_html(first_name),
+        escape_html(role_label)
+    );
+    Mail { subject, text, html }
+}
+
+/// Tells an officer that a shift they were assigned to was cancelled: which shift, nothing more.
+pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_start: &str) -> Mail {
+    let subject = "A shift you were assigned to was cancelled".to_owned();
+    let text = format!(
+        "Hello {first_name},\n\nthe shift at {site_name}, {city}, starting {local_start}, was cancelled by the customer.\n         You are released from it; nothing else is needed from you.\n\nThe OfficerTRAK team\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body><p>Hello {},</p><p>the shift at {}, {}, starting {}, was cancelled by the customer.</p>\
+         <p>You are released from it; nothing else is needed from you.</p><p>The OfficerTRAK team</p></body></html>",
+        escape_html(first_name),
+        escape_html(site_name),
+        escape_html(city),
+        escape_html(local_start)
+    );
+    Mail { subject, text, html }
+}
+
+/// A plain service message: greeting, paragraphs, signature; the HTML is escaped.
+fn service_message(subject: String, greeting: &str, paragraphs: &[String]) -> Mail {
+    let mut text = format!("Hello {greeting},\n\n");
+    let mut html = format!(
+        "<!doctype html><html><body><p>Hello {},</p>",
+        escape_html(greeting)
+    );
+    for paragraph in paragraphs {
+        text.push_str(paragraph);
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>", escape_html(paragraph)));
+    }
+    text.push_str("The OfficerTRAK team\n");
+    html.push_str("<p>The OfficerTRAK team</p></body></html>");
+    Mail { subject, text, html }
+}
+
+/// Tells an officer they hold a new shift: what, where (city), when, and the confirmation deadline.
+/// The customer and the on-site contact are not named: the officer sees them in the app once they hold
+/// the slot.
+/// `respond_by` is `None` when the officer claimed the shift (claiming is confirming).
+pub fn shift_assigned(
+    first_name: &str,
+    event_kind: &str,
+    city: &str,
+    local_start: &str,
+    respond_by: Option<&str>,
+) -> Mail {
+    let next = match respond_by {
+        Some(by) => format!("Please accept or decline it in the app before {by}."),
+        None => {
+            "You claimed it, so it is confirmed. If you cannot make it, release it in the app.".to_owned()
+        }
+    };
+    service_message(
+        "You have a new shift".to_owned(),
+        first_name,
+        &[
+            format!("you were placed on a {event_kind} shift in {city}, starting {local_start}."),
+            next,
+        ],
+    )
+}
+
+/// Tells the customer how staffing of their request stands: officer first names and counts only.
+pub fn staffing_changed(
+    first_name: &str,
+    event_name: &str,
+    local_start: &str,
+    officer_first_name: &str,
+    joined: bool,
+    filled: u32,
+    officers: u32,
+) -> Mail {
+    let change = if joined {
+        format!("Officer {officer_first_name} was assigned to {event_name} on {local_start}.")
+    } else {
+        format!(
+            "Officer {officer_first_name} is no longer assigned to {event_name} on {local_start}; we are finding a replacement."
+        )
+    };
+    service_message(
+        format!("Staffing of {event_name}: {filled} of {officers} officers"),
+        first_name,
+        &[
+            change,
+            format!("{filled} of {officers} officers are now assigned."),
+        ],
+    )
+}
+
+/// Tells an agency's dispatchers what an officer did with an assignment (`accepted`, `declined`,
+/// `released`): officer first name, request id and shift start, nothing about the customer.
+pub fn assignment_response(
+    officer_first_name: &str,
+    action: &str,
+    request_id: &str,
+    local_start: &str,
+) -> Mail {
+    let reopened = if action == "accepted" {
+        String::new()
+    } else {
+        " The slot is open again.".to_owned()
+    };
+    service_message(
+        format!("Officer {officer_first_name} {action} a shift"),
+        "dispatch",
+        &[format!(
+            "Officer {officer_first_name} {action} the shift of request {request_id} starting {local_start}.{reopened}"
+        )],
+    )
+}
+
+/// Tells the privacy officers which requests are past their legal deadline: ids, types and due
+/// dates, nothing about the people.
+pub fn overdue_privacy_requests(lines: &[String]) -> Mail {
+    let mut paragraphs = vec![format!(
+        "{} privacy request(s) passed their legal deadline without being fulfilled:",
+        lines.len()
+    )];
+    paragraphs.extend(lines.iter().cloned());
+    paragraphs
+        .push("Fulfil, deny with reasons, or extend them (with notice to the requester) now.".to_owned());
+    service_message("Overdue privacy requests".to_owned(), "privacy team", &paragraphs)
+}
+
+/// Announces a significant change of the privacy policy.
+pub fn policy_changed(version: &str, effective_date: &str, summary: &str) -> Mail {
+    service_message(
+        "Our privacy policy is changing".to_owned(),
+        "there",
+        &[
+            format!(
+                "the OfficerTRAK Applications Privacy Policy changes significantly with version {version}, in force from {effective_date}."
+            ),
+            format!("What changes: {summary}"),
+            "You can see which version you accepted in the app, and accept the new one there.".to_owned(),
+        ],
+    )
+}
+
+/// A notice about the requester's own privacy request (denial with its basis, or an extension).
+pub fn privacy_notice(subject: &str, text: &str) -> Mail {
+    service_message(subject.to_owned(), "there", &[text.to_owned()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welcome_names_the_first_name_only_and_escapes_it() {
+        let mail = welcome(first_name("Philippa <b>Quarrington</b>"), "customer");
+        assert!(mail.text.contains("Hello Philippa,"));
+        assert!(!mail.text.contains("Quarrington") && !mail.html.contains("Quarrington"));
+        let mail = welcome("<script>", "customer");
+        assert!(mail.html.contains("&lt;script&gt;") && !mail.html.contains("<script>"));
+    }
+}

@@ -1,0 +1,9 @@
+//! Privacy rights: tracked requests with their legal deadlines ([`requests`]), the export that
+//! answers access and portability ([`export`]), the erasure job ([`erasure`]), the disclosure log
+//! ([`disclosures`]) and the data inventory generated from the schema registry ([`inventory`]).
+
+pub mod disclosures;
+pub mod erasure;
+pub mod export;
+pub mod inventory;
+pub mod requests;

@@ -1,0 +1,388 @@
+//! Fully populated sample records, each with the personal values it contains: the schema test checks
+//! that those values sit only in encrypted attributes, and the end-to-end tests search the raw table
+//! for them. Compiled for tests and with the `samples` feature only.
+
+use crate::accounts::{
+    AccountStatus, AgencyMembership, CustomerAccount, CustomerKind, Licence, ProviderAccount, ServiceArea,
+    Skill,
+};
+use crate::address::Address;
+use crate::service_requests::payments::PaymentRecord;
+use crate::tax::{TinType, W9Record};
+use jiff::Timestamp;
+use jiff::civil::date;
+use platform::schema::ItemType;
+use platform::store::{Item, Record};
+
+/// A sample record serialised as the store writes it, with the personal values inside it.
+pub struct Sample {
+    pub item_type: &'static ItemType,
+    pub item: Item,
+    pub personal_values: Vec<String>,
+}
+
+fn sample<R: Record>(record: &R, personal_values: Vec<String>) -> Sample {
+    let mut item: Item = serde_dynamo::to_item(record).unwrap_or_default();
+    for (name, value) in [("pk", record.key().pk), ("sk", record.key().sk)] {
+        item.insert(name.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(value));
+    }
+    Sample {
+        item_type: R::TYPE,
+        item,
+        personal_values,
+    }
+}
+
+fn address(tag: &str) -> Address {
+    Address {
+        line1: format!("{tag} 1600 Quillfeather Lane"),
+        line2: Some(format!("{tag} Suite 31")),
+        city: "Marbleton".into(),
+        region: "WY".into(),
+        postal_code: "83113".into(),
+        country: "US".into(),
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_795_910_400).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A business customer with every personal field filled.
+pub fn customer(user_id: &str, email: &str) -> CustomerAccount {
+    CustomerAccount {
+        user_id: user_id.to_owned(),
+        kind: CustomerKind::Business,
+        status: AccountStatus::Active,
+        name: "Philippa Quarrington".into(),
+        phone: "+13075550142".into(),
+        email: email.to_owned(),
+        date_of_birth: date(1981, 7, 23),
+        home_address: Some(address("Home")),
+        business_address: Some(address("Business")),
+        mailing_address: Some(address("Mailing")),
+        business_name: Some("Quarrington Galas LLC".into()),
+        tax_id: Some("912345678".into()),
+        policy_version: "2026-11-01".into(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// The personal values inside [`customer`] (with `email`).
+pub fn customer_personal_values(email: &str) -> Vec<String> {
+    [
+        "Philippa Quarrington",
+        "+13075550142",
+        email,
+        "1981-07-23",
+        "Home 1600 Quillfeather Lane",
+        "Business Suite 31",
+        "Mailing 1600 Quillfeather Lane",
+        "Quarrington Galas",
+        "912345678",
+    ]
+    .iter()
+    .map(|v| (*v).to_owned())
+    .collect()
+}
+
+/// A Security Provider with every personal field filled.
+pub fn provider(user_id: &str, email: &str) -> ProviderAccount {
+    ProviderAccount {
+        user_id: user_id.to_owned(),
+        status: AccountStatus::Active,
+        legal_name: "Thaddeus Okonkwo-Lindqvist".into(),
+        date_of_birth: date(1979, 3, 14),
+        phone: "+13075550199".into(),
+        email: email.to_owned(),
+        home_address: address("Officer"),
+        licence: Licence {
+            number: "WYPSL-88231-K".into(),
+            issuing_state: "WY".into(),
+            kind: "armed".into(),
+            expires_on: date(2028, 6, 30),
+        },
+        agency: Some(AgencyMembership {
+            agency_id: "agency-marbleton-pd".into(),
+            badge_number: "BADGE-4471".into(),
+            hire_date: date(2011, 9, 1),
+        }),
+        skills: vec![Skill::Armed, Skill::Supervisor],
+        service_area: ServiceArea {
+            regions: vec!["WY-SUB".into()],
+            center: Some((42.5637, -110.1121)),
+            radius_km: Some(40.0),
+        },
+        policy_version: "2026-11-01".into(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+/// The personal values inside [`provider`] (with `email`).
+pub fn provider_personal_values(email: &str) -> Vec<String> {
+    [
+        "Okonkwo-Lindqvist",
+        "+13075550199",
+        email,
+        "1979-03-14",
+        "Officer 1600 Quillfeather",
+        "WYPSL-88231-K",
+        "BADGE-4471",
+        "42.5637",
+    ]
+    .iter()
+    .map(|v| (*v).to_owned())
+    .collect()
+}
+
+/// A W-9 with every personal field filled.
+pub fn w9(user_id: &str, certified_at: Timestamp) -> W9Record {
+    W9Record {
+        user_id: user_id.to_owned(),
+        legal_name: "Thaddeus Okonkwo-Lindqvist".into(),
+        business_name: Some("Okonkwo Protective Services".into()),
+        tax_classification: "individual_sole_proprietor".into(),
+        address: address("Tax"),
+        tin_type: TinType::Ssn,
+        tax_id: "521436789".into(),
+        certified_at,
+    }
+}
+
+/// The personal values inside [`w9`].
+pub fn w9_personal_values() -> Vec<String> {
+    [
+        "Okonkwo-Lindqvist",
+        "Okonkwo Protective",
+        "Tax 1600 Quillfeather",
+        "521436789",
+    ]
+    .iter()
+    .map(|v| (*v).to_owned())
+    .collect()
+}
+
+/// A payment record with every personal field filled.
+pub fn payment(user_id: &str, payment_id: &str) -> PaymentRecord {
+    PaymentRecord {
+        user_id: user_id.to_owned(),
+        payment_id: payment_id.to_owned(),
+        request_id: "request-1".into(),
+        processor_token: "pm_1QxRtz8Kq2LmN0pVbYc7".into(),
+        card_brand: "mastercard".into(),
+        card_last4: "4417".into(),
+        amount_cents: 48_000,
+        currency: "USD".into(),
+        created_at: now(),
+    }
+}
+
+/// The personal values inside [`payment`].
+pub fn payment_personal_values() -> Vec<String> {
+    ["pm_1QxRtz8Kq2LmN0pVbYc7", "mastercard", "4417"]
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect()
+}
+
+/// An assignment that was confirmed and worked.
+pub fn worked_assignment(user_id: &str) -> crate::scheduling::assignments::Assignment {
+    let start = now();
+    let mut a = crate::scheduling::assignments::Assignment::new(
+        "request-1",
+        user_id,
+        "agency-marbleton-pd",
+        start,
+        start + jiff::SignedDuration::from_hours(4),
+        start,
+    );
+    let at = |text: &str| text.parse::<Timestamp>().unwrap_or(Timestamp::UNIX_EPOCH);
+    a.responded_at = Some(at("2026-11-29T14:07:11Z"));
+    a.checked_in_at = Some(at("2026-11-29T14:07:41Z"));
+    a.checked_out_at = Some(at("2026-11-29T14:07:59Z"));
+    a
+}
+
+/// Agency rules as the tests use them.
+pub fn agency_rules() -> crate::agencies::Rules {
+    crate::agencies::Rules {
+        lead_time_hours: 24,
+        min_duration_hours: 1,
+        max_duration_hours: 12,
+        supervisor_required_at: 5,
+        alcohol_minimum_officers: 2,
+        weekly_hour_cap: 60,
+        min_rest_hours: 8,
+        default_assignment_mode: crate::agencies::AssignmentMode::FirstCome,
+        confirmation_window_hours: 24,
+        fairness_window_days: 28,
+    }
+}
+
+/// A site with its on-site contact.
+pub fn site() -> crate::service_requests::Site {
+    crate::service_requests::Site {
+        name: "Quillfeather Pavilion".into(),
+        address: address("Site"),
+        location: Some((42.5701, -110.1002)),
+        contact: crate::service_requests::Contact {
+            name: "Philippa Quarrington".into(),
+            phone: "+13075550142".into(),
+        },
+    }
+}
+
+/// A roster with availability, a held shift and a worked shift.
+pub fn roster(user_id: &str) -> crate::scheduling::roster::Roster {
+    use crate::scheduling::availability::{
+        Availability, DatedException, Day, TimeWindow, WeeklyAvailability,
+    };
+    let mut roster = crate::scheduling::roster::Roster::new(user_id, "agency-marbleton-pd", now());
+    roster.availability = Some(Availability {
+        time_zone: Some("America/Denver".into()),
+        weekly: vec![WeeklyAvailability {
+            day: Day::Thursday,
+            windows: vec![TimeWindow {
+                start: "07:15".into(),
+                end: "19:45".into(),
+            }],
+        }],
+        exceptions: vec![DatedException {
+            date: date(2027, 2, 18),
+            windows: vec![],
+        }],
+    });
+    roster.pool_keys = vec!["thursday".into()];
+    let start = now() + jiff::SignedDuration::from_hours(1);
+    roster.commitments.push(crate::scheduling::roster::Commitment {
+        assignment_id: "assignment-1".into(),
+        request_id: "request-1".into(),
+        starts_at: start,
+        ends_at: start + jiff::SignedDuration::from_hours(4),
+    });
+    roster.worked_shifts.push(crate::scheduling::roster::WorkedShift {
+        assignment_id: "assignment-0".into(),
+        started_at: Timestamp::from_second(1_795_000_007).unwrap_or(Timestamp::UNIX_EPOCH),
+        ended_at: Timestamp::from_second(1_795_014_407).unwrap_or(Timestamp::UNIX_EPOCH),
+    });
+    roster.last_detail_at = Timestamp::from_second(1_795_014_407).ok();
+    roster
+}
+
+/// The personal values inside [`roster`]: its availability times and worked-shift times.
+pub fn roster_personal_values() -> Vec<String> {
+    ["07:15", "19:45", "2027-02-18", "thursday", "2026-11-29T01:00"]
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect()
+}
+
+/// One sample of every record type that holds personal data.
+pub fn all_records(user_id: &str) -> Vec<Sample> {
+    let email = "philippa.q@example.com";
+    let provider_email = "thaddeus.ol@example.com";
+    vec![
+        sample(&customer(user_id, email), customer_personal_values(email)),
+        sample(
+            &provider(user_id, provider_email),
+            provider_personal_values(provider_email),
+        ),
+        sample(&w9(user_id, now()), w9_personal_values()),
+        sample(&payment(user_id, "pay-1"), payment_personal_values()),
+        sample(&roster(user_id), roster_personal_values()),
+        sample(
+            &crate::scheduling::roster::PoolEntry {
+                agency_id: "agency-marbleton-pd".into(),
+                pool_key: "thursday".into(),
+                entry_token: "0a1b2c3d".into(),
+                officer_ref: user_id.to_owned(),
+            },
+            vec![user_id.to_owned()],
+        ),
+        sample(
+            &crate::scheduling::roster::DoNotHire {
+                agency_id: "agency-marbleton-pd".into(),
+                provider_user_id: "provider-9".into(),
+                added_by: "admin-1".into(),
+                added_at: now(),
+                note: Some("Complaint from Quillfeather Pavilion".into()),
+            },
+            vec!["Complaint from Quillfeather".into()],
+        ),
+        sample(&worked_assignment(user_id), vec!["2026-11-29T14:07".into()]),
+        sample(
+            &edge::access_log::AccessLogEntry {
+                log_owner: user_id.to_owned(),
+                request_id: "req-1".into(),
+                route: "GET /v1/me".into(),
+                status_code: 200,
+                accessed_at: "2026-11-29T17:41:09.512Z"
+                    .parse()
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+                source_ip: Some("198.51.100.23".into()),
+            },
+            vec!["198.51.100.23".into(), "2026-11-29T17:41".into()],
+        ),
+    ]
+}
+
+/// The registry's promise, checked against real records: it lives here because only the domain knows
+/// what a fully populated record of each type holds.
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use platform::schema::Protection;
+
+    fn strings(value: &AttributeValue, out: &mut Vec<String>) {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.to_lowercase()),
+            AttributeValue::Ss(list) | AttributeValue::Ns(list) => {
+                out.extend(list.iter().map(|s| s.to_lowercase()))
+            }
+            AttributeValue::L(list) => list.iter().for_each(|v| strings(v, out)),
+            AttributeValue::M(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Every field of every stored domain type is declared, and every personal value of a fully
+    /// populated sample sits in an attribute declared `Personal`. Adding a personal field to a domain
+    /// type without declaring it `Personal` fails here.
+    #[test]
+    fn personal_values_only_in_personal_attributes() {
+        for sample in all_records("0f0e0d0c-0000-4000-8000-000000000001") {
+            let item_type = sample.item_type;
+            for (name, value) in &sample.item {
+                let protection = item_type.protection(name).unwrap_or_else(|| {
+                    panic!("{}.{name} is not declared in the schema registry", item_type.name)
+                });
+                if protection == Protection::Personal {
+                    continue;
+                }
+                let mut found = Vec::new();
+                strings(value, &mut found);
+                for personal in &sample.personal_values {
+                    let personal = personal.to_lowercase();
+                    assert!(
+                        !found.iter().any(|text| text.contains(&personal)),
+                        "{}.{name} is {protection:?} but holds the personal value {personal:?}",
+                        item_type.name
+                    );
+                }
+            }
+            for declared in item_type.attributes {
+                if declared.protection == Protection::Personal {
+                    assert!(
+                        sample.item.contains_key(declared.name),
+                        "the sample of {} leaves {} empty: fill it so this test covers it",
+                        item_type.name,
+                        declared.name
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Assignments: a Security Provider placed on a service request. The item lives in the officer's
+//! partition (it is about the officer); `gsi1` lists a request's assignments.
+
+use jiff::Timestamp;
+use platform::keys::user_partition;
+use platform::schema::{self, ItemType};
+use platform::store::{ItemKey, Record, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Where an assignment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    /// Placed, waiting for the officer to confirm.
+    Assigned,
+    Accepted,
+    Declined,
+    /// Called off by the officer.
+    Released,
+    CheckedIn,
+    Completed,
+    /// The request was cancelled.
+    Cancelled,
+}
+
+impl AssignmentStatus {
+    /// Whether the officer still holds the slot (and may see the request).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Assigned | Self::Accepted | Self::CheckedIn | Self::Completed
+        )
+    }
+}
+
+/// How an officer came to hold a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignedBy {
+    /// The officer claimed an open slot.
+    Claim,
+    /// A dispatcher named the officer.
+    Dispatcher,
+    /// Auto-assign picked the officer by the agency's mode.
+    AutoAssign,
+}
+
+impl AssignedBy {
+    fn legacy() -> Self {
+        Self::Dispatcher
+    }
+}
+
+/// An officer's assignment to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub assignment_id: String,
+    pub request_id: String,
+    pub officer_user_id: String,
+    pub agency_id: String,
+    pub status: AssignmentStatus,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_at: Timestamp,
+    /// How the officer got the slot.
+    #[serde(default = "AssignedBy::legacy")]
+    pub assigned_by: AssignedBy,
+    /// The officer must accept or decline before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responded_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_out_at: Option<Timestamp>,
+    /// `REQUEST#<request_id>#ASSIGNMENTS`.
+    pub gsi1pk: String,
+    /// The officer's user id.
+    pub gsi1sk: String,
+}
+
+impl Assignment {
+    /// A new assignment of `officer_user_id` to a request, in status `assigned`.
+    pub fn new(
+        request_id: &str,
+        officer_user_id: &str,
+        agency_id: &str,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            assignment_id: uuid::Uuid::new_v4().to_string(),
+            request_id: request_id.to_owned(),
+            officer_user_id: officer_user_id.to_owned(),
+            agency_id: agency_id.to_owned(),
+            status: AssignmentStatus::Assigned,
+            starts_at,
+            ends_at,
+            created_at: now,
+            assigned_by: AssignedBy::Dispatcher,
+            respond_by: None,
+            responded_at: None,
+            checked_in_at: None,
+            checked_out_at: None,
+            gsi1pk: request_index(request_id),
+            gsi1sk: officer_user_id.to_owned(),
+        }
+    }
+
+    /// The key of `officer_user_id`'s assignment to `request_id`.
+    pub fn key_of(officer_user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(
+            user_partition(officer_user_id),
+            format!("ASSIGNMENT#{request_id}"),
+        )
+    }
+}
+
+/// The `gsi1` partition listing a request's assignments.
+pub fn request_index(request_id: &str) -> String {
+    format!("REQUEST#{request_id}#ASSIGNMENTS")
+}
+
+impl Record for Assignment {
+    const TYPE: &'static ItemType = &schema::ASSIGNMENT;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.officer_user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.ends_at)
+    }
+}
+
+/// Finds an assignment by its id: `/v1/assignments/{id}/…` routes carry only the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentPointer {
+    pub assignment_id: String,
+    pub officer_user_id: String,
+    pub request_id: String,
+    pub ends_at: Timestamp,
+}
+
+impl AssignmentPointer {
+    /// The key of the pointer of `assignment_id`.
+    pub fn key_of(assignment_id: &str) -> ItemKey {
+        ItemKey::new(format!("ASSIGNMENT#{assignment_id}"), "REF".to_owned())
+    }
+
+    /// The pointer of `assignment`.
+    pub fn of(assignment: &Assignment) -> Self {
+        Self {
+            assignment_id: assignment.assignment_id.clone(),
+            officer_user_id: assignment.officer_user_id.clone(),
+            request_id: assignment.request_id.clone(),
+            ends_at: assignment.ends_at,
+        }
+    }
+}
+
+impl Record for AssignmentPointer {
+    const TYPE: &'static ItemType = &schema::ASSIGNMENT_POINTER;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.assignment_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.ends_at)
+    }
+}
+
+/// An assignment as its officer (or the agency's staff) sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignmentView {
+    pub assignment_id: String,
+    pub request_id: String,
+    pub officer_user_id: String,
+    pub agency_id: String,
+    pub status: AssignmentStatus,
+    pub assigned_by: AssignedBy,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_out_at: Option<Timestamp>,
+}
+
+impl From<&Assignment> for AssignmentView {
+    fn from(a: &Assignment) -> Self {
+        Self {
+            assignment_id: a.assignment_id.clone(),
+            request_id: a.request_id.clone(),
+            officer_user_id: a.officer_user_id.clone(),
+            agency_id: a.agency_id.clone(),
+            status: a.status,
+            assigned_by: a.assigned_by,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            respond_by: a.respond_by,
+            checked_in_at: a.checked_in_at,
+            checked_out_at: a.checked_out_at,
+        }
+    }
+}
+
+/// Up to `limit` assignments of the provider `user_id`.
+pub async fn assignments_of(
+    store: &Store,
+    user_id: &str,
+    limit: usize,
+) -> Result<Vec<AssignmentView>, StoreError> {
+    Ok(store
+        .query::<Assignment>(&user_partition(user_id), "ASSIGNMENT#", limit)
+        .await?
+        .iter()
+        .map(|v| AssignmentView::from(&v.record))
+        .collect())
+}
+
+/// Every assignment of a request (through `gsi1`).
+pub async fn of_request(
+    store: &Store,
+    request_id: &str,
+) -> Result<Vec<platform::store::Versioned<Assignment>>, StoreError> {
+    store.query_gsi1::<Assignment>(&request_index(request_id)).await
+}

@@ -1,0 +1,34 @@
+//! Opaque, tamper-proof pagination cursors: the position (a sort key) plus a keyed MAC over it and
+//! the list it belongs to, so a cursor cannot be forged, edited, or used on another user's list.
+
+use crate::error::ApiError;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use platform::lookup::LookupKey;
+
+/// A cursor for the position after `sort_key` in the list named `scope` (include the owner).
+pub async fn encode(key: &LookupKey, scope: &str, sort_key: &str) -> Result<String, ApiError> {
+    let mac = key
+        .digest("cursor", format!("{scope}\n{sort_key}").as_bytes())
+        .await?;
+    Ok(format!("{}.{}", URL_SAFE_NO_PAD.encode(sort_key), &mac[..32]))
+}
+
+/// The sort key a cursor of list `scope` points after; 400 when it was not issued for this list.
+pub async fn decode(key: &LookupKey, scope: &str, cursor: &str) -> Result<String, ApiError> {
+    let invalid = || ApiError::BadRequest("the cursor is not valid for this list".into());
+    let (position, mac) = cursor.split_once('.').ok_or_else(invalid)?;
+    let sort_key = URL_SAFE_NO_PAD
+        .decode(position)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    let expected = key
+        .digest("cursor", format!("{scope}\n{sort_key}").as_bytes())
+        .await?;
+    if expected.get(..32) == Some(mac) {
+        Ok(sort_key)
+    } else {
+        Err(invalid())
+    }
+}

@@ -1,0 +1,219 @@
+//! The API's errors and their one mapping to RFC 9457 `application/problem+json`.
+//!
+//! Every handler returns `Result<_, ApiError>`; the router turns the error into a response here and
+//! nowhere else. A problem's `type` is stable (clients branch on it); `detail` never carries a personal
+//! value, because problem bodies can end up in client logs.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use platform::store::StoreError;
+use serde::Serialize;
+use thiserror::Error;
+
+/// One invalid field of a request body, by JSON pointer (`/site/address/postal_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON pointer to the offending field.
+    pub pointer: String,
+    /// What is wrong, without echoing the value.
+    pub detail: String,
+}
+
+/// Everything a request can fail with. Each variant has exactly one status and problem type.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// No valid bearer token (the gateway's JWT authorizer normally answers this first).
+    #[error("authentication required")]
+    Unauthorized,
+    /// Authenticated, but too long ago for this request: sign in again (the detail says why).
+    #[error("{0}")]
+    ReauthenticationRequired(String),
+    /// Authenticated, but this caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The route key is not one this function serves.
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// The named thing does not exist (or the caller may not know it exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (duplicate, illegal transition, lost race).
+    #[error("{0}")]
+    Conflict(String),
+    /// A scheduling rule keeps this officer off this shift; `rule` names it (stable, machine-readable).
+    #[error("{detail}")]
+    Ineligible { rule: &'static str, detail: String },
+    /// The body is not JSON of the expected shape.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is well-formed but breaks a rule; one entry per field.
+    #[error("the request breaks {} rule(s)", .0.len())]
+    Validation(Vec<FieldError>),
+    /// Too many requests; the client may retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_seconds: u64 },
+    /// Storage failed in a way the caller cannot fix. Logged with its cause; the body says nothing more.
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    /// A dependency (KMS, Cognito, the key store) failed. Logged with its cause; never personal data.
+    #[error("internal failure")]
+    Internal(String),
+}
+
+impl From<platform::crypto::CryptoError> for ApiError {
+    fn from(error: platform::crypto::CryptoError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<platform::lookup::LookupError> for ApiError {
+    fn from(error: platform::lookup::LookupError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The scheduling rule that refused an officer (`ineligible` problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+}
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized | Self::ReauthenticationRequired(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::Ineligible { .. } => StatusCode::CONFLICT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable problem `type` URI and its title.
+    pub fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Unauthorized => ("urn:officertrak:problem:unauthorized", "Authentication required"),
+            Self::ReauthenticationRequired(_) => (
+                "urn:officertrak:problem:reauthentication-required",
+                "Recent sign-in required",
+            ),
+            Self::Forbidden(_) => ("urn:officertrak:problem:forbidden", "Not allowed"),
+            Self::RouteNotFound(_) => ("urn:officertrak:problem:route-not-found", "No such route"),
+            Self::NotFound(_) => ("urn:officertrak:problem:not-found", "Not found"),
+            Self::Conflict(_) => ("urn:officertrak:problem:conflict", "Conflict"),
+            Self::Ineligible { .. } => ("urn:officertrak:problem:ineligible", "Officer not eligible"),
+            Self::BadRequest(_) => ("urn:officertrak:problem:bad-request", "Malformed request"),
+            Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
+            Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
+            Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),
+        }
+    }
+
+    /// The problem body for this error. `instance` is the request id, so support can find the logs.
+    pub fn problem(&self, request_id: Option<&str>) -> Problem {
+        let (kind, title) = self.kind();
+        let errors = match self {
+            Self::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind,
+            title,
+            status: self.status().as_u16(),
+            detail: self.to_string(),
+            instance: request_id.map(|id| format!("urn:officertrak:request:{id}")),
+            errors,
+            rule: match self {
+                Self::Ineligible { rule, .. } => Some(rule),
+                _ => None,
+            },
+        }
+    }
+
+    /// The full HTTP response for this error.
+    pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
+        };
+        problem_response(&self.problem(request_id), retry_after)
+    }
+}
+
+/// Serialises a problem into a response; shared with the local gateway's own 401/404 answers.
+pub fn problem_response(problem: &Problem, retry_after_seconds: Option<u64>) -> Response<Body> {
+    let body = serde_json::to_string(problem).unwrap_or_else(|_| String::from("{}"));
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() =
+        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if let Some(seconds) = retry_after_seconds {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_json(response: &Response<Body>) -> serde_json::Value {
+        match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("json body"),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_lists_each_field_with_422() {
+        let err = ApiError::Validation(vec![FieldError {
+            pointer: "/phone".into(),
+            detail: "must be E.164".into(),
+        }]);
+        let response = err.into_response(Some("req-1"));
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = body_json(&response);
+        assert_eq!(body["type"], "urn:officertrak:problem:validation");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["errors"][0]["pointer"], "/phone");
+        assert_eq!(body["instance"], "urn:officertrak:request:req-1");
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after() {
+        let response = ApiError::TooManyRequests {
+            retry_after_seconds: 17,
+        }
+        .into_response(None);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "17");
+    }
+
+    #[test]
+    fn storage_failure_hides_its_cause() {
+        let err = ApiError::from(StoreError::Sdk("ResourceNotFoundException: table x".into()));
+        let body = body_json(&err.into_response(None));
+        assert_eq!(body["status"], 500);
+        assert!(!body["detail"].as_str().unwrap_or_default().contains("table"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Routing by API Gateway route key, and the small helpers every handler uses.
+//!
+//! API Gateway (payload 2.0) tells the function which route matched (`requestContext.routeKey`, e.g.
+//! `GET /v1/agencies/{id}`), so a function's router is a table from route key to handler. The same
+//! table is what the route-consistency test compares with template.yaml and the OpenAPI document.
+
+use crate::error::ApiError;
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use platform::state::AppState;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// What a handler returns.
+pub type HandlerResult = Result<Response<Body>, ApiError>;
+
+/// A boxed handler future (handlers are async functions of state and request).
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// Anything that can serve a route: in practice `async fn(AppState, Request) -> HandlerResult`.
+pub trait Handler: Send + Sync {
+    /// Serves one request.
+    fn call(&self, state: AppState, request: Request) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(AppState, Request) -> Fut + Send + Sync,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn call(&self, state: AppState, request: Request) -> HandlerFuture {
+        Box::pin(self(state, request))
+    }
+}
+
+/// A function's route table: route key → handler.
+#[derive(Default)]
+pub struct Router {
+    routes: BTreeMap<&'static str, Box<dyn Handler>>,
+}
+
+impl Router {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route. The key is API Gateway's route key: `METHOD /path/{param}`.
+    ///
+    /// # Panics
+    /// When the key is registered twice: a programming error caught by every test that builds the router.
+    pub fn route(mut self, route_key: &'static str, handler: impl Handler + 'static) -> Self {
+        let previous = self.routes.insert(route_key, Box::new(handler));
+        assert!(previous.is_none(), "route {route_key} registered twice");
+        self
+    }
+
+    /// The route keys this router answers, sorted.
+    pub fn route_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.routes.keys().copied()
+    }
+
+    /// Serves one request: dispatches on the route key, turns errors into problem+json, and logs one
+    /// line per request (route, status, duration, request id; never a body or a claim value).
+    pub async fn handle(&self, state: &AppState, request: Request) -> Response<Body> {
+        let (route_key, request_id, source_ip) = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => (
+                context.route_key.clone().unwrap_or_default(),
+                context.request_id.clone(),
+                context.http.source_ip.clone(),
+            ),
+            _ => (String::new(), None, None),
+        };
+        let caller = crate::auth::Caller::from_request(&request).ok();
+        let app = crate::usage::app_label(
+            request
+                .headers()
+                .get("x-app-version")
+                .and_then(|value| value.to_str().ok()),
+        );
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.as_deref().unwrap_or("-"),
+            route = %route_key
+        );
+        let started = Instant::now();
+        async {
+            let limited = match crate::rate_limit::limits_for(&route_key) {
+                Some(limits) => {
+                    crate::rate_limit::check(
+                        state,
+                        limits,
+                        source_ip.as_deref(),
+                        caller.as_ref().map(|c| c.user_id.as_str()),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            };
+            let result = match (limited, self.routes.get(route_key.as_str())) {
+                (Err(error), _) => Err(error),
+                (Ok(()), Some(handler)) => handler.call(state.clone(), request).await,
+                (Ok(()), None) => Err(ApiError::RouteNotFound(route_key.clone())),
+            };
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    if error.status().is_server_error() {
+                        tracing::error!(error = ?error, "request failed");
+                    }
+                    error.into_response(request_id.as_deref())
+                }
+            };
+            tracing::info!(
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "request finished"
+            );
+            let entry = crate::access_log::AccessLogEntry {
+                log_owner: caller.map_or_else(|| crate::access_log::ANONYMOUS.to_owned(), |c| c.user_id),
+                request_id: request_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                route: route_key.clone(),
+                status_code: response.status().as_u16(),
+                accessed_at: state.clock.now(),
+                source_ip,
+            };
+            if let Err(error) = crate::access_log::record(&state.store, &entry).await {
+                // The call itself succeeded or failed on its own terms; a lost log line must not
+                // change its answer.
+                tracing::warn!(error = %error, "access log entry not written");
+            }
+            if !route_key.is_empty()
+                && let Err(error) = crate::usage::count_call(state, &route_key, &app).await
+            {
+                tracing::warn!(error = %error, "usage not counted");
+            }
+            response
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Runs `router` as a Lambda function: telemetry, state from the environment, then the event loop.
+/// Every function's `main` is this one call.
+pub async fn serve_lambda(router: Router) -> Result<(), lambda_http::Error> {
+    platform::telemetry::init();
+    let state = AppState::from_env().await?;
+    let router = Arc::new(router);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let state = state.clone();
+        let router = Arc::clone(&router);
+        async move { Ok::<_, std::convert::Infallible>(router.handle(&state, request).await) }
+    }))
+    .await
+}
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
+    let body = serde_json::to_string(value)
+        .map_err(|error| ApiError::BadRequest(format!("response could not be encoded: {error}")))?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// The request body parsed as JSON of type `T`: 400 when it is not JSON, 422 with the field's
+/// pointer when it is JSON of the wrong shape ([`crate::validation::parse_body`]).
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    crate::validation::parse_body(bytes)
+}
+
+/// Longest path parameter any id can be: longer ones name nothing (and would exceed DynamoDB's key
+/// size, a 500), so they are a 404 here.
+pub const MAX_PATH_PARAM_LEN: usize = 128;
+
+/// A path parameter by name; 404 when it is missing (the route did not match as declared) or too
+/// long to name anything.
+pub fn path_param(request: &Request, name: &'static str) -> Result<String, ApiError> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .filter(|value| !value.is_empty() && value.len() <= MAX_PATH_PARAM_LEN)
+        .map(str::to_owned)
+        .ok_or(ApiError::NotFound(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn duplicate_route_is_refused() {
+        async fn nothing(_: AppState, _: Request) -> HandlerResult {
+            Err(ApiError::NotFound("thing"))
+        }
+        let _ = Router::new()
+            .route("GET /v1/x", nothing)
+            .route("GET /v1/x", nothing);
+    }
+
+    #[test]
+    fn malformed_body_is_400_without_the_value() {
+        let request = Request::new(Body::Text("{\"secret-value\": ".into()));
+        let err = json_body::<serde_json::Value>(&request).expect_err("malformed");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(!err.to_string().contains("secret-value"));
+    }
+}

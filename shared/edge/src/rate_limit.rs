@@ -1,0 +1,142 @@
+//! Fraud and abuse protection by IP and by account: fixed-window rate limits on registration, the
+//! calls that follow a sign-in, and the privacy endpoints. Each window is an atomic counter item
+//! (`RATE#…`, `UpdateItem ADD`) that expires with its window, so limits hold across every Lambda
+//! container without a read-then-write race. The IP is counted under a keyed hash (KMS HMAC), never in
+//! plaintext.
+
+use crate::error::ApiError;
+use platform::AppState;
+use platform::store::StoreError;
+
+/// At most `max` calls per `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u64,
+    pub window_seconds: i64,
+}
+
+/// The limits of one group of routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteLimits {
+    /// Names the group in counter keys.
+    pub group: &'static str,
+    pub per_ip: Limit,
+    pub per_account: Limit,
+}
+
+const REGISTRATION: RouteLimits = RouteLimits {
+    group: "registration",
+    per_ip: Limit {
+        max: 20,
+        window_seconds: 3600,
+    },
+    per_account: Limit {
+        max: 10,
+        window_seconds: 3600,
+    },
+};
+
+const AFTER_SIGN_IN: RouteLimits = RouteLimits {
+    group: "me",
+    per_ip: Limit {
+        max: 600,
+        window_seconds: 3600,
+    },
+    per_account: Limit {
+        max: 300,
+        window_seconds: 3600,
+    },
+};
+
+const PRIVACY: RouteLimits = RouteLimits {
+    group: "privacy",
+    per_ip: Limit {
+        max: 120,
+        window_seconds: 600,
+    },
+    per_account: Limit {
+        max: 30,
+        window_seconds: 600,
+    },
+};
+
+/// The limits that apply to `route_key`, if any.
+pub fn limits_for(route_key: &str) -> Option<RouteLimits> {
+    let (method, path) = route_key.split_once(' ')?;
+    match (method, path) {
+        ("POST", "/v1/customers" | "/v1/providers") => Some(REGISTRATION),
+        ("GET", "/v1/me") => Some(AFTER_SIGN_IN),
+        (_, path)
+            if path.starts_with("/v1/privacy-requests") || path.starts_with("/v1/me/data-inventory") =>
+        {
+            Some(PRIVACY)
+        }
+        _ => None,
+    }
+}
+
+/// Counts this call against the route's limits; 429 with the seconds until the window ends when a
+/// limit is exceeded.
+pub async fn check(
+    state: &AppState,
+    limits: RouteLimits,
+    source_ip: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let ip_key = match source_ip {
+        Some(ip) => Some(state.lookup.digest("rate-limit-ip", ip.as_bytes()).await?),
+        None => None,
+    };
+    for (scope, subject, limit) in [
+        ("ip", ip_key.as_deref(), limits.per_ip),
+        ("account", user_id, limits.per_account),
+    ] {
+        let Some(subject) = subject else { continue };
+        let now = state.clock.epoch_seconds();
+        let window_start = now - now.rem_euclid(limit.window_seconds);
+        let window_end = window_start + limit.window_seconds;
+        let calls = count(state, limits.group, scope, subject, window_start, window_end).await?;
+        if calls > limit.max {
+            tracing::info!(group = limits.group, scope, "rate limit exceeded");
+            return Err(ApiError::TooManyRequests {
+                retry_after_seconds: u64::try_from(window_end - now).unwrap_or(1).max(1),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn count(
+    state: &AppState,
+    group: &str,
+    scope: &str,
+    subject: &str,
+    window_start: i64,
+    window_end: i64,
+) -> Result<u64, StoreError> {
+    state
+        .store
+        .add_to_counter_until(
+            &format!("RATE#{group}#{scope}#{subject}"),
+            &window_start.to_string(),
+            1,
+            window_end,
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_me_and_privacy_routes_are_limited_others_not() {
+        assert_eq!(limits_for("POST /v1/customers"), Some(REGISTRATION));
+        assert_eq!(limits_for("POST /v1/providers"), Some(REGISTRATION));
+        assert_eq!(limits_for("GET /v1/me"), Some(AFTER_SIGN_IN));
+        assert_eq!(limits_for("POST /v1/privacy-requests"), Some(PRIVACY));
+        assert_eq!(limits_for("GET /v1/privacy-requests/{id}"), Some(PRIVACY));
+        assert_eq!(limits_for("GET /v1/service-requests"), None);
+        assert_eq!(limits_for("garbage"), None);
+    }
+}

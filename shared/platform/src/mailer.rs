@@ -1,0 +1,152 @@
+//! The mailer port: how the domain sends a message, without knowing it is SES.
+//!
+//! [`SesMailer`] is the adapter the functions use (SES v2, from the deployment's verified sender);
+//! [`MemoryMailer`] keeps what was sent in memory, for fast unit tests of the rules that decide who is
+//! mailed what. Errors carry a service code only: a provider's message can name the recipient.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::error::ProvideErrorMetadata;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// A rendered message: subject, plain text and HTML (mail clients pick a body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Sending failed. Carries the provider's error code only, because this error is logged.
+#[derive(Debug, Error)]
+#[error("mail not sent (error code {0})")]
+pub struct MailError(pub String);
+
+/// Sends mail from the deployment's sender address.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `mail` to `recipient`.
+    async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// The SES v2 adapter.
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+    sender: String,
+}
+
+impl SesMailer {
+    /// An adapter sending from `sender`, which SES must have verified.
+    pub fn new(client: aws_sdk_sesv2::Client, sender: String) -> Self {
+        Self { client, sender }
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        let content = |data: &str| {
+            Content::builder()
+                .data(data)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| MailError(e.to_string()))
+        };
+        self.client
+            .send_email()
+            .from_email_address(&self.sender)
+            .destination(Destination::builder().to_addresses(recipient).build())
+            .content(
+                EmailContent::builder()
+                    .simple(
+                        Message::builder()
+                            .subject(content(&mail.subject)?)
+                            .body(
+                                Body::builder()
+                                    .text(content(&mail.text)?)
+                                    .html(content(&mail.html)?)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| MailError(error.code().unwrap_or("unknown").to_owned()))?;
+        Ok(())
+    }
+}
+
+/// One message the in-memory mailer accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMail {
+    pub recipient: String,
+    pub mail: Mail,
+}
+
+/// The in-memory adapter: records every message; refuses recipients listed in `failing`.
+#[derive(Debug, Default)]
+pub struct MemoryMailer {
+    sent: Mutex<Vec<SentMail>>,
+    failing: Mutex<Vec<String>>,
+}
+
+impl MemoryMailer {
+    /// What was sent so far, oldest first.
+    pub fn sent(&self) -> Vec<SentMail> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Makes every later send to `recipient` fail, as a bouncing address would.
+    pub fn fail_for(&self, recipient: &str) {
+        if let Ok(mut failing) = self.failing.lock() {
+            failing.push(recipient.to_owned());
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        let refused = self
+            .failing
+            .lock()
+            .map(|f| f.iter().any(|r| r == recipient))
+            .unwrap_or(false);
+        if refused {
+            return Err(MailError("MessageRejected".to_owned()));
+        }
+        let mut sent = self.sent.lock().map_err(|_| MailError("poisoned".to_owned()))?;
+        sent.push(SentMail {
+            recipient: recipient.to_owned(),
+            mail: mail.clone(),
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail() -> Mail {
+        Mail {
+            subject: "s".into(),
+            text: "t".into(),
+            html: "<p>t</p>".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_mailer_records_and_refuses() {
+        let mailer = MemoryMailer::default();
+        mailer.fail_for("bounce@example.com");
+        assert!(mailer.send("a@example.com", &mail()).await.is_ok());
+        assert!(mailer.send("bounce@example.com", &mail()).await.is_err());
+        let sent = mailer.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].recipient, "a@example.com");
+    }
+}

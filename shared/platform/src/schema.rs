@@ -1,0 +1,690 @@
+//! The item schema registry: for every item type of the table, its key shape, how each attribute is
+//! protected, its retention class and the indexes that find it.
+//!
+//! The encryption configuration is generated from this registry ([`attribute_actions`]), so an
+//! attribute cannot be written unless it is declared here: the encryption SDK rejects undeclared
+//! attributes. Personal data is `Personal` (encrypted and signed); keys and values that must be
+//! trusted are `Signed` (plaintext, signed); fields that change in place (status, expiry, GSI keys of
+//! moving work) are `Unsigned`.
+
+use crate::retention::RetentionClass;
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// How one attribute is protected at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Personal data: encrypted under the owner's key and signed (`ENCRYPT_AND_SIGN`).
+    Personal,
+    /// Plaintext but covered by the item signature (`SIGN_ONLY`): keys, ids, versions, timestamps.
+    Signed,
+    /// Plaintext and not signed (`DO_NOTHING`): may change without re-signing the item.
+    Unsigned,
+}
+
+/// One declared attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub protection: Protection,
+}
+
+const fn personal(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Personal,
+    }
+}
+const fn signed(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Signed,
+    }
+}
+const fn unsigned(name: &'static str) -> Attribute {
+    Attribute {
+        name,
+        protection: Protection::Unsigned,
+    }
+}
+
+/// One type of item in the table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ItemType {
+    /// The `item_type` attribute's value.
+    pub name: &'static str,
+    /// Key shape, for readers: `pk` / `sk` patterns.
+    pub key: &'static str,
+    /// Attributes beyond [`COMMON`].
+    pub attributes: &'static [Attribute],
+    /// How long items of this type are kept.
+    pub retention: RetentionClass,
+    /// Indexes that find items of this type (beyond the table's own key).
+    pub indexes: &'static [&'static str],
+}
+
+/// The TTL attribute of every item that has a retention period.
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// Attributes every item has (the store writes them).
+pub const COMMON: &[Attribute] = &[
+    signed("pk"),
+    signed("sk"),
+    signed("item_type"),
+    signed("version"),
+    unsigned(EXPIRES_AT),
+    unsigned("gsi1pk"),
+    unsigned("gsi1sk"),
+    unsigned("due_day"),
+    unsigned("due_at"),
+];
+
+/// A customer's account (individual or business).
+pub const CUSTOMER_ACCOUNT: ItemType = ItemType {
+    name: "customer_account",
+    key: "pk=USER#<user_id> sk=ACCOUNT#CUSTOMER",
+    attributes: &[
+        signed("user_id"),
+        signed("kind"),
+        unsigned("status"),
+        personal("name"),
+        personal("phone"),
+        personal("email"),
+        personal("date_of_birth"),
+        personal("home_address"),
+        personal("business_address"),
+        personal("mailing_address"),
+        personal("business_name"),
+        personal("tax_id"),
+        signed("policy_version"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["email-beacon", "tax-id-beacon"],
+};
+
+/// A Security Provider's account.
+pub const PROVIDER_ACCOUNT: ItemType = ItemType {
+    name: "provider_account",
+    key: "pk=USER#<user_id> sk=ACCOUNT#PROVIDER",
+    attributes: &[
+        signed("user_id"),
+        unsigned("status"),
+        personal("legal_name"),
+        personal("date_of_birth"),
+        personal("phone"),
+        personal("email"),
+        personal("home_address"),
+        personal("licence"),
+        personal("agency"),
+        signed("skills"),
+        personal("service_area"),
+        signed("policy_version"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["email-beacon"],
+};
+
+/// A W-9 as certified by a Security Provider: a tax record the law makes us keep.
+pub const W9_RECORD: ItemType = ItemType {
+    name: "w9_record",
+    key: "pk=USER#<user_id> sk=TAX#W9#<certified_at>",
+    attributes: &[
+        signed("user_id"),
+        personal("legal_name"),
+        personal("business_name"),
+        signed("tax_classification"),
+        personal("address"),
+        signed("tin_type"),
+        personal("tax_id"),
+        signed("certified_at"),
+    ],
+    retention: RetentionClass::TaxRecord,
+    indexes: &["tax-id-beacon"],
+};
+
+/// A payment taken for a service request: the processor's token, never a card number.
+pub const PAYMENT_RECORD: ItemType = ItemType {
+    name: "payment_record",
+    key: "pk=USER#<user_id> sk=PAYMENT#<payment_id>",
+    attributes: &[
+        signed("user_id"),
+        signed("payment_id"),
+        signed("request_id"),
+        personal("processor_token"),
+        personal("card_brand"),
+        personal("card_last4"),
+        signed("amount_cents"),
+        signed("currency"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::PaymentRecord,
+    indexes: &[],
+};
+
+/// Reserves an e-mail for one account of a role: the uniqueness lock, keyed by a keyed hash of the
+/// e-mail (no plaintext), written in the same transaction as the account.
+pub const EMAIL_LOCK: ItemType = ItemType {
+    name: "email_lock",
+    key: "pk=LOCK#EMAIL#<role>#<hmac> sk=LOCK",
+    attributes: &[
+        signed("role"),
+        signed("email_hash"),
+        signed("owner_user_id"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// The privacy-policy version in force (announced to users when significant).
+pub const POLICY_VERSION: ItemType = ItemType {
+    name: "policy_version",
+    key: "pk=POLICY sk=CURRENT",
+    attributes: &[
+        signed("policy_version"),
+        signed("effective_date"),
+        signed("significant"),
+        signed("summary"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// One decision of a user about a purpose (marketing): the history is the proof of consent, the
+/// newest record is what the mailer obeys.
+pub const CONSENT_RECORD: ItemType = ItemType {
+    name: "consent_record",
+    key: "pk=USER#<user_id> sk=CONSENT#<purpose>#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("purpose"),
+        signed("granted"),
+        signed("policy_version"),
+        signed("source"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Who changed what about a user, when: field names only, never values.
+pub const AUDIT_RECORD: ItemType = ItemType {
+    name: "audit_record",
+    key: "pk=USER#<user_id> sk=AUDIT#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("actor_user_id"),
+        signed("action"),
+        signed("fields"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
+/// An agency (tenant) with its rates and rules. Business data, no personal data.
+pub const AGENCY: ItemType = ItemType {
+    name: "agency",
+    key: "pk=AGENCY#<agency_id> sk=PROFILE",
+    attributes: &[
+        signed("agency_id"),
+        signed("agency_name"),
+        signed("time_zone"),
+        signed("admin_user_ids"),
+        signed("dispatcher_user_ids"),
+        signed("rates"),
+        signed("rules"),
+        signed("cancellation_fees"),
+        signed("holidays"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// A service request a customer booked. Owned by the customer: the site contact's details are
+/// encrypted under the customer's key, who supplied them. Dispatchers find it through `gsi1`.
+pub const SERVICE_REQUEST: ItemType = ItemType {
+    name: "service_request",
+    key: "pk=USER#<customer_user_id> sk=REQUEST#<start epoch ms>#<request_id>",
+    attributes: &[
+        signed("request_id"),
+        signed("series_id"),
+        signed("customer_user_id"),
+        signed("agency_id"),
+        unsigned("status"),
+        personal("event"),
+        personal("site"),
+        signed("starts_at"),
+        signed("ends_at"),
+        signed("time_zone"),
+        signed("officers"),
+        signed("filled"),
+        signed("requirements"),
+        personal("notes"),
+        signed("price"),
+        signed("payment_id"),
+        personal("cancellation"),
+        signed("created_at"),
+        signed("updated_at"),
+        signed("completed_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &["gsi1"],
+};
+
+/// Finds a request by id: who owns it and where.
+pub const REQUEST_POINTER: ItemType = ItemType {
+    name: "request_pointer",
+    key: "pk=REQUEST#<request_id> sk=REF",
+    attributes: &[
+        signed("request_id"),
+        signed("owner_user_id"),
+        signed("agency_id"),
+        signed("request_sk"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Remembers what a creating POST with an `Idempotency-Key` produced, so a retry returns it.
+pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
+    name: "idempotency_record",
+    key: "pk=USER#<user_id> sk=IDEMPOTENCY#<key>",
+    attributes: &[
+        signed("user_id"),
+        signed("body_sha256"),
+        signed("request_ids"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::Idempotency,
+    indexes: &[],
+};
+
+/// An officer's assignment to a service request. When the officer confirmed, checked in and out
+/// describes the person's working time: encrypted.
+pub const ASSIGNMENT: ItemType = ItemType {
+    name: "assignment",
+    key: "pk=USER#<officer_user_id> sk=ASSIGNMENT#<request_id>",
+    attributes: &[
+        signed("assignment_id"),
+        signed("request_id"),
+        signed("officer_user_id"),
+        signed("agency_id"),
+        unsigned("status"),
+        signed("starts_at"),
+        signed("ends_at"),
+        signed("created_at"),
+        signed("assigned_by"),
+        signed("respond_by"),
+        personal("responded_at"),
+        personal("checked_in_at"),
+        personal("checked_out_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &["gsi1"],
+};
+
+/// Finds an assignment by id (officer and request are in its key).
+pub const ASSIGNMENT_POINTER: ItemType = ItemType {
+    name: "assignment_pointer",
+    key: "pk=ASSIGNMENT#<assignment_id> sk=REF",
+    attributes: &[
+        signed("assignment_id"),
+        signed("officer_user_id"),
+        signed("request_id"),
+        signed("ends_at"),
+    ],
+    retention: RetentionClass::ServiceRequest,
+    indexes: &[],
+};
+
+/// An officer's roster with their agency: availability, shifts held and worked. Every placement
+/// replaces it (version-conditioned), which serialises placements of one officer.
+pub const ROSTER: ItemType = ItemType {
+    name: "roster",
+    key: "pk=USER#<officer_user_id> sk=ROSTER",
+    attributes: &[
+        signed("user_id"),
+        signed("agency_id"),
+        personal("pool_token"),
+        personal("availability"),
+        personal("pool_keys"),
+        personal("commitments"),
+        personal("worked_shifts"),
+        personal("last_detail_at"),
+        personal("joined_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// The agency's pool index: one entry per weekday/date an officer is available. The officer is
+/// encrypted; the sort key is the officer's random pool token.
+pub const POOL_ENTRY: ItemType = ItemType {
+    name: "pool_entry",
+    key: "pk=AGENCY#<agency_id>#POOL#<weekday or date> sk=<pool_token>",
+    attributes: &[
+        signed("agency_id"),
+        signed("pool_key"),
+        signed("entry_token"),
+        personal("officer_ref"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// An officer on an agency's do-not-hire list.
+pub const DO_NOT_HIRE: ItemType = ItemType {
+    name: "do_not_hire",
+    key: "pk=AGENCY#<agency_id> sk=DNH#<provider_user_id>",
+    attributes: &[
+        signed("agency_id"),
+        signed("provider_user_id"),
+        signed("added_by"),
+        signed("added_at"),
+        personal("note"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// One API call: route, status, and (encrypted) when and from which IP. Kept 90 days.
+pub const ACCESS_LOG_ENTRY: ItemType = ItemType {
+    name: "access_log_entry",
+    key: "pk=ACCESS#<user_id or anonymous> sk=<request_id>",
+    attributes: &[
+        signed("log_owner"),
+        signed("request_id"),
+        signed("route"),
+        signed("status_code"),
+        personal("accessed_at"),
+        personal("source_ip"),
+    ],
+    retention: RetentionClass::AccessLog,
+    indexes: &[],
+};
+
+/// The progress of one user's erasure: ids, steps, retained categories and dates, no personal data.
+/// Kept as the record of the deletion for 24 months after it completes.
+pub const ERASURE_JOB: ItemType = ItemType {
+    name: "erasure_job",
+    key: "pk=ERASURE#<user_id> sk=JOB",
+    attributes: &[
+        signed("user_id"),
+        signed("reason"),
+        signed("step"),
+        signed("requested_at"),
+        signed("updated_at"),
+        signed("retained"),
+        signed("shred_at"),
+        signed("completed_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &["by-due-date"],
+};
+
+/// Where the retention purge resumes (a day of the due-date index).
+pub const PURGE_CHECKPOINT: ItemType = ItemType {
+    name: "purge_checkpoint",
+    key: "pk=PURGE sk=CHECKPOINT",
+    attributes: &[signed("next_day"), signed("updated_at")],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// A counter (`Store::add_to_counter`): anonymous metrics such as TTL deletions per item type and
+/// day, or calls per route and app per day. Written and read with the plain client only; no personal data, no ids.
+pub const COUNTER: ItemType = ItemType {
+    name: "counter",
+    key: "pk=METRIC#TTL#<day> sk=<item_type> | pk=METRIC#USAGE#<day> sk=route#<route key>|app#<label>",
+    attributes: &[unsigned("count")],
+    retention: RetentionClass::Metrics,
+    indexes: &[],
+};
+
+/// A privacy request (a right exercised): type, deadlines, lifecycle, result. Outside the user's
+/// partition so that it outlives an erasure (24 months).
+pub const PRIVACY_REQUEST: ItemType = ItemType {
+    name: "privacy_request",
+    key: "pk=PRIVACY#<user_id> sk=REQUEST#<request_id>",
+    attributes: &[
+        signed("request_id"),
+        signed("user_id"),
+        signed("kind"),
+        signed("jurisdiction"),
+        unsigned("status"),
+        signed("received_at"),
+        signed("deadline_at"),
+        signed("receipt_due_at"),
+        signed("extended_until"),
+        personal("extension_reason"),
+        signed("result"),
+        signed("overdue_alerted_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &["gsi1"],
+};
+
+/// One move of a privacy request, or an operator's action on a user's data: who, what, when.
+pub const PRIVACY_AUDIT_ENTRY: ItemType = ItemType {
+    name: "privacy_audit_entry",
+    key: "pk=PRIVACY#<user_id> sk=AUDIT#<epoch ms>#<id>",
+    attributes: &[
+        signed("user_id"),
+        signed("subject_id"),
+        signed("action"),
+        signed("actor_user_id"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
+/// One part of a data export (access, portability): JSON Lines, encrypted under the user's key.
+pub const EXPORT_PART: ItemType = ItemType {
+    name: "export_part",
+    key: "pk=USER#<user_id> sk=EXPORT#<request_id>#<part>",
+    attributes: &[
+        signed("user_id"),
+        signed("request_id"),
+        signed("part"),
+        personal("content"),
+        signed("created_at"),
+    ],
+    retention: RetentionClass::Export,
+    indexes: &[],
+};
+
+/// A logged disclosure of a user's data (recipient, legal basis, categories, reference).
+pub const DISCLOSURE: ItemType = ItemType {
+    name: "disclosure",
+    key: "pk=PRIVACY#<user_id> sk=DISCLOSURE#<epoch ms>#<id>",
+    attributes: &[
+        signed("disclosure_id"),
+        signed("subject_user_id"),
+        signed("recipient_category"),
+        signed("recipient"),
+        signed("legal_basis"),
+        signed("data_categories"),
+        personal("reference"),
+        signed("disclosed_at"),
+        signed("recorded_by"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
+/// Finds a privacy request's owner by id (privacy officers act by id).
+pub const PRIVACY_REQUEST_POINTER: ItemType = ItemType {
+    name: "privacy_request_pointer",
+    key: "pk=PRIVACY_REQUEST#<request_id> sk=REF",
+    attributes: &[signed("request_id"), signed("user_id"), signed("received_at")],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
+/// How far the announcement of a significant policy version has got through the user pool.
+pub const POLICY_ANNOUNCEMENT: ItemType = ItemType {
+    name: "policy_announcement",
+    key: "pk=POLICY sk=ANNOUNCE#<version>",
+    attributes: &[
+        signed("policy_version"),
+        signed("next_page"),
+        signed("notified"),
+        signed("done"),
+        signed("started_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// Every item type of the table.
+pub const ITEM_TYPES: &[&ItemType] = &[
+    &CUSTOMER_ACCOUNT,
+    &PROVIDER_ACCOUNT,
+    &W9_RECORD,
+    &PAYMENT_RECORD,
+    &EMAIL_LOCK,
+    &POLICY_VERSION,
+    &CONSENT_RECORD,
+    &AUDIT_RECORD,
+    &AGENCY,
+    &SERVICE_REQUEST,
+    &REQUEST_POINTER,
+    &IDEMPOTENCY_RECORD,
+    &ASSIGNMENT,
+    &ASSIGNMENT_POINTER,
+    &ROSTER,
+    &POOL_ENTRY,
+    &DO_NOT_HIRE,
+    &ACCESS_LOG_ENTRY,
+    &ERASURE_JOB,
+    &PURGE_CHECKPOINT,
+    &COUNTER,
+    &PRIVACY_REQUEST,
+    &PRIVACY_AUDIT_ENTRY,
+    &EXPORT_PART,
+    &DISCLOSURE,
+    &PRIVACY_REQUEST_POINTER,
+    &POLICY_ANNOUNCEMENT,
+];
+
+/// A searchable-encryption beacon: a truncated keyed hash of an attribute, indexed by a GSI on
+/// `aws_dbe_b_<attribute>`, so lookups need no plaintext. Truncation means false positives by design:
+/// callers confirm each hit after decrypting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beacon {
+    /// The (personal) attribute it is computed from.
+    pub attribute: &'static str,
+    /// Bits kept of the hash: 16 bits leave ~1 false positive per 65,536 items with that attribute.
+    pub length: u16,
+    /// The GSI whose hash key is the beacon.
+    pub index: &'static str,
+}
+
+impl Beacon {
+    /// The attribute the encryption SDK writes the beacon to.
+    pub fn stored_attribute(&self) -> String {
+        format!("aws_dbe_b_{}", self.attribute)
+    }
+}
+
+/// Lookup by e-mail (normalised: trimmed, lower-cased).
+pub const EMAIL_BEACON: Beacon = Beacon {
+    attribute: "email",
+    length: 16,
+    index: "email-beacon",
+};
+/// Lookup by tax id (SSN or EIN, digits only).
+pub const TAX_ID_BEACON: Beacon = Beacon {
+    attribute: "tax_id",
+    length: 16,
+    index: "tax-id-beacon",
+};
+/// Every beacon.
+pub const BEACONS: &[Beacon] = &[EMAIL_BEACON, TAX_ID_BEACON];
+
+/// The registry contradicts itself.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SchemaError {
+    #[error("attribute {0} is declared with two different protections")]
+    Conflict(&'static str),
+}
+
+/// Every attribute of the table with its protection: the union over item types. An attribute name
+/// means one thing table-wide, because the encryption SDK configures actions per table.
+pub fn attribute_actions() -> Result<BTreeMap<&'static str, Protection>, SchemaError> {
+    let mut actions = BTreeMap::new();
+    for attribute in COMMON
+        .iter()
+        .chain(ITEM_TYPES.iter().flat_map(|t| t.attributes.iter()))
+    {
+        if let Some(previous) = actions.insert(attribute.name, attribute.protection)
+            && previous != attribute.protection
+        {
+            return Err(SchemaError::Conflict(attribute.name));
+        }
+    }
+    Ok(actions)
+}
+
+/// The item type named `name`.
+pub fn item_type(name: &str) -> Option<&'static ItemType> {
+    ITEM_TYPES.iter().copied().find(|t| t.name == name)
+}
+
+impl ItemType {
+    /// The protection of `attribute` on this item type (common attributes included).
+    pub fn protection(&self, attribute: &str) -> Option<Protection> {
+        COMMON
+            .iter()
+            .chain(self.attributes)
+            .find(|a| a.name == attribute)
+            .map(|a| a.protection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_protection_per_attribute_name() {
+        assert!(attribute_actions().is_ok());
+    }
+
+    #[test]
+    fn beacons_are_computed_from_personal_attributes_only() {
+        let actions = attribute_actions().expect("consistent");
+        for beacon in BEACONS {
+            assert_eq!(
+                actions.get(beacon.attribute),
+                Some(&Protection::Personal),
+                "{}",
+                beacon.attribute
+            );
+        }
+    }
+
+    #[test]
+    fn item_type_names_are_unique() {
+        for (index, item) in ITEM_TYPES.iter().enumerate() {
+            assert!(
+                ITEM_TYPES[index + 1..]
+                    .iter()
+                    .all(|other| other.name != item.name),
+                "{}",
+                item.name
+            );
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! What a function builds once per container and hands to every request: config, clients, clock.
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::crypto::{CryptoError, KeyClients, KeyManager, encrypted_client};
+use crate::directory::{CognitoDirectory, UserDirectory};
+use crate::lookup::LookupKey;
+use crate::mailer::{Mailer, SesMailer};
+use crate::store::Store;
+use aws_config::SdkConfig;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A function could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// Per-container state. Cheap to clone (clients are reference-counted).
+#[derive(Clone)]
+pub struct AppState {
+    /// Resource names and ids.
+    pub config: Arc<Config>,
+    /// Typed, encrypted access to the application table.
+    pub store: Store,
+    /// Creating and shredding the per-user branch keys.
+    pub keys: KeyManager,
+    /// Keyed hashes for uniqueness locks.
+    pub lookup: LookupKey,
+    /// Mail, from the deployment's sender (SES v2 in the functions).
+    pub mailer: Arc<dyn Mailer>,
+    /// The user pool: addresses, group membership; erasure deletes users from it.
+    pub directory: Arc<dyn UserDirectory>,
+    /// Key management service.
+    pub kms: aws_sdk_kms::Client,
+    /// The one source of "now".
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// Builds state from explicit configuration; the local stack and tests use this directly.
+    pub async fn new(config: Config, sdk: &SdkConfig, clock: Clock) -> Result<Self, StartupError> {
+        let keys = KeyClients {
+            kms: aws_sdk_kms::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+        };
+        Self::with_key_clients(config, sdk, clock, keys).await
+    }
+
+    /// Like [`AppState::new`], with the clients the encryption layer uses for KMS and the key store
+    /// given explicitly (tests wrap them to count calls).
+    pub async fn with_key_clients(
+        config: Config,
+        sdk: &SdkConfig,
+        clock: Clock,
+        keys: KeyClients,
+    ) -> Result<Self, StartupError> {
+        let encrypted = encrypted_client(sdk, &config, &keys).await?;
+        let plain = aws_sdk_dynamodb::Client::new(sdk);
+        let kms = aws_sdk_kms::Client::new(sdk);
+        Ok(Self {
+            store: Store::new(encrypted, plain, config.table_name.clone(), clock.clone()),
+            keys: KeyManager::new(&config, &keys)?,
+            lookup: LookupKey::new(kms.clone(), config.lookup_key_arn.clone()),
+            mailer: Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(sdk),
+                config.mail_sender.clone(),
+            )),
+            directory: Arc::new(CognitoDirectory::new(
+                aws_sdk_cognitoidentityprovider::Client::new(sdk),
+                config.user_pool_id.clone(),
+            )),
+            kms,
+            config: Arc::new(config),
+            clock,
+        })
+    }
+
+    /// Builds state from the Lambda environment: configuration variables plus the SDK's own
+    /// (region, credentials, and `AWS_ENDPOINT_URL` when one is set). Makes sure the system and
+    /// beacon branch keys exist (two key-store reads per cold start; created on the very first).
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let state = Self::new(config, &sdk, Clock::System).await?;
+        state.keys.ensure_system_keys().await?;
+        Ok(state)
+    }
+}

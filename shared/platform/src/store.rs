@@ -1,0 +1,815 @@
+//! Typed access to the application table: the only module that talks to DynamoDB.
+//!
+//! Writes and reads go through the encrypting client ([`crate::crypto`]): personal attributes are
+//! encrypted, every item is signed under its owner's key, and a tampered item or a destroyed key fails
+//! the read. Rules every operation here obeys:
+//! - items whose `expires_at` (TTL attribute, epoch seconds) has passed are invisible, because DynamoDB
+//!   deletes them only "typically within two days" and the local emulator never does;
+//! - `expires_at` is computed from the item type's retention class, never passed in;
+//! - changing an item replaces it whole, conditioned on its `version` (signed attributes cannot be
+//!   updated in place);
+//! - nothing ever Scans.
+
+use crate::clock::Clock;
+use crate::schema::{Beacon, ItemType};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use thiserror::Error;
+
+pub use crate::schema::EXPIRES_AT;
+/// The optimistic-lock attribute of every item.
+pub const VERSION: &str = "version";
+/// The attribute of counter items ([`Store::add_to_counter`]).
+pub const COUNT: &str = "count";
+/// The attribute naming an item's type in the schema registry.
+pub const ITEM_TYPE: &str = "item_type";
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    /// A key from its two parts.
+    pub fn new(pk: String, sk: String) -> Self {
+        Self { pk, sk }
+    }
+
+    fn to_item(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// A domain type stored as one item of a registered [`ItemType`].
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// Its entry in the schema registry (attributes, protection, retention).
+    const TYPE: &'static ItemType;
+    /// Where it is stored.
+    fn key(&self) -> ItemKey;
+    /// When its retention period starts; `None` until it does (or if it has none).
+    fn retention_start(&self) -> Option<Timestamp> {
+        None
+    }
+}
+
+/// A record with the version it was read at (pass it back to [`Store::replace`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<R> {
+    pub record: R,
+    pub version: u64,
+}
+
+/// Storage failures, mapped from the SDK and the encryption SDK in one place.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A conditional write found the item in another state (exists already, version moved on).
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason per write, in order (`None` for writes that were fine).
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCancelled(Vec<String>),
+    /// The item's signature does not verify: it was changed, moved or forged outside this code.
+    #[error("stored item failed its integrity check")]
+    Tampered,
+    /// The owner's key has been destroyed (crypto-shredding): the data can never be read again.
+    #[error("the data was destroyed with its owner's key")]
+    KeyDestroyed,
+    /// The stored item does not have the shape of the type it was read as.
+    #[error("stored item does not decode: {0}")]
+    Decode(String),
+    /// Any other SDK or service failure (throttling, missing table, network, encryption setup).
+    #[error("dynamodb: {0}")]
+    Sdk(String),
+}
+
+impl StoreError {
+    /// Maps an SDK error. The encryption SDK reports through the interceptor as text, which is
+    /// classified here and nowhere else.
+    pub fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        if error.code() == Some("ConditionalCheckFailedException") {
+            return Self::ConditionFailed;
+        }
+        Self::classify(DisplayErrorContext(&error).to_string())
+    }
+
+    fn classify(text: String) -> Self {
+        let lower = text.to_lowercase();
+        if lower.contains("branch key")
+            && (lower.contains("no item") || lower.contains("not found") || lower.contains("does not exist"))
+        {
+            Self::KeyDestroyed
+        } else if lower.contains("signature")
+            || lower.contains("structuredencryption")
+            || lower.contains("tamper")
+        {
+            Self::Tampered
+        } else {
+            // The SDK's text can embed a whole raw response; keep the part that explains the failure.
+            Self::Sdk(text.chars().take(600).collect())
+        }
+    }
+}
+
+/// One write of a transaction, prepared by [`Store`].
+#[derive(Debug, Clone)]
+pub struct Write(TransactWriteItem);
+
+/// The application table.
+#[derive(Debug, Clone)]
+pub struct Store {
+    encrypted: aws_sdk_dynamodb::Client,
+    plain: aws_sdk_dynamodb::Client,
+    table: String,
+    clock: Clock,
+    items_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Store {
+    /// A store over `table`: `encrypted` carries the encryption interceptor, `plain` does not (it
+    /// serves key-only index queries, which the interceptor cannot decrypt).
+    pub fn new(
+        encrypted: aws_sdk_dynamodb::Client,
+        plain: aws_sdk_dynamodb::Client,
+        table: String,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            encrypted,
+            plain,
+            table,
+            clock,
+            items_read: Default::default(),
+        }
+    }
+
+    /// Items DynamoDB returned to this store (and its clones) so far: how benchmarks show that an
+    /// operation's reads grow with its own work, not with the table.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_read(&self, items: usize) {
+        self.items_read
+            .fetch_add(items as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The client without encryption: for key-only lookups and for tests that inspect what is stored.
+    pub fn raw(&self) -> &aws_sdk_dynamodb::Client {
+        &self.plain
+    }
+
+    fn item_of<R: Record>(&self, record: &R, version: u64) -> Result<Item, StoreError> {
+        let mut item: Item =
+            serde_dynamo::to_item(record).map_err(|error| StoreError::Decode(error.to_string()))?;
+        item.extend(record.key().to_item());
+        item.insert(ITEM_TYPE.to_owned(), AttributeValue::S(R::TYPE.name.to_owned()));
+        item.insert(VERSION.to_owned(), AttributeValue::N(version.to_string()));
+        if let Some(expires_at) = R::TYPE.retention.expires_at(record.retention_start()) {
+            item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires_at.to_string()));
+        }
+        Ok(item)
+    }
+
+    /// Writes a new record (version 1); [`StoreError::ConditionFailed`] when its key is taken.
+    pub async fn create<R: Record>(&self, record: &R) -> Result<(), StoreError> {
+        self.encrypted
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, 1)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Replaces a record read at `expected_version`; returns the new version.
+    /// [`StoreError::ConditionFailed`] when someone changed it in between.
+    pub async fn replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<u64, StoreError> {
+        let version = expected_version + 1;
+        self.encrypted
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, version)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(version)
+    }
+
+    /// Deletes an item (no error when it is absent).
+    pub async fn delete(&self, key: &ItemKey) -> Result<(), StoreError> {
+        self.encrypted
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Reads one record; `None` when absent, expired, or of another type.
+    pub async fn get<R: Record>(&self, key: &ItemKey) -> Result<Option<Versioned<R>>, StoreError> {
+        let output = self
+            .encrypted
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.count_read(usize::from(output.item.is_some()));
+        match output.item {
+            Some(item) if self.is_live(&item) && is_type::<R>(&item) => decode_versioned(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads several records by key (BatchGetItem), in no particular order; absent ones are skipped.
+    pub async fn batch_get<R: Record>(&self, keys: &[ItemKey]) -> Result<Vec<Versioned<R>>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(ItemKey::to_item).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|error| StoreError::Sdk(error.to_string()))?,
+            );
+            while let Some(keys_and_attributes) = request.take() {
+                let output = self
+                    .encrypted
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                let items = output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                self.count_read(items.len());
+                for item in items {
+                    if self.is_live(&item) && is_type::<R>(&item) {
+                        found.push(decode_versioned(item)?);
+                    }
+                }
+                request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` live records of type `R` in partition `pk` whose sort key starts with
+    /// `sk_prefix`, in sort-key order.
+    pub async fn query<R: Record>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let items = self.query_items(pk, sk_prefix, Some(R::TYPE.name), limit).await?;
+        items.into_iter().map(decode_versioned).collect()
+    }
+
+    /// Every live record of type `R` under `gsi1pk` in the general-purpose index `gsi1`.
+    pub async fn query_gsi1<R: Record>(&self, gsi1pk: &str) -> Result<Vec<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()));
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if self.is_live(&item) && is_type::<R>(&item) {
+                found.push(decode_versioned(item)?);
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Live records of type `R` under `gsi1pk` in `gsi1` with `from <= gsi1sk <= to`, in order.
+    pub async fn query_gsi1_range<R: Record>(
+        &self,
+        gsi1pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if self.is_live(&item) && is_type::<R>(&item) {
+                found.push(decode_versioned(item)?);
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Up to `limit` live records of type `R` in partition `pk` with `from <= sk <= to`, after
+    /// `after` (exclusive) when given, that `keep` accepts; with the sort key to continue after when
+    /// the page is full.
+    pub async fn query_range<R: Record>(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&R) -> bool,
+    ) -> Result<(Vec<Versioned<R>>, Option<String>), StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+        let start = after.map(|sk| ItemKey::new(pk.to_owned(), sk.to_owned()).to_item());
+        let mut found = Vec::new();
+        let mut last = None;
+        if limit == 0 {
+            return Ok((found, None));
+        }
+        for_each_item(self, query, start, |item| {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) if self.is_live(&item) && is_type::<R>(&item) => sk.clone(),
+                _ => return Ok(ControlFlow::Continue(())),
+            };
+            let record: Versioned<R> = decode_versioned(item)?;
+            if keep(&record.record) {
+                found.push(record);
+                if found.len() == limit {
+                    last = Some(sk);
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok((found, last))
+    }
+
+    /// The newest live record of type `R` in partition `pk` under `sk_prefix` (highest sort key).
+    pub async fn latest<R: Record>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Option<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(false)
+            .limit(10);
+        let mut newest = None;
+        for_each_item(self, query, None, |item| {
+            if self.is_live(&item) && is_type::<R>(&item) {
+                newest = Some(decode_versioned(item)?);
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(newest)
+    }
+
+    /// Like [`Store::query`] for summary views that decode only some attributes of any item type.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let items = self.query_items(pk, sk_prefix, None, limit).await?;
+        items.into_iter().map(decode).collect()
+    }
+
+    /// Items of partition `pk` under `sk_prefix`, live and (when given) of `item_type`, in sort-key
+    /// order. Liveness and type are checked here rather than in a FilterExpression: the encryption
+    /// SDK evaluates filters itself and fails on `attribute_not_exists(x) OR x > v` when `x` is absent.
+    async fn query_items(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        item_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        // DynamoDB refuses an empty `begins_with` operand: an empty prefix means the whole partition.
+        let query = if sk_prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+        };
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        for_each_item(self, query, None, |item| {
+            let wanted = item_type
+                .is_none_or(|t| matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == t));
+            if wanted && self.is_live(&item) {
+                found.push(item);
+            }
+            Ok(if found.len() == limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Live records of type `R` whose `beacon.attribute` equals `value` exactly, found through the
+    /// beacon's index without sending the plaintext. The beacon is truncated, so the index returns
+    /// false positives; they are dropped here after decryption.
+    pub async fn find_by_beacon<R: Record>(
+        &self,
+        beacon: &Beacon,
+        value: &str,
+    ) -> Result<Vec<Versioned<R>>, StoreError> {
+        let query = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .index_name(beacon.index)
+            .key_condition_expression("#attribute = :value")
+            .expression_attribute_names("#attribute", beacon.attribute)
+            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()));
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            let exact =
+                matches!(item.get(beacon.attribute), Some(AttributeValue::S(stored)) if stored == value);
+            if exact && self.is_live(&item) && is_type::<R>(&item) {
+                found.push(decode_versioned(item)?);
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// A transaction write that creates `record` (fails the transaction if its key is taken).
+    pub fn write_create<R: Record>(&self, record: &R) -> Result<Write, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, 1)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
+    /// A transaction write that replaces `record` read at `expected_version`.
+    pub fn write_replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<Write, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, expected_version + 1)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
+    /// A transaction write that deletes `key`.
+    pub fn write_delete(&self, key: &ItemKey) -> Result<Write, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().delete(delete).build()))
+    }
+
+    /// Applies all writes or none (TransactWriteItems). A cancelled transaction reports one reason per
+    /// write.
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let result = self
+            .encrypted
+            .transact_write_items()
+            .set_transact_items(Some(writes.into_iter().map(|w| w.0).collect()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    Err(StoreError::TransactionCancelled(
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|reason| reason.code().unwrap_or("None").to_owned())
+                            .collect(),
+                    ))
+                }
+                _ => Err(StoreError::from_sdk(error)),
+            },
+        }
+    }
+
+    /// Adds `by` to the counter `sk` in partition `pk` and returns the new value: an atomic
+    /// `UpdateItem ADD` with the plain client. Counter items hold no personal data and are never read
+    /// through the encrypting client (they carry no signature).
+    /// The counter expires by the `metrics` retention class, counted from its first increment.
+    pub async fn add_to_counter(&self, pk: &str, sk: &str, by: u64) -> Result<u64, StoreError> {
+        let expires_at = crate::retention::RetentionClass::Metrics
+            .expires_at(Some(self.clock.now()))
+            .unwrap_or(i64::MAX);
+        self.add_to_counter_until(pk, sk, by, expires_at).await
+    }
+
+    /// [`Store::add_to_counter`] for a counter that expires at `expires_at` (epoch seconds), such
+    /// as a rate-limit window. An expired counter starts again from zero.
+    pub async fn add_to_counter_until(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: u64,
+        expires_at: i64,
+    ) -> Result<u64, StoreError> {
+        let output = self
+            .plain
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .update_expression("ADD #count :by SET #expires = if_not_exists(#expires, :expires)")
+            .expression_attribute_names("#count", COUNT)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(output
+            .attributes
+            .and_then(|a| match a.get(COUNT) {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(by))
+    }
+
+    /// Every counter of partition `pk` (see [`Store::add_to_counter`]), by sort key.
+    pub async fn counters(&self, pk: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if !self.is_live(&item) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if let (Some(AttributeValue::S(sk)), Some(AttributeValue::N(n))) =
+                (item.get("sk"), item.get(COUNT))
+            {
+                found.push((sk.clone(), n.parse().unwrap_or(0)));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// One page of the live items of partition `pk`, decrypted, starting after `start`; with the key
+    /// to continue from (`None` on the last page). For work that must not hold a whole partition in
+    /// memory (the data export).
+    pub async fn partition_page(
+        &self,
+        pk: &str,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let output = self
+            .encrypted
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let items = output.items.unwrap_or_default();
+        self.count_read(items.len());
+        let next = output.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((
+            items.into_iter().filter(|item| self.is_live(item)).collect(),
+            next,
+        ))
+    }
+
+    /// Whether an item exists at `key` (any type, live or not), read with the plain client.
+    pub async fn exists(&self, key: &ItemKey) -> Result<bool, StoreError> {
+        let output = self
+            .plain
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.count_read(usize::from(output.item.is_some()));
+        Ok(output.item.is_some())
+    }
+
+    /// Key, item type and `expires_at` of every item in partition `pk`, read with the plain client
+    /// (no decryption: erasure must list items it is about to delete even if one is unreadable).
+    pub async fn keys_in_partition(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<(ItemKey, String, Option<i64>)>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("pk, sk, #type, #expires")
+            .expression_attribute_names("#type", ITEM_TYPE)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .consistent_read(true);
+        let mut found = Vec::new();
+        for_each_item(self, query, None, |item| {
+            let text = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(value)) => value.clone(),
+                _ => String::new(),
+            };
+            let expires_at = match item.get(EXPIRES_AT) {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            };
+            found.push((ItemKey::new(text("pk"), text("sk")), text(ITEM_TYPE), expires_at));
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Keys of the items in the due-work index (`by-due-date`) under `due_day` that fall due at or
+    /// before `until` (epoch seconds). Key-only index, so the plain client.
+    pub async fn due_keys(&self, due_day: &str, until: i64) -> Result<Vec<ItemKey>, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .index_name("by-due-date")
+            .key_condition_expression("due_day = :day AND due_at <= :until")
+            .expression_attribute_values(":day", AttributeValue::S(due_day.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()));
+        let mut keys = Vec::new();
+        for_each_item(self, query, None, |item| {
+            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            {
+                keys.push(ItemKey::new(pk.clone(), sk.clone()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(keys)
+    }
+
+    /// Number of items in the due-work index (`by-due-date`) under `due_day` that fall due at or
+    /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
+    /// index, so the plain client.
+    pub async fn count_due(&self, due_day: &str, until: i64) -> Result<usize, StoreError> {
+        let query = self
+            .plain
+            .query()
+            .table_name(&self.table)
+            .index_name("by-due-date")
+            .key_condition_expression("due_day = :day AND due_at <= :until")
+            .expression_attribute_values(":day", AttributeValue::S(due_day.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()));
+        let mut count = 0;
+        for_each_item(self, query, None, |_| {
+            count += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(count)
+    }
+
+    fn is_live(&self, item: &Item) -> bool {
+        match item.get(EXPIRES_AT) {
+            Some(AttributeValue::N(seconds)) => seconds
+                .parse::<i64>()
+                .map_or(true, |at| at > self.clock.epoch_seconds()),
+            _ => true,
+        }
+    }
+}
+
+/// Runs `query` page after page from `start` (exclusive), handing every item to `visit` until it
+/// breaks or the pages run out. The one pagination loop of the store: it never assumes the last page
+/// does or does not carry a `LastEvaluatedKey`.
+async fn for_each_item(
+    store: &Store,
+    query: QueryFluentBuilder,
+    start: Option<Item>,
+    mut visit: impl FnMut(Item) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start_key = start;
+    loop {
+        let output = query
+            .clone()
+            .set_exclusive_start_key(start_key.take())
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let items = output.items.unwrap_or_default();
+        store.count_read(items.len());
+        for item in items {
+            if visit(item)?.is_break() {
+                return Ok(());
+            }
+        }
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start_key = Some(key),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn is_type<R: Record>(item: &Item) -> bool {
+    matches!(item.get(ITEM_TYPE), Some(AttributeValue::S(name)) if name == R::TYPE.name)
+}
+
+fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|error| StoreError::Decode(error.to_string()))
+}
+
+fn decode_versioned<R: Record>(item: Item) -> Result<Versioned<R>, StoreError> {
+    let version = match item.get(VERSION) {
+        Some(AttributeValue::N(number)) => {
+            number.parse().map_err(|_| StoreError::Decode("version".into()))?
+        }
+        _ => return Err(StoreError::Decode("item has no version".into())),
+    };
+    Ok(Versioned {
+        record: decode(item)?,
+        version,
+    })
+}
