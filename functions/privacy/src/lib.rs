@@ -4,7 +4,7 @@
 use domain::privacy::requests::{self, RequestView};
 use edge::ApiError;
 use edge::auth::Caller;
-use edge::http::{HandlerResult, Router, json, json_body, path_param};
+use edge::http::{HandlerResult, Router, idempotency_key, json, json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use platform::AppState;
@@ -69,10 +69,7 @@ async fn list_mine(state: AppState, request: Request) -> HandlerResult {
 /// `POST /v1/privacy-requests` (honours `Idempotency-Key`): 201 when created, 200 for a retry.
 async fn create(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let key = idempotency_key(&request);
     let input = json_body(&request)?;
     let (view, created) = requests::create(&state, &caller, input, key).await?;
     json(

@@ -5,9 +5,9 @@ use domain::service_requests::{self, ListQuery, Status};
 use edge::ApiError;
 use edge::auth::Caller;
 use edge::error::FieldError;
-use edge::http::{HandlerResult, Router, json, json_body, path_param};
+use edge::http::{HandlerResult, Router, body_bytes, idempotency_key, json, json_body, path_param};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::{Request, RequestExt};
 use platform::AppState;
 use serde::Deserialize;
 
@@ -21,21 +21,10 @@ pub fn router() -> Router {
         .route("POST /v1/service-requests/{id}/cancel", cancel)
 }
 
-fn body_bytes(request: &Request) -> &[u8] {
-    match request.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => b"",
-    }
-}
-
 /// `POST /v1/service-requests`: book (honours `Idempotency-Key`).
 async fn book(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let key = idempotency_key(&request);
     let (booking, _created) = service_requests::book(&state, &caller, body_bytes(&request), key).await?;
     json(StatusCode::CREATED, &booking)
 }

@@ -7,7 +7,7 @@ use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use edge::error::FieldError;
-use edge::http::{HandlerResult, Router, json, json_body, path_param};
+use edge::http::{HandlerResult, Router, json, json_body, optional_json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use platform::AppState;
@@ -45,21 +45,6 @@ struct Page<T> {
 #[derive(Serialize)]
 struct Items<T> {
     items: Vec<T>,
-}
-
-/// A body that may be empty (then `T::default()`), else JSON of shape `T`.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
-    let empty = match request.body() {
-        Body::Empty => true,
-        Body::Text(text) => text.trim().is_empty(),
-        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
-        _ => true,
-    };
-    if empty {
-        Ok(T::default())
-    } else {
-        json_body(request)
-    }
 }
 
 /// `GET /v1/providers/me/assignments`: the calling Security Provider's assignments.
@@ -144,7 +129,7 @@ async fn request_assignments(state: AppState, request: Request) -> HandlerResult
 async fn auto_assign(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
-    let input: AutoAssignInput = optional_body(&request)?;
+    let input: AutoAssignInput = optional_json_body(&request)?;
     json(
         StatusCode::OK,
         &scheduling::auto_assign(&state, &caller, &id, input).await?,
@@ -190,7 +175,7 @@ async fn put_do_not_hire(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let agency_id = path_param(&request, "id")?;
     let provider_id = path_param(&request, "provider_id")?;
-    let input: DoNotHireInput = optional_body(&request)?;
+    let input: DoNotHireInput = optional_json_body(&request)?;
     json(
         StatusCode::OK,
         &scheduling::put_do_not_hire(&state, &caller, &agency_id, &provider_id, input).await?,

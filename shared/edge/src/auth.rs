@@ -81,6 +81,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A caller that a job builds to act for `user_id` in `role` after an authorised decision (a
+    /// restriction lifted, an erasure): never built from anything a client sends. It has no
+    /// username, e-mail or sign-in time, so nothing that needs a fresh sign-in accepts it.
+    pub fn acting_for(user_id: &str, role: Role) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            username: None,
+            email: None,
+            email_verified: false,
+            roles: [role].into_iter().collect(),
+            auth_time: None,
+        }
+    }
+
     /// The caller of `request`, or 401 when the request carries no verified claims.
     pub fn from_request(request: &Request) -> Result<Self, ApiError> {
         let claims = match request.request_context_ref() {

@@ -179,13 +179,39 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
 /// The request body parsed as JSON of type `T`: 400 when it is not JSON, 422 with the field's
 /// pointer when it is JSON of the wrong shape ([`crate::validation::parse_body`]).
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => b"",
+    crate::validation::parse_body(body_bytes(request))
+}
+
+/// The raw body (empty when there is none), for handlers that parse in the domain.
+pub fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
         Body::Text(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         _ => b"",
+    }
+}
+
+/// A body that may be empty or blank (then `T::default()`), else JSON of shape `T`.
+pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, ApiError> {
+    let blank = match request.body() {
+        Body::Text(text) => text.trim().is_empty(),
+        Body::Binary(bytes) => bytes.iter().all(u8::is_ascii_whitespace),
+        _ => true,
     };
-    crate::validation::parse_body(bytes)
+    if blank {
+        Ok(T::default())
+    } else {
+        json_body(request)
+    }
+}
+
+/// The `Idempotency-Key` header of a creating POST. A value that is not visible ASCII comes back as
+/// `"\u{0}"`, which the domain's key check refuses with a 422 (never ignored, never a 500).
+pub fn idempotency_key(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
 /// Longest path parameter any id can be: longer ones name nothing (and would exceed DynamoDB's key

@@ -6,7 +6,6 @@
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::MacAlgorithmSpec;
-use std::fmt::Write as _;
 use thiserror::Error;
 
 /// Computing a keyed hash failed.
@@ -62,11 +61,7 @@ impl LookupKey {
         let mac = output
             .mac
             .ok_or_else(|| LookupError("KMS returned no MAC".into()))?;
-        let mut hex = String::with_capacity(64);
-        for byte in mac.as_ref() {
-            let _ = write!(hex, "{byte:02x}");
-        }
-        Ok(hex)
+        Ok(hex::encode(mac.as_ref()))
     }
 }
 

@@ -4,21 +4,20 @@
 //! status through the functions below. Registration and the profile (views, corrections, consent)
 //! live in the submodules.
 
+mod checks;
 mod profile;
 mod registration;
 
-#[allow(unused_imports)]
-use profile::*;
 pub use profile::{
     ConsentChange, ConsentState, CustomerCorrection, CustomerView, Me, PolicyAcceptance, ProviderCorrection,
     ProviderView, Registered, correct_customer, correct_provider, me, set_consent,
 };
-#[allow(unused_imports)]
-use registration::*;
+use profile::{newest_w9, provider_view};
 pub use registration::{
     CustomerRegistration, ProviderRegistration, TaxClassification, W9Input, register_customer,
     register_provider,
 };
+use checks::{check_customer_shape, check_person, check_policy, check_provider_shape, check_w9, ein_digits};
 
 use crate::address::{Address, AddressRules};
 use crate::agencies;

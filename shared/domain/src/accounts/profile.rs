@@ -83,7 +83,7 @@ impl From<&CustomerAccount> for CustomerView {
     }
 }
 
-pub(super) fn last4(digits: &str) -> String {
+fn last4(digits: &str) -> String {
     digits
         .chars()
         .skip(digits.chars().count().saturating_sub(4))
@@ -194,7 +194,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
 
 /// The names of the fields that differ between two versions of a record (for the audit trail:
 /// names only). `updated_at` is not a correction.
-pub(super) fn changed_fields<T: Serialize>(before: &T, after: &T) -> Vec<String> {
+fn changed_fields<T: Serialize>(before: &T, after: &T) -> Vec<String> {
     let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
@@ -353,7 +353,7 @@ pub async fn correct_provider(
 
 /// Like [`check_person`], but the e-mail must be the verified sign-in address only when it changes.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn check_correction_person(
+fn check_correction_person(
     v: &mut Validator,
     caller: &Caller,
     today: Date,
@@ -395,7 +395,7 @@ pub(super) fn check_correction_person(
 /// Replaces the account (optimistic lock), moves the e-mail lock when the address changed, and
 /// writes the audit record, all in one transaction.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn apply_correction<R: Record>(
+async fn apply_correction<R: Record>(
     state: &AppState,
     caller: &Caller,
     role: AccountRole,

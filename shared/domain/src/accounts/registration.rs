@@ -2,6 +2,7 @@
 //! the account with its e-mail lock, the user-pool group and the welcome mail.
 
 use super::*;
+use platform::directory::UserDirectory;
 
 // ------------------------------------------------------------------------------------------ input
 
@@ -88,204 +89,6 @@ pub struct ProviderRegistration {
     pub policy_version: String,
 }
 
-/// The checks every person's record passes: name, phone, e-mail (the caller's verified sign-in
-/// address), date of birth (an adult's).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn check_person(
-    v: &mut Validator,
-    caller: &Caller,
-    today: Date,
-    name_pointer: &str,
-    name: &str,
-    phone: &str,
-    email: &str,
-    date_of_birth: Date,
-) {
-    v.text(name_pointer, name, 200);
-    v.phone("/phone", phone);
-    v.email("/email", email);
-    let verified = caller.email_verified
-        && caller
-            .email
-            .as_deref()
-            .is_some_and(|token_email| normalize_email(token_email) == normalize_email(email));
-    if v.is_clean() || validation::is_email(email) {
-        v.check(
-            verified,
-            "/email",
-            "must be the verified e-mail address you signed in with",
-        );
-    }
-    if !validation::plausible_birth_date(date_of_birth, today) {
-        v.reject("/date_of_birth", "must be a real date of birth");
-    } else if !validation::is_adult(date_of_birth, today) {
-        v.reject(
-            "/date_of_birth",
-            "OfficerTRAK accounts are only for people aged 18 or over",
-        );
-    }
-}
-
-/// The policy version a registration accepts must be the one in force (when one is published).
-pub(super) async fn check_policy(
-    state: &AppState,
-    v: &mut Validator,
-    accepted: &str,
-) -> Result<(), ApiError> {
-    v.text("/policy_version", accepted, 50);
-    if let Some(current) = crate::policy::current_policy(&state.store).await?
-        && current.policy_version != accepted
-    {
-        v.reject(
-            "/policy_version",
-            format!("accept the policy version in force, {}", current.policy_version),
-        );
-    }
-    Ok(())
-}
-
-/// Address and business rules of a customer account. `ein_given`: an EIN was sent (even one that did
-/// not parse, whose error is already recorded).
-pub(super) fn check_customer_shape(v: &mut Validator, account: &CustomerAccount, ein_given: bool) {
-    for (pointer, address) in [
-        ("/home_address", &account.home_address),
-        ("/business_address", &account.business_address),
-        ("/mailing_address", &account.mailing_address),
-    ] {
-        if let Some(address) = address {
-            v.address(pointer, address);
-        }
-    }
-    v.check(
-        account.home_address.is_some() || account.mailing_address.is_some(),
-        "/mailing_address",
-        "a mailing or a home address is required",
-    );
-    match account.kind {
-        CustomerKind::Business => {
-            match &account.business_name {
-                Some(name) => v.text("/business_name", name, 200),
-                None => v.reject("/business_name", "is required for a business"),
-            }
-            match &account.tax_id {
-                Some(ein) => v.check(
-                    validation::is_valid_ein(ein),
-                    "/ein",
-                    "must be a valid EIN (NN-NNNNNNN)",
-                ),
-                None if !ein_given => v.reject("/ein", "is required for a business"),
-                None => {}
-            }
-        }
-        CustomerKind::Individual => {
-            v.check(
-                account.tax_id.is_none() && !ein_given,
-                "/ein",
-                "only business customers give an EIN",
-            );
-        }
-    }
-}
-
-pub(super) fn ein_digits(v: &mut Validator, ein: Option<&str>) -> Option<String> {
-    let ein = ein?;
-    let digits = validation::tax_id_digits(ein);
-    if digits.is_none() {
-        v.reject("/ein", "must be nine digits (NN-NNNNNNN)");
-    }
-    digits
-}
-
-pub(super) async fn check_provider_shape(
-    state: &AppState,
-    v: &mut Validator,
-    account: &ProviderAccount,
-    today: Date,
-) -> Result<(), ApiError> {
-    v.address("/home_address", &account.home_address);
-    let licence = &account.licence;
-    v.text("/licence/number", &licence.number, 50);
-    v.check(
-        licence.issuing_state.len() == 2 && licence.issuing_state.chars().all(|c| c.is_ascii_uppercase()),
-        "/licence/issuing_state",
-        "must be a two-letter state code such as WY",
-    );
-    v.text("/licence/kind", &licence.kind, 50);
-    v.check(
-        licence.expires_on >= today,
-        "/licence/expires_on",
-        "the licence has expired",
-    );
-    if let Some(agency) = &account.agency {
-        v.text("/agency/badge_number", &agency.badge_number, 50);
-        v.check(
-            agency.hire_date <= today,
-            "/agency/hire_date",
-            "must not be in the future",
-        );
-        if agencies::find(state, &agency.agency_id).await?.is_none() {
-            v.reject("/agency/agency_id", "no such agency");
-        }
-    }
-    v.check(!account.skills.is_empty(), "/skills", "name at least one skill");
-    let area = &account.service_area;
-    match (area.center, area.radius_km) {
-        (Some((lat, lon)), Some(radius)) => {
-            v.check(
-                (-90.0..=90.0).contains(&lat),
-                "/service_area/center/0",
-                "latitude must be between -90 and 90",
-            );
-            v.check(
-                (-180.0..=180.0).contains(&lon),
-                "/service_area/center/1",
-                "longitude must be between -180 and 180",
-            );
-            v.check(
-                radius > 0.0 && radius <= 500.0,
-                "/service_area/radius_km",
-                "must be between 0 and 500 km",
-            );
-        }
-        (None, None) => v.check(
-            !area.regions.is_empty(),
-            "/service_area",
-            "give region codes or a center and radius",
-        ),
-        _ => v.reject("/service_area", "a center needs a radius and a radius a center"),
-    }
-    Ok(())
-}
-
-pub(super) fn check_w9(v: &mut Validator, w9: &W9Input, now: Timestamp) -> Option<String> {
-    v.text("/w9/legal_name", &w9.legal_name, 200);
-    if let Some(name) = &w9.business_name {
-        v.text("/w9/business_name", name, 200);
-    }
-    v.address("/w9/address", &w9.address);
-    v.check(
-        w9.certified_at <= now + jiff::SignedDuration::from_mins(5),
-        "/w9/certified_at",
-        "must not be in the future",
-    );
-    let digits = validation::tax_id_digits(&w9.tin);
-    let valid = digits.as_deref().is_some_and(|d| match w9.tin_type {
-        TinType::Ssn => validation::is_valid_ssn(d),
-        TinType::Ein => validation::is_valid_ein(d),
-    });
-    v.check(
-        valid,
-        "/w9/tin",
-        match w9.tin_type {
-            TinType::Ssn => "must be a valid SSN (NNN-NN-NNNN)",
-            TinType::Ein => "must be a valid EIN (NN-NNNNNNN)",
-        },
-    );
-    digits.filter(|_| valid)
-}
-
-// ------------------------------------------------------------------------------------------ operations
-
 /// Registers the caller as a customer. Nothing is stored (or logged) unless every rule passes; an
 /// under-18 date of birth is refused like any other invalid field.
 pub async fn register_customer(
@@ -344,8 +147,12 @@ pub async fn register_customer(
         vec![state.store.write_create(&consent)?],
     )
     .await;
-    match created {
-        Ok(()) => {
+    settle(
+        state.directory.as_ref(),
+        caller,
+        AccountRole::Customer,
+        created,
+        async || {
             welcome(
                 state,
                 &account.email,
@@ -353,18 +160,10 @@ pub async fn register_customer(
                 AccountRole::Customer,
             )
             .await;
-            Ok(Registered {
-                view: CustomerView::from(&account),
-                created: true,
-            })
-        }
-        Err(RegisterError::AccountExists) => {
-            let existing = state
-                .store
-                .get::<CustomerAccount>(&account.key())
-                .await?
-                .ok_or_else(|| ApiError::Conflict("registration raced with a deletion; try again".into()))?
-                .record;
+            Ok(CustomerView::from(&account))
+        },
+        async || {
+            let existing = stored_or_raced::<CustomerAccount>(state, &account.key()).await?;
             let same = CustomerAccount {
                 created_at: existing.created_at,
                 updated_at: existing.updated_at,
@@ -372,21 +171,11 @@ pub async fn register_customer(
                 ..account.clone()
             };
             let consent_now = consent::marketing_consent(&state.store, &caller.user_id).await?;
-            if same == existing && consent_now == input.marketing_consent {
-                join_group(state, caller, AccountRole::Customer).await?;
-                Ok(Registered {
-                    view: CustomerView::from(&existing),
-                    created: false,
-                })
-            } else {
-                Err(ApiError::Conflict("you are already registered as a customer with other details: correct them with PATCH /v1/me/customer".into()))
-            }
-        }
-        Err(RegisterError::EmailTaken) => Err(ApiError::Conflict(
-            "this e-mail address is already registered for a customer account".into(),
-        )),
-        Err(RegisterError::Api(error)) => Err(error),
-    }
+            Ok((same == existing && consent_now == input.marketing_consent)
+                .then(|| CustomerView::from(&existing)))
+        },
+    )
+    .await
 }
 
 /// Registers the caller as a Security Provider, with the W-9 they certify.
@@ -448,8 +237,12 @@ pub async fn register_provider(
         vec![state.store.write_create(&w9)?],
     )
     .await;
-    match created {
-        Ok(()) => {
+    settle(
+        state.directory.as_ref(),
+        caller,
+        AccountRole::Provider,
+        created,
+        async || {
             welcome(
                 state,
                 &account.email,
@@ -457,18 +250,10 @@ pub async fn register_provider(
                 AccountRole::Provider,
             )
             .await;
-            Ok(Registered {
-                view: provider_view(account, Some(&w9)),
-                created: true,
-            })
-        }
-        Err(RegisterError::AccountExists) => {
-            let existing = state
-                .store
-                .get::<ProviderAccount>(&account.key())
-                .await?
-                .ok_or_else(|| ApiError::Conflict("registration raced with a deletion; try again".into()))?
-                .record;
+            Ok(provider_view(account.clone(), Some(&w9)))
+        },
+        async || {
+            let existing = stored_or_raced::<ProviderAccount>(state, &account.key()).await?;
             let same = ProviderAccount {
                 created_at: existing.created_at,
                 updated_at: existing.updated_at,
@@ -482,24 +267,59 @@ pub async fn register_provider(
                     ..w9.clone()
                 } == *stored
             });
-            if same == existing && same_w9 {
-                join_group(state, caller, AccountRole::Provider).await?;
-                Ok(Registered {
-                    view: provider_view(existing, newest_w9.as_ref()),
-                    created: false,
-                })
-            } else {
-                Err(ApiError::Conflict("you are already registered as a Security Provider with other details: correct them with PATCH /v1/me/provider".into()))
+            Ok((same == existing && same_w9).then(|| provider_view(existing, newest_w9.as_ref())))
+        },
+    )
+    .await
+}
+
+/// How a registration attempt ends, the same for both roles: created (welcome mail, `created`);
+/// a retry with the same details (the group joined again, not created); other details, or an
+/// e-mail another account holds (409). `existing` answers `None` when the stored account differs.
+async fn settle<V>(
+    directory: &dyn UserDirectory,
+    caller: &Caller,
+    role: AccountRole,
+    written: Result<(), RegisterError>,
+    on_created: impl AsyncFnOnce() -> Result<V, ApiError>,
+    existing: impl AsyncFnOnce() -> Result<Option<V>, ApiError>,
+) -> Result<Registered<V>, ApiError> {
+    match written {
+        Ok(()) => Ok(Registered {
+            view: on_created().await?,
+            created: true,
+        }),
+        Err(RegisterError::AccountExists) => match existing().await? {
+            Some(view) => {
+                join_group(directory, caller, role).await?;
+                Ok(Registered { view, created: false })
             }
-        }
-        Err(RegisterError::EmailTaken) => Err(ApiError::Conflict(
-            "this e-mail address is already registered for a Security Provider account".into(),
-        )),
+            None => Err(ApiError::Conflict(format!(
+                "you are already registered as a {} with other details: correct them with PATCH /v1/me/{}",
+                role.label(),
+                role.name()
+            ))),
+        },
+        Err(RegisterError::EmailTaken) => Err(ApiError::Conflict(format!(
+            "this e-mail address is already registered for a {} account",
+            role.label()
+        ))),
         Err(RegisterError::Api(error)) => Err(error),
     }
 }
 
-pub(super) enum RegisterError {
+/// The stored record at `key`; a 409 when it vanished between the failed create and this read (a
+/// deletion raced the registration).
+async fn stored_or_raced<R: Record>(state: &AppState, key: &ItemKey) -> Result<R, ApiError> {
+    Ok(state
+        .store
+        .get::<R>(key)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("registration raced with a deletion; try again".into()))?
+        .record)
+}
+
+enum RegisterError {
     AccountExists,
     EmailTaken,
     Api(ApiError),
@@ -513,7 +333,7 @@ impl<E: Into<ApiError>> From<E> for RegisterError {
 
 /// The shared part of registering: the user's key, then account + e-mail lock + `extra` in one
 /// transaction, then the Cognito group.
-pub(super) async fn register<R: Record>(
+async fn register<R: Record>(
     state: &AppState,
     caller: &Caller,
     role: AccountRole,
@@ -536,7 +356,7 @@ pub(super) async fn register<R: Record>(
     match state.store.transact(writes).await {
         Ok(()) => {
             tracing::info!(user_id = %caller.user_id, role = role.name(), "account registered");
-            join_group(state, caller, role).await?;
+            join_group(state.directory.as_ref(), caller, role).await?;
             Ok(())
         }
         Err(StoreError::TransactionCancelled(reasons))
@@ -554,12 +374,15 @@ pub(super) async fn register<R: Record>(
 }
 
 /// Puts the user in the Cognito group of `role`, so their next token carries it. Idempotent.
-pub(super) async fn join_group(state: &AppState, caller: &Caller, role: AccountRole) -> Result<(), ApiError> {
+async fn join_group(
+    directory: &dyn UserDirectory,
+    caller: &Caller,
+    role: AccountRole,
+) -> Result<(), ApiError> {
     if caller.has(role.group()) {
         return Ok(());
     }
-    state
-        .directory
+    directory
         .add_to_group(
             caller.username.as_deref().unwrap_or(&caller.user_id),
             role.group().group_name(),
@@ -571,9 +394,114 @@ pub(super) async fn join_group(state: &AppState, caller: &Caller, role: AccountR
 
 /// The welcome mail; a failure to send is logged (without the address) and does not fail the
 /// registration.
-pub(super) async fn welcome(state: &AppState, email: &str, first_name: &str, role: AccountRole) {
+async fn welcome(state: &AppState, email: &str, first_name: &str, role: AccountRole) {
     let message = mail::welcome(first_name, role.label());
     if let Err(error) = state.mailer.send(email, &message).await {
         tracing::warn!(error = %error, role = role.name(), "welcome mail not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::directory::{DirectoryUser, MemoryDirectory, UserStatus};
+
+    fn caller() -> Caller {
+        Caller::acting_for("user-1", Role::Customer)
+    }
+
+    fn directory() -> MemoryDirectory {
+        let directory = MemoryDirectory::default();
+        directory.insert(
+            DirectoryUser {
+                username: "user-1".into(),
+                email: Some("ada@example.com".into()),
+                status: UserStatus::Confirmed,
+                enabled: true,
+                created_at: None,
+            },
+            &[],
+        );
+        directory
+    }
+
+    async fn outcome(
+        directory: &MemoryDirectory,
+        role: AccountRole,
+        written: Result<(), RegisterError>,
+        same: bool,
+    ) -> Result<Registered<&'static str>, ApiError> {
+        settle(
+            directory,
+            &caller(),
+            role,
+            written,
+            async || Ok("new"),
+            async || Ok(same.then_some("stored")),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_new_account_is_created() {
+        let directory = directory();
+        let done = outcome(&directory, AccountRole::Customer, Ok(()), false)
+            .await
+            .expect("created");
+        assert!(done.created);
+        assert_eq!(done.view, "new");
+    }
+
+    #[tokio::test]
+    async fn a_retry_with_the_same_details_joins_the_group_again_and_creates_nothing() {
+        let directory = directory();
+        let done = outcome(
+            &directory,
+            AccountRole::Provider,
+            Err(RegisterError::AccountExists),
+            true,
+        )
+        .await
+        .expect("replayed");
+        assert!(!done.created);
+        assert_eq!(done.view, "stored");
+        assert!(
+            directory
+                .groups_of("user-1")
+                .contains(Role::Provider.group_name())
+        );
+    }
+
+    #[tokio::test]
+    async fn other_details_or_a_taken_address_are_conflicts_naming_the_role() {
+        let directory = directory();
+        let other = outcome(
+            &directory,
+            AccountRole::Provider,
+            Err(RegisterError::AccountExists),
+            false,
+        )
+        .await;
+        match other {
+            Err(ApiError::Conflict(detail)) => {
+                assert!(detail.contains("Security Provider") && detail.contains("PATCH /v1/me/provider"))
+            }
+            _ => panic!("expected a conflict"),
+        }
+        let taken = outcome(
+            &directory,
+            AccountRole::Customer,
+            Err(RegisterError::EmailTaken),
+            true,
+        )
+        .await;
+        match taken {
+            Err(ApiError::Conflict(detail)) => assert!(detail.contains("customer account")),
+            _ => panic!("expected a conflict"),
+        }
+        assert!(
+            directory.groups_of("user-1").is_empty(),
+            "no group joined on a conflict"
+        );
     }
 }

@@ -285,14 +285,7 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
     let now = state.clock.now();
     // Future shifts the officer holds are released first, so requests stay consistent (the slot
     // reopens) instead of counting an officer who no longer exists.
-    let officer = Caller {
-        user_id: user_id.to_owned(),
-        username: None,
-        email: None,
-        email_verified: false,
-        roles: [Role::Provider].into_iter().collect(),
-        auth_time: None,
-    };
+    let officer = Caller::acting_for(user_id, Role::Provider);
     let assignments = state
         .store
         .query::<Assignment>(&user_partition(user_id), "ASSIGNMENT#", usize::MAX)

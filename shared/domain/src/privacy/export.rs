@@ -166,7 +166,7 @@ pub async fn build(
         generated_at: now,
         available_until: expires,
         parts: part,
-        sha256: hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex::encode(hasher.finalize()),
         items_by_type,
         format: "application/x-ndjson; one {\"type\", \"data\"} object per line".into(),
     })

@@ -1,0 +1,369 @@
+//! Privacy requests: each right the policy grants becomes a tracked request with a legal deadline and
+//! an audit trail of every transition (who, when, what; never personal values), kept 24 months.
+//!
+//! Requests live outside the user's partition (`PRIVACY#<user id>`, system key), because they must
+//! outlive an erasure: the record of a deletion is kept after the data is gone. Operators find open
+//! ones through `gsi1` (`PRIVACY_REQUESTS#OPEN`, by due date).
+//!
+//! Processed at once: `marketing_opt_out`, `restriction`, `lift_restriction`, `deletion` (through
+//! [`crate::privacy::erasure`]), `access` and `portability` (through [`crate::privacy::export`]). `correction` is tracked
+//! with its deadline for the privacy officers; the self-service correction flow is not built yet
+//! (the profile endpoints correct data directly).
+
+mod operators;
+mod processing;
+mod subject;
+
+pub use operators::{
+    Decision, MinorDeletion, RequestPointer, StatusFilter, alert_overdue, audit_trail, decide, delete_minor,
+    list_by_status, list_open,
+};
+pub use processing::{create, set_restricted};
+pub use subject::{ExportAnswer, OperatorView, export_of, list_mine, read_mine};
+
+// Helpers one part defines and another uses (the parts see this module's items through `super`).
+use processing::{audit, delete, transition};
+
+use operators::notify_requester;
+
+use crate::accounts::{self, AccountRole, AccountStatus, StatusChange};
+use crate::privacy::erasure::{self, ErasureReason, Progress, RetainedCategory};
+use edge::auth::{Caller, Role};
+use edge::error::ApiError;
+use edge::validation::Validator;
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use platform::AppState;
+use platform::schema::{self, ItemType};
+use platform::store::{ItemKey, Record, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How recent a sign-in must be for requests that disclose or destroy data.
+pub const RECENT_AUTH: SignedDuration = SignedDuration::from_mins(15);
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    Access,
+    Portability,
+    Correction,
+    Deletion,
+    Restriction,
+    LiftRestriction,
+    MarketingOptOut,
+}
+
+impl RequestType {
+    /// Whether the request discloses or destroys data, and so needs a recent sign-in.
+    pub fn needs_recent_sign_in(self) -> bool {
+        matches!(
+            self,
+            Self::Access | Self::Portability | Self::Deletion | Self::Correction
+        )
+    }
+}
+
+/// The law the deadline follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jurisdiction {
+    Gdpr,
+    Ccpa,
+    Other,
+}
+
+/// The internal lifecycle (every move is audited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Received,
+    Verified,
+    InProcessing,
+    Completed,
+    Denied,
+    Cancelled,
+}
+
+impl Lifecycle {
+    fn is_open(self) -> bool {
+        matches!(self, Self::Received | Self::Verified | Self::InProcessing)
+    }
+
+    /// The status the user sees.
+    pub fn user_facing(self) -> &'static str {
+        match self {
+            Self::Received | Self::Verified => "open",
+            Self::InProcessing => "in_progress",
+            Self::Completed => "fulfilled",
+            Self::Denied => "denied",
+            Self::Cancelled => "expired",
+        }
+    }
+}
+
+/// `n` business days (Monday to Friday, UTC) after `from`.
+pub fn add_business_days(from: Timestamp, n: u32) -> Timestamp {
+    let mut at = from.to_zoned_datetime(TimeZone::UTC);
+    let mut left = n;
+    while left > 0 {
+        at = at.checked_add(1.day()).unwrap_or(at);
+        if !matches!(at.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            left -= 1;
+        }
+    }
+    at.timestamp()
+}
+
+fn add_span(from: Timestamp, span: jiff::Span) -> Timestamp {
+    from.to_zoned_datetime(TimeZone::UTC)
+        .checked_add(span)
+        .map(|z| z.timestamp())
+        .unwrap_or(from)
+}
+
+/// The legal deadline of a request received at `received`: GDPR one month (the same day of the next
+/// month, or its last day), CCPA 45 days, a marketing opt-out 15 business days, otherwise 30 days.
+pub fn deadline(jurisdiction: Jurisdiction, kind: RequestType, received: Timestamp) -> Timestamp {
+    if kind == RequestType::MarketingOptOut {
+        return add_business_days(received, 15);
+    }
+    match jurisdiction {
+        Jurisdiction::Gdpr => add_span(received, 1.month()),
+        Jurisdiction::Ccpa => add_span(received, 45.days()),
+        Jurisdiction::Other => add_span(received, 30.days()),
+    }
+}
+
+/// The deadline after the one extension the law allows: GDPR two more months, CCPA 45 more days.
+pub fn extended_deadline(jurisdiction: Jurisdiction, due: Timestamp) -> Timestamp {
+    match jurisdiction {
+        Jurisdiction::Gdpr => add_span(due, 2.months()),
+        Jurisdiction::Ccpa | Jurisdiction::Other => add_span(due, 45.days()),
+    }
+}
+
+/// CCPA: receipt must be confirmed within 10 business days.
+pub fn receipt_deadline(jurisdiction: Jurisdiction, received: Timestamp) -> Option<Timestamp> {
+    (jurisdiction == Jurisdiction::Ccpa).then(|| add_business_days(received, 10))
+}
+
+/// What a finished request produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestResult {
+    pub summary: String,
+    /// For a deletion: what the law makes us keep, why and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<RetainedCategory>,
+    /// For access and portability: the export's manifest (`GET …/{id}/export?part=N` for the parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<crate::privacy::export::ExportManifest>,
+}
+
+/// A stored privacy request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyRequest {
+    pub request_id: String,
+    pub user_id: String,
+    pub kind: RequestType,
+    pub jurisdiction: Jurisdiction,
+    pub status: Lifecycle,
+    pub received_at: Timestamp,
+    /// The legal deadline (`due_at` is taken: it is the due-date index's sort key).
+    pub deadline_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_due_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RequestResult>,
+    /// When the privacy officers were told it is overdue (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_alerted_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// `PRIVACY_REQUESTS#OPEN` or `PRIVACY_REQUESTS#CLOSED`.
+    pub gsi1pk: String,
+    /// Due date (epoch ms, fixed width) and id: operators see the most urgent first.
+    pub gsi1sk: String,
+}
+
+impl PrivacyRequest {
+    /// The key of `user_id`'s request `request_id`.
+    pub fn key_of(user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(
+            platform::keys::privacy_partition(user_id),
+            format!("REQUEST#{request_id}"),
+        )
+    }
+
+    fn index(&mut self) {
+        let due = self.extended_until.unwrap_or(self.deadline_at);
+        self.gsi1pk = format!(
+            "PRIVACY_REQUESTS#{}",
+            if self.status.is_open() { "OPEN" } else { "CLOSED" }
+        );
+        self.gsi1sk = format!("{}#{}", platform::keys::sortable_time(due), self.request_id);
+    }
+}
+
+impl Record for PrivacyRequest {
+    const TYPE: &'static ItemType = &schema::PRIVACY_REQUEST;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.received_at)
+    }
+}
+
+/// One move of a request (or an operator action on a user's data), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyAuditEntry {
+    pub user_id: String,
+    pub subject_id: String,
+    pub action: String,
+    pub actor_user_id: String,
+    pub recorded_at: Timestamp,
+    #[serde(skip)]
+    pub entry_id: String,
+}
+
+impl Record for PrivacyAuditEntry {
+    const TYPE: &'static ItemType = &schema::PRIVACY_AUDIT_ENTRY;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(
+            platform::keys::privacy_partition(&self.user_id),
+            format!(
+                "AUDIT#{}#{}",
+                platform::keys::sortable_time(self.recorded_at),
+                self.entry_id
+            ),
+        )
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.recorded_at)
+    }
+}
+
+/// A privacy request as the subject sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    pub jurisdiction: Jurisdiction,
+    pub status: &'static str,
+    pub received_at: Timestamp,
+    pub due_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_until: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<RequestResult>,
+}
+
+impl From<&PrivacyRequest> for RequestView {
+    fn from(r: &PrivacyRequest) -> Self {
+        Self {
+            id: r.request_id.clone(),
+            kind: r.kind,
+            jurisdiction: r.jurisdiction,
+            status: r.status.user_facing(),
+            received_at: r.received_at,
+            due_at: r.deadline_at,
+            extended_until: r.extended_until,
+            extension_reason: r.extension_reason.clone(),
+            result: r.result.clone(),
+        }
+    }
+}
+
+/// The body of `POST /v1/privacy-requests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    #[serde(default)]
+    pub jurisdiction: Option<Jurisdiction>,
+    /// For a correction: the customer account's fields to correct (as `PATCH /v1/me/customer`).
+    #[serde(default)]
+    pub customer: Option<crate::accounts::CustomerCorrection>,
+    /// For a correction: the provider account's fields to correct (as `PATCH /v1/me/provider`).
+    #[serde(default)]
+    pub provider: Option<crate::accounts::ProviderCorrection>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn gdpr_gives_one_calendar_month_clamped_at_month_end() {
+        let due = deadline(
+            Jurisdiction::Gdpr,
+            RequestType::Access,
+            at("2027-01-31T10:00:00Z"),
+        );
+        assert_eq!(due, at("2027-02-28T10:00:00Z"));
+        let due = deadline(
+            Jurisdiction::Gdpr,
+            RequestType::Access,
+            at("2028-01-31T10:00:00Z"),
+        );
+        assert_eq!(due, at("2028-02-29T10:00:00Z"), "leap year");
+        assert_eq!(
+            extended_deadline(Jurisdiction::Gdpr, at("2027-02-28T10:00:00Z")),
+            at("2027-04-28T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn ccpa_gives_45_days_plus_45_and_confirms_receipt_within_10_business_days() {
+        let received = at("2027-12-20T09:00:00Z");
+        assert_eq!(
+            deadline(Jurisdiction::Ccpa, RequestType::Deletion, received),
+            at("2028-02-03T09:00:00Z")
+        );
+        assert_eq!(
+            extended_deadline(Jurisdiction::Ccpa, at("2028-02-03T09:00:00Z")),
+            at("2028-03-19T09:00:00Z")
+        );
+        // Monday 20 December + 10 business days = Monday 3 January.
+        assert_eq!(
+            receipt_deadline(Jurisdiction::Ccpa, received),
+            Some(at("2028-01-03T09:00:00Z"))
+        );
+        assert_eq!(receipt_deadline(Jurisdiction::Gdpr, received), None);
+    }
+
+    #[test]
+    fn an_opt_out_has_15_business_days_over_weekends() {
+        // Friday 29 January 2027 + 15 business days = Friday 19 February.
+        let received = at("2027-01-29T16:00:00Z");
+        assert_eq!(
+            deadline(Jurisdiction::Ccpa, RequestType::MarketingOptOut, received),
+            at("2027-02-19T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn user_facing_statuses() {
+        assert_eq!(Lifecycle::Verified.user_facing(), "open");
+        assert_eq!(Lifecycle::InProcessing.user_facing(), "in_progress");
+        assert_eq!(Lifecycle::Completed.user_facing(), "fulfilled");
+    }
+}

@@ -1,0 +1,376 @@
+//! The privacy officers' side: lists by status, overdue alerts, decisions (fulfil, deny, extend),
+//! minors' data, and the audit trail.
+
+use super::*;
+
+/// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers): open requests, most urgent first.
+pub async fn list_open(
+    state: &AppState,
+    caller: &Caller,
+    only_overdue: bool,
+) -> Result<Vec<OperatorView>, ApiError> {
+    list_by_status(
+        state,
+        caller,
+        if only_overdue {
+            StatusFilter::Overdue
+        } else {
+            StatusFilter::Open
+        },
+    )
+    .await
+}
+
+/// Which requests a privacy officer lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Received, verified or in processing.
+    Open,
+    /// Open and past the (extended) deadline.
+    Overdue,
+    /// Completed, denied or cancelled (kept 24 months).
+    Closed,
+}
+
+/// `GET /v1/admin/privacy-requests?status=open|overdue|closed` (privacy officers), by due date.
+pub async fn list_by_status(
+    state: &AppState,
+    caller: &Caller,
+    filter: StatusFilter,
+) -> Result<Vec<OperatorView>, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    let now = state.clock.now();
+    let partition = if filter == StatusFilter::Closed {
+        "PRIVACY_REQUESTS#CLOSED"
+    } else {
+        "PRIVACY_REQUESTS#OPEN"
+    };
+    let only_overdue = filter == StatusFilter::Overdue;
+    Ok(state
+        .store
+        .query_gsi1::<PrivacyRequest>(partition)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .map(|r| {
+            let due = r.extended_until.unwrap_or(r.deadline_at);
+            OperatorView {
+                id: r.request_id,
+                user_id: r.user_id,
+                kind: r.kind,
+                status: r.status,
+                due_at: due,
+                overdue: due < now,
+            }
+        })
+        .filter(|v| !only_overdue || (v.overdue && v.status.is_open()))
+        .collect())
+}
+
+/// Open requests past their (extended) deadline that no alert was sent for yet: marks each as alerted
+/// and mails the privacy officers one summary (ids and due dates, never user data). At most `max`
+/// per run; idempotent (an alerted request is not alerted again). Returns how many were alerted.
+pub async fn alert_overdue(state: &AppState, max: usize) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let mut alerted = Vec::new();
+    for current in state
+        .store
+        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
+        .await?
+    {
+        if alerted.len() == max {
+            break;
+        }
+        let due = current
+            .record
+            .extended_until
+            .unwrap_or(current.record.deadline_at);
+        if due >= now || current.record.overdue_alerted_at.is_some() {
+            continue;
+        }
+        let mut marked = current.record.clone();
+        marked.overdue_alerted_at = Some(now);
+        match state.store.replace(&marked, current.version).await {
+            Ok(_) => {}
+            // Changed meanwhile (fulfilled, extended, or alerted by another run): look again next run.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+        audit(
+            state,
+            &marked.user_id,
+            &marked.request_id,
+            "overdue_alert_sent",
+            "system",
+        )
+        .await?;
+        alerted.push(marked);
+    }
+    if alerted.is_empty() {
+        return Ok(0);
+    }
+    let lines: Vec<String> = alerted
+        .iter()
+        .map(|r| {
+            let due = r.extended_until.unwrap_or(r.deadline_at);
+            format!(
+                "request {} ({:?}) was due {}",
+                r.request_id,
+                r.kind,
+                due.strftime("%Y-%m-%d %H:%M UTC")
+            )
+        })
+        .collect();
+    let message = crate::mail::overdue_privacy_requests(&lines);
+    for address in privacy_officer_addresses(state).await {
+        if let Err(error) = state.mailer.send(&address, &message).await {
+            tracing::warn!(error = %error, "overdue alert not sent");
+        }
+    }
+    tracing::info!(
+        overdue = alerted.len(),
+        "privacy officers alerted of overdue requests"
+    );
+    Ok(alerted.len())
+}
+
+/// The e-mail addresses of the `privacy_officer` group, from the user pool.
+async fn privacy_officer_addresses(state: &AppState) -> Vec<String> {
+    let mut addresses = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match state
+            .directory
+            .list_group(Role::PrivacyOfficer.group_name(), token.take())
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(error = %error, "privacy officers not listed");
+                return addresses;
+            }
+        };
+        addresses.extend(page.users.into_iter().filter_map(|user| user.email));
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return addresses,
+        }
+    }
+}
+
+/// Finds a request's owner by request id (for privacy officers, who act by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestPointer {
+    pub request_id: String,
+    pub user_id: String,
+    pub received_at: Timestamp,
+}
+
+impl Record for RequestPointer {
+    const TYPE: &'static ItemType = &schema::PRIVACY_REQUEST_POINTER;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(format!("PRIVACY_REQUEST#{}", self.request_id), "REF".to_owned())
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.received_at)
+    }
+}
+
+/// What a privacy officer does with an open request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Decision {
+    /// Fulfilled (e.g. a correction made, or data provided outside the app).
+    Fulfil { summary: String },
+    /// Refused: the basis in law, told to the requester with their right to complain.
+    Deny { basis: String },
+    /// The one extension the law allows, with the reason, told to the requester.
+    Extend { reason: String },
+}
+
+/// `POST /v1/admin/privacy-requests/{id}/decision` (privacy officers): fulfil, deny or extend an open
+/// request; each is audited, and a denial or extension is mailed to the requester.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    decision: Decision,
+) -> Result<OperatorView, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    let mut v = Validator::new();
+    match &decision {
+        Decision::Fulfil { summary } => v.text("/summary", summary, 1000),
+        Decision::Deny { basis } => v.text("/basis", basis, 1000),
+        Decision::Extend { reason } => v.text("/reason", reason, 1000),
+    }
+    v.finish()?;
+    let pointer = state
+        .store
+        .get::<RequestPointer>(&ItemKey::new(
+            format!("PRIVACY_REQUEST#{request_id}"),
+            "REF".to_owned(),
+        ))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?
+        .record;
+    let current = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&pointer.user_id, request_id))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    let mut request = current.record;
+    if !request.status.is_open() {
+        return Err(ApiError::Conflict("the request is closed already".into()));
+    }
+    let notice = match decision {
+        Decision::Fulfil { summary } => {
+            request.result = Some(RequestResult {
+                summary: summary.trim().to_owned(),
+                retained: Vec::new(),
+                export: None,
+            });
+            transition(
+                state,
+                &mut request,
+                current.version,
+                Lifecycle::Completed,
+                &caller.user_id,
+            )
+            .await?;
+            None
+        }
+        Decision::Deny { basis } => {
+            let summary = format!(
+                "Your request was denied. Basis: {}. You may complain to a data-protection supervisory authority \
+                 (GDPR) or to the California Attorney General (CCPA), and reply to this message to ask us to reconsider.",
+                basis.trim()
+            );
+            request.result = Some(RequestResult {
+                summary: summary.clone(),
+                retained: Vec::new(),
+                export: None,
+            });
+            transition(
+                state,
+                &mut request,
+                current.version,
+                Lifecycle::Denied,
+                &caller.user_id,
+            )
+            .await?;
+            Some(("Your privacy request was denied".to_owned(), summary))
+        }
+        Decision::Extend { reason } => {
+            if request.extended_until.is_some() {
+                return Err(ApiError::Conflict(
+                    "the deadline was extended once already".into(),
+                ));
+            }
+            let until = extended_deadline(request.jurisdiction, request.deadline_at);
+            request.extended_until = Some(until);
+            request.extension_reason = Some(reason.trim().to_owned());
+            request.updated_at = state.clock.now();
+            request.index();
+            match state.store.replace(&request, current.version).await {
+                Ok(_) => {}
+                Err(StoreError::ConditionFailed) => {
+                    return Err(ApiError::Conflict(
+                        "the request changed meanwhile: read it again".into(),
+                    ));
+                }
+                Err(error) => return Err(error.into()),
+            }
+            audit(
+                state,
+                &request.user_id,
+                &request.request_id,
+                "extended",
+                &caller.user_id,
+            )
+            .await?;
+            Some((
+                "We need more time for your privacy request".to_owned(),
+                format!(
+                    "We will answer your request by {}. Reason: {}",
+                    until.strftime("%Y-%m-%d"),
+                    reason.trim()
+                ),
+            ))
+        }
+    };
+    if let Some((subject, text)) = notice {
+        notify_requester(state, &request.user_id, &subject, &text).await;
+    }
+    let due = request.extended_until.unwrap_or(request.deadline_at);
+    Ok(OperatorView {
+        id: request.request_id,
+        user_id: request.user_id,
+        kind: request.kind,
+        status: request.status,
+        due_at: due,
+        overdue: due < state.clock.now(),
+    })
+}
+
+/// Mails the requester (address from the user pool); a failure is logged, never the address.
+pub(super) async fn notify_requester(state: &AppState, user_id: &str, subject: &str, text: &str) {
+    let address = match state.directory.user(user_id).await {
+        Ok(user) => user.and_then(|u| u.email),
+        Err(_) => None,
+    };
+    let Some(address) = address else {
+        tracing::warn!("requester has no address in the user pool: notice not mailed");
+        return;
+    };
+    let message = crate::mail::privacy_notice(subject, text);
+    if let Err(error) = state.mailer.send(&address, &message).await {
+        tracing::warn!(error = %error, "privacy notice not sent");
+    }
+}
+
+/// What `POST /v1/admin/minors/{user_id}` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinorDeletion {
+    pub user_id: String,
+    pub deleted_at: Timestamp,
+    pub result: RequestResult,
+}
+
+/// `POST /v1/admin/minors/{user_id}` (privacy officers): data found to belong to someone under 18 is
+/// deleted at once, nothing kept, audited.
+pub async fn delete_minor(
+    state: &AppState,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<MinorDeletion, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    audit(
+        state,
+        user_id,
+        user_id,
+        "minor_data_deletion_started",
+        &caller.user_id,
+    )
+    .await?;
+    let result = delete(state, user_id, ErasureReason::Minor).await?;
+    audit(state, user_id, user_id, "minor_data_deleted", &caller.user_id).await?;
+    tracing::info!("minor's data deleted");
+    Ok(MinorDeletion {
+        user_id: user_id.to_owned(),
+        deleted_at: state.clock.now(),
+        result,
+    })
+}
+
+/// The audit trail of `user_id`'s privacy requests (oldest first).
+pub async fn audit_trail(state: &AppState, user_id: &str) -> Result<Vec<PrivacyAuditEntry>, StoreError> {
+    Ok(state
+        .store
+        .query::<PrivacyAuditEntry>(&platform::keys::privacy_partition(user_id), "AUDIT#", usize::MAX)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .collect())
+}

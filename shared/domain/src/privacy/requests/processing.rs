@@ -1,0 +1,405 @@
+//! Receiving a request and carrying it out: the audit trail and transitions, `POST
+//! /v1/privacy-requests`, and what each type does (opt-out, restriction, deletion, correction, access).
+
+use super::*;
+
+pub(super) async fn audit(
+    state: &AppState,
+    user_id: &str,
+    subject_id: &str,
+    action: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    state
+        .store
+        .create(&PrivacyAuditEntry {
+            user_id: user_id.to_owned(),
+            subject_id: subject_id.to_owned(),
+            action: action.to_owned(),
+            actor_user_id: actor.to_owned(),
+            recorded_at: state.clock.now(),
+            entry_id: uuid::Uuid::new_v4().simple().to_string(),
+        })
+        .await
+}
+
+/// Moves `request` to `to`, audited; returns the new version.
+pub(super) async fn transition(
+    state: &AppState,
+    request: &mut PrivacyRequest,
+    version: u64,
+    to: Lifecycle,
+    actor: &str,
+) -> Result<u64, ApiError> {
+    let from = request.status;
+    request.status = to;
+    request.updated_at = state.clock.now();
+    request.index();
+    let mut expected = version;
+    let version = loop {
+        match state.store.replace(&*request, expected).await {
+            Ok(version) => break version,
+            Err(StoreError::ConditionFailed) => {
+                // Someone else wrote the request meanwhile (the hourly overdue alert, an operator's
+                // extension). If it is still where this transition starts, keep their fields and
+                // move it; if it moved on, the caller must look again.
+                let current = state
+                    .store
+                    .get::<PrivacyRequest>(&request.key())
+                    .await?
+                    .filter(|c| c.record.status == from)
+                    .ok_or_else(|| {
+                        ApiError::Conflict("the request changed meanwhile: read it again".into())
+                    })?;
+                request.overdue_alerted_at = current.record.overdue_alerted_at;
+                request.extended_until = current.record.extended_until;
+                request.extension_reason = current.record.extension_reason.clone();
+                request.index();
+                expected = current.version;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let action = format!(
+        "{}->{}",
+        serde_json::to_value(from)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        serde_json::to_value(to)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    );
+    audit(state, &request.user_id, &request.request_id, &action, actor).await?;
+    Ok(version)
+}
+
+fn request_id_for(user_id: &str, key: Option<&str>) -> Result<String, ApiError> {
+    match key {
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(key) if key.is_empty() || key.len() > 200 || !key.chars().all(|c| c.is_ascii_graphic()) => Err(
+            ApiError::BadRequest("Idempotency-Key must be 1 to 200 visible ASCII characters".into()),
+        ),
+        Some(key) => {
+            let digest = Sha256::digest(format!("privacy-request:{user_id}:{key}").as_bytes());
+            Ok(hex::encode(&digest[..16]))
+        }
+    }
+}
+
+/// `POST /v1/privacy-requests`: records the request (with `Idempotency-Key`, a retry returns the
+/// first), verifies it (a recent sign-in for requests that disclose or destroy data) and processes
+/// what can be processed at once. Returns the request and whether it was created now.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    mut input: RequestInput,
+    idempotency_key: Option<&str>,
+) -> Result<(RequestView, bool), ApiError> {
+    let now = state.clock.now();
+    if input.kind.needs_recent_sign_in()
+        && caller
+            .auth_time
+            .is_none_or(|at| now.duration_since(at) > RECENT_AUTH)
+    {
+        return Err(ApiError::ReauthenticationRequired(
+            "this request needs a sign-in within the last 15 minutes: sign in again and retry".into(),
+        ));
+    }
+    let request_id = request_id_for(&caller.user_id, idempotency_key)?;
+    if let Some(existing) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, &request_id))
+        .await?
+    {
+        if existing.record.kind != input.kind {
+            return Err(ApiError::Validation(vec![edge::error::FieldError {
+                pointer: "/type".into(),
+                detail: "this Idempotency-Key was used for a request of another type".into(),
+            }]));
+        }
+        return Ok((RequestView::from(&existing.record), false));
+    }
+    // A correction is applied first, with the same validation as the profile endpoints (a 422 records
+    // nothing). Its verification is the recent sign-in, not the field being corrected.
+    let corrected = if input.kind == RequestType::Correction {
+        correct(state, caller, input.customer.take(), input.provider.take()).await?
+    } else {
+        if input.customer.is_some() || input.provider.is_some() {
+            return Err(ApiError::Validation(vec![edge::error::FieldError {
+                pointer: "/type".into(),
+                detail: "only a correction names fields to change".into(),
+            }]));
+        }
+        None
+    };
+    let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
+    let mut request = PrivacyRequest {
+        request_id,
+        user_id: caller.user_id.clone(),
+        kind: input.kind,
+        jurisdiction,
+        status: Lifecycle::Received,
+        received_at: now,
+        deadline_at: deadline(jurisdiction, input.kind, now),
+        receipt_due_at: receipt_deadline(jurisdiction, now),
+        extended_until: None,
+        extension_reason: None,
+        result: None,
+        overdue_alerted_at: None,
+        updated_at: now,
+        gsi1pk: String::new(),
+        gsi1sk: String::new(),
+    };
+    request.index();
+    // The id → owner pointer first: privacy officers act on a request by id alone.
+    match state
+        .store
+        .create(&RequestPointer {
+            request_id: request.request_id.clone(),
+            user_id: caller.user_id.clone(),
+            received_at: now,
+        })
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match state.store.create(&request).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent retry with the same key won: answer with its request.
+            let existing = state
+                .store
+                .get::<PrivacyRequest>(&request.key())
+                .await?
+                .ok_or(ApiError::Conflict("the request is being created: retry".into()))?;
+            return Ok((RequestView::from(&existing.record), false));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    audit(
+        state,
+        &caller.user_id,
+        &request.request_id,
+        "received",
+        &caller.user_id,
+    )
+    .await?;
+    tracing::info!(request_id = %request.request_id, kind = ?request.kind, "privacy request received");
+    // Receipt is confirmed at once (the CCPA asks for it within 10 business days), before anything is
+    // done: a deletion removes the address from the user pool.
+    let kind = serde_json::to_value(request.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|k| k.replace('_', " ")))
+        .unwrap_or_default();
+    notify_requester(
+        state,
+        &caller.user_id,
+        "We received your privacy request",
+        &format!(
+            "We received your {kind} request {} on {}. We will answer by {} at the latest; you can follow it in the app.",
+            request.request_id,
+            request.received_at.strftime("%Y-%m-%d"),
+            request.deadline_at.strftime("%Y-%m-%d"),
+        ),
+    )
+    .await;
+    // The caller is authenticated by the user pool (and recently, where that matters): verified.
+    let mut version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
+    let outcome = match request.kind {
+        RequestType::MarketingOptOut => Some(opt_out(state, caller).await?),
+        RequestType::Restriction => Some(set_restricted(state, &caller.user_id, true).await?),
+        RequestType::LiftRestriction => Some(set_restricted(state, &caller.user_id, false).await?),
+        RequestType::Deletion => {
+            version = transition(
+                state,
+                &mut request,
+                version,
+                Lifecycle::InProcessing,
+                &caller.user_id,
+            )
+            .await?;
+            Some(delete(state, &caller.user_id, ErasureReason::Request).await?)
+        }
+        RequestType::Access | RequestType::Portability => {
+            version = transition(
+                state,
+                &mut request,
+                version,
+                Lifecycle::InProcessing,
+                &caller.user_id,
+            )
+            .await?;
+            let manifest = crate::privacy::export::build(
+                state,
+                &caller.user_id,
+                &request.request_id,
+                crate::privacy::export::PART_BYTES,
+            )
+            .await?;
+            Some(RequestResult {
+                summary: format!(
+                    "your data export is ready: {} part(s), available until {}",
+                    manifest.parts,
+                    manifest.available_until.strftime("%Y-%m-%d %H:%M UTC")
+                ),
+                retained: Vec::new(),
+                export: Some(manifest),
+            })
+        }
+        RequestType::Correction => corrected,
+    };
+    if let Some(result) = outcome {
+        request.result = Some(result);
+        transition(
+            state,
+            &mut request,
+            version,
+            Lifecycle::Completed,
+            &caller.user_id,
+        )
+        .await?;
+    }
+    Ok((RequestView::from(&request), true))
+}
+
+/// Places the field pointers of a validation error under `prefix` (the correction's place in the
+/// request body).
+fn under(prefix: &str, error: ApiError) -> ApiError {
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| edge::error::FieldError {
+                    pointer: format!("{prefix}{}", e.pointer),
+                    detail: e.detail,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The fields a correction sets (`customer.name`, …): names only, for the result and the audit.
+fn named_fields<T: Serialize>(account: &str, correction: &T) -> Vec<String> {
+    serde_json::to_value(correction)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| format!("{account}.{k}"))
+        .collect()
+}
+
+/// Applies a correction; `None` when it named no field (then privacy officers handle it, e.g. data
+/// the profile endpoints cannot change).
+async fn correct(
+    state: &AppState,
+    caller: &Caller,
+    customer: Option<crate::accounts::CustomerCorrection>,
+    provider: Option<crate::accounts::ProviderCorrection>,
+) -> Result<Option<RequestResult>, ApiError> {
+    let mut fields = Vec::new();
+    if let Some(correction) = customer {
+        fields.extend(named_fields("customer", &correction));
+        crate::accounts::correct_customer(state, caller, correction)
+            .await
+            .map_err(|error| under("/customer", error))?;
+    }
+    if let Some(correction) = provider {
+        fields.extend(named_fields("provider", &correction));
+        crate::accounts::correct_provider(state, caller, correction)
+            .await
+            .map_err(|error| under("/provider", error))?;
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(RequestResult {
+        summary: format!("corrected: {}", fields.join(", ")),
+        retained: Vec::new(),
+        export: None,
+    }))
+}
+
+async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, ApiError> {
+    let policy_version = match crate::accounts::me(state, caller).await {
+        Ok(me) => me.policy.accepted_version,
+        Err(ApiError::NotFound(_)) => "unknown".to_owned(),
+        Err(error) => return Err(error),
+    };
+    // The record is the user's data, under the user's key; someone who never registered has none yet.
+    state.keys.create_user_key(&caller.user_id).await?;
+    let record = crate::consent::ConsentRecord::marketing(
+        &caller.user_id,
+        false,
+        &policy_version,
+        crate::consent::ConsentSource::PrivacyRequest,
+        state.clock.now(),
+    );
+    state.store.create(&record).await?;
+    Ok(RequestResult {
+        summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
+        retained: Vec::new(),
+        export: None,
+    })
+}
+
+/// Restricts (or lifts the restriction on) processing of a user's data: the accounts' status, and
+/// the officer's listing in the agency's pool (a restricted officer is matched nowhere).
+pub async fn set_restricted(
+    state: &AppState,
+    user_id: &str,
+    restricted: bool,
+) -> Result<RequestResult, ApiError> {
+    let (from, to) = if restricted {
+        (AccountStatus::Active, AccountStatus::Restricted)
+    } else {
+        (AccountStatus::Restricted, AccountStatus::Active)
+    };
+    for role in [AccountRole::Customer, AccountRole::Provider] {
+        match accounts::set_status(&state.store, user_id, role, |s| s == from, to, || true).await {
+            Ok(StatusChange::Changed) if role == AccountRole::Provider => {
+                crate::scheduling::relist(state, user_id).await?;
+            }
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                return Err(ApiError::Conflict("the account changed meanwhile: retry".into()));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(RequestResult {
+        summary: if restricted {
+            "processing restricted: your data is stored but not used for matching, assignments or marketing"
+                .into()
+        } else {
+            "restriction lifted".into()
+        },
+        retained: Vec::new(),
+        export: None,
+    })
+}
+
+pub(super) async fn delete(
+    state: &AppState,
+    user_id: &str,
+    reason: ErasureReason,
+) -> Result<RequestResult, ApiError> {
+    erasure::start(state, user_id, reason).await?;
+    match erasure::run(state, user_id, usize::MAX).await? {
+        Progress::Done(job) => Ok(RequestResult {
+            summary: if job.retained.is_empty() {
+                "all your data was deleted".into()
+            } else {
+                "your data was deleted except the records the law makes us keep, listed here; they stay encrypted and are deleted when their period ends".into()
+            },
+            retained: job.retained,
+            export: None,
+        }),
+        Progress::Paused(step) => Err(ApiError::Internal(format!("erasure paused at {step:?}"))),
+    }
+}

@@ -1,0 +1,269 @@
+//! What happens to an assignment after it is placed: accept, decline, release, check-in and
+//! check-out, cancellation, and who may read a request's assignments.
+
+use super::*;
+
+// ------------------------------------------------------------------------------ officer's actions
+
+/// What an officer does with an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Decline,
+    Release,
+    CheckIn,
+    CheckOut,
+}
+
+/// `POST /v1/assignments/{id}/{accept|decline|release|check-in|check-out}` by the officer who holds it.
+/// Decline and release free the slot in the same transaction that changes the assignment.
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    assignment_id: &str,
+    action: Action,
+) -> Result<AssignmentView, ApiError> {
+    caller.require(Role::Provider)?;
+    let pointer = state
+        .store
+        .get::<AssignmentPointer>(&AssignmentPointer::key_of(assignment_id))
+        .await?
+        .filter(|p| p.record.officer_user_id == caller.user_id)
+        .ok_or(ApiError::NotFound("assignment"))?
+        .record;
+    for _ in 0..MAX_ATTEMPTS {
+        let current = state
+            .store
+            .get::<Assignment>(&Assignment::key_of(&caller.user_id, &pointer.request_id))
+            .await?
+            .ok_or(ApiError::NotFound("assignment"))?;
+        let now = state.clock.now();
+        let before = current.record.status;
+        let mut next = current.record.clone();
+        let illegal = || {
+            ApiError::Conflict(format!(
+                "a {} assignment cannot be {}",
+                serde_json::to_value(before)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                match action {
+                    Action::Accept => "accepted",
+                    Action::Decline => "declined",
+                    Action::Release => "released",
+                    Action::CheckIn => "checked in",
+                    Action::CheckOut => "checked out",
+                }
+            ))
+        };
+        let frees_slot = match action {
+            Action::Accept => {
+                if before != AssignmentStatus::Assigned {
+                    return Err(illegal());
+                }
+                if next.respond_by.is_some_and(|by| now > by) {
+                    return Err(ApiError::Conflict("the confirmation window has closed".into()));
+                }
+                next.status = AssignmentStatus::Accepted;
+                next.responded_at = Some(now);
+                false
+            }
+            Action::Decline => {
+                if before != AssignmentStatus::Assigned {
+                    return Err(illegal());
+                }
+                next.status = AssignmentStatus::Declined;
+                next.responded_at = Some(now);
+                true
+            }
+            Action::Release => {
+                if !matches!(before, AssignmentStatus::Assigned | AssignmentStatus::Accepted) {
+                    return Err(illegal());
+                }
+                if now >= next.starts_at {
+                    return Err(ApiError::Conflict(
+                        "the shift has started: ask dispatch to release you".into(),
+                    ));
+                }
+                next.status = AssignmentStatus::Released;
+                true
+            }
+            Action::CheckIn => {
+                if before != AssignmentStatus::Accepted {
+                    return Err(illegal());
+                }
+                if now < next.starts_at - CHECK_IN_OPENS_BEFORE || now >= next.ends_at {
+                    return Err(ApiError::Conflict(
+                        "check-in opens one hour before the shift and closes at its end".into(),
+                    ));
+                }
+                next.status = AssignmentStatus::CheckedIn;
+                next.checked_in_at = Some(now);
+                false
+            }
+            Action::CheckOut => {
+                if before != AssignmentStatus::CheckedIn {
+                    return Err(illegal());
+                }
+                next.status = AssignmentStatus::Completed;
+                next.checked_out_at = Some(now);
+                false
+            }
+        };
+        let mut writes = vec![state.store.write_replace(&next, current.version)?];
+        let mut freed_request = None;
+        if frees_slot || action == Action::CheckOut {
+            let roster = state
+                .store
+                .get::<Roster>(&Roster::key_of(&caller.user_id))
+                .await?
+                .ok_or(ApiError::NotFound("roster"))?;
+            let mut new_roster = roster.record.clone();
+            new_roster
+                .commitments
+                .retain(|c| c.assignment_id != next.assignment_id);
+            if action == Action::CheckOut
+                && let Some(started_at) = next.checked_in_at
+            {
+                new_roster.worked_shifts.push(WorkedShift {
+                    assignment_id: next.assignment_id.clone(),
+                    started_at,
+                    ended_at: now,
+                });
+                new_roster.last_detail_at = Some(now);
+                new_roster.forget_old_shifts(now);
+            }
+            new_roster.updated_at = now;
+            writes.push(state.store.write_replace(&new_roster, roster.version)?);
+        }
+        if frees_slot {
+            let shift = load_shift(state, &pointer.request_id).await?;
+            let request = shift.request.record.clone();
+            if request.status != Status::Cancelled {
+                let filled = request.filled.saturating_sub(1);
+                let freed = ServiceRequest {
+                    filled,
+                    status: ServiceRequest::staffing_status(filled, request.officers),
+                    updated_at: now,
+                    ..request
+                };
+                writes.push(state.store.write_replace(&freed, shift.request.version)?);
+                freed_request = Some((freed, shift.agency));
+            }
+        }
+        match state.store.transact(writes).await {
+            Ok(()) => {
+                tracing::info!(assignment_id = %next.assignment_id, action = ?action, "assignment updated");
+                if let Err(error) = notify_response(state, &next, action, freed_request).await {
+                    tracing::warn!(error = %error, "assignment notification incomplete");
+                }
+                return Ok(AssignmentView::from(&next));
+            }
+            Err(StoreError::TransactionCancelled(_)) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::Conflict("the assignment is busy: try again".into()))
+}
+
+/// Marks an assignment of a cancelled request `cancelled` and frees the officer's time, together.
+/// Called by request cancellation for every active assignment.
+pub async fn cancel_assignment(
+    state: &AppState,
+    officer_id: &str,
+    request_id: &str,
+) -> Result<(), StoreError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(current) = state
+            .store
+            .get::<Assignment>(&Assignment::key_of(officer_id, request_id))
+            .await?
+        else {
+            return Ok(());
+        };
+        if !current.record.status.is_active() || current.record.status == AssignmentStatus::Completed {
+            return Ok(());
+        }
+        let cancelled = Assignment {
+            status: AssignmentStatus::Cancelled,
+            ..current.record.clone()
+        };
+        let mut writes = vec![state.store.write_replace(&cancelled, current.version)?];
+        if let Some(roster) = state.store.get::<Roster>(&Roster::key_of(officer_id)).await? {
+            let mut freed = roster.record.clone();
+            freed
+                .commitments
+                .retain(|c| c.assignment_id != cancelled.assignment_id);
+            writes.push(state.store.write_replace(&freed, roster.version)?);
+        }
+        match state.store.transact(writes).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::TransactionCancelled(_)) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(StoreError::ConditionFailed)
+}
+
+// ----------------------------------------------------------------------------- request's assignments
+
+/// One assignment as the customer sees it: the officer's first name and the status, nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerAssignmentView {
+    pub officer_first_name: String,
+    pub status: AssignmentStatus,
+}
+
+/// `GET /v1/service-requests/{id}/assignments` as its reader may see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RequestAssignments {
+    /// The customer: active assignments, first name and status.
+    Customer { items: Vec<CustomerAssignmentView> },
+    /// The agency's staff: every assignment in full.
+    Staff { items: Vec<AssignmentView> },
+}
+
+/// `GET /v1/service-requests/{id}/assignments`: the customer who booked it, or the agency's staff.
+pub async fn request_assignments(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<RequestAssignments, ApiError> {
+    let shift = load_shift(state, request_id).await?;
+    let assignments = crate::scheduling::assignments::of_request(&state.store, request_id).await?;
+    if shift.pointer.owner_user_id == caller.user_id {
+        let active: Vec<&Assignment> = assignments
+            .iter()
+            .map(|a| &a.record)
+            .filter(|a| a.status.is_active())
+            .collect();
+        let officer_ids: Vec<String> = active.iter().map(|a| a.officer_user_id.clone()).collect();
+        let names: HashMap<String, String> = accounts::providers(&state.store, &officer_ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.user_id.clone(), mail::first_name(&v.legal_name).to_owned()))
+            .collect();
+        return Ok(RequestAssignments::Customer {
+            items: active
+                .iter()
+                .map(|a| CustomerAssignmentView {
+                    officer_first_name: names
+                        .get(&a.officer_user_id)
+                        .cloned()
+                        .unwrap_or_else(|| "Officer".to_owned()),
+                    status: a.status,
+                })
+                .collect(),
+        });
+    }
+    if is_staff(caller, &shift.agency) {
+        return Ok(RequestAssignments::Staff {
+            items: assignments
+                .iter()
+                .map(|a| AssignmentView::from(&a.record))
+                .collect(),
+        });
+    }
+    Err(ApiError::NotFound("service request"))
+}

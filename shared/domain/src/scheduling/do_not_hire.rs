@@ -1,0 +1,85 @@
+//! The agency's do-not-hire list: officers on it are excluded from its requests.
+
+use super::*;
+
+// -------------------------------------------------------------------------------------- do-not-hire
+
+/// The body of `PUT /v1/agencies/{id}/do-not-hire/{provider_id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoNotHireInput {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The agency's do-not-hire entry as its admins see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoNotHireView {
+    pub agency_id: String,
+    pub provider_user_id: String,
+    pub added_by: String,
+    pub added_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}` (an admin of the agency, or ops): the officer is
+/// never matched or placed by this agency again. Shifts already held are left to dispatch.
+pub async fn put_do_not_hire(
+    state: &AppState,
+    caller: &Caller,
+    agency_id: &str,
+    provider_id: &str,
+    input: DoNotHireInput,
+) -> Result<DoNotHireView, ApiError> {
+    agencies::read(state, caller, agency_id).await?;
+    let mut v = Validator::new();
+    v.text("?provider_id", provider_id, 64);
+    if let Some(note) = &input.note {
+        v.text("/note", note, 500);
+    }
+    v.finish()?;
+    let entry = DoNotHire {
+        agency_id: agency_id.to_owned(),
+        provider_user_id: provider_id.to_owned(),
+        added_by: caller.user_id.clone(),
+        added_at: state.clock.now(),
+        note: input.note.map(|n| n.trim().to_owned()),
+    };
+    match state.store.get::<DoNotHire>(&entry_key(&entry)).await? {
+        Some(current) => state.store.replace(&entry, current.version).await.map(|_| ()),
+        None => state.store.create(&entry).await,
+    }
+    .map_err(|error| match error {
+        StoreError::ConditionFailed => ApiError::Conflict("the list changed meanwhile: try again".into()),
+        other => other.into(),
+    })?;
+    tracing::info!(agency_id = %agency_id, provider_user_id = %provider_id, "do-not-hire entry set");
+    Ok(DoNotHireView {
+        agency_id: entry.agency_id,
+        provider_user_id: entry.provider_user_id,
+        added_by: entry.added_by,
+        added_at: entry.added_at,
+        note: entry.note,
+    })
+}
+
+fn entry_key(entry: &DoNotHire) -> platform::store::ItemKey {
+    DoNotHire::key_of(&entry.agency_id, &entry.provider_user_id)
+}
+
+/// `DELETE /v1/agencies/{id}/do-not-hire/{provider_id}`: takes the officer off the list (idempotent).
+pub async fn delete_do_not_hire(
+    state: &AppState,
+    caller: &Caller,
+    agency_id: &str,
+    provider_id: &str,
+) -> Result<(), ApiError> {
+    agencies::read(state, caller, agency_id).await?;
+    state
+        .store
+        .delete(&DoNotHire::key_of(agency_id, provider_id))
+        .await?;
+    tracing::info!(agency_id = %agency_id, provider_user_id = %provider_id, "do-not-hire entry removed");
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! What officers offer and see: their weekly availability (which lists them in the agency's pool)
+//! and the open shifts they may claim.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------ availability
+
+/// `PUT /v1/providers/me/availability`: replaces the caller's availability and re-lists them in
+/// their agency's pool under each weekday and date they are available. A restricted account keeps
+/// its availability but is listed nowhere (its data is stored, not used).
+pub async fn put_availability(
+    state: &AppState,
+    caller: &Caller,
+    availability: Availability,
+) -> Result<Availability, ApiError> {
+    caller.require(Role::Provider)?;
+    let account = provider_account(state, &caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound("provider account"))?;
+    let membership = account
+        .agency
+        .clone()
+        .ok_or_else(|| ApiError::Conflict("availability is kept per agency: join an agency first".into()))?;
+    let agency = agencies::find(state, &membership.agency_id)
+        .await?
+        .ok_or(ApiError::NotFound("agency"))?;
+    let zone = zone_of(&agency);
+    let today = state.clock.now().to_zoned_datetime(zone).date();
+    let mut availability = availability;
+    // Exceptions whose day has passed are history, not an error: a client may PUT back what it read.
+    // (A day before "today" also covers officers a time zone behind the agency.)
+    let yesterday = today.yesterday().unwrap_or(today);
+    availability.exceptions.retain(|e| e.date >= yesterday);
+    availability.validate(yesterday)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let now = state.clock.now();
+        let current = state
+            .store
+            .get::<Roster>(&Roster::key_of(&caller.user_id))
+            .await?;
+        let mut roster = match &current {
+            Some(v) => v.record.clone(),
+            None => Roster::new(&caller.user_id, &membership.agency_id, now),
+        };
+        let old: BTreeSet<(String, String)> = roster
+            .pool_keys
+            .iter()
+            .map(|k| (roster.agency_id.clone(), k.clone()))
+            .collect();
+        roster.agency_id = membership.agency_id.clone();
+        roster.pool_keys = if account.status == crate::accounts::AccountStatus::Active {
+            availability.pool_keys()
+        } else {
+            Vec::new()
+        };
+        roster.availability = Some(availability.clone());
+        roster.updated_at = now;
+        let new: BTreeSet<(String, String)> = roster
+            .pool_keys
+            .iter()
+            .map(|k| (roster.agency_id.clone(), k.clone()))
+            .collect();
+        let mut writes = vec![match &current {
+            Some(v) => state.store.write_replace(&roster, v.version)?,
+            None => state.store.write_create(&roster)?,
+        }];
+        for (agency_id, key) in old.difference(&new) {
+            writes.push(
+                state
+                    .store
+                    .write_delete(&PoolEntry::key_of(agency_id, key, &roster.pool_token))?,
+            );
+        }
+        for (agency_id, key) in new.difference(&old) {
+            writes.push(state.store.write_create(&PoolEntry {
+                agency_id: agency_id.clone(),
+                pool_key: key.clone(),
+                entry_token: roster.pool_token.clone(),
+                officer_ref: caller.user_id.clone(),
+            })?);
+        }
+        match state.store.transact(writes).await {
+            Ok(()) => return Ok(availability),
+            Err(StoreError::TransactionCancelled(_)) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::Conflict("your roster is busy: try again".into()))
+}
+
+/// Lists the officer in their agency's pool again, or unlists them, by their account's status (after
+/// a restriction is set or lifted). Nothing to do for an officer without a roster.
+pub async fn relist(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let roster = state.store.get::<Roster>(&Roster::key_of(user_id)).await?;
+    match roster.and_then(|r| r.record.availability) {
+        Some(availability) => {
+            let officer = Caller::acting_for(user_id, Role::Provider);
+            match put_availability(state, &officer, availability).await {
+                // No agency membership (any more): there is no pool to be listed in.
+                Ok(_) | Err(ApiError::Conflict(_)) | Err(ApiError::NotFound(_)) => Ok(()),
+                Err(error) => Err(error),
+            }
+        }
+        None => Ok(()),
+    }
+}
+
+/// `GET /v1/providers/me/availability`: what the caller offered (empty when nothing yet).
+pub async fn availability(state: &AppState, caller: &Caller) -> Result<Availability, ApiError> {
+    caller.require(Role::Provider)?;
+    let roster = state
+        .store
+        .get::<Roster>(&Roster::key_of(&caller.user_id))
+        .await?;
+    Ok(roster
+        .and_then(|r| r.record.availability)
+        .unwrap_or(Availability {
+            time_zone: None,
+            weekly: Vec::new(),
+            exceptions: Vec::new(),
+        }))
+}
+
+// ------------------------------------------------------------------------------------- open shifts
+
+/// An open slot as an officer who may take it sees it: what, where (city), when; not the customer,
+/// the site contact or the price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenShift {
+    pub request_id: String,
+    pub agency_id: String,
+    pub event_kind: String,
+    pub city: String,
+    pub region: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub time_zone: String,
+    pub open_slots: u32,
+    pub requirements: crate::service_requests::Requirements,
+}
+
+/// `GET /v1/providers/me/open-shifts`: open slots of the caller's agency in the next `days` days that
+/// every rule lets the caller work. One Query over the agency's requests by start time (the `gsi1`
+/// index), plus the caller's own account, roster, do-not-hire entry and assignments.
+pub async fn open_shifts(
+    state: &AppState,
+    caller: &Caller,
+    days: Option<u32>,
+) -> Result<Vec<OpenShift>, ApiError> {
+    caller.require(Role::Provider)?;
+    let days = days.unwrap_or(OPEN_SHIFTS_DEFAULT_DAYS);
+    if !(1..=OPEN_SHIFTS_MAX_DAYS).contains(&days) {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "?days".into(),
+            detail: format!("must be 1 to {OPEN_SHIFTS_MAX_DAYS}"),
+        }]));
+    }
+    let account = provider_account(state, &caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound("provider account"))?;
+    let Some(membership) = account.agency.clone() else {
+        return Ok(Vec::new());
+    };
+    let Some(agency) = agencies::find(state, &membership.agency_id).await? else {
+        return Ok(Vec::new());
+    };
+    let zone = zone_of(&agency);
+    let now = state.clock.now();
+    let roster = state
+        .store
+        .get::<Roster>(&Roster::key_of(&caller.user_id))
+        .await?;
+    let on_list = state
+        .store
+        .get::<DoNotHire>(&DoNotHire::key_of(&agency.agency_id, &caller.user_id))
+        .await?
+        .is_some();
+    let until = now + SignedDuration::from_hours(24 * i64::from(days));
+    let requests: Vec<ServiceRequest> = state
+        .store
+        .query_gsi1_range::<ServiceRequest>(
+            &format!("{}#REQUESTS", agency_partition(&agency.agency_id)),
+            &sortable_time(now),
+            &format!("{}~", sortable_time(until)),
+        )
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .filter(|r| r.is_open(now))
+        .collect();
+    let held: BTreeSet<String> = state
+        .store
+        .batch_get::<Assignment>(
+            &requests
+                .iter()
+                .map(|r| Assignment::key_of(&caller.user_id, &r.request_id))
+                .collect::<Vec<_>>(),
+        )
+        .await?
+        .into_iter()
+        .map(|a| a.record.request_id)
+        .collect();
+    let roster = roster.map(|r| r.record);
+    Ok(requests
+        .into_iter()
+        .filter(|request| {
+            let candidate = Candidate {
+                account: &account,
+                roster: roster.as_ref(),
+                on_do_not_hire_list: on_list,
+                already_on_request: held.contains(&request.request_id),
+            };
+            eligibility::check(candidate, request, &agency.settings.rules, &zone).is_ok()
+        })
+        .map(|request| OpenShift {
+            open_slots: request.officers.saturating_sub(request.filled),
+            starts_at: local(request.starts_at, &request.time_zone),
+            ends_at: local(request.ends_at, &request.time_zone),
+            request_id: request.request_id,
+            agency_id: request.agency_id,
+            event_kind: request.event.kind,
+            city: request.site.address.city,
+            region: request.site.address.region,
+            time_zone: request.time_zone,
+            requirements: request.requirements,
+        })
+        .collect())
+}

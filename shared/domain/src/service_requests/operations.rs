@@ -1,0 +1,408 @@
+//! Quoting, booking (idempotent), reading and listing service requests, and marking one cancelled.
+
+use super::*;
+
+// ------------------------------------------------------------------------------------------ operations
+
+/// `POST /v1/quotes`: the price of a request, with every rule checked; nothing is stored.
+pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Result<Quote, ApiError> {
+    caller.require(Role::Customer)?;
+    let (agency, occurrences) = check(state, &input, false).await?;
+    let now = state.clock.now();
+    let occurrences: Vec<QuotedOccurrence> = occurrences
+        .iter()
+        .map(|o| QuotedOccurrence {
+            starts_at: o.starts.to_string(),
+            ends_at: o.ends.to_string(),
+            price: price_of(&agency, &input, o, now),
+        })
+        .collect();
+    let total_cents = occurrences.iter().map(|o| o.price.total_cents).sum();
+    Ok(Quote {
+        occurrences,
+        total_cents,
+        currency: "USD".into(),
+    })
+}
+
+/// `POST /v1/service-requests`: books a request (one per occurrence), with its payment record.
+/// With an `Idempotency-Key`, a retry of the same body returns the first booking and books nothing;
+/// the same key with another body is refused.
+pub async fn book(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<(Booking, bool), ApiError> {
+    caller.require(Role::Customer)?;
+    let input = parse(body)?;
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    if let Some(key) = idempotency_key {
+        if key.is_empty() || key.len() > 200 || !key.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ApiError::BadRequest(
+                "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+            ));
+        }
+        if let Some(previous) = replay(state, caller, key, &body_sha256).await? {
+            return Ok((previous, false));
+        }
+    }
+    let (agency, occurrences) = check(state, &input, true).await?;
+    let payment_input = input
+        .payment
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("payment is required".into()))?;
+    let now = state.clock.now();
+    let series_id = uuid::Uuid::new_v4().to_string();
+    let payment_id = uuid::Uuid::new_v4().to_string();
+    let mut requests = Vec::new();
+    for occurrence in &occurrences {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let starts_at = occurrence.starts.timestamp();
+        requests.push(ServiceRequest {
+            request_id: request_id.clone(),
+            series_id: series_id.clone(),
+            customer_user_id: caller.user_id.clone(),
+            agency_id: agency.agency_id.clone(),
+            status: Status::Requested,
+            event: input.event.clone(),
+            site: input.site.clone(),
+            starts_at,
+            ends_at: occurrence.ends.timestamp(),
+            time_zone: input.time_zone.clone(),
+            officers: input.officers,
+            filled: 0,
+            requirements: input.requirements,
+            notes: input.notes.clone(),
+            price: price_of(&agency, &input, occurrence, now),
+            payment_id: payment_id.clone(),
+            cancellation: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            gsi1pk: format!("AGENCY#{}#REQUESTS", agency.agency_id),
+            gsi1sk: format!("{}#{request_id}", sortable_time(starts_at)),
+        });
+    }
+    let total_cents: i64 = requests.iter().map(|r| r.price.total_cents).sum();
+    let payment = PaymentRecord {
+        user_id: caller.user_id.clone(),
+        payment_id: payment_id.clone(),
+        request_id: series_id.clone(),
+        processor_token: payment_input.processor_token,
+        card_brand: payment_input.card_brand,
+        card_last4: payment_input.card_last4,
+        amount_cents: total_cents,
+        currency: "USD".into(),
+        created_at: now,
+    };
+    state.keys.create_user_key(&caller.user_id).await?;
+    let mut writes = Vec::new();
+    for request in &requests {
+        writes.push(state.store.write_create(request)?);
+        writes.push(state.store.write_create(&RequestPointer {
+            request_id: request.request_id.clone(),
+            owner_user_id: caller.user_id.clone(),
+            agency_id: request.agency_id.clone(),
+            request_sk: request.key().sk,
+        })?);
+    }
+    writes.push(state.store.write_create(&payment)?);
+    if let Some(key) = idempotency_key {
+        writes.push(state.store.write_create(&IdempotencyRecord {
+            user_id: caller.user_id.clone(),
+            key: key.to_owned(),
+            body_sha256: body_sha256.clone(),
+            request_ids: requests.iter().map(|r| r.request_id.clone()).collect(),
+            recorded_at: now,
+        })?);
+    }
+    match state.store.transact(writes).await {
+        Ok(()) => {}
+        // A concurrent retry with the same key won: answer what it booked.
+        Err(StoreError::TransactionCancelled(reasons))
+            if idempotency_key.is_some() && reasons.last().is_some_and(|r| r == "ConditionalCheckFailed") =>
+        {
+            let key = idempotency_key.unwrap_or_default();
+            return match replay(state, caller, key, &body_sha256).await? {
+                Some(previous) => Ok((previous, false)),
+                None => Err(ApiError::Conflict(
+                    "a booking with this Idempotency-Key is in progress".into(),
+                )),
+            };
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(series_id = %series_id, occurrences = requests.len(), "service request booked");
+    edge::usage::count_agency_activity(state, &agency.agency_id).await;
+    let summary = PaymentSummary {
+        payment_id,
+        card_brand: payment.card_brand,
+        card_last4: payment.card_last4,
+        amount_cents: total_cents,
+    };
+    Ok((
+        Booking {
+            series_id,
+            requests: requests.iter().map(|r| view(r, Some(summary.clone()))).collect(),
+            total_cents,
+        },
+        true,
+    ))
+}
+
+/// The booking an earlier request with this key made, if any; 422 if the key came with another body.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    body_sha256: &str,
+) -> Result<Option<Booking>, ApiError> {
+    let Some(record) = state
+        .store
+        .get::<IdempotencyRecord>(&IdempotencyRecord::key_of(&caller.user_id, key))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if record.record.body_sha256 != body_sha256 {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "/".into(),
+            detail: "this Idempotency-Key was used with a different body".into(),
+        }]));
+    }
+    let mut requests = Vec::new();
+    for request_id in &record.record.request_ids {
+        requests.push(owned(state, caller, request_id).await?);
+    }
+    let series_id = requests.first().map(|r| r.series_id.clone()).unwrap_or_default();
+    let total_cents = requests.iter().map(|r| r.price.total_cents).sum();
+    let summary = match requests.first() {
+        Some(first) => payment_summary(state, caller, &first.payment_id).await?,
+        None => None,
+    };
+    Ok(Some(Booking {
+        series_id,
+        requests: requests.iter().map(|r| view(r, summary.clone())).collect(),
+        total_cents,
+    }))
+}
+
+async fn payment_summary(
+    state: &AppState,
+    caller: &Caller,
+    payment_id: &str,
+) -> Result<Option<PaymentSummary>, ApiError> {
+    let key = ItemKey::new(user_partition(&caller.user_id), format!("PAYMENT#{payment_id}"));
+    Ok(state
+        .store
+        .get::<PaymentRecord>(&key)
+        .await?
+        .map(|p| PaymentSummary {
+            payment_id: p.record.payment_id,
+            card_brand: p.record.card_brand,
+            card_last4: p.record.card_last4,
+            amount_cents: p.record.amount_cents,
+        }))
+}
+
+pub(crate) async fn located(
+    state: &AppState,
+    request_id: &str,
+) -> Result<Option<(RequestPointer, Versioned<ServiceRequest>)>, ApiError> {
+    let Some(pointer) = state
+        .store
+        .get::<RequestPointer>(&RequestPointer::key_of(request_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let key = ItemKey::new(
+        user_partition(&pointer.record.owner_user_id),
+        pointer.record.request_sk.clone(),
+    );
+    Ok(state
+        .store
+        .get::<ServiceRequest>(&key)
+        .await?
+        .map(|request| (pointer.record, request)))
+}
+
+async fn owned(state: &AppState, caller: &Caller, request_id: &str) -> Result<ServiceRequest, ApiError> {
+    match located(state, request_id).await? {
+        Some((pointer, request)) if pointer.owner_user_id == caller.user_id => Ok(request.record),
+        _ => Err(ApiError::NotFound("service request")),
+    }
+}
+
+/// `GET /v1/service-requests/{id}`: the customer who booked it sees all of it; the agency's
+/// dispatchers and admins see it without payment data; officers assigned to it see the site, the
+/// on-site contact and the shift; anyone else gets 404.
+pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result<ReadView, ApiError> {
+    let Some((pointer, request)) = located(state, request_id).await? else {
+        return Err(ApiError::NotFound("service request"));
+    };
+    let request = request.record;
+    if pointer.owner_user_id == caller.user_id {
+        let summary = payment_summary(state, caller, &request.payment_id).await?;
+        return Ok(ReadView::Booking(Box::new(view(&request, summary))));
+    }
+    if caller.has(Role::Dispatcher) || caller.has(Role::AgencyAdmin) {
+        let agency = agencies::find(state, &pointer.agency_id).await?;
+        let staff = agency.is_some_and(|a| {
+            (caller.has(Role::Dispatcher) && a.settings.dispatcher_user_ids.contains(&caller.user_id))
+                || (caller.has(Role::AgencyAdmin) && a.settings.admin_user_ids.contains(&caller.user_id))
+        });
+        if staff {
+            return Ok(ReadView::Booking(Box::new(view(&request, None))));
+        }
+    }
+    if caller.has(Role::Provider) {
+        let assignment = state
+            .store
+            .get::<Assignment>(&Assignment::key_of(&caller.user_id, request_id))
+            .await?;
+        if assignment.is_some_and(|a| a.record.status.is_active()) {
+            return Ok(ReadView::Officer(Box::new(OfficerView {
+                request_id: request.request_id.clone(),
+                agency_id: request.agency_id.clone(),
+                status: request.status,
+                event: request.event.clone(),
+                site: request.site.clone(),
+                starts_at: local(request.starts_at, &request.time_zone),
+                ends_at: local(request.ends_at, &request.time_zone),
+                time_zone: request.time_zone.clone(),
+                officers: request.officers,
+                requirements: request.requirements,
+                notes: request.notes.clone(),
+            })));
+        }
+    }
+    Err(ApiError::NotFound("service request"))
+}
+
+/// Filters and position of `GET /v1/service-requests`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    /// First day (UTC) of starts to include.
+    pub from: Option<Date>,
+    /// Last day (UTC) of starts to include.
+    pub to: Option<Date>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// One page of the caller's requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page {
+    pub items: Vec<RequestView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/service-requests`: the caller's requests by start time, filtered, a page at a time.
+pub async fn list(state: &AppState, caller: &Caller, query: ListQuery) -> Result<Page, ApiError> {
+    let scope = format!("requests:{}", caller.user_id);
+    let after = match &query.cursor {
+        Some(cursor) => Some(edge::cursor::decode(&state.lookup, &scope, cursor).await?),
+        None => None,
+    };
+    let day_start = |date: Date| {
+        date.to_zoned_datetime(TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    };
+    let from = query.from.map_or_else(
+        || "REQUEST#".to_owned(),
+        |d| format!("REQUEST#{}", sortable_time(day_start(d))),
+    );
+    let to = query.to.map_or_else(
+        || "REQUEST#~".to_owned(),
+        |d| {
+            format!(
+                "REQUEST#{}",
+                sortable_time(day_start(d) + SignedDuration::from_hours(24))
+            )
+        },
+    );
+    let status = query.status;
+    let (requests, last) = state
+        .store
+        .query_range::<ServiceRequest>(
+            &user_partition(&caller.user_id),
+            &from,
+            &to,
+            after.as_deref(),
+            query.limit,
+            |r| status.is_none_or(|s| r.status == s),
+        )
+        .await?;
+    let next_cursor = match last {
+        Some(sk) => Some(edge::cursor::encode(&state.lookup, &scope, &sk).await?),
+        None => None,
+    };
+    Ok(Page {
+        items: requests.iter().map(|r| view(&r.record, None)).collect(),
+        next_cursor,
+    })
+}
+
+/// The customer's cancellation of the request itself (fee by the notice given; who, when and why);
+/// [`crate::scheduling::cancel_request`] calls it and then releases the officers.
+pub(crate) async fn mark_cancelled(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    reason: &str,
+) -> Result<(ServiceRequest, RequestView), ApiError> {
+    let mut v = Validator::new();
+    v.text("/reason", reason, 500);
+    v.finish()?;
+    let Some((pointer, current)) = located(state, request_id).await? else {
+        return Err(ApiError::NotFound("service request"));
+    };
+    if pointer.owner_user_id != caller.user_id {
+        return Err(ApiError::NotFound("service request"));
+    }
+    let request = current.record;
+    if !request.status.can_become(Status::Cancelled) {
+        return Err(ApiError::Conflict(
+            format!("a {:?} request cannot be cancelled", request.status).to_lowercase(),
+        ));
+    }
+    let now = state.clock.now();
+    let agency = agencies::find(state, &request.agency_id)
+        .await?
+        .ok_or(ApiError::NotFound("agency"))?;
+    let notice_hours = request.starts_at.duration_since(now).as_secs_f64() / 3600.0;
+    let fee = pricing::cancellation_fee(
+        &agency.settings.rates,
+        &agency.settings.cancellation_fees,
+        notice_hours,
+        i64::from(request.officers),
+    );
+    let cancelled = ServiceRequest {
+        status: Status::Cancelled,
+        cancellation: Some(Cancellation {
+            cancelled_at: now,
+            by_user_id: caller.user_id.clone(),
+            reason: reason.trim().to_owned(),
+            fee,
+        }),
+        updated_at: now,
+        ..request
+    };
+    match state.store.replace(&cancelled, current.version).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "the request changed meanwhile: read it again".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(request_id = %cancelled.request_id, "service request cancelled");
+    let summary = payment_summary(state, caller, &cancelled.payment_id).await?;
+    let shown = view(&cancelled, summary);
+    Ok((cancelled, shown))
+}
