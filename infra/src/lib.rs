@@ -5,6 +5,7 @@
 //! - [`bootstrap`]: creates the template's resources in the emulator.
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
 //! - [`identity`]: local users and tokens.
+//! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
 //!
 //! The `xtask` binary (`cargo xtask dev|test|token|lint`) ties them together.
 
@@ -12,6 +13,7 @@ pub mod bootstrap;
 pub mod emulator;
 pub mod gateway;
 pub mod identity;
+pub mod layers;
 pub mod template;
 
 use std::path::PathBuf;

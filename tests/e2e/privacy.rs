@@ -318,10 +318,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         assert_eq!(response.status(), StatusCode::OK);
         document.push_str(&response.text().await.expect("text"));
     }
-    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(document.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(document.as_bytes()));
     assert_eq!(
         manifest["sha256"],
         digest.as_str(),
@@ -763,10 +760,7 @@ async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
                 .expect("part"),
         );
     }
-    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(document.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(document.as_bytes()));
     assert_eq!(manifest.sha256, digest);
     let counted: usize = manifest.items_by_type.values().sum();
     assert_eq!(document.lines().count(), counted);

@@ -43,7 +43,11 @@ pub(super) fn check_person(
 }
 
 /// The policy version a registration accepts must be the one in force (when one is published).
-pub(super) async fn check_policy(state: &AppState, v: &mut Validator, accepted: &str) -> Result<(), ApiError> {
+pub(super) async fn check_policy(
+    state: &AppState,
+    v: &mut Validator,
+    accepted: &str,
+) -> Result<(), ApiError> {
     v.text("/policy_version", accepted, 50);
     if let Some(current) = crate::policy::current_policy(&state.store).await?
         && current.policy_version != accepted

@@ -8,6 +8,7 @@ mod checks;
 mod profile;
 mod registration;
 
+use checks::{check_customer_shape, check_person, check_policy, check_provider_shape, check_w9, ein_digits};
 pub use profile::{
     ConsentChange, ConsentState, CustomerCorrection, CustomerView, Me, PolicyAcceptance, ProviderCorrection,
     ProviderView, Registered, correct_customer, correct_provider, me, set_consent,
@@ -17,7 +18,6 @@ pub use registration::{
     CustomerRegistration, ProviderRegistration, TaxClassification, W9Input, register_customer,
     register_provider,
 };
-use checks::{check_customer_shape, check_person, check_policy, check_provider_shape, check_w9, ein_digits};
 
 use crate::address::{Address, AddressRules};
 use crate::agencies;

@@ -429,23 +429,14 @@ async fn delete_identity(state: &AppState, user_id: &str, budget: &mut Budget) -
 /// Shreds the key when nothing retained is left; otherwise schedules the shredding on the due-date
 /// index for the day the last retained record expires.
 async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> Result<bool, ErasureError> {
-    let now = state.clock.now();
-    let last_expiry = job
-        .retained
-        .iter()
-        .filter_map(|c| c.until)
-        .max()
-        .and_then(|d| d.tomorrow().ok())
-        .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
-        .map(|z| z.timestamp());
-    match last_expiry {
-        Some(at) if at > now => {
+    match shred_after(&job.retained, state.clock.now()) {
+        Some(at) => {
             job.shred_at = Some(at);
             job.due_day = Some(due_day_partition(at.to_zoned_datetime(TimeZone::UTC).date()));
             job.due_at = Some(at.as_second());
             Ok(true)
         }
-        _ => {
+        None => {
             if !budget.spend() {
                 return Ok(false);
             }
@@ -456,6 +447,19 @@ async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> R
             Ok(true)
         }
     }
+}
+
+/// When the key may be shredded: the start of the day after the last retained record's last day, if
+/// that is still ahead of `now`; `None` when it may be shredded now (nothing retained, or all expired).
+fn shred_after(retained: &[RetainedCategory], now: Timestamp) -> Option<Timestamp> {
+    retained
+        .iter()
+        .filter_map(|c| c.until)
+        .max()
+        .and_then(|d| d.tomorrow().ok())
+        .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .filter(|at| *at > now)
 }
 
 /// The retention end of an erased user: once the retained records' period is over (`shred_at`),
@@ -502,4 +506,81 @@ pub async fn finish_retention(
     state.store.replace(&job, current.version).await?;
     tracing::info!("retained records expired: erased user's key shredded");
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_steps_run_in_order_and_the_key_goes_last() {
+        let mut step = ErasureStep::MarkPending;
+        let mut order = vec![step];
+        while step != ErasureStep::Done {
+            step = next(step);
+            order.push(step);
+        }
+        assert_eq!(
+            order,
+            [
+                ErasureStep::MarkPending,
+                ErasureStep::DeleteLinked,
+                ErasureStep::DeletePartition,
+                ErasureStep::DeleteIdentity,
+                ErasureStep::Shred,
+                ErasureStep::Done
+            ]
+        );
+    }
+
+    #[test]
+    fn the_law_keeps_tax_and_payment_records_of_a_request_and_nothing_of_a_minor() {
+        for item_type in schema::ITEM_TYPES {
+            let kept = matches!(
+                item_type.retention,
+                RetentionClass::TaxRecord | RetentionClass::PaymentRecord
+            );
+            assert_eq!(
+                retained_by_law(item_type, ErasureReason::Request),
+                kept,
+                "{}",
+                item_type.name
+            );
+            assert!(
+                !retained_by_law(item_type, ErasureReason::Minor),
+                "{}",
+                item_type.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_is_shredded_the_day_after_the_last_retained_record_ends() {
+        let now: Timestamp = "2026-12-01T12:00:00Z".parse().expect("time");
+        let category = |until| RetainedCategory {
+            category: "w9_record".into(),
+            legal_basis: "legal obligation".into(),
+            items: 1,
+            until,
+        };
+        assert_eq!(shred_after(&[], now), None, "nothing retained: shred now");
+        let later = [
+            category(Some(date(2033, 11, 30))),
+            category(Some(date(2031, 1, 1))),
+        ];
+        assert_eq!(
+            shred_after(&later, now),
+            Some("2033-12-01T00:00:00Z".parse().expect("time"))
+        );
+        let expired = [category(Some(date(2026, 11, 30)))];
+        assert_eq!(shred_after(&expired, now), None, "already expired: shred now");
+    }
+
+    #[test]
+    fn a_budget_allows_exactly_its_operations() {
+        let mut budget = Budget(2);
+        assert!(budget.spend() && budget.spend());
+        assert!(!budget.spend());
+    }
 }
