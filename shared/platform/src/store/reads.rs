@@ -22,9 +22,7 @@ impl Store {
     /// Every live record of type `R` under `gsi1pk` in the general-purpose index `gsi1`.
     pub async fn query_gsi1<R: Record>(&self, gsi1pk: &str) -> Result<Vec<Versioned<R>>, StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()));
@@ -39,9 +37,7 @@ impl Store {
         to: &str,
     ) -> Result<Vec<Versioned<R>>, StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to")
             .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()))
@@ -63,9 +59,7 @@ impl Store {
         keep: impl Fn(&R) -> bool,
     ) -> Result<(Vec<Versioned<R>>, Option<String>), StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
@@ -102,9 +96,7 @@ impl Store {
         sk_prefix: &str,
     ) -> Result<Option<Versioned<R>>, StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
@@ -144,9 +136,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
         // DynamoDB refuses an empty `begins_with` operand: an empty prefix means the whole partition.
         let query = if sk_prefix.is_empty() {
@@ -185,9 +175,7 @@ impl Store {
         value: &str,
     ) -> Result<Vec<Versioned<R>>, StoreError> {
         let query = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .index_name(beacon.index)
             .key_condition_expression("#attribute = :value")
             .expression_attribute_names("#attribute", beacon.attribute)
@@ -208,9 +196,7 @@ impl Store {
     /// Every counter of partition `pk` (see [`Store::add_to_counter`]), by sort key.
     pub async fn counters(&self, pk: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let query = self
-            .plain
-            .query()
-            .table_name(&self.table)
+            .plain_query()
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
         let mut found = Vec::new();
@@ -238,9 +224,7 @@ impl Store {
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let output = self
-            .encrypted
-            .query()
-            .table_name(&self.table)
+            .encrypted_query()
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .set_exclusive_start_key(start)
@@ -279,9 +263,7 @@ impl Store {
         pk: &str,
     ) -> Result<Vec<(ItemKey, String, Option<i64>)>, StoreError> {
         let query = self
-            .plain
-            .query()
-            .table_name(&self.table)
+            .plain_query()
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .projection_expression("pk, sk, #type, #expires")
@@ -334,6 +316,16 @@ impl Store {
         })
         .await?;
         Ok(count)
+    }
+
+    /// A Query on the table through the encrypting client (items come back decrypted and verified).
+    fn encrypted_query(&self) -> QueryFluentBuilder {
+        self.encrypted.query().table_name(&self.table)
+    }
+
+    /// A Query on the table with the plain client: for key-only reads that must not decrypt.
+    fn plain_query(&self) -> QueryFluentBuilder {
+        self.plain.query().table_name(&self.table)
     }
 
     /// Every live record of type `R` that `query` returns, all pages.
