@@ -656,7 +656,7 @@ mod tests {
         assert_eq!(
             templated.keys().collect::<BTreeSet<_>>(),
             documented.keys().collect::<BTreeSet<_>>(),
-            "template.yaml vs shared/openapi.yaml"
+            "template.yaml vs shared/edge/openapi.yaml"
         );
         assert_eq!(
             served,

@@ -1,5 +1,5 @@
 //! The privacy function: the rights the Applications Privacy Policy grants, and its versions.
-//! Routes are declared in template.yaml (`PrivacyFunction`) and in `shared/openapi.yaml`.
+//! Routes are declared in template.yaml (`PrivacyFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::privacy::requests::{self, RequestView};
 use edge::ApiError;

@@ -1,6 +1,6 @@
 //! The registration function: accounts of customers, Security Providers and agencies, their
 //! correction, and marketing consent.
-//! Routes are declared in template.yaml (`RegistrationFunction`) and in `shared/openapi.yaml`.
+//! Routes are declared in template.yaml (`RegistrationFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::accounts;
 use domain::agencies;

@@ -1,5 +1,5 @@
 //! The requests function: service requests customers book, with quotes and cancellation.
-//! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/openapi.yaml`.
+//! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::service_requests::{self, ListQuery, Status};
 use edge::ApiError;

@@ -1,6 +1,6 @@
 //! The scheduling function: availability, open shifts, claims, assignments, check-in/out and the
 //! agencies' do-not-hire lists. Routes are declared in template.yaml (`SchedulingFunction`) and in
-//! `shared/openapi.yaml`; each handler parses, calls one function of `domain::scheduling`, answers.
+//! `shared/edge/openapi.yaml`; each handler parses, calls one function of `domain::scheduling`, answers.
 
 use domain::scheduling::assignments::AssignmentView;
 use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
