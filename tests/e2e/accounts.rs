@@ -52,7 +52,7 @@ fn provider_body(email: &str, agency_id: Option<&str>) -> Value {
             "address": address("Tax"),
             "tin_type": "ssn",
             "tin": "524-71-9034",
-            "certified_at": "2026-11-01T10:00:00Z"
+            "certified_at": jiff::Timestamp::now().to_string()
         },
         "policy_version": "2026-11-01"
     });
@@ -728,4 +728,63 @@ async fn nobody_reads_another_users_account() {
     );
     let (_, me) = call(Method::GET, "/v1/me", Some(&owner.id_token), None).await;
     assert_eq!(me["customer"]["phone"], "+13075550177");
+}
+
+/// A W-9's date starts its 7-year retention: one dated before the person signed up (which would end
+/// the retention early) or in the future is refused, and nothing is stored.
+#[tokio::test]
+async fn a_w9_certified_before_sign_up_or_in_the_future_is_refused() {
+    let stack = stack();
+    let future = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48)).to_string();
+    for (label, certified_at) in [
+        ("w9-past", "2019-06-01T10:00:00Z".to_owned()),
+        ("w9-future", future),
+    ] {
+        let email = unique_email(label);
+        let tokens = stack.user_with_email(&email, &[]).await;
+        let mut body = provider_body(&email, None);
+        body["w9"]["certified_at"] = json!(certified_at);
+        let (status, problem) =
+            call(Method::POST, "/v1/providers", Some(&tokens.id_token), Some(&body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{label}: {problem}");
+        assert_eq!(
+            pointers(&problem),
+            BTreeSet::from(["/w9/certified_at".to_owned()]),
+            "{label}"
+        );
+        assert!(
+            raw_partition(&sub_of(&tokens.id_token)).await.is_empty(),
+            "{label}"
+        );
+    }
+}
+
+/// Agency rates have upper bounds ($10,000.00 an hour or per vehicle, multipliers at most 500 %), so
+/// no bounded booking can overflow the price arithmetic; the bounds themselves are accepted.
+#[tokio::test]
+async fn agency_rates_are_bounded() {
+    let stack = stack();
+    let ops = stack.user("ops-rates", &["ops"]).await;
+    let mut body = agency_body(&["admin-1"]);
+    body["rates"]["hourly_rate_cents"] = json!(1_000_001);
+    body["rates"]["vehicle_charge_cents"] = json!(1_000_001);
+    body["rates"]["holiday_multiplier_percent"] = json!(501);
+    let (status, problem) = call(Method::POST, "/v1/agencies", Some(&ops.id_token), Some(&body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        pointers(&problem),
+        [
+            "/rates/hourly_rate_cents",
+            "/rates/vehicle_charge_cents",
+            "/rates/holiday_multiplier_percent"
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<BTreeSet<_>>()
+    );
+    body["rates"]["hourly_rate_cents"] = json!(1_000_000);
+    body["rates"]["vehicle_charge_cents"] = json!(1_000_000);
+    body["rates"]["holiday_multiplier_percent"] = json!(500);
+    let (status, agency) = call(Method::POST, "/v1/agencies", Some(&ops.id_token), Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{agency}");
 }

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 /// may choose (days).
 pub const WORKED_MEMORY_DAYS: i64 = 90;
 
+/// The largest hourly rate or vehicle charge an agency may set, in cents ($10,000.00): far above any
+/// real rate sheet, and low enough that no bounded booking overflows the price arithmetic.
+pub const MAX_RATE_CENTS: i64 = 1_000_000;
+
 /// How an agency fills open slots by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,14 +148,14 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
     );
     let rates = &settings.rates;
     v.check(
-        rates.hourly_rate_cents > 0,
+        (1..=MAX_RATE_CENTS).contains(&rates.hourly_rate_cents),
         "/rates/hourly_rate_cents",
-        "must be positive",
+        "must be positive and at most 1000000 ($10,000.00)",
     );
     v.check(
-        rates.vehicle_charge_cents >= 0,
+        (0..=MAX_RATE_CENTS).contains(&rates.vehicle_charge_cents),
         "/rates/vehicle_charge_cents",
-        "must not be negative",
+        "must be between 0 and 1000000 ($10,000.00)",
     );
     v.check(
         rates.minimum_hours <= 24,

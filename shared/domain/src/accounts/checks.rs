@@ -173,16 +173,29 @@ pub(super) async fn check_provider_shape(
     Ok(())
 }
 
-pub(super) fn check_w9(v: &mut Validator, w9: &W9Input, now: Timestamp) -> Option<String> {
+/// A W-9's certification starts its 7-year retention, so its date is bounded on both sides: not in
+/// the future, and not before `signed_up` (the person's sign-up), with 5 minutes of clock skew.
+pub(super) fn check_w9(
+    v: &mut Validator,
+    w9: &W9Input,
+    now: Timestamp,
+    signed_up: Timestamp,
+) -> Option<String> {
     v.text("/w9/legal_name", &w9.legal_name, 200);
     if let Some(name) = &w9.business_name {
         v.text("/w9/business_name", name, 200);
     }
     v.address("/w9/address", &w9.address);
+    let skew = jiff::SignedDuration::from_mins(5);
     v.check(
-        w9.certified_at <= now + jiff::SignedDuration::from_mins(5),
+        w9.certified_at <= now + skew,
         "/w9/certified_at",
         "must not be in the future",
+    );
+    v.check(
+        w9.certified_at >= signed_up.checked_sub(skew).unwrap_or(Timestamp::MIN),
+        "/w9/certified_at",
+        "must not be before you signed up",
     );
     let digits = validation::tax_id_digits(&w9.tin);
     let valid = digits.as_deref().is_some_and(|d| match w9.tin_type {

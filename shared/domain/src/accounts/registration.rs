@@ -214,7 +214,7 @@ pub async fn register_provider(
         updated_at: now,
     };
     check_provider_shape(state, &mut v, &account, today).await?;
-    let tin = check_w9(&mut v, &input.w9, now);
+    let tin = check_w9(&mut v, &input.w9, now, signed_up_at(state, caller).await?);
     check_policy(state, &mut v, &input.policy_version).await?;
     v.finish()?;
     let tin = tin.ok_or_else(|| ApiError::BadRequest("the TIN did not validate".into()))?;
@@ -271,6 +271,17 @@ pub async fn register_provider(
         },
     )
     .await
+}
+
+/// When the caller signed up (the user pool's creation date); no lower bound when the pool does not say.
+async fn signed_up_at(state: &AppState, caller: &Caller) -> Result<Timestamp, ApiError> {
+    let username = caller.username.as_deref().unwrap_or(&caller.user_id);
+    let user = state
+        .directory
+        .user(username)
+        .await
+        .map_err(|error| ApiError::Internal(format!("reading the sign-up date: {error}")))?;
+    Ok(user.and_then(|u| u.created_at).unwrap_or(Timestamp::MIN))
 }
 
 /// How a registration attempt ends, the same for both roles: created (welcome mail, `created`);

@@ -128,9 +128,9 @@ pub async fn cancel_request(
     request_id: &str,
     reason: &str,
 ) -> Result<service_requests::RequestView, ApiError> {
-    let (cancelled, view) = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
+    let cancelled = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
     release_officers_of_cancelled(state, &cancelled).await?;
-    Ok(view)
+    service_requests::shown(state, caller, &cancelled).await
 }
 
 /// Tells every officer still assigned to a cancelled request, and releases them: the mail names the

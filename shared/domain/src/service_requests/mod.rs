@@ -9,7 +9,7 @@ mod operations;
 mod rules;
 
 pub use operations::{ListQuery, Page, book, list, quote, read};
-pub(crate) use operations::{located, mark_cancelled};
+pub(crate) use operations::{located, mark_cancelled, shown};
 pub use rules::parse;
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
@@ -19,7 +19,7 @@ use crate::address::{Address, AddressRules};
 use crate::agencies::{self, Agency};
 use crate::scheduling::assignments::Assignment;
 use crate::service_requests::payments::{PaymentRecord, find_card_number};
-use crate::service_requests::pricing::{Price, PriceLine, Shift};
+use crate::service_requests::pricing::{Price, PriceLine, PriceOverflow, Shift, sum_cents};
 use edge::auth::{Caller, Role};
 use edge::error::ApiError;
 use edge::validation::{self, Validator};

@@ -9,15 +9,17 @@ pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Re
     caller.require(Role::Customer)?;
     let (agency, occurrences) = check(state, &input, false).await?;
     let now = state.clock.now();
-    let occurrences: Vec<QuotedOccurrence> = occurrences
+    let occurrences = occurrences
         .iter()
-        .map(|o| QuotedOccurrence {
-            starts_at: o.starts.to_string(),
-            ends_at: o.ends.to_string(),
-            price: price_of(&agency, &input, o, now),
+        .map(|o| {
+            Ok(QuotedOccurrence {
+                starts_at: o.starts.to_string(),
+                ends_at: o.ends.to_string(),
+                price: price_of(&agency, &input, o, now)?,
+            })
         })
-        .collect();
-    let total_cents = occurrences.iter().map(|o| o.price.total_cents).sum();
+        .collect::<Result<Vec<_>, PriceOverflow>>()?;
+    let total_cents = sum_cents(occurrences.iter().map(|o| o.price.total_cents))?;
     Ok(Quote {
         occurrences,
         total_cents,
@@ -74,7 +76,7 @@ pub async fn book(
             filled: 0,
             requirements: input.requirements,
             notes: input.notes.clone(),
-            price: price_of(&agency, &input, occurrence, now),
+            price: price_of(&agency, &input, occurrence, now)?,
             payment_id: payment_id.clone(),
             cancellation: None,
             created_at: now,
@@ -84,7 +86,7 @@ pub async fn book(
             gsi1sk: format!("{}#{request_id}", sortable_time(starts_at)),
         });
     }
-    let total_cents: i64 = requests.iter().map(|r| r.price.total_cents).sum();
+    let total_cents = sum_cents(requests.iter().map(|r| r.price.total_cents))?;
     let payment = PaymentRecord {
         user_id: caller.user_id.clone(),
         payment_id: payment_id.clone(),
@@ -176,7 +178,7 @@ async fn replay(
         requests.push(owned(state, caller, request_id).await?);
     }
     let series_id = requests.first().map(|r| r.series_id.clone()).unwrap_or_default();
-    let total_cents = requests.iter().map(|r| r.price.total_cents).sum();
+    let total_cents = sum_cents(requests.iter().map(|r| r.price.total_cents))?;
     let summary = match requests.first() {
         Some(first) => payment_summary(state, caller, &first.payment_id).await?,
         None => None,
@@ -354,7 +356,7 @@ pub(crate) async fn mark_cancelled(
     caller: &Caller,
     request_id: &str,
     reason: &str,
-) -> Result<(ServiceRequest, RequestView), ApiError> {
+) -> Result<ServiceRequest, ApiError> {
     let mut v = Validator::new();
     v.text("/reason", reason, 500);
     v.finish()?;
@@ -380,7 +382,7 @@ pub(crate) async fn mark_cancelled(
         &agency.settings.cancellation_fees,
         notice_hours,
         i64::from(request.officers),
-    );
+    )?;
     let cancelled = ServiceRequest {
         status: Status::Cancelled,
         cancellation: Some(Cancellation {
@@ -402,7 +404,15 @@ pub(crate) async fn mark_cancelled(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(request_id = %cancelled.request_id, "service request cancelled");
-    let summary = payment_summary(state, caller, &cancelled.payment_id).await?;
-    let shown = view(&cancelled, summary);
-    Ok((cancelled, shown))
+    Ok(cancelled)
+}
+
+/// The customer's view of `request` with its payment summary (after a change such as cancellation).
+pub(crate) async fn shown(
+    state: &AppState,
+    caller: &Caller,
+    request: &ServiceRequest,
+) -> Result<RequestView, ApiError> {
+    let summary = payment_summary(state, caller, &request.payment_id).await?;
+    Ok(view(request, summary))
 }

@@ -1,8 +1,44 @@
 //! Prices of service requests from an agency's rates: integer cents, never floats, every line
-//! explained. Used by quotes and stored with every request.
+//! explained. Used by quotes and stored with every request. The arithmetic is checked: a price that
+//! does not fit is refused ([`PriceOverflow`], a 422), never wrapped.
 
 use crate::agencies::Rates;
+use edge::ApiError;
+use edge::error::FieldError;
 use serde::{Deserialize, Serialize};
+
+/// A price too large to bill in integer cents. The agency's rates are bounded, so only extreme rates,
+/// many officers and many occurrences together reach it; it is refused, never wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the price exceeds what can be billed")]
+pub struct PriceOverflow;
+
+impl From<PriceOverflow> for ApiError {
+    fn from(_: PriceOverflow) -> Self {
+        ApiError::Validation(vec![FieldError {
+            pointer: String::new(),
+            detail:
+                "the price of this request is larger than can be billed: book fewer officers or occurrences"
+                    .into(),
+        }])
+    }
+}
+
+/// The sum of `amounts`, or [`PriceOverflow`].
+pub fn sum_cents(amounts: impl IntoIterator<Item = i64>) -> Result<i64, PriceOverflow> {
+    amounts
+        .into_iter()
+        .try_fold(0i64, |total, amount| total.checked_add(amount))
+        .ok_or(PriceOverflow)
+}
+
+fn mul(a: i64, b: i64) -> Result<i64, PriceOverflow> {
+    a.checked_mul(b).ok_or(PriceOverflow)
+}
+
+fn add(a: i64, b: i64) -> Result<i64, PriceOverflow> {
+    a.checked_add(b).ok_or(PriceOverflow)
+}
 
 /// One line of a price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +72,8 @@ pub struct Shift {
 }
 
 /// `value × numerator / denominator`, rounded half up (amounts are never negative here).
-fn scale(value: i64, numerator: i64, denominator: i64) -> i64 {
-    (value * numerator + denominator / 2) / denominator
+fn scale(value: i64, numerator: i64, denominator: i64) -> Result<i64, PriceOverflow> {
+    Ok(add(mul(value, numerator)?, denominator / 2)? / denominator)
 }
 
 fn dollars(cents: i64) -> String {
@@ -49,10 +85,10 @@ fn duration(minutes: i64) -> String {
 }
 
 /// The price of one shift.
-pub fn price(rates: &Rates, shift: Shift) -> Price {
-    let minimum = i64::from(rates.minimum_hours) * 60;
+pub fn price(rates: &Rates, shift: Shift) -> Result<Price, PriceOverflow> {
+    let minimum = mul(i64::from(rates.minimum_hours), 60)?;
     let billed = shift.minutes.max(minimum);
-    let labour = scale(billed * shift.officers, rates.hourly_rate_cents, 60);
+    let labour = scale(mul(billed, shift.officers)?, rates.hourly_rate_cents, 60)?;
     let mut lines = vec![PriceLine {
         code: "labour".into(),
         description: format!(
@@ -70,7 +106,7 @@ pub fn price(rates: &Rates, shift: Shift) -> Price {
     }];
     let mut running = labour;
     if shift.holiday {
-        let surcharge = scale(running, i64::from(rates.holiday_multiplier_percent) - 100, 100);
+        let surcharge = scale(running, i64::from(rates.holiday_multiplier_percent) - 100, 100)?;
         lines.push(PriceLine {
             code: "holiday".into(),
             description: format!(
@@ -80,14 +116,14 @@ pub fn price(rates: &Rates, shift: Shift) -> Price {
             ),
             amount_cents: surcharge,
         });
-        running += surcharge;
+        running = add(running, surcharge)?;
     }
     if shift.short_notice {
         let surcharge = scale(
             running,
             i64::from(rates.short_notice_multiplier_percent) - 100,
             100,
-        );
+        )?;
         lines.push(PriceLine {
             code: "short_notice".into(),
             description: format!(
@@ -98,10 +134,10 @@ pub fn price(rates: &Rates, shift: Shift) -> Price {
             ),
             amount_cents: surcharge,
         });
-        running += surcharge;
+        running = add(running, surcharge)?;
     }
     if shift.vehicle {
-        let vehicle = rates.vehicle_charge_cents * shift.officers;
+        let vehicle = mul(rates.vehicle_charge_cents, shift.officers)?;
         lines.push(PriceLine {
             code: "vehicle".into(),
             description: format!(
@@ -111,10 +147,10 @@ pub fn price(rates: &Rates, shift: Shift) -> Price {
             ),
             amount_cents: vehicle,
         });
-        running += vehicle;
+        running = add(running, vehicle)?;
     }
     if rates.admin_fee_percent > 0 {
-        let fee = scale(running, i64::from(rates.admin_fee_percent), 100);
+        let fee = scale(running, i64::from(rates.admin_fee_percent), 100)?;
         lines.push(PriceLine {
             code: "admin_fee".into(),
             description: format!(
@@ -124,13 +160,13 @@ pub fn price(rates: &Rates, shift: Shift) -> Price {
             ),
             amount_cents: fee,
         });
-        running += fee;
+        running = add(running, fee)?;
     }
-    Price {
+    Ok(Price {
         lines,
         total_cents: running,
         currency: "USD".into(),
-    }
+    })
 }
 
 /// The fee for cancelling `hours_notice` hours before the start: the band with the shortest window
@@ -140,13 +176,19 @@ pub fn cancellation_fee(
     bands: &[crate::agencies::CancellationBand],
     hours_notice: f64,
     officers: i64,
-) -> Option<PriceLine> {
+) -> Result<Option<PriceLine>, PriceOverflow> {
     let band = bands
         .iter()
         .filter(|band| hours_notice < f64::from(band.within_hours))
-        .min_by_key(|band| band.within_hours)?;
-    let amount = i64::from(band.billed_hours_per_officer) * officers * rates.hourly_rate_cents;
-    Some(PriceLine {
+        .min_by_key(|band| band.within_hours);
+    let Some(band) = band else {
+        return Ok(None);
+    };
+    let amount = mul(
+        mul(i64::from(band.billed_hours_per_officer), officers)?,
+        rates.hourly_rate_cents,
+    )?;
+    Ok(Some(PriceLine {
         code: "cancellation".into(),
         description: format!(
             "cancelled less than {} h before the start: {} h × {} officer(s) × {}/h",
@@ -156,7 +198,7 @@ pub fn cancellation_fee(
             dollars(rates.hourly_rate_cents)
         ),
         amount_cents: amount,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -177,7 +219,7 @@ mod tests {
     }
 
     fn total(shift: Shift) -> (Vec<(String, i64)>, i64) {
-        let price = price(&rates(), shift);
+        let price = price(&rates(), shift).expect("fits");
         assert_eq!(
             price.lines.iter().map(|l| l.amount_cents).sum::<i64>(),
             price.total_cents,
@@ -264,11 +306,39 @@ mod tests {
                 billed_hours_per_officer: 4,
             },
         ];
-        let fee = |hours: f64| cancellation_fee(&rates(), &bands, hours, 2).map(|line| line.amount_cents);
+        let fee = |hours: f64| {
+            cancellation_fee(&rates(), &bands, hours, 2)
+                .expect("fits")
+                .map(|line| line.amount_cents)
+        };
         assert_eq!(fee(48.0), None, "more than 24 h notice: free");
         assert_eq!(fee(24.0), None, "exactly 24 h is not less than 24 h");
         assert_eq!(fee(23.9), Some(3 * 2 * 6500));
         assert_eq!(fee(1.5), Some(4 * 2 * 6500), "the shortest band that applies");
         assert_eq!(fee(0.0), Some(4 * 2 * 6500));
+    }
+
+    #[test]
+    fn a_price_too_large_to_bill_is_refused_not_wrapped() {
+        let extreme = Rates {
+            hourly_rate_cents: i64::MAX / 1000,
+            ..rates()
+        };
+        let shift = Shift {
+            minutes: 24 * 60,
+            officers: 100,
+            vehicle: true,
+            holiday: true,
+            short_notice: true,
+        };
+        assert_eq!(price(&extreme, shift), Err(PriceOverflow));
+        let bands = [CancellationBand {
+            within_hours: 24,
+            billed_hours_per_officer: 24,
+        }];
+        assert_eq!(cancellation_fee(&extreme, &bands, 1.0, 100), Err(PriceOverflow));
+        assert_eq!(sum_cents([i64::MAX, 1]), Err(PriceOverflow));
+        assert_eq!(sum_cents([2, 3]), Ok(5));
+        assert!(matches!(ApiError::from(PriceOverflow), ApiError::Validation(_)));
     }
 }

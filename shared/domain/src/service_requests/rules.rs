@@ -234,7 +234,7 @@ pub(super) fn price_of(
     input: &RequestInput,
     occurrence: &Occurrence,
     now: Timestamp,
-) -> Price {
+) -> Result<Price, PriceOverflow> {
     let rates = &agency.settings.rates;
     let ahead = occurrence.starts.timestamp().duration_since(now);
     pricing::price(
