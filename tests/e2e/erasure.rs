@@ -229,3 +229,136 @@ async fn a_minors_data_is_erased_entirely_and_the_key_is_shredded() {
         "the branch key is already gone"
     );
 }
+
+/// An ID token stays valid for up to an hour after erasure deletes the user-pool user. With it, every
+/// write route in template.yaml answers 403 and stores nothing: not a registration (or its e-mail
+/// lock), not a booking, availability, consent, privacy request or claim, not even an access-log line
+/// under the person.
+#[tokio::test]
+async fn a_deleted_users_still_valid_token_writes_nothing_on_any_route() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let email = unique_email("revoked");
+    let token = stack
+        .user_with_email(&email, &["customer", "provider"])
+        .await
+        .id_token;
+    let user_id = sub_of(&token);
+    state.keys.create_user_key(&user_id).await.expect("key");
+    state
+        .store
+        .create(&domain::samples::customer(&user_id, &email))
+        .await
+        .expect("account");
+    let deletion = serde_json::json!({"type": "deletion", "jurisdiction": "ccpa"});
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&deletion),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {answer}");
+    let user_items = raw_partition(&user_id).await.len();
+    let access_log = platform::keys::access_log_partition(&user_id);
+    assert_eq!(
+        raw_count(&state, &access_log).await,
+        0,
+        "erasure deleted the access log, and the deletion call itself is not logged under the person"
+    );
+    let email_hash = state.lookup.email_hash(&email).await.expect("hash");
+
+    let template = infra::project_template().expect("template.yaml");
+    let mut refused = 0;
+    for function in template.functions().expect("functions") {
+        for route in function.routes.iter().filter(|r| r.authenticated) {
+            // The privacy-request route lets a deletion be retried; it is tried below.
+            if !matches!(route.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+                || route.route_key() == "POST /v1/privacy-requests"
+            {
+                continue;
+            }
+            let path: String = route
+                .path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "0f0e0d0c-0000-4000-8000-000000000001"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let body = match route.path.as_str() {
+                "/v1/customers" => serde_json::json!({
+                    "kind": "individual", "name": "Revoked Person", "phone": "+13075550177", "email": email,
+                    "date_of_birth": "1984-05-06",
+                    "home_address": {"line1": "12 Larkspur Row", "city": "Pinedale", "region": "WY",
+                                     "postal_code": "82941", "country": "US"},
+                    "policy_version": "2026-11-01", "marketing_consent": true
+                }),
+                _ => serde_json::json!({}),
+            };
+            let method = Method::from_bytes(route.method.as_bytes()).expect("method");
+            let (status, problem) = call_api(method, &path, Some(&token), Some(&body), None).await;
+            assert_eq!(
+                status,
+                reqwest::StatusCode::FORBIDDEN,
+                "{} {path}: {problem}",
+                route.method
+            );
+            assert_eq!(
+                problem["type"], "urn:officertrak:problem:forbidden",
+                "{}",
+                route.method
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused >= 20, "only {refused} write routes were tried");
+    // Any other privacy request is refused; the deletion itself may be retried (and finds it done).
+    let access = serde_json::json!({"type": "access", "jurisdiction": "ccpa"});
+    let (status, problem) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&access),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{problem}");
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&deletion),
+        None,
+    )
+    .await;
+    assert!(
+        status.is_success(),
+        "a deletion can be retried: {status} {answer}"
+    );
+    // Reads are served (there is nothing left to read) and not logged under the person either.
+    let (status, _) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
+    assert!(status.is_client_error() || status.is_success(), "{status}");
+    assert_eq!(
+        raw_partition(&user_id).await.len(),
+        user_items,
+        "nothing new in the user's partition"
+    );
+    assert_eq!(
+        raw_count(&state, &access_log).await,
+        0,
+        "nothing logged under the person"
+    );
+    for role in ["customer", "provider"] {
+        let lock = EmailLock::key_for(role, &email_hash);
+        assert!(
+            !state.store.exists(&lock).await.expect("read"),
+            "no {role} e-mail lock"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 
 use domain::accounts::AgencyMembership;
 use domain::privacy::requests::{self, Jurisdiction, RequestInput, RequestType};
-use e2e::{call_api, raw_partition, stack, sub_of, unique_email};
+use e2e::{call_api, pointers, raw_partition, stack, sub_of, unique_email};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use jiff::{SignedDuration, Timestamp};
@@ -13,6 +13,7 @@ use platform::AppState;
 use platform::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 fn caller(user_id: &str, roles: &[Role], auth_time: Option<Timestamp>) -> Caller {
     Caller {
@@ -648,14 +649,18 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let (user_id, token, _, _) = subject(&state).await;
     let path = format!("/v1/admin/minors/{user_id}");
+    let case = json!({"case_reference": "INQ-2026-0042"});
     assert_eq!(
-        call_api(Method::POST, &path, Some(&token), None, None).await.0,
+        call_api(Method::POST, &path, Some(&token), Some(&case), None)
+            .await
+            .0,
         StatusCode::FORBIDDEN,
         "only privacy officers"
     );
     let officer = stack.user("dpo", &["privacy_officer"]).await.id_token;
-    let (status, done) = call_api(Method::POST, &path, Some(&officer), None, None).await;
+    let (status, done) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
     assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["case_reference"], "INQ-2026-0042");
     assert!(
         done["result"].get("retained").is_none(),
         "nothing is kept for a minor: {done}"
@@ -667,11 +672,63 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
         "the key is gone"
     );
     let trail = requests::audit_trail(&state, &user_id).await.expect("trail");
-    assert!(
-        trail
-            .iter()
-            .any(|e| e.action == "minor_data_deleted" && e.actor_user_id == sub_of(&officer))
+    assert!(trail.iter().any(|e| e.action == "minor_data_deleted"
+        && e.actor_user_id == sub_of(&officer)
+        && e.subject_id == "case:INQ-2026-0042"));
+}
+
+/// Deleting a minor's data is bounded: a case reference, a recent sign-in, and a user id that names a
+/// real user (never `anonymous`, another partition or a made-up id). Each refusal deletes nothing.
+#[tokio::test]
+async fn a_minors_deletion_needs_a_case_a_recent_sign_in_and_a_real_user() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let (user_id, _, _, _) = subject(&state).await;
+    let officer = stack.user("dpo-bounds", &["privacy_officer"]).await.id_token;
+    let case = json!({"case_reference": "INQ-2026-0043"});
+    let path = format!("/v1/admin/minors/{user_id}");
+    let before = raw_partition(&user_id).await.len();
+    assert!(before > 0);
+
+    let (status, problem) = call_api(Method::POST, &path, Some(&officer), Some(&json!({})), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no case reference: {problem}"
     );
+    let bad = json!({"case_reference": "see my notes <b>"});
+    let (status, problem) = call_api(Method::POST, &path, Some(&officer), Some(&bad), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(pointers(&problem), BTreeSet::from(["/case_reference".to_owned()]));
+    for stranger in [
+        "anonymous",
+        "AGENCY%23agency-1",
+        &uuid::Uuid::new_v4().to_string(),
+    ] {
+        let (status, problem) = call_api(
+            Method::POST,
+            &format!("/v1/admin/minors/{stranger}"),
+            Some(&officer),
+            Some(&case),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{stranger}: {problem}");
+    }
+    // A privacy officer whose sign-in is older than 15 minutes signs in again first.
+    let stale = caller(
+        &sub_of(&officer),
+        &[Role::PrivacyOfficer],
+        Some(Timestamp::now() - SignedDuration::from_mins(20)),
+    );
+    let input = requests::MinorDeletionInput {
+        case_reference: "INQ-2026-0043".into(),
+    };
+    assert!(matches!(
+        requests::delete_minor(&state, &stale, &user_id, input).await,
+        Err(ApiError::ReauthenticationRequired(_))
+    ));
+    assert_eq!(raw_partition(&user_id).await.len(), before, "nothing was deleted");
 }
 
 #[tokio::test]

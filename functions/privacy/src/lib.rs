@@ -70,16 +70,22 @@ async fn list_mine(state: AppState, request: Request) -> HandlerResult {
 async fn create(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let key = idempotency_key(&request);
-    let input = json_body(&request)?;
+    let input: requests::RequestInput = json_body(&request)?;
+    let deletion = input.kind == requests::RequestType::Deletion;
     let (view, created) = requests::create(&state, &caller, input, key).await?;
-    json(
+    let mut response = json(
         if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         },
         &view,
-    )
+    )?;
+    if deletion {
+        // The caller's own erasure ran: the router files this call's log line as anonymous.
+        response.extensions_mut().insert(edge::revocation::SubjectRevoked);
+    }
+    Ok(response)
 }
 
 /// `GET /v1/privacy-requests/{id}`: one of the caller's own requests.
@@ -182,13 +188,14 @@ async fn list_open(state: AppState, request: Request) -> HandlerResult {
     )
 }
 
-/// `POST /v1/admin/minors/{user_id}` (privacy officers).
+/// `POST /v1/admin/minors/{user_id}` (privacy officers; body `{"case_reference": …}`).
 async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let user_id = path_param(&request, "user_id")?;
+    let input = json_body(&request)?;
     json(
         StatusCode::OK,
-        &requests::delete_minor(&state, &caller, &user_id).await?,
+        &requests::delete_minor(&state, &caller, &user_id, input).await?,
     )
 }
 

@@ -92,22 +92,37 @@ impl Router {
         );
         let started = Instant::now();
         async {
-            let limited = match crate::rate_limit::limits_for(&route_key) {
-                Some(limits) => {
-                    crate::rate_limit::check(
-                        state,
-                        limits,
-                        source_ip.as_deref(),
-                        caller.as_ref().map(|c| c.user_id.as_str()),
-                    )
+            // An erased person's token outlives the user-pool user by up to an hour: checked first, so
+            // that nothing (not a rate counter, not a log line) is filed under a revoked subject.
+            let revoked = match &caller {
+                Some(caller) => crate::revocation::is_revoked(state, &caller.user_id)
                     .await
-                }
-                None => Ok(()),
+                    .map_err(ApiError::from),
+                None => Ok(false),
             };
-            let result = match (limited, self.routes.get(route_key.as_str())) {
+            let revoked_caller = matches!(revoked, Ok(true));
+            let limited = match (revoked, crate::rate_limit::limits_for(&route_key)) {
                 (Err(error), _) => Err(error),
-                (Ok(()), Some(handler)) => handler.call(state.clone(), request).await,
-                (Ok(()), None) => Err(ApiError::RouteNotFound(route_key.clone())),
+                (Ok(_), Some(limits)) => {
+                    let account = caller
+                        .as_ref()
+                        .filter(|_| !revoked_caller)
+                        .map(|c| c.user_id.as_str());
+                    crate::rate_limit::check(state, limits, source_ip.as_deref(), account).await
+                }
+                (Ok(_), None) => Ok(()),
+            };
+            let refused = revoked_caller
+                && is_write(&route_key)
+                && !REVOKED_MAY_CALL.contains(&route_key.as_str());
+            let result = match (limited, refused, self.routes.get(route_key.as_str())) {
+                (Err(error), _, _) => Err(error),
+                (Ok(()), true, _) => Err(ApiError::Forbidden(
+                    "this sign-in belongs to an account that is being deleted or was deleted: it can no longer change anything"
+                        .into(),
+                )),
+                (Ok(()), false, Some(handler)) => handler.call(state.clone(), request).await,
+                (Ok(()), false, None) => Err(ApiError::RouteNotFound(route_key.clone())),
             };
             let response = match result {
                 Ok(response) => response,
@@ -123,8 +138,21 @@ impl Router {
                 duration_ms = started.elapsed().as_millis() as u64,
                 "request finished"
             );
+            // Nothing new is filed under a revoked subject, nor under one this call revoked.
+            let log_as = match &caller {
+                Some(caller)
+                    if !revoked_caller
+                        && response
+                            .extensions()
+                            .get::<crate::revocation::SubjectRevoked>()
+                            .is_none() =>
+                {
+                    caller.user_id.clone()
+                }
+                _ => crate::access_log::ANONYMOUS.to_owned(),
+            };
             let entry = crate::access_log::AccessLogEntry {
-                log_owner: caller.map_or_else(|| crate::access_log::ANONYMOUS.to_owned(), |c| c.user_id),
+                log_owner: log_as,
                 request_id: request_id
                     .clone()
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
@@ -148,6 +176,19 @@ impl Router {
         .instrument(span)
         .await
     }
+}
+
+/// The write routes a revoked subject may still call: a deletion must be retryable until it is done
+/// (the domain refuses every other privacy-request type to a revoked subject).
+const REVOKED_MAY_CALL: &[&str] = &["POST /v1/privacy-requests"];
+
+/// Whether the route key (`METHOD /path`) names a write: every such route is refused to a revoked
+/// subject.
+fn is_write(route_key: &str) -> bool {
+    matches!(
+        route_key.split_whitespace().next(),
+        Some("POST" | "PUT" | "PATCH" | "DELETE")
+    )
 }
 
 /// Runs `router` as a Lambda function: telemetry, state from the environment, then the event loop.

@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod rate_limit;
+pub mod revocation;
 pub mod usage;
 pub mod validation;
 

@@ -32,11 +32,15 @@ pub enum RetentionClass {
     Metrics,
     /// A data export (access, portability): 7 days to fetch it.
     Export,
+    /// That an erased person's sign-in may no longer write (a keyed hash, no personal data): kept
+    /// while the erasure runs, then the longest token lifetime (1 h, Cognito's default, which
+    /// template.yaml keeps) plus an hour after the user-pool user is deleted.
+    Revocation,
 }
 
 impl RetentionClass {
     /// Every class, for documentation and tests.
-    pub const ALL: [RetentionClass; 10] = [
+    pub const ALL: [RetentionClass; 11] = [
         Self::Account,
         Self::ServiceRequest,
         Self::TaxRecord,
@@ -47,6 +51,7 @@ impl RetentionClass {
         Self::Idempotency,
         Self::Metrics,
         Self::Export,
+        Self::Revocation,
     ];
 
     /// How long after its start an item of this class is kept; `None` while the account lives.
@@ -61,6 +66,7 @@ impl RetentionClass {
             Self::Idempotency => Some(24.hours()),
             Self::Metrics => Some(2.years()),
             Self::Export => Some(7.days()),
+            Self::Revocation => Some(2.hours()),
         }
     }
 
@@ -77,6 +83,7 @@ impl RetentionClass {
             Self::Idempotency => "the request",
             Self::Metrics => "the day counted",
             Self::Export => "generation of the export",
+            Self::Revocation => "the deletion of the user-pool user (kept while the erasure runs)",
         }
     }
 
@@ -93,6 +100,9 @@ impl RetentionClass {
             Self::Idempotency => "contract: a retried booking must not book twice",
             Self::Metrics => "none needed: anonymous aggregates hold no personal data",
             Self::Export => "legal obligation: the right of access and portability (delivery to the subject)",
+            Self::Revocation => {
+                "legal obligation: an erased person's still-valid token must not write new data"
+            }
         }
     }
 

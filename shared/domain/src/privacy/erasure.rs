@@ -120,6 +120,8 @@ pub enum ErasureError {
     Identity(String),
     #[error("lookup: {0}")]
     Lookup(#[from] platform::lookup::LookupError),
+    #[error("revoking the sign-in: {0}")]
+    Revocation(#[from] edge::revocation::RevocationError),
     /// The overdue-request alert of the scheduled run failed (see the log line before it).
     #[error("overdue alert: {0}")]
     Alert(String),
@@ -134,12 +136,23 @@ impl From<ErasureError> for edge::ApiError {
     }
 }
 
+/// The erasure job of `user_id`, if one was ever started (and its record is still kept).
+pub async fn job_of(state: &AppState, user_id: &str) -> Result<Option<ErasureJob>, StoreError> {
+    Ok(state
+        .store
+        .get::<ErasureJob>(&ErasureJob::key_of(user_id))
+        .await?
+        .map(|v| v.record))
+}
+
 /// Starts (or finds) the erasure job of `user_id`. Idempotent: a second request finds the first job.
+/// First of all, the person's sign-in stops writing (`edge::revocation`).
 pub async fn start(
     state: &AppState,
     user_id: &str,
     reason: ErasureReason,
 ) -> Result<ErasureJob, ErasureError> {
+    edge::revocation::revoke(state, user_id).await?;
     if let Some(job) = state
         .store
         .get::<ErasureJob>(&ErasureJob::key_of(user_id))
@@ -423,6 +436,8 @@ async fn delete_identity(state: &AppState, user_id: &str, budget: &mut Budget) -
         .delete_user(user_id)
         .await
         .map_err(|error| ErasureError::Identity(error.to_string()))?;
+    // A token issued just before the deletion lives up to an hour more: the marker's clock starts now.
+    edge::revocation::identity_deleted(state, user_id).await?;
     Ok(true)
 }
 

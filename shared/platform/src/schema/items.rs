@@ -355,6 +355,22 @@ pub const ERASURE_JOB: ItemType = ItemType {
     indexes: &["by-due-date"],
 };
 
+/// That a subject's sign-in may no longer write: erasure records it when it starts, so that the
+/// account's tokens, and a token which outlives the user-pool user (up to an hour), are refused on
+/// every write route. Kept while the erasure runs; expires two hours after the user-pool user is gone. Keyed by a keyed hash of the
+/// subject (`lookup`), so it holds no personal data and cannot be linked back without the key.
+pub const REVOKED_SUBJECT: ItemType = ItemType {
+    name: "revoked_subject",
+    key: "pk=REVOKED#<keyed hash of the user id> sk=SUBJECT",
+    attributes: &[
+        signed("subject_hash"),
+        signed("revoked_at"),
+        signed("identity_deleted_at"),
+    ],
+    retention: RetentionClass::Revocation,
+    indexes: &[],
+};
+
 /// Where the retention purge resumes (a day of the due-date index).
 pub const PURGE_CHECKPOINT: ItemType = ItemType {
     name: "purge_checkpoint",
@@ -501,4 +517,5 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &DISCLOSURE,
     &PRIVACY_REQUEST_POINTER,
     &POLICY_ANNOUNCEMENT,
+    &REVOKED_SUBJECT,
 ];

@@ -15,8 +15,8 @@ mod processing;
 mod subject;
 
 pub use operators::{
-    Decision, MinorDeletion, RequestPointer, StatusFilter, alert_overdue, audit_trail, decide, delete_minor,
-    list_by_status, list_open,
+    Decision, MinorDeletion, MinorDeletionInput, RequestPointer, StatusFilter, alert_overdue, audit_trail,
+    decide, delete_minor, list_by_status, list_open,
 };
 pub use processing::{create, set_restricted};
 pub use subject::{ExportAnswer, OperatorView, export_of, list_mine, read_mine};
@@ -42,6 +42,20 @@ use sha2::{Digest, Sha256};
 
 /// How recent a sign-in must be for requests that disclose or destroy data.
 pub const RECENT_AUTH: SignedDuration = SignedDuration::from_mins(15);
+
+/// 401 `reauthentication-required` unless the caller signed in with a password within
+/// [`RECENT_AUTH`]: what disclosing or destroying data needs, for subjects and privacy officers alike.
+pub fn require_recent_sign_in(caller: &Caller, now: Timestamp) -> Result<(), ApiError> {
+    if caller
+        .auth_time
+        .is_none_or(|at| now.duration_since(at) > RECENT_AUTH)
+    {
+        return Err(ApiError::ReauthenticationRequired(
+            "this request needs a sign-in within the last 15 minutes: sign in again and retry".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// What the user asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -334,34 +334,86 @@ pub(super) async fn notify_requester(state: &AppState, user_id: &str, subject: &
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MinorDeletion {
     pub user_id: String,
+    /// The case the deletion answers (as sent).
+    pub case_reference: String,
     pub deleted_at: Timestamp,
     pub result: RequestResult,
 }
 
+/// What a privacy officer sends to delete a minor's data: the case it answers (the inquiry or report
+/// that showed the person is under 18), recorded in the audit trail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinorDeletionInput {
+    pub case_reference: String,
+}
+
+/// Longest case reference: an id, not a note.
+const MAX_CASE_REFERENCE: usize = 64;
+
 /// `POST /v1/admin/minors/{user_id}` (privacy officers): data found to belong to someone under 18 is
-/// deleted at once, nothing kept, audited.
+/// deleted at once, nothing kept, audited with the case reference. Destroying data needs a recent
+/// sign-in, and `user_id` must name a real user (a user-pool id the pool or an account knows): never
+/// `anonymous`, another partition, or a made-up id.
 pub async fn delete_minor(
     state: &AppState,
     caller: &Caller,
     user_id: &str,
+    input: MinorDeletionInput,
 ) -> Result<MinorDeletion, ApiError> {
     caller.require(Role::PrivacyOfficer)?;
+    require_recent_sign_in(caller, state.clock.now())?;
+    let reference = input.case_reference.trim();
+    let mut v = Validator::new();
+    v.check(
+        (1..=MAX_CASE_REFERENCE).contains(&reference.len())
+            && reference
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/')),
+        "/case_reference",
+        "must be 1 to 64 letters, digits or - _ . : / (the id of the case, e.g. an inquiry id)",
+    );
+    v.finish()?;
+    if !is_known_user(state, user_id).await? {
+        return Err(ApiError::NotFound("user"));
+    }
+    let case = format!("case:{reference}");
     audit(
         state,
         user_id,
-        user_id,
+        &case,
         "minor_data_deletion_started",
         &caller.user_id,
     )
     .await?;
     let result = delete(state, user_id, ErasureReason::Minor).await?;
-    audit(state, user_id, user_id, "minor_data_deleted", &caller.user_id).await?;
+    audit(state, user_id, &case, "minor_data_deleted", &caller.user_id).await?;
     tracing::info!("minor's data deleted");
     Ok(MinorDeletion {
         user_id: user_id.to_owned(),
+        case_reference: reference.to_owned(),
         deleted_at: state.clock.now(),
         result,
     })
+}
+
+/// Whether `user_id` is a user-pool id (a UUID in its canonical form) that the user pool, an account
+/// of ours, or an unfinished erasure knows (so a deletion interrupted half-way can be finished).
+async fn is_known_user(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+    let canonical = uuid::Uuid::parse_str(user_id).is_ok_and(|id| id.hyphenated().to_string() == user_id);
+    if !canonical {
+        return Ok(false);
+    }
+    if erasure::job_of(state, user_id).await?.is_some() {
+        return Ok(true);
+    }
+    let in_pool = state
+        .directory
+        .user(user_id)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .is_some();
+    Ok(in_pool || !accounts::statuses(&state.store, user_id).await?.is_empty())
 }
 
 /// The audit trail of `user_id`'s privacy requests (oldest first).

@@ -98,13 +98,13 @@ pub async fn create(
     idempotency_key: Option<&str>,
 ) -> Result<(RequestView, bool), ApiError> {
     let now = state.clock.now();
-    if input.kind.needs_recent_sign_in()
-        && caller
-            .auth_time
-            .is_none_or(|at| now.duration_since(at) > RECENT_AUTH)
-    {
-        return Err(ApiError::ReauthenticationRequired(
-            "this request needs a sign-in within the last 15 minutes: sign in again and retry".into(),
+    if input.kind.needs_recent_sign_in() {
+        require_recent_sign_in(caller, now)?;
+    }
+    // A revoked subject (an erasure under way) may only retry the deletion.
+    if input.kind != RequestType::Deletion && edge::revocation::is_revoked(state, &caller.user_id).await? {
+        return Err(ApiError::Forbidden(
+            "this account is being deleted: only the deletion request itself can be retried".into(),
         ));
     }
     let request_id = request_id_for(&caller.user_id, idempotency_key)?;
