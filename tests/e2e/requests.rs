@@ -701,7 +701,53 @@ async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() 
 
     let (status, seen) = call(Method::GET, &path, &officer.id_token, None, None).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
-    assert_eq!(seen["site"]["contact"]["phone"], "+13075550161");
+    // Ten days ahead: where (city, region), not the street, the contact or the notes.
+    assert_eq!(
+        (seen["city"].clone(), seen["region"].clone()),
+        (json!("Jackson"), json!("WY"))
+    );
+    assert!(
+        seen.get("site").is_none() && seen.get("notes").is_none(),
+        "too early for the site details: {seen}"
+    );
+    assert!(!seen.to_string().contains("Snow King Ave") && !seen.to_string().contains("+13075550161"));
+    // From the agency's rule (48 h by default) before the start, while the slot is held: all of it.
+    let near = stack
+        .state(
+            "RequestsFunction",
+            Clock::fixed(starts - SignedDuration::from_hours(47)),
+        )
+        .await;
+    let as_officer = Caller::acting_for(&officer_id, Role::Provider);
+    let view = |read: Result<service_requests::ReadView, ApiError>| {
+        serde_json::to_value(read.expect("the officer reads the request")).expect("json")
+    };
+    let close = view(service_requests::read(&near, &as_officer, &request_id).await);
+    assert_eq!(close["site"]["contact"]["phone"], "+13075550161", "{close}");
+    assert_eq!(close["notes"], "Gate code is with the contact");
+    // After check-out the details are gone from the officer's view.
+    let mut done = state
+        .store
+        .get::<domain::scheduling::assignments::Assignment>(&assignment.key())
+        .await
+        .expect("read")
+        .expect("assignment");
+    done.record.status = domain::scheduling::assignments::AssignmentStatus::Completed;
+    let checked_out = state
+        .store
+        .replace(&done.record, done.version)
+        .await
+        .expect("check out");
+    let after = view(service_requests::read(&near, &as_officer, &request_id).await);
+    assert!(
+        after.get("site").is_none() && after.get("notes").is_none(),
+        "{after}"
+    );
+    state
+        .store
+        .replace(&assignment, checked_out)
+        .await
+        .expect("back to assigned for the cancellation below");
     for hidden in [
         "price",
         "payment",

@@ -75,10 +75,18 @@ pub struct Rules {
     /// The look-back of the `fewest_hours` ranking, in days.
     #[serde(default = "default_fairness_window_days")]
     pub fairness_window_days: u32,
+    /// How long before the start an assigned officer sees the street address, the on-site contact
+    /// and the notes (least data, least time); until then, only the city and region.
+    #[serde(default = "default_site_details_hours_before")]
+    pub site_details_hours_before: u32,
 }
 
 fn default_fairness_window_days() -> u32 {
     28
+}
+
+fn default_site_details_hours_before() -> u32 {
+    48
 }
 
 /// One band of the cancellation fee schedule: cancelling less than `within_hours` before the start
@@ -200,6 +208,11 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         rules.weekly_hour_cap >= 1 && rules.weekly_hour_cap <= 168,
         "/rules/weekly_hour_cap",
         "must be between 1 and 168",
+    );
+    v.check(
+        (1..=336).contains(&rules.site_details_hours_before),
+        "/rules/site_details_hours_before",
+        "must be between 1 and 336 (two weeks)",
     );
     v.check(
         (1..=WORKED_MEMORY_DAYS as u32).contains(&rules.fairness_window_days),

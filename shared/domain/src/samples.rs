@@ -218,6 +218,7 @@ pub fn agency_rules() -> crate::agencies::Rules {
         default_assignment_mode: crate::agencies::AssignmentMode::FirstCome,
         confirmation_window_hours: 24,
         fairness_window_days: 28,
+        site_details_hours_before: 48,
     }
 }
 

@@ -17,7 +17,7 @@ use rules::{check, price_of};
 
 use crate::address::{Address, AddressRules};
 use crate::agencies::{self, Agency};
-use crate::scheduling::assignments::Assignment;
+use crate::scheduling::assignments::{Assignment, AssignmentStatus};
 use crate::service_requests::payments::{PaymentRecord, find_card_number};
 use crate::service_requests::pricing::{Price, PriceLine, PriceOverflow, Shift, sum_cents};
 use edge::auth::{Caller, Role};
@@ -348,12 +348,21 @@ pub struct OfficerView {
     pub agency_id: String,
     pub status: Status,
     pub event: Event,
-    pub site: Site,
+    /// Where, always: the site's city and region.
+    pub city: String,
+    pub region: String,
+    /// The site with its street address and on-site contact: only while the officer holds the slot,
+    /// from `site_details_from` until check-out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<Site>,
+    /// When the site details become visible (local time).
+    pub site_details_from: String,
     pub starts_at: String,
     pub ends_at: String,
     pub time_zone: String,
     pub officers: u32,
     pub requirements: Requirements,
+    /// The customer's notes for the officers: shown with the site details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }

@@ -264,19 +264,36 @@ pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result
             .store
             .get::<Assignment>(&Assignment::key_of(&caller.user_id, request_id))
             .await?;
-        if assignment.is_some_and(|a| a.record.status.is_active()) {
+        if let Some(assignment) = assignment.filter(|a| a.record.status.is_active()) {
+            let hours_before = agencies::find(state, &request.agency_id)
+                .await?
+                .map_or(48, |a| a.settings.rules.site_details_hours_before);
+            let details_from = request
+                .starts_at
+                .checked_sub(SignedDuration::from_hours(i64::from(hours_before)))
+                .unwrap_or(request.starts_at);
+            // Least data, least time: the street, the contact and the notes only while the slot is
+            // held and the shift is near, never after check-out.
+            let holding = matches!(
+                assignment.record.status,
+                AssignmentStatus::Assigned | AssignmentStatus::Accepted | AssignmentStatus::CheckedIn
+            );
+            let details = holding && state.clock.now() >= details_from;
             return Ok(ReadView::Officer(Box::new(OfficerView {
                 request_id: request.request_id.clone(),
                 agency_id: request.agency_id.clone(),
                 status: request.status,
                 event: request.event.clone(),
-                site: request.site.clone(),
+                city: request.site.address.city.clone(),
+                region: request.site.address.region.clone(),
+                site: details.then(|| request.site.clone()),
+                site_details_from: local(details_from, &request.time_zone),
                 starts_at: local(request.starts_at, &request.time_zone),
                 ends_at: local(request.ends_at, &request.time_zone),
                 time_zone: request.time_zone.clone(),
                 officers: request.officers,
                 requirements: request.requirements,
-                notes: request.notes.clone(),
+                notes: request.notes.clone().filter(|_| details),
             })));
         }
     }
