@@ -386,7 +386,8 @@ async fn every_rule_excludes_and_auto_assign_explains_its_picks() {
         .collect();
     for (who, rule) in [
         (&expired, "licence_expired"),
-        (&restricted, "account_not_active"),
+        // Staff are not told that an officer restricted processing or is being deleted.
+        (&restricted, "not_eligible"),
         (&unarmed, "missing_skill"),
         (&banned, "do_not_hire"),
         (&elsewhere, "outside_service_area"),
@@ -423,7 +424,7 @@ async fn every_rule_excludes_and_auto_assign_explains_its_picks() {
     }
     // A dispatcher naming an excluded officer gets the rule, too.
     let named = book_at(&w, tuesday + SignedDuration::from_hours(24 * 3), 3, 1, false).await;
-    for (who, rule) in [(&restricted, "account_not_active"), (&expired, "licence_expired")] {
+    for (who, rule) in [(&restricted, "not_eligible"), (&expired, "licence_expired")] {
         let refused = scheduling::assign(
             &w.state,
             &w.dispatcher,
@@ -435,6 +436,11 @@ async fn every_rule_excludes_and_auto_assign_explains_its_picks() {
         .await
         .expect_err("refused");
         assert_eq!(rule_of(&refused), Some(rule));
+        let said = format!("{refused}");
+        assert!(
+            !said.contains("restricted") && !said.contains("deleted"),
+            "{said}"
+        );
     }
     // Taking the officer off the list makes them placeable again.
     scheduling::delete_do_not_hire(&w.state, &w.admin, &w.agency_id, &banned.user_id)

@@ -71,6 +71,30 @@ fn ineligible(exclusion: Exclusion) -> ApiError {
     }
 }
 
+/// The rule name the agency's staff see: that an officer restricted processing of their data or is
+/// being deleted is theirs to know, so staff read `not_eligible` (the officer sees their own rule;
+/// privacy officers see the request behind it).
+fn rule_for_staff(rule: &'static str) -> &'static str {
+    if rule == Exclusion::AccountNotActive.rule() {
+        "not_eligible"
+    } else {
+        rule
+    }
+}
+
+/// [`ineligible`] as the agency's staff see it (see [`rule_for_staff`]).
+fn for_staff(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Ineligible { rule, .. } if rule == Exclusion::AccountNotActive.rule() => {
+            ApiError::Ineligible {
+                rule: rule_for_staff(rule),
+                detail: "the officer cannot be assigned at present".to_owned(),
+            }
+        }
+        other => other,
+    }
+}
+
 fn zone_of(agency: &Agency) -> TimeZone {
     TimeZone::get(&agency.settings.time_zone).unwrap_or(TimeZone::UTC)
 }

@@ -182,7 +182,9 @@ pub async fn assign(
     v.text("/officer_user_id", &input.officer_user_id, 64);
     v.finish()?;
     load_shift_for_staff(state, caller, request_id).await?;
-    let assignment = place(state, request_id, &input.officer_user_id, AssignedBy::Dispatcher).await?;
+    let assignment = place(state, request_id, &input.officer_user_id, AssignedBy::Dispatcher)
+        .await
+        .map_err(for_staff)?;
     Ok(AssignmentView::from(&assignment))
 }
 
@@ -330,7 +332,7 @@ pub async fn auto_assign(
             }
             Err(exclusion) => skipped.push(Skip {
                 officer_user_id: officer.clone(),
-                rule: exclusion.rule(),
+                rule: rule_for_staff(exclusion.rule()),
             }),
         }
     }
@@ -362,7 +364,7 @@ pub async fn auto_assign(
             }
             Err(ApiError::Ineligible { rule, .. }) => skipped.push(Skip {
                 officer_user_id: ranking.officer_user_id.clone(),
-                rule,
+                rule: rule_for_staff(rule),
             }),
             Err(ApiError::Conflict(_)) => {
                 open_slots = 0;
