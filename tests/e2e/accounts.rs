@@ -416,7 +416,13 @@ async fn a_provider_registers_with_licence_agency_and_w9() {
     assert_eq!(status, StatusCode::CREATED, "{account}");
     assert_eq!(account["tax_id_last4"], "9034");
     assert_eq!(account["tin_type"], "ssn");
-    assert_eq!(account["agency"]["agency_id"], agency_id.as_str());
+    // Naming an agency is an application, not a membership: it starts pending.
+    assert_eq!(
+        account["memberships"][0]["agency_id"],
+        agency_id.as_str(),
+        "{account}"
+    );
+    assert_eq!(account["memberships"][0]["status"], "pending");
     assert!(!account.to_string().contains("524719034") && !account.to_string().contains("524-71"));
     let (status, me) = call(Method::GET, "/v1/me", Some(&tokens.id_token), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -169,6 +169,35 @@ pub async fn new_user(state: &AppState) -> String {
     user_id
 }
 
+/// Makes `officer_id` (who holds a provider account) an approved member of `agency_id` the way the
+/// product does: the officer applies with `hire_date`, then `approver` (an admin of the agency, or
+/// ops) approves.
+pub async fn approved_member(
+    state: &AppState,
+    approver: &edge::auth::Caller,
+    agency_id: &str,
+    officer_id: &str,
+    hire_date: &str,
+) {
+    use domain::accounts::memberships::{self, DecisionInput, MembershipDecision, MembershipInput};
+    let officer = edge::auth::Caller::acting_for(officer_id, edge::auth::Role::Provider);
+    let input = MembershipInput {
+        badge_number: "B-1".into(),
+        rank: None,
+        hire_date: hire_date.parse().expect("hire date"),
+    };
+    memberships::apply(state, &officer, agency_id, input)
+        .await
+        .expect("the officer applies");
+    let approve = DecisionInput {
+        decision: MembershipDecision::Approve,
+        reason: None,
+    };
+    domain::scheduling::decide_membership(state, approver, agency_id, officer_id, approve)
+        .await
+        .expect("the agency approves");
+}
+
 /// Calls the shared gateway: `token` as bearer, `body` as JSON, an optional `Idempotency-Key`.
 /// Returns the status and the JSON body (`Null` when there is none).
 pub async fn call_api(

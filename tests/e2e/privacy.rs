@@ -3,9 +3,8 @@
 //! lifting, deletion keeping only what the law requires, the audit trail, who may read what, and a
 //! minor's data deleted by a privacy officer.
 
-use domain::accounts::AgencyMembership;
 use domain::privacy::requests::{self, Jurisdiction, RequestInput, RequestType};
-use e2e::{call_api, pointers, raw_partition, stack, sub_of, unique_email};
+use e2e::{approved_member, call_api, pointers, raw_partition, stack, sub_of, unique_email};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use jiff::{SignedDuration, Timestamp};
@@ -65,13 +64,9 @@ async fn subject(state: &AppState) -> (String, String, String, String) {
     let agency = domain::agencies::create(state, &ops, settings)
         .await
         .expect("agency");
-    let mut provider = domain::samples::provider(&user_id, &email);
-    provider.agency = Some(AgencyMembership {
-        agency_id: agency.agency_id.clone(),
-        badge_number: "B-7".into(),
-        hire_date: "2016-05-01".parse().expect("date"),
-    });
+    let provider = domain::samples::provider(&user_id, &email);
     state.store.create(&provider).await.expect("provider");
+    approved_member(state, &ops, &agency.agency_id, &user_id, "2016-05-01").await;
     state
         .store
         .create(&domain::samples::w9(&user_id, Timestamp::now()))

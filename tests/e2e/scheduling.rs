@@ -2,14 +2,14 @@
 //! rule, auto-assign with its reasons, the officer's accept/decline/release/check-in/check-out, the
 //! mails each step sends, and what each party may read.
 
-use domain::accounts::{AccountStatus, AgencyMembership, ProviderAccount, Skill};
+use domain::accounts::{AccountStatus, ProviderAccount, Skill};
 use domain::agencies::{self, AgencySettings, AssignmentMode, Rates, Rules};
 use domain::scheduling::assignments::AssignmentStatus;
 use domain::scheduling::availability::{Availability, DatedException, Day, TimeWindow, WeeklyAvailability};
 use domain::scheduling::roster::{Roster, WorkedShift};
 use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
 use domain::service_requests::{self, Status};
-use e2e::{new_user, stack, sub_of, unique_email};
+use e2e::{approved_member, new_user, stack, sub_of, unique_email};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use futures::future::join_all;
@@ -140,16 +140,24 @@ async fn officer_with(
         }
         None => new_user(&w.state).await,
     };
+    officer_hired(w, user_id, email, availability, "2015-04-01", tweak).await
+}
+
+/// [`officer_with`] hired on `hire_date` (what seniority ranks).
+async fn officer_hired(
+    w: &World,
+    user_id: String,
+    email: String,
+    availability: Availability,
+    hire_date: &str,
+    tweak: impl FnOnce(&mut ProviderAccount),
+) -> Caller {
     let mut account = domain::samples::provider(&user_id, &email);
-    account.agency = Some(AgencyMembership {
-        agency_id: w.agency_id.clone(),
-        badge_number: "B-1".into(),
-        hire_date: "2015-04-01".parse().expect("date"),
-    });
     account.service_area.center = None;
     account.service_area.regions = vec!["WY".into()];
     tweak(&mut account);
     w.state.store.create(&account).await.expect("provider account");
+    approved_member(&w.state, &w.admin, &w.agency_id, &user_id, hire_date).await;
     let me = caller(&user_id, &[Role::Provider]);
     scheduling::put_availability(&w.state, &me, availability)
         .await
@@ -306,17 +314,23 @@ async fn every_rule_excludes_and_auto_assign_explains_its_picks() {
     .await;
     let tuesday = next_tuesday_10();
     let tuesday_date = tuesday.in_tz(ZONE).expect("tz").date();
-    let senior = officer(&w, |a| {
-        if let Some(m) = a.agency.as_mut() {
-            m.hire_date = "2005-02-01".parse().expect("date");
-        }
-    })
+    let senior = officer_hired(
+        &w,
+        new_user(&w.state).await,
+        unique_email("senior"),
+        always(),
+        "2005-02-01",
+        |_| {},
+    )
     .await;
-    let junior = officer(&w, |a| {
-        if let Some(m) = a.agency.as_mut() {
-            m.hire_date = "2020-02-01".parse().expect("date");
-        }
-    })
+    let junior = officer_hired(
+        &w,
+        new_user(&w.state).await,
+        unique_email("junior"),
+        always(),
+        "2020-02-01",
+        |_| {},
+    )
     .await;
     let expired = officer(&w, |a| {
         a.licence.expires_on = tuesday_date.yesterday().expect("date")
@@ -563,10 +577,8 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
     let outsider = stack.user("outsider", &["provider"]).await.id_token;
     let outsider_id = sub_of(&outsider);
     w.state.keys.create_user_key(&outsider_id).await.expect("key");
-    let mut outsider_account = domain::samples::provider(&outsider_id, &unique_email("outsider"));
-    if let Some(m) = outsider_account.agency.as_mut() {
-        m.agency_id = uuid::Uuid::new_v4().to_string();
-    }
+    // No membership of this agency at all.
+    let outsider_account = domain::samples::provider(&outsider_id, &unique_email("outsider"));
     w.state
         .store
         .create(&outsider_account)

@@ -1,4 +1,5 @@
-//! The requests function: service requests customers book, with quotes and cancellation.
+//! The requests function: service requests customers book, with quotes, the agency's approval and
+//! cancellation.
 //! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::service_requests::{self, ListQuery, Status};
@@ -19,6 +20,18 @@ pub fn router() -> Router {
         .route("GET /v1/service-requests", list_mine)
         .route("GET /v1/service-requests/{id}", read)
         .route("POST /v1/service-requests/{id}/cancel", cancel)
+        .route("POST /v1/service-requests/{id}/approval", decide)
+}
+
+/// `POST /v1/service-requests/{id}/approval`: the agency accepts or rejects a booking awaiting approval.
+async fn decide(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let input: service_requests::BookingDecisionInput = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &service_requests::decide(&state, &caller, &id, input).await?,
+    )
 }
 
 /// `POST /v1/service-requests`: book (honours `Idempotency-Key`).

@@ -1,7 +1,8 @@
-//! The scheduling function: availability, open shifts, claims, assignments, check-in/out and the
-//! agencies' do-not-hire lists. Routes are declared in template.yaml (`SchedulingFunction`) and in
+//! The scheduling function: agency memberships, availability, open shifts, claims, assignments,
+//! check-in/out and the agencies' do-not-hire lists. Routes are declared in template.yaml (`SchedulingFunction`) and in
 //! `shared/edge/openapi.yaml`; each handler parses, calls one function of `domain::scheduling`, answers.
 
+use domain::accounts::memberships::{self, DecisionInput, MembershipInput, MembershipStatus};
 use domain::scheduling::assignments::AssignmentView;
 use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
 use edge::ApiError;
@@ -16,6 +17,17 @@ use serde::Serialize;
 /// The route table of this function.
 pub fn router() -> Router {
     Router::new()
+        .route("GET /v1/providers/me/memberships", my_memberships)
+        .route(
+            "PUT /v1/providers/me/memberships/{agency_id}",
+            apply_for_membership,
+        )
+        .route("DELETE /v1/providers/me/memberships/{agency_id}", leave_agency)
+        .route("GET /v1/agencies/{id}/memberships", agency_memberships)
+        .route(
+            "POST /v1/agencies/{id}/memberships/{provider_id}/decision",
+            decide_membership,
+        )
         .route("GET /v1/providers/me/assignments", my_assignments)
         .route("GET /v1/providers/me/availability", get_availability)
         .route("PUT /v1/providers/me/availability", put_availability)
@@ -45,6 +57,69 @@ struct Page<T> {
 #[derive(Serialize)]
 struct Items<T> {
     items: Vec<T>,
+}
+
+/// `GET /v1/providers/me/memberships`.
+async fn my_memberships(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let items = memberships::my_memberships(&state, &caller).await?;
+    json(StatusCode::OK, &Items { items })
+}
+
+/// `PUT /v1/providers/me/memberships/{agency_id}`.
+async fn apply_for_membership(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "agency_id")?;
+    let input: MembershipInput = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &memberships::apply(&state, &caller, &agency_id, input).await?,
+    )
+}
+
+/// `DELETE /v1/providers/me/memberships/{agency_id}`.
+async fn leave_agency(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "agency_id")?;
+    scheduling::leave_agency(&state, &caller, &agency_id).await?;
+    no_content()
+}
+
+/// `GET /v1/agencies/{id}/memberships?status=pending|approved|rejected|revoked|lapsed`.
+async fn agency_memberships(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "id")?;
+    let status = match request.query_string_parameters().first("status") {
+        Some(text) => serde_json::from_value::<MembershipStatus>(serde_json::Value::String(text.to_owned()))
+            .map_err(|_| {
+                ApiError::Validation(vec![FieldError {
+                    pointer: "?status".into(),
+                    detail: "must be pending, approved, rejected, revoked or lapsed".into(),
+                }])
+            })?,
+        None => MembershipStatus::Pending,
+    };
+    let items = memberships::applications(&state, &caller, &agency_id, status).await?;
+    json(StatusCode::OK, &Items { items })
+}
+
+/// `POST /v1/agencies/{id}/memberships/{provider_id}/decision`.
+async fn decide_membership(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let agency_id = path_param(&request, "id")?;
+    let provider_id = path_param(&request, "provider_id")?;
+    let input: DecisionInput = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &scheduling::decide_membership(&state, &caller, &agency_id, &provider_id, input).await?,
+    )
+}
+
+fn no_content() -> HandlerResult {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// `GET /v1/providers/me/assignments`: the calling Security Provider's assignments.
@@ -188,8 +263,5 @@ async fn delete_do_not_hire(state: AppState, request: Request) -> HandlerResult 
     let agency_id = path_param(&request, "id")?;
     let provider_id = path_param(&request, "provider_id")?;
     scheduling::delete_do_not_hire(&state, &caller, &agency_id, &provider_id).await?;
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .map_err(|error| ApiError::Internal(error.to_string()))
+    no_content()
 }

@@ -79,6 +79,16 @@ pub struct Rules {
     /// and the notes (least data, least time); until then, only the city and region.
     #[serde(default = "default_site_details_hours_before")]
     pub site_details_hours_before: u32,
+    /// How long an approved membership lasts before the agency must verify the officer again.
+    #[serde(default = "default_reverification_months")]
+    pub reverification_months: u32,
+    /// Whether an admin or dispatcher approves each booking before officers see it.
+    #[serde(default)]
+    pub approve_requests: bool,
+}
+
+fn default_reverification_months() -> u32 {
+    12
 }
 
 fn default_fairness_window_days() -> u32 {
@@ -213,6 +223,11 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         (1..=336).contains(&rules.site_details_hours_before),
         "/rules/site_details_hours_before",
         "must be between 1 and 336 (two weeks)",
+    );
+    v.check(
+        (1..=36).contains(&rules.reverification_months),
+        "/rules/reverification_months",
+        "must be between 1 and 36",
     );
     v.check(
         (1..=WORKED_MEMORY_DAYS as u32).contains(&rules.fairness_window_days),

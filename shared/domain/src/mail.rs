@@ -183,6 +183,47 @@ pub fn privacy_notice(subject: &str, text: &str) -> Mail {
     service_message(subject.to_owned(), "there", &[text.to_owned()])
 }
 
+/// Tells an officer what an agency decided about their membership: approved (with the date the
+/// approval lapses), rejected or revoked (with the agency's reason), or lapsed.
+pub fn membership_decided(first_name: &str, agency_name: &str, outcome: &str, detail: &str) -> Mail {
+    service_message(
+        format!("Your membership of {agency_name}: {outcome}"),
+        first_name,
+        &[
+            format!("{agency_name} has {outcome} your membership."),
+            detail.to_owned(),
+            "You can see your memberships in the app at any time.".to_owned(),
+        ],
+    )
+}
+
+/// Tells an agency's admins which memberships lapse soon unless they re-verify them: user ids and
+/// dates only, the admins read the rest in the app.
+pub fn memberships_lapsing(agency_name: &str, lines: &[String]) -> Mail {
+    let mut paragraphs = vec![format!(
+        "These approvals of {agency_name} lapse soon unless you verify the officers again:"
+    )];
+    paragraphs.extend(lines.iter().cloned());
+    service_message(
+        format!("{agency_name}: memberships to re-verify"),
+        "there",
+        &paragraphs,
+    )
+}
+
+/// Tells a customer the agency did not accept their booking, why, and that nothing is charged.
+pub fn booking_rejected(first_name: &str, agency_name: &str, local_start: &str, reason: &str) -> Mail {
+    service_message(
+        "Your booking was not accepted".to_owned(),
+        first_name,
+        &[
+            format!("{agency_name} did not accept your booking starting {local_start}."),
+            format!("Their reason: {reason}"),
+            "Nothing is charged for it.".to_owned(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

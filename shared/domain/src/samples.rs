@@ -3,8 +3,7 @@
 //! for them. Compiled for tests and with the `samples` feature only.
 
 use crate::accounts::{
-    AccountStatus, AgencyMembership, CustomerAccount, CustomerKind, Licence, ProviderAccount, ServiceArea,
-    Skill,
+    AccountStatus, CustomerAccount, CustomerKind, Licence, ProviderAccount, ServiceArea, Skill,
 };
 use crate::address::Address;
 use crate::service_requests::payments::PaymentRecord;
@@ -103,11 +102,6 @@ pub fn provider(user_id: &str, email: &str) -> ProviderAccount {
             kind: "armed".into(),
             expires_on: date(2028, 6, 30),
         },
-        agency: Some(AgencyMembership {
-            agency_id: "agency-marbleton-pd".into(),
-            badge_number: "BADGE-4471".into(),
-            hire_date: date(2011, 9, 1),
-        }),
         skills: vec![Skill::Armed, Skill::Supervisor],
         service_area: ServiceArea {
             regions: vec!["WY-SUB".into()],
@@ -129,7 +123,6 @@ pub fn provider_personal_values(email: &str) -> Vec<String> {
         "1979-03-14",
         "Officer 1600 Quillfeather",
         "WYPSL-88231-K",
-        "BADGE-4471",
         "42.5637",
     ]
     .iter()
@@ -219,6 +212,8 @@ pub fn agency_rules() -> crate::agencies::Rules {
         confirmation_window_hours: 24,
         fairness_window_days: 28,
         site_details_hours_before: 48,
+        reverification_months: 12,
+        approve_requests: false,
     }
 }
 
@@ -240,7 +235,8 @@ pub fn roster(user_id: &str) -> crate::scheduling::roster::Roster {
     use crate::scheduling::availability::{
         Availability, DatedException, Day, TimeWindow, WeeklyAvailability,
     };
-    let mut roster = crate::scheduling::roster::Roster::new(user_id, "agency-marbleton-pd", now());
+    let mut roster = crate::scheduling::roster::Roster::new(user_id, now());
+    roster.agency_ids = vec!["agency-marbleton-pd".into()];
     roster.availability = Some(Availability {
         time_zone: Some("America/Denver".into()),
         weekly: vec![WeeklyAvailability {
@@ -280,6 +276,29 @@ pub fn roster_personal_values() -> Vec<String> {
         .collect()
 }
 
+/// An approved membership with every field filled (badge, rank, hire date, a revocation reason).
+pub fn membership(user_id: &str) -> crate::accounts::memberships::Membership {
+    use crate::accounts::memberships::{Membership, MembershipStatus};
+    Membership {
+        user_id: user_id.to_owned(),
+        agency_id: "agency-marbleton-pd".into(),
+        status: MembershipStatus::Approved,
+        badge_number: "BADGE-4471".into(),
+        rank: Some("Sergeant First".into()),
+        hire_date: date(2011, 9, 1),
+        applied_at: now(),
+        decided_at: Some(now()),
+        decided_by: Some("admin-1".into()),
+        reason: Some("Badge checked with Sgt. Halvorsen".into()),
+        valid_until: Some(now() + jiff::SignedDuration::from_hours(24 * 365)),
+        lapse_notice_sent_at: None,
+        gsi1pk: "AGENCY#agency-marbleton-pd#MEMBERS#approved".into(),
+        gsi1sk: format!("000#{user_id}"),
+        due_day: Some("DUE#2027-10".into()),
+        due_at: Some(1_800_000_000),
+    }
+}
+
 /// One sample of every record type that holds personal data.
 pub fn all_records(user_id: &str) -> Vec<Sample> {
     let email = "philippa.q@example.com";
@@ -293,6 +312,15 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
         sample(&w9(user_id, now()), w9_personal_values()),
         sample(&payment(user_id, "pay-1"), payment_personal_values()),
         sample(&roster(user_id), roster_personal_values()),
+        sample(
+            &membership(user_id),
+            vec![
+                "BADGE-4471".into(),
+                "Sergeant First".into(),
+                "2011-09-01".into(),
+                "Halvorsen".into(),
+            ],
+        ),
         sample(
             &crate::scheduling::roster::PoolEntry {
                 agency_id: "agency-marbleton-pd".into(),

@@ -32,6 +32,10 @@ pub struct PurgeReport {
     pub overdue_privacy_requests: usize,
     /// Users mailed this run about a significant policy change.
     pub policy_announcements_sent: usize,
+    /// Agency memberships whose admins were told this run that the approval lapses in 30 days.
+    pub membership_lapse_notices: usize,
+    /// Agency memberships that lapsed this run (unlisted, future shifts released, officer mailed).
+    pub memberships_lapsed: usize,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -49,6 +53,8 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         unverified_registrations_closed: 0,
         overdue_privacy_requests: 0,
         policy_announcements_sent: 0,
+        membership_lapse_notices: 0,
+        memberships_lapsed: 0,
     })
 }
 
@@ -125,8 +131,9 @@ impl platform::store::Record for PurgeCheckpoint {
 /// Most month buckets one run examines (a run after a long pause catches up over several runs).
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
-/// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], and the alert
-/// of privacy requests past their deadline.
+/// Everything the hourly schedule does: [`purge`] (erasures' key shredding, membership lapse notices
+/// and lapses), [`close_unverified_registrations`], policy announcements, and the alert of privacy
+/// requests past their deadline.
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -176,15 +183,33 @@ pub async fn purge(
             .due_keys(&due_day_partition(day), now.as_second())
             .await?;
         for key in &due {
-            // Work of other kinds (none yet besides erasures) is counted in the report only.
-            let Some(user_id) = key.pk.strip_prefix("ERASURE#") else {
+            let membership = key
+                .sk
+                .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX);
+            let erasure = key.pk.strip_prefix("ERASURE#");
+            if !membership && erasure.is_none() {
                 continue;
-            };
+            }
             if budget == 0 {
                 report.budget_spent = true;
                 break;
             }
             budget -= 1;
+            if membership {
+                use domain::scheduling::MembershipReview;
+                match domain::scheduling::review_membership(state, key)
+                    .await
+                    .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?
+                {
+                    MembershipReview::NoticeSent => report.membership_lapse_notices += 1,
+                    MembershipReview::Lapsed => report.memberships_lapsed += 1,
+                    MembershipReview::Nothing => {}
+                }
+                continue;
+            }
+            let Some(user_id) = erasure else {
+                continue;
+            };
             if domain::privacy::erasure::finish_retention(state, user_id, usize::MAX).await? {
                 report.keys_shredded += 1;
             }

@@ -112,12 +112,7 @@ pub(super) fn ein_digits(v: &mut Validator, ein: Option<&str>) -> Option<String>
     digits
 }
 
-pub(super) async fn check_provider_shape(
-    state: &AppState,
-    v: &mut Validator,
-    account: &ProviderAccount,
-    today: Date,
-) -> Result<(), ApiError> {
+pub(super) fn check_provider_shape(v: &mut Validator, account: &ProviderAccount, today: Date) {
     v.address("/home_address", &account.home_address);
     let licence = &account.licence;
     v.text("/licence/number", &licence.number, 50);
@@ -132,17 +127,6 @@ pub(super) async fn check_provider_shape(
         "/licence/expires_on",
         "the licence has expired",
     );
-    if let Some(agency) = &account.agency {
-        v.text("/agency/badge_number", &agency.badge_number, 50);
-        v.check(
-            agency.hire_date <= today,
-            "/agency/hire_date",
-            "must not be in the future",
-        );
-        if agencies::find(state, &agency.agency_id).await?.is_none() {
-            v.reject("/agency/agency_id", "no such agency");
-        }
-    }
     v.check(!account.skills.is_empty(), "/skills", "name at least one skill");
     let area = &account.service_area;
     match (area.center, area.radius_km) {
@@ -170,7 +154,6 @@ pub(super) async fn check_provider_shape(
         ),
         _ => v.reject("/service_area", "a center needs a radius and a radius a center"),
     }
-    Ok(())
 }
 
 /// A W-9's certification starts its 7-year retention, so its date is bounded on both sides: not in

@@ -5,6 +5,7 @@
 //! live in the submodules.
 
 mod checks;
+pub mod memberships;
 mod profile;
 mod registration;
 
@@ -109,13 +110,27 @@ pub struct Licence {
     pub expires_on: Date,
 }
 
-/// Membership of an agency (tenant), with what seniority ranking needs.
+/// An application to an agency made at registration: the agency, and the facts it verifies before
+/// the officer is its member (see [`memberships`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencyMembership {
     pub agency_id: String,
     pub badge_number: String,
+    #[serde(default)]
+    pub rank: Option<String>,
     pub hire_date: Date,
+}
+
+impl AgencyMembership {
+    /// The facts of the application, without the agency.
+    pub fn facts(&self) -> memberships::MembershipInput {
+        memberships::MembershipInput {
+            badge_number: self.badge_number.clone(),
+            rank: self.rank.clone(),
+            hire_date: self.hire_date,
+        }
+    }
 }
 
 /// What a Security Provider is qualified for.
@@ -151,8 +166,7 @@ pub struct ProviderAccount {
     pub email: String,
     pub home_address: Address,
     pub licence: Licence,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agency: Option<AgencyMembership>,
+    /// What the officer can do; agencies verify it (a change sends memberships back to pending).
     pub skills: Vec<Skill>,
     pub service_area: ServiceArea,
     pub policy_version: String,

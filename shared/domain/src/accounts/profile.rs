@@ -28,7 +28,6 @@ pub struct ProviderCorrection {
     pub date_of_birth: Option<Date>,
     pub home_address: Option<Address>,
     pub licence: Option<Licence>,
-    pub agency: Option<AgencyMembership>,
     pub skills: Option<Vec<Skill>>,
     pub service_area: Option<ServiceArea>,
 }
@@ -100,6 +99,8 @@ pub struct ProviderView {
     pub tin_type: Option<TinType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tax_id_last4: Option<String>,
+    /// The agencies the officer belongs or applied to, and where each stands.
+    pub memberships: Vec<memberships::MembershipView>,
 }
 
 /// `GET /v1/me`: the caller's accounts, current consent and policy acceptance.
@@ -141,11 +142,19 @@ pub(super) async fn newest_w9(state: &AppState, user_id: &str) -> Result<Option<
         .map(|v| v.record))
 }
 
-pub(super) fn provider_view(account: ProviderAccount, w9: Option<&W9Record>) -> ProviderView {
+pub(super) fn provider_view(
+    account: ProviderAccount,
+    w9: Option<&W9Record>,
+    memberships: &[Versioned<memberships::Membership>],
+) -> ProviderView {
     ProviderView {
         account,
         tin_type: w9.map(|w| w.tin_type),
         tax_id_last4: w9.map(|w| last4(&w.tax_id)),
+        memberships: memberships
+            .iter()
+            .map(|m| memberships::MembershipView::from(&m.record))
+            .collect(),
     }
 }
 
@@ -162,10 +171,13 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     if customer.is_none() && provider.is_none() {
         return Err(ApiError::NotFound("account"));
     }
-    let w9 = if provider.is_some() {
-        newest_w9(state, &caller.user_id).await?
+    let (w9, memberships) = if provider.is_some() {
+        (
+            newest_w9(state, &caller.user_id).await?,
+            memberships::memberships_of(&state.store, &caller.user_id).await?,
+        )
     } else {
-        None
+        (None, Vec::new())
     };
     let accepted_version = customer
         .as_ref()
@@ -180,7 +192,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     Ok(Me {
         user_id: caller.user_id.clone(),
         customer: customer.map(|c| CustomerView::from(&c.record)),
-        provider: provider.map(|p| provider_view(p.record, w9.as_ref())),
+        provider: provider.map(|p| provider_view(p.record, w9.as_ref(), &memberships)),
         marketing_consent: consent::marketing_consent(&state.store, &caller.user_id).await?,
         policy: PolicyAcceptance {
             accepted_current: current_version
@@ -310,7 +322,6 @@ pub async fn correct_provider(
         date_of_birth: correction.date_of_birth.unwrap_or(before.date_of_birth),
         home_address: correction.home_address.unwrap_or(before.home_address.clone()),
         licence: correction.licence.unwrap_or(before.licence.clone()),
-        agency: correction.agency.or(before.agency.clone()),
         skills: correction.skills.unwrap_or(before.skills.clone()),
         service_area: correction.service_area.unwrap_or(before.service_area.clone()),
         updated_at: now,
@@ -329,13 +340,15 @@ pub async fn correct_provider(
         after.date_of_birth,
         email_changed,
     );
-    check_provider_shape(state, &mut v, &after, validation::today(now)).await?;
+    check_provider_shape(&mut v, &after, validation::today(now));
     v.finish()?;
     let w9 = newest_w9(state, &caller.user_id).await?;
     let fields = changed_fields(&before, &after);
     if fields.is_empty() {
-        return Ok(provider_view(before, w9.as_ref()));
+        let memberships = memberships::memberships_of(&state.store, &caller.user_id).await?;
+        return Ok(provider_view(before, w9.as_ref(), &memberships));
     }
+    let verified_changed = after.skills != before.skills || after.licence != before.licence;
     apply_correction(
         state,
         caller,
@@ -348,7 +361,12 @@ pub async fn correct_provider(
         "provider.corrected",
     )
     .await?;
-    Ok(provider_view(after, w9.as_ref()))
+    if verified_changed {
+        // Every agency verified the skills and the licence: each verifies them again.
+        memberships::unverify_all(state, &caller.user_id, now).await?;
+    }
+    let memberships = memberships::memberships_of(&state.store, &caller.user_id).await?;
+    Ok(provider_view(after, w9.as_ref(), &memberships))
 }
 
 /// Like [`check_person`], but the e-mail must be the verified sign-in address only when it changes.

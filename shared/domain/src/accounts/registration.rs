@@ -206,14 +206,24 @@ pub async fn register_provider(
         email: normalize_email(&input.email),
         home_address: input.home_address,
         licence: input.licence,
-        agency: input.agency,
         skills: input.skills,
         service_area: input.service_area,
         policy_version: input.policy_version.clone(),
         created_at: now,
         updated_at: now,
     };
-    check_provider_shape(state, &mut v, &account, today).await?;
+    check_provider_shape(&mut v, &account, today);
+    if let Some(agency) = &input.agency {
+        memberships::check_application(
+            state,
+            &mut v,
+            "/agency",
+            &agency.agency_id,
+            &agency.facts(),
+            today,
+        )
+        .await?;
+    }
     let tin = check_w9(&mut v, &input.w9, now, signed_up_at(state, caller).await?);
     check_policy(state, &mut v, &input.policy_version).await?;
     v.finish()?;
@@ -228,13 +238,23 @@ pub async fn register_provider(
         tax_id: tin,
         certified_at: input.w9.certified_at,
     };
+    let mut extra = vec![state.store.write_create(&w9)?];
+    if let Some(agency) = &input.agency {
+        extra.push(memberships::application_write(
+            state,
+            &caller.user_id,
+            &agency.agency_id,
+            &agency.facts(),
+            now,
+        )?);
+    }
     let created = register(
         state,
         caller,
         AccountRole::Provider,
         &account,
         &account.email,
-        vec![state.store.write_create(&w9)?],
+        extra,
     )
     .await;
     settle(
@@ -250,7 +270,8 @@ pub async fn register_provider(
                 AccountRole::Provider,
             )
             .await;
-            Ok(provider_view(account.clone(), Some(&w9)))
+            let memberships = memberships::memberships_of(&state.store, &caller.user_id).await?;
+            Ok(provider_view(account.clone(), Some(&w9), &memberships))
         },
         async || {
             let existing = stored_or_raced::<ProviderAccount>(state, &account.key()).await?;
@@ -267,7 +288,13 @@ pub async fn register_provider(
                     ..w9.clone()
                 } == *stored
             });
-            Ok((same == existing && same_w9).then(|| provider_view(existing, newest_w9.as_ref())))
+            let memberships = memberships::memberships_of(&state.store, &caller.user_id).await?;
+            let same_agency = input
+                .agency
+                .as_ref()
+                .is_none_or(|a| memberships.iter().any(|m| m.record.agency_id == a.agency_id));
+            Ok((same == existing && same_w9 && same_agency)
+                .then(|| provider_view(existing, newest_w9.as_ref(), &memberships)))
         },
     )
     .await

@@ -341,12 +341,10 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
         ));
     }
     if let Some(roster) = state.store.get::<Roster>(&Roster::key_of(user_id)).await? {
-        for pool_key in &roster.record.pool_keys {
-            keys.push(PoolEntry::key_of(
-                &roster.record.agency_id,
-                pool_key,
-                &roster.record.pool_token,
-            ));
+        for agency_id in &roster.record.agency_ids {
+            for pool_key in &roster.record.pool_keys {
+                keys.push(PoolEntry::key_of(agency_id, pool_key, &roster.record.pool_token));
+            }
         }
     }
     for (role, email) in account_emails(state, user_id).await? {

@@ -77,6 +77,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[AGENCY],
     },
     Description {
+        item_type: &schema::AGENCY_MEMBERSHIP,
+        what: "your memberships of agencies: badge or employee number, rank, hire date, and each agency's decision",
+        purpose: "to let the agencies you work for verify you before you are assigned, and rank by seniority",
+        source: "you, when applying, and the agency's admins, when deciding",
+        shared_with: &[AGENCY],
+    },
+    Description {
         item_type: &schema::CONSENT_RECORD,
         what: "your decisions about marketing mail",
         purpose: "to send marketing only with your consent, and to prove it",

@@ -166,6 +166,53 @@ pub async fn act(
     Err(ApiError::Conflict("the assignment is busy: try again".into()))
 }
 
+/// Most future shifts one call releases: an officer holds a few at a time (the weekly cap and the rest
+/// rule see to it); the rest wait for the next trigger rather than stretch a request.
+pub const MAX_RELEASED_PER_CALL: usize = 100;
+
+/// Releases the officer's shifts that have not started (assigned or accepted), at `agency_id` or at
+/// every agency: the slot reopens and dispatch is told, as if the officer released it. Called when the
+/// facts a placement relied on stop holding (a restriction, a do-not-hire entry, a membership
+/// rejected, revoked, lapsed or left), after that change committed: a placement that committed
+/// before it is found here, one after it failed its transaction's conditions.
+pub async fn release_future_shifts(
+    state: &AppState,
+    officer_id: &str,
+    agency_id: Option<&str>,
+) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let officer = Caller::acting_for(officer_id, Role::Provider);
+    let held = state
+        .store
+        .query::<Assignment>(
+            &platform::keys::user_partition(officer_id),
+            "ASSIGNMENT#",
+            usize::MAX,
+        )
+        .await?;
+    let mut released = 0;
+    for assignment in held.iter().map(|a| &a.record) {
+        let due = matches!(
+            assignment.status,
+            AssignmentStatus::Assigned | AssignmentStatus::Accepted
+        ) && assignment.starts_at > now
+            && agency_id.is_none_or(|id| id == assignment.agency_id);
+        if !due || released == MAX_RELEASED_PER_CALL {
+            continue;
+        }
+        match act(state, &officer, &assignment.assignment_id, Action::Release).await {
+            Ok(_) => released += 1,
+            // Released, declined or started meanwhile: nothing left to release.
+            Err(ApiError::Conflict(_)) | Err(ApiError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    if released > 0 {
+        tracing::info!(released, "future shifts released");
+    }
+    Ok(released)
+}
+
 /// Marks an assignment of a cancelled request `cancelled` and frees the officer's time, together.
 /// Called by request cancellation for every active assignment.
 pub async fn cancel_assignment(

@@ -24,7 +24,8 @@ pub struct DoNotHireView {
 }
 
 /// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}` (an admin of the agency, or ops): the officer is
-/// never matched or placed by this agency again. Shifts already held are left to dispatch.
+/// never matched or placed by this agency again, and their future shifts with it are released (a
+/// placement racing the entry either committed before it and is released here, or fails).
 pub async fn put_do_not_hire(
     state: &AppState,
     caller: &Caller,
@@ -55,6 +56,7 @@ pub async fn put_do_not_hire(
         other => other.into(),
     })?;
     tracing::info!(agency_id = %agency_id, provider_user_id = %provider_id, "do-not-hire entry set");
+    release_future_shifts(state, provider_id, Some(agency_id)).await?;
     Ok(DoNotHireView {
         agency_id: entry.agency_id,
         provider_user_id: entry.provider_user_id,

@@ -1,6 +1,7 @@
 //! Who may work a shift, and in which order the agency's mode ranks them. Pure rules over data the
 //! caller has read, so every exclusion and every ranking is explainable and unit-tested.
 
+use crate::accounts::memberships::{Membership, MembershipStatus};
 use crate::accounts::{AccountStatus, ProviderAccount, ServiceArea, Skill};
 use crate::agencies::{AssignmentMode, Rules};
 use crate::scheduling::roster::Roster;
@@ -17,6 +18,10 @@ use std::cmp::Ordering;
 pub enum Exclusion {
     /// Not a member of the request's agency.
     NotInAgency,
+    /// Applied to the agency, but not approved by it (pending, rejected or revoked).
+    MembershipNotApproved,
+    /// Approved once, but the agency's re-verification period ran out.
+    MembershipLapsed,
     /// Restricted (privacy request) or being deleted: never matched.
     AccountNotActive,
     /// The licence expires before the shift ends.
@@ -44,6 +49,8 @@ impl Exclusion {
     pub fn rule(self) -> &'static str {
         match self {
             Self::NotInAgency => "not_in_agency",
+            Self::MembershipNotApproved => "membership_not_approved",
+            Self::MembershipLapsed => "membership_lapsed",
             Self::AccountNotActive => "account_not_active",
             Self::LicenceExpired => "licence_expired",
             Self::DoNotHire => "do_not_hire",
@@ -61,6 +68,10 @@ impl Exclusion {
     pub fn explain(self) -> &'static str {
         match self {
             Self::NotInAgency => "the officer is not a member of the request's agency",
+            Self::MembershipNotApproved => "the agency has not approved the officer's membership",
+            Self::MembershipLapsed => {
+                "the agency's approval of the officer lapsed: it must verify them again"
+            }
             Self::AccountNotActive => "the officer's account is restricted or being deleted",
             Self::LicenceExpired => "the officer's licence is not valid on the shift date",
             Self::DoNotHire => "the officer is on the agency's do-not-hire list",
@@ -79,27 +90,24 @@ impl Exclusion {
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     pub account: &'a ProviderAccount,
+    /// The officer's membership of the request's agency, if any.
+    pub membership: Option<&'a Membership>,
     pub roster: Option<&'a Roster>,
     pub on_do_not_hire_list: bool,
     /// Whether an assignment of this officer to the request exists (in any status).
     pub already_on_request: bool,
 }
 
-/// Checks every rule, in a fixed order, and names the first one the officer breaks.
+/// Checks every rule, in a fixed order, and names the first one the officer breaks at `now`.
 pub fn check(
     candidate: Candidate<'_>,
     request: &ServiceRequest,
     rules: &Rules,
     agency_zone: &TimeZone,
+    now: Timestamp,
 ) -> Result<(), Exclusion> {
     let account = candidate.account;
-    if account
-        .agency
-        .as_ref()
-        .is_none_or(|m| m.agency_id != request.agency_id)
-    {
-        return Err(Exclusion::NotInAgency);
-    }
+    membership_rule(candidate.membership, &request.agency_id, now)?;
     if account.status != AccountStatus::Active {
         return Err(Exclusion::AccountNotActive);
     }
@@ -119,7 +127,7 @@ pub fn check(
     if !serves(&account.service_area, &request.site) {
         return Err(Exclusion::OutsideServiceArea);
     }
-    let Some(roster) = candidate.roster.filter(|r| r.agency_id == request.agency_id) else {
+    let Some(roster) = candidate.roster else {
         return Err(Exclusion::NotAvailable);
     };
     let covered = roster.availability.as_ref().is_some_and(|a| {
@@ -141,6 +149,24 @@ pub fn check(
         rules,
         agency_zone,
     )
+}
+
+/// The membership rules alone: a member of `agency_id`, approved by it, and not lapsed at `now`.
+pub fn membership_rule(
+    membership: Option<&Membership>,
+    agency_id: &str,
+    now: Timestamp,
+) -> Result<(), Exclusion> {
+    let Some(membership) = membership.filter(|m| m.agency_id == agency_id) else {
+        return Err(Exclusion::NotInAgency);
+    };
+    if membership.has_lapsed(now) {
+        return Err(Exclusion::MembershipLapsed);
+    }
+    if membership.status != MembershipStatus::Approved {
+        return Err(Exclusion::MembershipNotApproved);
+    }
+    Ok(())
 }
 
 fn has_skills(skills: &[Skill], request: &ServiceRequest) -> bool {
@@ -259,57 +285,61 @@ enum RankKey {
     Date(jiff::civil::Date),
 }
 
+/// An officer every rule admits to a shift, with what the ranking modes look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Eligible<'a> {
+    pub account: &'a ProviderAccount,
+    pub roster: &'a Roster,
+    /// The hire date the agency verified (seniority).
+    pub hire_date: jiff::civil::Date,
+}
+
 /// Ranks eligible officers by `mode` (ties by user id, so the order is stable and reproducible).
-pub fn rank(
-    mode: AssignmentMode,
-    rules: &Rules,
-    now: Timestamp,
-    eligible: &[(&ProviderAccount, &Roster)],
-) -> Vec<Ranking> {
+pub fn rank(mode: AssignmentMode, rules: &Rules, now: Timestamp, eligible: &[Eligible<'_>]) -> Vec<Ranking> {
     let window = i64::from(rules.fairness_window_days);
     let mut ranked: Vec<Ranking> = eligible
         .iter()
-        .map(|(account, roster)| {
-            let (key, why) = match mode {
-                AssignmentMode::FirstCome => (
-                    RankKey::Time(Some(roster.joined_at)),
-                    format!(
-                        "offered availability on {}",
-                        roster.joined_at.strftime("%Y-%m-%d")
-                    ),
-                ),
-                AssignmentMode::FewestHours => {
-                    let minutes = roster.minutes_worked_since(now, window);
-                    (
-                        RankKey::Minutes(minutes),
+        .map(
+            |&Eligible {
+                 account,
+                 roster,
+                 hire_date,
+             }| {
+                let (key, why) = match mode {
+                    AssignmentMode::FirstCome => (
+                        RankKey::Time(Some(roster.joined_at)),
                         format!(
-                            "{:.1} hours worked in the last {window} days",
-                            minutes as f64 / 60.0
+                            "offered availability on {}",
+                            roster.joined_at.strftime("%Y-%m-%d")
                         ),
-                    )
+                    ),
+                    AssignmentMode::FewestHours => {
+                        let minutes = roster.minutes_worked_since(now, window);
+                        (
+                            RankKey::Minutes(minutes),
+                            format!(
+                                "{:.1} hours worked in the last {window} days",
+                                minutes as f64 / 60.0
+                            ),
+                        )
+                    }
+                    AssignmentMode::Seniority => (RankKey::Date(hire_date), format!("hired on {hire_date}")),
+                    AssignmentMode::Rotation => (
+                        RankKey::Time(roster.last_detail_at),
+                        match roster.last_detail_at {
+                            Some(at) => format!("last detail ended {}", at.strftime("%Y-%m-%d %H:%M UTC")),
+                            None => "no detail worked yet".to_owned(),
+                        },
+                    ),
+                };
+                Ranking {
+                    officer_user_id: account.user_id.clone(),
+                    mode,
+                    why,
+                    key,
                 }
-                AssignmentMode::Seniority => {
-                    let hired = account
-                        .agency
-                        .as_ref()
-                        .map_or(jiff::civil::Date::MAX, |m| m.hire_date);
-                    (RankKey::Date(hired), format!("hired on {hired}"))
-                }
-                AssignmentMode::Rotation => (
-                    RankKey::Time(roster.last_detail_at),
-                    match roster.last_detail_at {
-                        Some(at) => format!("last detail ended {}", at.strftime("%Y-%m-%d %H:%M UTC")),
-                        None => "no detail worked yet".to_owned(),
-                    },
-                ),
-            };
-            Ranking {
-                officer_user_id: account.user_id.clone(),
-                mode,
-                why,
-                key,
-            }
-        })
+            },
+        )
         .collect();
     ranked.sort_by(|a, b| {
         a.key
@@ -334,7 +364,7 @@ mod tests {
     }
 
     fn roster_with(commitments: &[(&str, &str)]) -> Roster {
-        let mut roster = Roster::new("officer", "agency", at("2027-01-01T00:00:00Z"));
+        let mut roster = Roster::new("officer", at("2027-01-01T00:00:00Z"));
         roster.commitments = commitments
             .iter()
             .enumerate()
@@ -409,28 +439,65 @@ mod tests {
         let account = crate::samples::provider("a", "a@example.com");
         let mut other = crate::samples::provider("b", "b@example.com");
         other.user_id = "b".into();
-        let mut busy = Roster::new("a", "agency", now);
+        let mut busy = Roster::new("a", now);
         busy.worked_shifts.push(WorkedShift {
             assignment_id: "w".into(),
             started_at: at("2027-01-20T00:00:00Z"),
             ended_at: at("2027-01-20T10:30:00Z"),
         });
-        let idle = Roster::new("b", "agency", now);
-        let ranked = rank(
-            AssignmentMode::FewestHours,
-            &rules(),
-            now,
-            &[(&account, &busy), (&other, &idle)],
-        );
+        let idle = Roster::new("b", now);
+        let hire_date = "2015-04-01".parse().expect("date");
+        let both = [
+            Eligible {
+                account: &account,
+                roster: &busy,
+                hire_date,
+            },
+            Eligible {
+                account: &other,
+                roster: &idle,
+                hire_date,
+            },
+        ];
+        let ranked = rank(AssignmentMode::FewestHours, &rules(), now, &both);
         assert_eq!(ranked[0].officer_user_id, "b");
         assert_eq!(ranked[1].why, "10.5 hours worked in the last 28 days");
-        let rotation = rank(
-            AssignmentMode::Rotation,
-            &rules(),
-            now,
-            &[(&account, &busy), (&other, &idle)],
-        );
+        let rotation = rank(AssignmentMode::Rotation, &rules(), now, &both);
         assert_eq!(rotation[0].why, "no detail worked yet");
+    }
+
+    #[test]
+    fn only_an_approved_unlapsed_membership_of_the_requests_agency_admits() {
+        let now = at("2027-02-01T00:00:00Z");
+        let mut m = crate::samples::membership("a");
+        m.valid_until = Some(at("2027-03-01T00:00:00Z"));
+        let agency = m.agency_id.clone();
+        assert_eq!(membership_rule(Some(&m), &agency, now), Ok(()));
+        assert_eq!(membership_rule(None, &agency, now), Err(Exclusion::NotInAgency));
+        assert_eq!(
+            membership_rule(Some(&m), "other-agency", now),
+            Err(Exclusion::NotInAgency)
+        );
+        assert_eq!(
+            membership_rule(Some(&m), &agency, at("2027-03-01T00:00:00Z")),
+            Err(Exclusion::MembershipLapsed)
+        );
+        for status in [
+            MembershipStatus::Pending,
+            MembershipStatus::Rejected,
+            MembershipStatus::Revoked,
+        ] {
+            m.status = status;
+            assert_eq!(
+                membership_rule(Some(&m), &agency, now),
+                Err(Exclusion::MembershipNotApproved)
+            );
+        }
+        m.status = MembershipStatus::Lapsed;
+        assert_eq!(
+            membership_rule(Some(&m), &agency, now),
+            Err(Exclusion::MembershipLapsed)
+        );
     }
 
     #[test]

@@ -16,14 +16,17 @@ pub mod roster;
 
 mod actions;
 mod do_not_hire;
+mod memberships;
 mod notices;
 mod offers;
 mod placement;
 
 pub use actions::{
-    Action, CustomerAssignmentView, RequestAssignments, act, cancel_assignment, request_assignments,
+    Action, CustomerAssignmentView, MAX_RELEASED_PER_CALL, RequestAssignments, act, cancel_assignment,
+    release_future_shifts, request_assignments,
 };
 pub use do_not_hire::{DoNotHireInput, DoNotHireView, delete_do_not_hire, put_do_not_hire};
+pub use memberships::{MembershipReview, decide_membership, leave_agency, review_membership};
 pub use notices::cancel_request;
 pub use offers::{OpenShift, availability, open_shifts, put_availability, relist};
 pub use placement::{AssignInput, AutoAssignInput, AutoAssignReport, Pick, Skip, assign, auto_assign, claim};
@@ -32,6 +35,7 @@ pub use placement::{AssignInput, AutoAssignInput, AutoAssignReport, Pick, Skip, 
 
 use notices::{notify_placement, notify_response};
 
+use crate::accounts::memberships::Membership;
 use crate::accounts::{self, AccountStatus, CustomerAccount, ProviderAccount};
 use crate::agencies::{self, Agency, AssignmentMode};
 use crate::mail;
@@ -50,7 +54,7 @@ use jiff::{SignedDuration, Timestamp};
 use platform::AppState;
 use platform::keys::{agency_partition, sortable_time};
 use platform::mailer::Mail;
-use platform::store::{StoreError, Versioned};
+use platform::store::{Record, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

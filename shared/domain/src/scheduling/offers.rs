@@ -5,9 +5,10 @@ use super::*;
 
 // ------------------------------------------------------------------------------------ availability
 
-/// `PUT /v1/providers/me/availability`: replaces the caller's availability and re-lists them in
-/// their agency's pool under each weekday and date they are available. A restricted account keeps
-/// its availability but is listed nowhere (its data is stored, not used).
+/// `PUT /v1/providers/me/availability`: replaces the caller's availability and re-lists them in the
+/// pool of every agency whose membership is approved and current, under each weekday and date they
+/// are available. Pending, rejected, revoked and lapsed memberships list nowhere; nor does a
+/// restricted account, which keeps its availability (its data is stored, not used).
 pub async fn put_availability(
     state: &AppState,
     caller: &Caller,
@@ -17,14 +18,15 @@ pub async fn put_availability(
     let account = provider_account(state, &caller.user_id)
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
-    let membership = account
-        .agency
-        .clone()
-        .ok_or_else(|| ApiError::Conflict("availability is kept per agency: join an agency first".into()))?;
-    let agency = agencies::find(state, &membership.agency_id)
+    let memberships = accounts::memberships::memberships_of(&state.store, &caller.user_id).await?;
+    let Some(first) = memberships.first() else {
+        return Err(ApiError::Conflict(
+            "availability is kept for agencies: apply to an agency first".into(),
+        ));
+    };
+    let zone = agencies::find(state, &first.record.agency_id)
         .await?
-        .ok_or(ApiError::NotFound("agency"))?;
-    let zone = zone_of(&agency);
+        .map_or(TimeZone::UTC, |agency| zone_of(&agency));
     let today = state.clock.now().to_zoned_datetime(zone).date();
     let mut availability = availability;
     // Exceptions whose day has passed are history, not an error: a client may PUT back what it read.
@@ -34,32 +36,33 @@ pub async fn put_availability(
     availability.validate(yesterday)?;
     for _ in 0..MAX_ATTEMPTS {
         let now = state.clock.now();
+        let listed_in: Vec<String> = if account.status == AccountStatus::Active {
+            memberships
+                .iter()
+                .filter(|m| m.record.is_current(now))
+                .map(|m| m.record.agency_id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let current = state
             .store
             .get::<Roster>(&Roster::key_of(&caller.user_id))
             .await?;
         let mut roster = match &current {
             Some(v) => v.record.clone(),
-            None => Roster::new(&caller.user_id, &membership.agency_id, now),
+            None => Roster::new(&caller.user_id, now),
         };
-        let old: BTreeSet<(String, String)> = roster
-            .pool_keys
-            .iter()
-            .map(|k| (roster.agency_id.clone(), k.clone()))
-            .collect();
-        roster.agency_id = membership.agency_id.clone();
-        roster.pool_keys = if account.status == crate::accounts::AccountStatus::Active {
-            availability.pool_keys()
-        } else {
+        let old = listings(&roster);
+        roster.pool_keys = if listed_in.is_empty() {
             Vec::new()
+        } else {
+            availability.pool_keys()
         };
+        roster.agency_ids = listed_in;
         roster.availability = Some(availability.clone());
         roster.updated_at = now;
-        let new: BTreeSet<(String, String)> = roster
-            .pool_keys
-            .iter()
-            .map(|k| (roster.agency_id.clone(), k.clone()))
-            .collect();
+        let new = listings(&roster);
         let mut writes = vec![match &current {
             Some(v) => state.store.write_replace(&roster, v.version)?,
             None => state.store.write_create(&roster)?,
@@ -88,8 +91,23 @@ pub async fn put_availability(
     Err(ApiError::Conflict("your roster is busy: try again".into()))
 }
 
-/// Lists the officer in their agency's pool again, or unlists them, by their account's status (after
-/// a restriction is set or lifted). Nothing to do for an officer without a roster.
+/// Every (agency, pool key) entry the roster is listed under.
+fn listings(roster: &Roster) -> BTreeSet<(String, String)> {
+    roster
+        .agency_ids
+        .iter()
+        .flat_map(|agency| {
+            roster
+                .pool_keys
+                .iter()
+                .map(move |key| (agency.clone(), key.clone()))
+        })
+        .collect()
+}
+
+/// Lists the officer in their agencies' pools again, or unlists them, by their account's status and
+/// memberships (after a restriction, a membership decision or a lapse). Nothing to do for an officer
+/// without a roster.
 pub async fn relist(state: &AppState, user_id: &str) -> Result<(), ApiError> {
     let roster = state.store.get::<Roster>(&Roster::key_of(user_id)).await?;
     match roster.and_then(|r| r.record.availability) {
@@ -139,9 +157,10 @@ pub struct OpenShift {
     pub requirements: crate::service_requests::Requirements,
 }
 
-/// `GET /v1/providers/me/open-shifts`: open slots of the caller's agency in the next `days` days that
-/// every rule lets the caller work. One Query over the agency's requests by start time (the `gsi1`
-/// index), plus the caller's own account, roster, do-not-hire entry and assignments.
+/// `GET /v1/providers/me/open-shifts`: open slots in the next `days` days, of every agency whose
+/// membership is approved and current, that every rule lets the caller work. Per agency, one Query
+/// over its requests by start time (the `gsi1` index), plus the caller's own do-not-hire entry and
+/// assignments.
 pub async fn open_shifts(
     state: &AppState,
     caller: &Caller,
@@ -158,21 +177,53 @@ pub async fn open_shifts(
     let account = provider_account(state, &caller.user_id)
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
-    let Some(membership) = account.agency.clone() else {
-        return Ok(Vec::new());
-    };
-    let Some(agency) = agencies::find(state, &membership.agency_id).await? else {
-        return Ok(Vec::new());
-    };
-    let zone = zone_of(&agency);
     let now = state.clock.now();
+    let memberships = accounts::memberships::memberships_of(&state.store, &caller.user_id).await?;
     let roster = state
         .store
         .get::<Roster>(&Roster::key_of(&caller.user_id))
-        .await?;
+        .await?
+        .map(|r| r.record);
+    let mut shifts = Vec::new();
+    for membership in memberships.iter().filter(|m| m.record.is_current(now)) {
+        let Some(agency) = agencies::find(state, &membership.record.agency_id).await? else {
+            continue;
+        };
+        shifts.extend(
+            agency_open_shifts(
+                state,
+                &account,
+                &membership.record,
+                roster.as_ref(),
+                &agency,
+                days,
+                now,
+            )
+            .await?,
+        );
+    }
+    shifts.sort_by(|a, b| {
+        a.starts_at
+            .cmp(&b.starts_at)
+            .then_with(|| a.request_id.cmp(&b.request_id))
+    });
+    Ok(shifts)
+}
+
+/// One agency's part of [`open_shifts`].
+async fn agency_open_shifts(
+    state: &AppState,
+    account: &ProviderAccount,
+    membership: &Membership,
+    roster: Option<&Roster>,
+    agency: &Agency,
+    days: u32,
+    now: Timestamp,
+) -> Result<Vec<OpenShift>, ApiError> {
+    let zone = zone_of(agency);
     let on_list = state
         .store
-        .get::<DoNotHire>(&DoNotHire::key_of(&agency.agency_id, &caller.user_id))
+        .get::<DoNotHire>(&DoNotHire::key_of(&agency.agency_id, &account.user_id))
         .await?
         .is_some();
     let until = now + SignedDuration::from_hours(24 * i64::from(days));
@@ -193,24 +244,24 @@ pub async fn open_shifts(
         .batch_get::<Assignment>(
             &requests
                 .iter()
-                .map(|r| Assignment::key_of(&caller.user_id, &r.request_id))
+                .map(|r| Assignment::key_of(&account.user_id, &r.request_id))
                 .collect::<Vec<_>>(),
         )
         .await?
         .into_iter()
         .map(|a| a.record.request_id)
         .collect();
-    let roster = roster.map(|r| r.record);
     Ok(requests
         .into_iter()
         .filter(|request| {
             let candidate = Candidate {
-                account: &account,
-                roster: roster.as_ref(),
+                account,
+                membership: Some(membership),
+                roster,
                 on_do_not_hire_list: on_list,
                 already_on_request: held.contains(&request.request_id),
             };
-            eligibility::check(candidate, request, &agency.settings.rules, &zone).is_ok()
+            eligibility::check(candidate, request, &agency.settings.rules, &zone, now).is_ok()
         })
         .map(|request| OpenShift {
             open_slots: request.officers.saturating_sub(request.filled),

@@ -5,9 +5,13 @@ use super::*;
 
 // -------------------------------------------------------------------------------------- placement
 
-/// The officer-side facts one placement attempt checks.
+/// The officer-side facts one placement attempt checks. The account and the membership are read
+/// with their versions: the placement commits only if neither changed since (and no do-not-hire
+/// entry appeared), so a restriction, an erasure, a revocation or a do-not-hire entry that commits
+/// between the read and the write makes the placement fail and be judged again.
 struct OfficerFacts {
-    account: ProviderAccount,
+    account: Versioned<ProviderAccount>,
+    membership: Option<Versioned<Membership>>,
     roster: Option<Versioned<Roster>>,
     on_do_not_hire_list: bool,
     existing: bool,
@@ -19,9 +23,10 @@ async fn officer_facts(
     agency_id: &str,
     request_id: &str,
 ) -> Result<Option<OfficerFacts>, ApiError> {
-    let Some(account) = provider_account(state, officer_id).await? else {
+    let Some(account) = accounts::provider(&state.store, officer_id).await? else {
         return Ok(None);
     };
+    let membership = accounts::memberships::membership(&state.store, officer_id, agency_id).await?;
     let roster = state.store.get::<Roster>(&Roster::key_of(officer_id)).await?;
     let on_do_not_hire_list = state
         .store
@@ -35,6 +40,7 @@ async fn officer_facts(
         .is_some();
     Ok(Some(OfficerFacts {
         account,
+        membership,
         roster,
         on_do_not_hire_list,
         existing,
@@ -62,7 +68,8 @@ async fn place(
         let rules = &shift.agency.settings.rules;
         eligibility::check(
             Candidate {
-                account: &facts.account,
+                account: &facts.account.record,
+                membership: facts.membership.as_ref().map(|m| &m.record),
                 roster: facts.roster.as_ref().map(|r| &r.record),
                 on_do_not_hire_list: facts.on_do_not_hire_list,
                 already_on_request: facts.existing,
@@ -70,9 +77,10 @@ async fn place(
             request,
             rules,
             &zone,
+            now,
         )
         .map_err(ineligible)?;
-        let Some(roster) = facts.roster else {
+        let (Some(roster), Some(membership)) = (facts.roster, facts.membership) else {
             return Err(ineligible(Exclusion::NotAvailable));
         };
         let mut assignment = Assignment::new(
@@ -115,6 +123,16 @@ async fn place(
             state.store.write_replace(&new_roster, roster.version)?,
             state.store.write_create(&assignment)?,
             state.store.write_create(&AssignmentPointer::of(&assignment))?,
+            // The facts the rules relied on, re-checked as the placement commits.
+            state
+                .store
+                .write_unchanged(&facts.account.record.key(), facts.account.version)?,
+            state
+                .store
+                .write_unchanged(&membership.record.key(), membership.version)?,
+            state
+                .store
+                .write_absent(&DoNotHire::key_of(&request.agency_id, officer_id))?,
         ];
         match state.store.transact(writes).await {
             Ok(()) => {
@@ -125,7 +143,9 @@ async fn place(
                     "officer placed"
                 );
                 edge::usage::count_agency_activity(state, &staffed.agency_id).await;
-                if let Err(error) = notify_placement(state, &staffed, &facts.account, &assignment).await {
+                if let Err(error) =
+                    notify_placement(state, &staffed, &facts.account.record, &assignment).await
+                {
                     // The placement committed: a failed notification must not turn it into an error.
                     tracing::warn!(error = %error, "placement notification incomplete");
                 }
@@ -135,7 +155,8 @@ async fn place(
                 if reasons.get(2).is_some_and(|r| r == "ConditionalCheckFailed") {
                     return Err(ineligible(Exclusion::AlreadyOnRequest));
                 }
-                // The request or the roster moved on: read again and re-check everything.
+                // The request, the roster, the account, the membership or the do-not-hire list moved
+                // on: read again and re-check everything.
                 continue;
             }
             Err(error) => return Err(error.into()),
@@ -147,16 +168,15 @@ async fn place(
 /// `POST /v1/service-requests/{id}/claims`: the caller takes one open slot, first come first served.
 pub async fn claim(state: &AppState, caller: &Caller, request_id: &str) -> Result<AssignmentView, ApiError> {
     caller.require(Role::Provider)?;
-    let account = provider_account(state, &caller.user_id)
+    provider_account(state, &caller.user_id)
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
     let shift = load_shift(state, request_id).await?;
-    if account
-        .agency
-        .as_ref()
-        .is_none_or(|m| m.agency_id != shift.pointer.agency_id)
-    {
-        // Officers of other agencies may not learn the request exists.
+    let membership =
+        accounts::memberships::membership(&state.store, &caller.user_id, &shift.pointer.agency_id).await?;
+    if membership.is_none() || shift.request.record.status == Status::AwaitingApproval {
+        // Officers of other agencies may not learn the request exists, nor anyone of a booking the
+        // agency has not accepted yet.
         return Err(ApiError::NotFound("service request"));
     }
     let assignment = place(state, request_id, &caller.user_id, AssignedBy::Claim).await?;
@@ -300,6 +320,12 @@ pub async fn auto_assign(
         .into_iter()
         .map(|v| v.record.officer_user_id)
         .collect();
+    let memberships: HashMap<String, Membership> =
+        accounts::memberships::memberships_in(&state.store, &agency.agency_id, &officers)
+            .await?
+            .into_iter()
+            .map(|m| (m.user_id.clone(), m))
+            .collect();
     let do_not_hire: BTreeSet<String> = state
         .store
         .query::<DoNotHire>(
@@ -318,16 +344,22 @@ pub async fn auto_assign(
         let Some(account) = accounts.get(officer) else {
             continue;
         };
+        let membership = memberships.get(officer);
         let candidate = Candidate {
             account,
+            membership,
             roster: rosters.get(officer),
             on_do_not_hire_list: do_not_hire.contains(officer),
             already_on_request: on_request.contains(officer),
         };
-        match eligibility::check(candidate, request, rules, &zone) {
+        match eligibility::check(candidate, request, rules, &zone, now) {
             Ok(()) => {
-                if let Some(roster) = rosters.get(officer) {
-                    eligible.push((account, roster));
+                if let (Some(roster), Some(membership)) = (rosters.get(officer), membership) {
+                    eligible.push(eligibility::Eligible {
+                        account,
+                        roster,
+                        hire_date: membership.hire_date,
+                    });
                 }
             }
             Err(exclusion) => skipped.push(Skip {

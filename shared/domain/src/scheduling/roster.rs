@@ -40,16 +40,18 @@ impl WorkedShift {
     }
 }
 
-/// One officer's roster with their agency.
+/// One officer's roster, across every agency they work for (so no two agencies can double-book them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
     pub user_id: String,
-    pub agency_id: String,
+    /// The agencies whose pools list the officer now: those whose membership is approved and current.
+    #[serde(default)]
+    pub agency_ids: Vec<String>,
     /// Random, per officer: the sort key of their pool entries, which must not reveal who they are.
     pub pool_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<Availability>,
-    /// Pool keys (weekday names, dates) the officer is listed under now.
+    /// Pool keys (weekday names, dates) the officer is listed under now, in each of `agency_ids`.
     #[serde(default)]
     pub pool_keys: Vec<String>,
     #[serde(default)]
@@ -65,11 +67,11 @@ pub struct Roster {
 }
 
 impl Roster {
-    /// A new, empty roster of `user_id` with `agency_id`.
-    pub fn new(user_id: &str, agency_id: &str, now: Timestamp) -> Self {
+    /// A new, empty roster of `user_id`, listed in no pool yet.
+    pub fn new(user_id: &str, now: Timestamp) -> Self {
         Self {
             user_id: user_id.to_owned(),
-            agency_id: agency_id.to_owned(),
+            agency_ids: Vec::new(),
             pool_token: uuid::Uuid::new_v4().simple().to_string(),
             availability: None,
             pool_keys: Vec::new(),

@@ -8,7 +8,9 @@ pub mod pricing;
 mod operations;
 mod rules;
 
-pub use operations::{ListQuery, Page, book, list, quote, read};
+pub use operations::{
+    BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, quote, read,
+};
 pub(crate) use operations::{located, mark_cancelled, shown};
 pub use rules::parse;
 
@@ -153,6 +155,10 @@ pub struct RequestInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Booked with an agency that approves bookings first: no officer sees it yet.
+    AwaitingApproval,
+    /// The agency did not accept the booking (the customer was told why; nothing is charged).
+    Rejected,
     Requested,
     PartiallyStaffed,
     FullyStaffed,
@@ -167,7 +173,8 @@ impl Status {
         use Status::*;
         matches!(
             (self, next),
-            (Requested, PartiallyStaffed | FullyStaffed | Cancelled)
+            (AwaitingApproval, Requested | Rejected | Cancelled)
+                | (Requested, PartiallyStaffed | FullyStaffed | Cancelled)
                 | (PartiallyStaffed, Requested | FullyStaffed | Cancelled)
                 | (
                     FullyStaffed,
@@ -452,6 +459,10 @@ mod tests {
         assert!(!Completed.can_become(Cancelled));
         assert!(!Cancelled.can_become(Requested));
         assert!(!Requested.can_become(Completed));
+        assert!(AwaitingApproval.can_become(Requested));
+        assert!(AwaitingApproval.can_become(Rejected));
+        assert!(!AwaitingApproval.can_become(FullyStaffed));
+        assert!(!Rejected.can_become(Requested));
     }
 
     #[test]

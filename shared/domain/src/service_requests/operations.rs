@@ -66,7 +66,12 @@ pub async fn book(
             series_id: series_id.clone(),
             customer_user_id: caller.user_id.clone(),
             agency_id: agency.agency_id.clone(),
-            status: Status::Requested,
+            // An agency that approves bookings first sees them before any officer does.
+            status: if agency.settings.rules.approve_requests {
+                Status::AwaitingApproval
+            } else {
+                Status::Requested
+            },
             event: input.event.clone(),
             site: input.site.clone(),
             starts_at,
@@ -364,6 +369,125 @@ pub async fn list(state: &AppState, caller: &Caller, query: ListQuery) -> Result
         items: requests.iter().map(|r| view(&r.record, None)).collect(),
         next_cursor,
     })
+}
+
+/// What an agency's staff decide about a booking awaiting approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingDecision {
+    /// Accepted: officers see it and may be placed.
+    Approve,
+    /// Not accepted: the customer is told why and nothing is charged.
+    Reject,
+}
+
+/// The body of `POST /v1/service-requests/{id}/approval`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingDecisionInput {
+    pub decision: BookingDecision,
+    /// Required to reject: told to the customer.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/service-requests/{id}/approval`: an admin or dispatcher of the agency approves a booking
+/// awaiting approval (officers see it from then on) or rejects it with a reason (the customer is
+/// mailed; no fee). Other callers get 404, as for reading.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    input: BookingDecisionInput,
+) -> Result<RequestView, ApiError> {
+    let mut v = Validator::new();
+    if let Some(reason) = &input.reason {
+        v.text("/reason", reason, 500);
+    }
+    v.check(
+        input.decision == BookingDecision::Approve
+            || input.reason.as_deref().is_some_and(|r| !r.trim().is_empty()),
+        "/reason",
+        "say why: the customer is told",
+    );
+    v.finish()?;
+    if !caller.has(Role::Dispatcher) && !caller.has(Role::AgencyAdmin) {
+        return Err(ApiError::Forbidden(
+            "this action needs the dispatcher or agency_admin role".into(),
+        ));
+    }
+    let Some((pointer, current)) = located(state, request_id).await? else {
+        return Err(ApiError::NotFound("service request"));
+    };
+    let agency = agencies::find(state, &pointer.agency_id)
+        .await?
+        .ok_or(ApiError::NotFound("service request"))?;
+    let staff = (caller.has(Role::Dispatcher)
+        && agency.settings.dispatcher_user_ids.contains(&caller.user_id))
+        || (caller.has(Role::AgencyAdmin) && agency.settings.admin_user_ids.contains(&caller.user_id));
+    if !staff {
+        return Err(ApiError::NotFound("service request"));
+    }
+    let request = current.record;
+    if request.status != Status::AwaitingApproval {
+        return Err(ApiError::Conflict(
+            "only a booking awaiting approval can be approved or rejected".into(),
+        ));
+    }
+    let now = state.clock.now();
+    let decided = match input.decision {
+        BookingDecision::Approve => ServiceRequest {
+            status: Status::Requested,
+            updated_at: now,
+            ..request
+        },
+        BookingDecision::Reject => ServiceRequest {
+            status: Status::Rejected,
+            cancellation: Some(Cancellation {
+                cancelled_at: now,
+                by_user_id: caller.user_id.clone(),
+                reason: input.reason.as_deref().unwrap_or_default().trim().to_owned(),
+                fee: None,
+            }),
+            updated_at: now,
+            ..request
+        },
+    };
+    match state.store.replace(&decided, current.version).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "the request changed meanwhile: read it again".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(request_id = %decided.request_id, decision = ?input.decision, "booking decided");
+    if input.decision == BookingDecision::Reject {
+        tell_customer_rejected(state, &decided, &agency).await;
+    }
+    Ok(view(&decided, None))
+}
+
+/// Mails the customer that the agency rejected their booking (a failed mail is logged only).
+async fn tell_customer_rejected(state: &AppState, request: &ServiceRequest, agency: &agencies::Agency) {
+    let Ok(Some(customer)) = crate::accounts::customer(&state.store, &request.customer_user_id).await else {
+        return;
+    };
+    let reason = request
+        .cancellation
+        .as_ref()
+        .map(|c| c.reason.clone())
+        .unwrap_or_default();
+    let message = crate::mail::booking_rejected(
+        crate::mail::first_name(&customer.record.name),
+        &agency.settings.agency_name,
+        &local(request.starts_at, &request.time_zone),
+        &reason,
+    );
+    if let Err(error) = state.mailer.send(&customer.record.email, &message).await {
+        tracing::warn!(error = %error, "rejection mail not sent");
+    }
 }
 
 /// The customer's cancellation of the request itself (fee by the notice given; who, when and why);

@@ -42,7 +42,6 @@ pub const PROVIDER_ACCOUNT: ItemType = ItemType {
         personal("email"),
         personal("home_address"),
         personal("licence"),
-        personal("agency"),
         signed("skills"),
         personal("service_area"),
         signed("policy_version"),
@@ -276,7 +275,7 @@ pub const ROSTER: ItemType = ItemType {
     key: "pk=USER#<officer_user_id> sk=ROSTER",
     attributes: &[
         signed("user_id"),
-        signed("agency_id"),
+        signed("agency_ids"),
         personal("pool_token"),
         personal("availability"),
         personal("pool_keys"),
@@ -288,6 +287,31 @@ pub const ROSTER: ItemType = ItemType {
     ],
     retention: RetentionClass::Account,
     indexes: &[],
+};
+
+/// An officer's membership of an agency, granted by the agency: what the agency verifies (badge,
+/// rank, hire date) is the officer's personal data, encrypted under their key; the status, decision
+/// and re-verification date are signed. Agency admins find applications through `gsi1`, the hourly run
+/// finds approvals about to lapse through the due-date index.
+pub const AGENCY_MEMBERSHIP: ItemType = ItemType {
+    name: "agency_membership",
+    key: "pk=USER#<officer_user_id> sk=MEMBERSHIP#<agency_id>",
+    attributes: &[
+        signed("user_id"),
+        signed("agency_id"),
+        signed("status"),
+        personal("badge_number"),
+        personal("rank"),
+        personal("hire_date"),
+        signed("applied_at"),
+        signed("decided_at"),
+        signed("decided_by"),
+        personal("reason"),
+        signed("valid_until"),
+        signed("lapse_notice_sent_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["gsi1", "by-due-date"],
 };
 
 /// The agency's pool index: one entry per weekday/date an officer is available. The officer is
@@ -505,6 +529,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &ASSIGNMENT,
     &ASSIGNMENT_POINTER,
     &ROSTER,
+    &AGENCY_MEMBERSHIP,
     &POOL_ENTRY,
     &DO_NOT_HIRE,
     &ACCESS_LOG_ENTRY,

@@ -14,7 +14,9 @@ use crate::clock::Clock;
 use crate::schema::{Beacon, ItemType};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
+};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -321,6 +323,31 @@ impl Store {
             .build()
             .map_err(|error| StoreError::Sdk(error.to_string()))?;
         Ok(Write(TransactWriteItem::builder().delete(delete).build()))
+    }
+
+    /// A transaction condition that the item at `key` is still at `version` (unchanged since it was
+    /// read): a placement that relied on an account or a membership fails if either changed.
+    pub fn write_unchanged(&self, key: &ItemKey, version: u64) -> Result<Write, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", AttributeValue::N(version.to_string()))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().condition_check(check).build()))
+    }
+
+    /// A transaction condition that no item exists at `key` (e.g. no do-not-hire entry).
+    pub fn write_absent(&self, key: &ItemKey) -> Result<Write, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().condition_check(check).build()))
     }
 
     /// Applies all writes or none (TransactWriteItems). A cancelled transaction reports one reason per

@@ -364,6 +364,10 @@ pub async fn set_restricted(
         match accounts::set_status(&state.store, user_id, role, |s| s == from, to, || true).await {
             Ok(StatusChange::Changed) if role == AccountRole::Provider => {
                 crate::scheduling::relist(state, user_id).await?;
+                if restricted {
+                    // Stored, not used: the officer's future shifts go back to dispatch.
+                    crate::scheduling::release_future_shifts(state, user_id, None).await?;
+                }
             }
             Ok(_) => {}
             Err(StoreError::ConditionFailed) => {
