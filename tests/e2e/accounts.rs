@@ -36,7 +36,7 @@ fn customer_body(email: &str, name: &str) -> Value {
     })
 }
 
-fn provider_body(email: &str, agency_id: Option<&str>) -> Value {
+pub(crate) fn provider_body(email: &str, agency_id: Option<&str>) -> Value {
     let mut body = json!({
         "legal_name": "Ingrid Vasquez-Holm",
         "date_of_birth": "1988-09-12",

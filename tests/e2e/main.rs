@@ -7,6 +7,7 @@ mod encryption;
 mod erasure;
 mod fixtures;
 mod key_usage;
+mod memberships;
 mod privacy;
 mod requests;
 mod resources;

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 
 const ZONE: &str = "America/Denver";
 
-fn caller(user_id: &str, roles: &[Role]) -> Caller {
+pub(crate) fn caller(user_id: &str, roles: &[Role]) -> Caller {
     Caller {
         user_id: user_id.to_owned(),
         username: None,
@@ -35,20 +35,20 @@ fn caller(user_id: &str, roles: &[Role]) -> Caller {
 }
 
 /// An agency with an admin, a dispatcher and a customer, all real users of the local pool.
-struct World {
-    state: AppState,
-    agency_id: String,
-    admin: Caller,
-    admin_token: String,
-    dispatcher: Caller,
-    dispatcher_email: String,
-    dispatcher_token: String,
-    customer: Caller,
-    customer_email: String,
-    customer_token: String,
+pub(crate) struct World {
+    pub(crate) state: AppState,
+    pub(crate) agency_id: String,
+    pub(crate) admin: Caller,
+    pub(crate) admin_token: String,
+    pub(crate) dispatcher: Caller,
+    pub(crate) dispatcher_email: String,
+    pub(crate) dispatcher_token: String,
+    pub(crate) customer: Caller,
+    pub(crate) customer_email: String,
+    pub(crate) customer_token: String,
 }
 
-async fn world(tweak: impl FnOnce(&mut Rules)) -> World {
+pub(crate) async fn world(tweak: impl FnOnce(&mut Rules)) -> World {
     let stack = stack();
     let state = stack.state("SchedulingFunction", Clock::System).await;
     let admin = stack.user("schedadmin", &["agency_admin"]).await;
@@ -99,7 +99,7 @@ async fn world(tweak: impl FnOnce(&mut Rules)) -> World {
     }
 }
 
-fn always() -> Availability {
+pub(crate) fn always() -> Availability {
     Availability {
         time_zone: None,
         weekly: [
@@ -126,7 +126,7 @@ fn always() -> Availability {
 
 /// An officer of the world's agency (account stored as registration stores it) who offered
 /// `availability`. `user_id` is given for officers who also sign in.
-async fn officer_with(
+pub(crate) async fn officer_with(
     w: &World,
     user_id: Option<String>,
     email: String,
@@ -144,7 +144,7 @@ async fn officer_with(
 }
 
 /// [`officer_with`] hired on `hire_date` (what seniority ranks).
-async fn officer_hired(
+pub(crate) async fn officer_hired(
     w: &World,
     user_id: String,
     email: String,
@@ -165,17 +165,17 @@ async fn officer_hired(
     me
 }
 
-async fn officer(w: &World, tweak: impl FnOnce(&mut ProviderAccount)) -> Caller {
+pub(crate) async fn officer(w: &World, tweak: impl FnOnce(&mut ProviderAccount)) -> Caller {
     officer_with(w, None, unique_email("officer"), always(), tweak).await
 }
 
 /// A local date-time string in Denver.
-fn local(at: Timestamp) -> String {
+pub(crate) fn local(at: Timestamp) -> String {
     at.in_tz(ZONE).expect("tz").datetime().to_string()
 }
 
 /// Books a request of `officers` officers from `start` for `hours` hours; returns its id.
-async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u32, armed: bool) -> String {
+pub(crate) async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u32, armed: bool) -> String {
     let body = json!({
         "agency_id": w.agency_id,
         "event": {"name": "Pinedale Rodeo Night", "kind": "rodeo", "alcohol_served": false},
@@ -197,7 +197,7 @@ async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u32, armed: 
 
 /// The start of the first Tuesday at least four days ahead, 10:00 Denver: a day whose week also
 /// holds the Wednesday after it.
-fn next_tuesday_10() -> Timestamp {
+pub(crate) fn next_tuesday_10() -> Timestamp {
     let mut day: Date = (Timestamp::now() + SignedDuration::from_hours(96))
         .in_tz(ZONE)
         .expect("tz")
@@ -209,14 +209,14 @@ fn next_tuesday_10() -> Timestamp {
 }
 
 /// The request's staffing as its customer reads it: (filled, status).
-async fn staffing(w: &World, request_id: &str) -> (u32, Status) {
+pub(crate) async fn staffing(w: &World, request_id: &str) -> (u32, Status) {
     match service_requests::read(&w.state, &w.customer, request_id).await {
         Ok(service_requests::ReadView::Booking(view)) => (view.filled, view.status),
         other => panic!("expected the customer's view, got {other:?}"),
     }
 }
 
-fn rule_of(error: &ApiError) -> Option<&'static str> {
+pub(crate) fn rule_of(error: &ApiError) -> Option<&'static str> {
     match error {
         ApiError::Ineligible { rule, .. } => Some(rule),
         _ => None,
@@ -556,7 +556,12 @@ async fn fewest_hours_ranks_by_checked_out_time_and_rotation_by_last_detail() {
     assert_eq!(rotation.picked[0].why, "no detail worked yet");
 }
 
-async fn call(method: Method, path: &str, token: &str, body: Option<&Value>) -> (StatusCode, Value) {
+pub(crate) async fn call(
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
     e2e::call_api(method, path, Some(token), body, None).await
 }
 

@@ -131,9 +131,8 @@ impl platform::store::Record for PurgeCheckpoint {
 /// Most month buckets one run examines (a run after a long pause catches up over several runs).
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
-/// Everything the hourly schedule does: [`purge`] (erasures' key shredding, membership lapse notices
-/// and lapses), [`close_unverified_registrations`], policy announcements, and the alert of privacy
-/// requests past their deadline.
+/// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
+/// announcements, [`review_memberships`], and the alert of privacy requests past their deadline.
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -143,10 +142,60 @@ pub async fn scheduled_run(
     report.policy_announcements_sent = domain::policy::announce(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+    let (notices, lapsed) = review_memberships(state, max_items).await?;
+    report.membership_lapse_notices = notices;
+    report.memberships_lapsed = lapsed;
     report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     Ok(report)
+}
+
+/// How many months back the membership review looks on the due-date index: an approval moves to a
+/// later month as soon as its notice is sent, so only a review stalled for longer than this would
+/// leave one behind.
+pub const MEMBERSHIP_REVIEW_MONTHS: i32 = 13;
+
+/// The hourly review of agency memberships on the due-date index: the admins are mailed 30 days
+/// before an approval lapses, and a lapsed member is unlisted, their future shifts with the agency
+/// released and they are mailed. At most `max` memberships a run; each step is idempotent (the
+/// membership's own state says what is done). Returns (notices sent, memberships lapsed).
+pub async fn review_memberships(
+    state: &platform::AppState,
+    max: usize,
+) -> Result<(usize, usize), domain::privacy::erasure::ErasureError> {
+    use domain::scheduling::MembershipReview;
+    let now = state.clock.now();
+    let this_month = now.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
+    let (mut notices, mut lapsed, mut reviewed) = (0, 0, 0);
+    for back in (0..MEMBERSHIP_REVIEW_MONTHS).rev() {
+        let Ok(month) = this_month.checked_sub(i64::from(back).months()) else {
+            continue;
+        };
+        let due = state
+            .store
+            .due_keys(&due_day_partition(month), now.as_second())
+            .await?;
+        let memberships = due.iter().filter(|key| {
+            key.sk
+                .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX)
+        });
+        for key in memberships {
+            if reviewed == max {
+                return Ok((notices, lapsed));
+            }
+            reviewed += 1;
+            match domain::scheduling::review_membership(state, key)
+                .await
+                .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?
+            {
+                MembershipReview::NoticeSent => notices += 1,
+                MembershipReview::Lapsed => lapsed += 1,
+                MembershipReview::Nothing => {}
+            }
+        }
+    }
+    Ok((notices, lapsed))
 }
 
 /// The scheduled purge: walks the due-date index from the checkpoint to now (a Query per month,
@@ -183,33 +232,16 @@ pub async fn purge(
             .due_keys(&due_day_partition(day), now.as_second())
             .await?;
         for key in &due {
-            let membership = key
-                .sk
-                .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX);
-            let erasure = key.pk.strip_prefix("ERASURE#");
-            if !membership && erasure.is_none() {
+            // Other kinds of due work are counted only: memberships are reviewed by
+            // [`review_memberships`], the rest by their own jobs.
+            let Some(user_id) = key.pk.strip_prefix("ERASURE#") else {
                 continue;
-            }
+            };
             if budget == 0 {
                 report.budget_spent = true;
                 break;
             }
             budget -= 1;
-            if membership {
-                use domain::scheduling::MembershipReview;
-                match domain::scheduling::review_membership(state, key)
-                    .await
-                    .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?
-                {
-                    MembershipReview::NoticeSent => report.membership_lapse_notices += 1,
-                    MembershipReview::Lapsed => report.memberships_lapsed += 1,
-                    MembershipReview::Nothing => {}
-                }
-                continue;
-            }
-            let Some(user_id) = erasure else {
-                continue;
-            };
             if domain::privacy::erasure::finish_retention(state, user_id, usize::MAX).await? {
                 report.keys_shredded += 1;
             }

@@ -63,7 +63,7 @@ pub struct Membership {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
     /// Why it was rejected or revoked (the agency's words, told to the officer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "decision_reason", skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When an approval lapses unless re-verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]

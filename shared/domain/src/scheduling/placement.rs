@@ -157,6 +157,16 @@ async fn place(
                 }
                 // The request, the roster, the account, the membership or the do-not-hire list moved
                 // on: read again and re-check everything.
+                let failed = |i: usize| reasons.get(i).is_some_and(|r| r == "ConditionalCheckFailed");
+                if failed(4) || failed(5) || failed(6) {
+                    tracing::info!(
+                        request_id = %request_id,
+                        account_changed = failed(4),
+                        membership_changed = failed(5),
+                        do_not_hire_added = failed(6),
+                        "placement refused at commit: a fact it relied on changed"
+                    );
+                }
                 continue;
             }
             Err(error) => return Err(error.into()),

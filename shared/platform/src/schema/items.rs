@@ -290,7 +290,7 @@ pub const ROSTER: ItemType = ItemType {
 };
 
 /// An officer's membership of an agency, granted by the agency: what the agency verifies (badge,
-/// rank, hire date) is the officer's personal data, encrypted under their key; the status, decision
+/// rank, hire date) is the officer's personal data, encrypted under their key; the decision
 /// and re-verification date are signed. Agency admins find applications through `gsi1`, the hourly run
 /// finds approvals about to lapse through the due-date index.
 pub const AGENCY_MEMBERSHIP: ItemType = ItemType {
@@ -299,14 +299,14 @@ pub const AGENCY_MEMBERSHIP: ItemType = ItemType {
     attributes: &[
         signed("user_id"),
         signed("agency_id"),
-        signed("status"),
+        unsigned("status"),
         personal("badge_number"),
         personal("rank"),
         personal("hire_date"),
         signed("applied_at"),
         signed("decided_at"),
         signed("decided_by"),
-        personal("reason"),
+        personal("decision_reason"),
         signed("valid_until"),
         signed("lapse_notice_sent_at"),
     ],
