@@ -519,7 +519,8 @@ async fn a_placement_racing_a_restriction_a_do_not_hire_a_revocation_or_an_erasu
     ] {
         // The claim takes a few reads before its transaction: starting the change a little later
         // lands it before, inside, or after that window.
-        for (claim_after_ms, change_after_ms) in [(0u64, 0u64), (0, 25), (0, 60), (0, 120), (0, 250), (80, 0)] {
+        for (claim_after_ms, change_after_ms) in [(0u64, 0u64), (0, 25), (0, 60), (0, 120), (0, 250), (80, 0)]
+        {
             round += 1;
             // A real user of the pool: the erasure deletes it.
             let email = unique_email("racer");

@@ -202,15 +202,12 @@ pub async fn open_shifts(
             .await?,
         );
     }
-    shifts.sort_by(|a, b| {
-        a.starts_at
-            .cmp(&b.starts_at)
-            .then_with(|| a.request_id.cmp(&b.request_id))
-    });
-    Ok(shifts)
+    // Soonest first across agencies (by instant: the local times may be in different zones).
+    shifts.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.request_id.cmp(&b.1.request_id)));
+    Ok(shifts.into_iter().map(|(_, shift)| shift).collect())
 }
 
-/// One agency's part of [`open_shifts`].
+/// One agency's part of [`open_shifts`], with each shift's start instant.
 async fn agency_open_shifts(
     state: &AppState,
     account: &ProviderAccount,
@@ -219,7 +216,7 @@ async fn agency_open_shifts(
     agency: &Agency,
     days: u32,
     now: Timestamp,
-) -> Result<Vec<OpenShift>, ApiError> {
+) -> Result<Vec<(Timestamp, OpenShift)>, ApiError> {
     let zone = zone_of(agency);
     let on_list = state
         .store
@@ -263,17 +260,23 @@ async fn agency_open_shifts(
             };
             eligibility::check(candidate, request, &agency.settings.rules, &zone, now).is_ok()
         })
-        .map(|request| OpenShift {
-            open_slots: request.officers.saturating_sub(request.filled),
-            starts_at: local(request.starts_at, &request.time_zone),
-            ends_at: local(request.ends_at, &request.time_zone),
-            request_id: request.request_id,
-            agency_id: request.agency_id,
-            event_kind: request.event.kind,
-            city: request.site.address.city,
-            region: request.site.address.region,
-            time_zone: request.time_zone,
-            requirements: request.requirements,
+        .map(|request| {
+            let starts = request.starts_at;
+            (
+                starts,
+                OpenShift {
+                    open_slots: request.officers.saturating_sub(request.filled),
+                    starts_at: local(request.starts_at, &request.time_zone),
+                    ends_at: local(request.ends_at, &request.time_zone),
+                    request_id: request.request_id,
+                    agency_id: request.agency_id,
+                    event_kind: request.event.kind,
+                    city: request.site.address.city,
+                    region: request.site.address.region,
+                    time_zone: request.time_zone,
+                    requirements: request.requirements,
+                },
+            )
         })
         .collect())
 }
