@@ -7,6 +7,7 @@ mod encryption;
 mod erasure;
 mod fixtures;
 mod key_usage;
+mod lifecycle;
 mod memberships;
 mod privacy;
 mod requests;

@@ -26,6 +26,28 @@ async fn membership_of(w: &World, officer_id: &str) -> memberships::Membership {
         .record
 }
 
+/// Whether `key` is on the due-date index, due by `state`'s clock (what the hourly run queries).
+pub(crate) async fn due_now(state: &platform::AppState, key: &platform::store::ItemKey) -> bool {
+    let now = state.clock.now();
+    for back in 0..jobs::purge::REVIEW_MONTHS {
+        let month = now
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+            .first_of_month()
+            .checked_sub(jiff::Span::new().months(back))
+            .expect("month");
+        let keys = state
+            .store
+            .due_keys(&platform::keys::due_day_partition(month), now.as_second())
+            .await
+            .expect("due keys");
+        if keys.contains(key) {
+            return true;
+        }
+    }
+    false
+}
+
 fn decision(decision: &str, reason: Option<&str>) -> Value {
     match reason {
         Some(reason) => json!({"decision": decision, "reason": reason}),
@@ -283,12 +305,25 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
             Clock::fixed(until - SignedDuration::from_hours(24 * 29)),
         )
         .await;
-    jobs::purge::review_memberships(&notice_day, 1000)
-        .await
-        .expect("review");
-    jobs::purge::review_memberships(&notice_day, 1000)
-        .await
-        .expect("review again");
+    // The hourly run finds it on the due-date index (a read: the run itself, at a future clock,
+    // would move other tests' records too, so the step is taken for this membership only).
+    let key = memberships::Membership::key_of(&member.user_id, &w.agency_id);
+    assert!(
+        due_now(&notice_day, &key).await,
+        "on the due-date index 29 days ahead"
+    );
+    let early = stack()
+        .state(
+            "RetentionFunction",
+            Clock::fixed(until - SignedDuration::from_hours(24 * 31)),
+        )
+        .await;
+    assert!(!due_now(&early, &key).await, "not due 31 days ahead");
+    for _ in 0..2 {
+        scheduling::review_membership(&notice_day, &key)
+            .await
+            .expect("review");
+    }
     let told = membership_of(&w, &member.user_id).await;
     assert!(told.lapse_notice_sent_at.is_some());
     assert!(
@@ -306,7 +341,8 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
             Clock::fixed(until + SignedDuration::from_hours(1)),
         )
         .await;
-    jobs::purge::review_memberships(&lapse_day, 1000)
+    assert!(due_now(&lapse_day, &key).await, "due again at the lapse");
+    scheduling::review_membership(&lapse_day, &key)
         .await
         .expect("review");
     assert_eq!(

@@ -218,7 +218,7 @@ pub(crate) async fn staffing(w: &World, request_id: &str) -> (u32, Status) {
 
 pub(crate) fn rule_of(error: &ApiError) -> Option<&'static str> {
     match error {
-        ApiError::Ineligible { rule, .. } => Some(rule),
+        ApiError::Ineligible { rule, .. } | ApiError::Refused { rule, .. } => Some(rule),
         _ => None,
     }
 }

@@ -85,6 +85,20 @@ pub struct Rules {
     /// Whether an admin or dispatcher approves each booking before officers see it.
     #[serde(default)]
     pub approve_requests: bool,
+    /// Minutes after the start an officer who has not checked in is a no-show (the slot reopens).
+    #[serde(default = "default_no_show_after_minutes")]
+    pub no_show_after_minutes: u32,
+    /// Hours after the end the scheduled run completes a request whose officers did not all check out.
+    #[serde(default = "default_completion_grace_hours")]
+    pub completion_grace_hours: u32,
+}
+
+fn default_no_show_after_minutes() -> u32 {
+    15
+}
+
+fn default_completion_grace_hours() -> u32 {
+    4
 }
 
 fn default_reverification_months() -> u32 {
@@ -223,6 +237,16 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         (1..=336).contains(&rules.site_details_hours_before),
         "/rules/site_details_hours_before",
         "must be between 1 and 336 (two weeks)",
+    );
+    v.check(
+        (1..=240).contains(&rules.no_show_after_minutes),
+        "/rules/no_show_after_minutes",
+        "must be between 1 and 240",
+    );
+    v.check(
+        (1..=72).contains(&rules.completion_grace_hours),
+        "/rules/completion_grace_hours",
+        "must be between 1 and 72",
     );
     v.check(
         (1..=36).contains(&rules.reverification_months),

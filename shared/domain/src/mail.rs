@@ -44,10 +44,10 @@ pub fn welcome(first_name: &str, role_label: &str) -> Mail {
 pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_start: &str) -> Mail {
     let subject = "A shift you were assigned to was cancelled".to_owned();
     let text = format!(
-        "Hello {first_name},\n\nthe shift at {site_name}, {city}, starting {local_start}, was cancelled by the customer.\n         You are released from it; nothing else is needed from you.\n\nThe OfficerTRAK team\n"
+        "Hello {first_name},\n\nthe shift at {site_name}, {city}, starting {local_start}, was cancelled.\n         You are released from it; nothing else is needed from you.\n\nThe OfficerTRAK team\n"
     );
     let html = format!(
-        "<!doctype html><html><body><p>Hello {},</p><p>the shift at {}, {}, starting {}, was cancelled by the customer.</p>\
+        "<!doctype html><html><body><p>Hello {},</p><p>the shift at {}, {}, starting {}, was cancelled.</p>\
          <p>You are released from it; nothing else is needed from you.</p><p>The OfficerTRAK team</p></body></html>",
         escape_html(first_name),
         escape_html(site_name),
@@ -221,6 +221,20 @@ pub fn booking_rejected(first_name: &str, agency_name: &str, local_start: &str, 
             format!("Their reason: {reason}"),
             "Nothing is charged for it.".to_owned(),
         ],
+    )
+}
+
+/// Tells an agency's dispatchers which officers did not check in to a shift that started: the slots
+/// are open again for a replacement. Officer user ids and the request id only.
+pub fn no_shows(request_id: &str, local_start: &str, officer_ids: &[String]) -> Mail {
+    let mut paragraphs = vec![format!(
+        "These officers had not checked in to request {request_id} (start {local_start}); their slots are open again:"
+    )];
+    paragraphs.extend(officer_ids.iter().map(|id| format!("officer {id}")));
+    service_message(
+        format!("No-show on request {request_id}"),
+        "dispatch",
+        &paragraphs,
     )
 }
 

@@ -214,6 +214,8 @@ pub fn agency_rules() -> crate::agencies::Rules {
         site_details_hours_before: 48,
         reverification_months: 12,
         approve_requests: false,
+        no_show_after_minutes: 15,
+        completion_grace_hours: 4,
     }
 }
 

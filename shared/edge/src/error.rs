@@ -43,6 +43,10 @@ pub enum ApiError {
     /// A scheduling rule keeps this officer off this shift; `rule` names it (stable, machine-readable).
     #[error("{detail}")]
     Ineligible { rule: &'static str, detail: String },
+    /// A rule of the record's life refuses the action now (e.g. a customer cancelling after the
+    /// start); `rule` names it.
+    #[error("{detail}")]
+    Refused { rule: &'static str, detail: String },
     /// The body is not JSON of the expected shape.
     #[error("{0}")]
     BadRequest(String),
@@ -99,7 +103,7 @@ impl ApiError {
             Self::Unauthorized | Self::ReauthenticationRequired(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::Ineligible { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Ineligible { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -120,6 +124,7 @@ impl ApiError {
             Self::NotFound(_) => ("urn:officertrak:problem:not-found", "Not found"),
             Self::Conflict(_) => ("urn:officertrak:problem:conflict", "Conflict"),
             Self::Ineligible { .. } => ("urn:officertrak:problem:ineligible", "Officer not eligible"),
+            Self::Refused { .. } => ("urn:officertrak:problem:refused", "Not allowed now"),
             Self::BadRequest(_) => ("urn:officertrak:problem:bad-request", "Malformed request"),
             Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
             Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
@@ -142,7 +147,7 @@ impl ApiError {
             instance: request_id.map(|id| format!("urn:officertrak:request:{id}")),
             errors,
             rule: match self {
-                Self::Ineligible { rule, .. } => Some(rule),
+                Self::Ineligible { rule, .. } | Self::Refused { rule, .. } => Some(rule),
                 _ => None,
             },
         }

@@ -32,10 +32,8 @@ pub struct PurgeReport {
     pub overdue_privacy_requests: usize,
     /// Users mailed this run about a significant policy change.
     pub policy_announcements_sent: usize,
-    /// Agency memberships whose admins were told this run that the approval lapses in 30 days.
-    pub membership_lapse_notices: usize,
-    /// Agency memberships that lapsed this run (unlisted, future shifts released, officer mailed).
-    pub memberships_lapsed: usize,
+    /// What the review of memberships and requests due by time did this run.
+    pub due_work: DueReview,
 }
 
 /// Counts the work due today (UTC) up to now, by Query on the due-date index.
@@ -53,8 +51,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         unverified_registrations_closed: 0,
         overdue_privacy_requests: 0,
         policy_announcements_sent: 0,
-        membership_lapse_notices: 0,
-        memberships_lapsed: 0,
+        due_work: DueReview::default(),
     })
 }
 
@@ -132,7 +129,7 @@ impl platform::store::Record for PurgeCheckpoint {
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
 /// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
-/// announcements, [`review_memberships`], and the alert of privacy requests past their deadline.
+/// announcements, [`review_due`], and the alert of privacy requests past their deadline.
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -142,33 +139,50 @@ pub async fn scheduled_run(
     report.policy_announcements_sent = domain::policy::announce(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
-    let (notices, lapsed) = review_memberships(state, max_items).await?;
-    report.membership_lapse_notices = notices;
-    report.memberships_lapsed = lapsed;
+    report.due_work = review_due(state, max_items).await?;
     report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     Ok(report)
 }
 
-/// How many months back the membership review looks on the due-date index: an approval moves to a
-/// later month as soon as its notice is sent, so only a review stalled for longer than this would
-/// leave one behind.
-pub const MEMBERSHIP_REVIEW_MONTHS: i32 = 13;
+/// How many months back the review of due work looks on the due-date index: a membership or a
+/// request moves to its next date as soon as a step is done, so only a review stalled for longer
+/// than this would leave one behind.
+pub const REVIEW_MONTHS: i32 = 13;
 
-/// The hourly review of agency memberships on the due-date index: the admins are mailed 30 days
-/// before an approval lapses, and a lapsed member is unlisted, their future shifts with the agency
-/// released and they are mailed. At most `max` memberships a run; each step is idempotent (the
-/// membership's own state says what is done). Returns (notices sent, memberships lapsed).
-pub async fn review_memberships(
+/// What one review of due work did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DueReview {
+    /// Agency memberships whose admins were told the approval lapses in 30 days.
+    pub membership_lapse_notices: usize,
+    /// Agency memberships that lapsed (unlisted, future shifts released, officer mailed).
+    pub memberships_lapsed: usize,
+    /// Requests that reached their start and became `in_progress`.
+    pub requests_started: usize,
+    /// Officers marked no-show (slots reopened, dispatch mailed).
+    pub no_shows: usize,
+    /// Requests completed by the run (end plus grace passed; open shifts closed and flagged).
+    pub requests_completed: usize,
+    /// Bookings nobody approved before their start, expired as rejected.
+    pub unapproved_expired: usize,
+}
+
+/// The hourly review of the due-date index for what time alone moves forward: agency memberships
+/// (the admins are mailed 30 days before an approval lapses, then a lapsed member is unlisted and
+/// their future shifts released) and service requests (start, no-shows, completion). At most `max`
+/// items a run; each step is a conditional write, so runs may overlap or be killed at any point.
+pub async fn review_due(
     state: &platform::AppState,
     max: usize,
-) -> Result<(usize, usize), domain::privacy::erasure::ErasureError> {
+) -> Result<DueReview, domain::privacy::erasure::ErasureError> {
+    use domain::privacy::erasure::ErasureError;
     use domain::scheduling::MembershipReview;
     let now = state.clock.now();
     let this_month = now.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
-    let (mut notices, mut lapsed, mut reviewed) = (0, 0, 0);
-    for back in (0..MEMBERSHIP_REVIEW_MONTHS).rev() {
+    let mut review = DueReview::default();
+    let mut reviewed = 0;
+    for back in (0..REVIEW_MONTHS).rev() {
         let Ok(month) = this_month.checked_sub(i64::from(back).months()) else {
             continue;
         };
@@ -176,26 +190,40 @@ pub async fn review_memberships(
             .store
             .due_keys(&due_day_partition(month), now.as_second())
             .await?;
-        let memberships = due.iter().filter(|key| {
-            key.sk
-                .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX)
-        });
-        for key in memberships {
+        for key in &due {
+            let membership = key
+                .sk
+                .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX);
+            let request = key.pk.starts_with("USER#") && key.sk.starts_with("REQUEST#");
+            if !membership && !request {
+                continue;
+            }
             if reviewed == max {
-                return Ok((notices, lapsed));
+                return Ok(review);
             }
             reviewed += 1;
-            match domain::scheduling::review_membership(state, key)
-                .await
-                .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?
-            {
-                MembershipReview::NoticeSent => notices += 1,
-                MembershipReview::Lapsed => lapsed += 1,
-                MembershipReview::Nothing => {}
+            let failed = |error: edge::ApiError| ErasureError::Alert(error.to_string());
+            if membership {
+                match domain::scheduling::review_membership(state, key)
+                    .await
+                    .map_err(failed)?
+                {
+                    MembershipReview::NoticeSent => review.membership_lapse_notices += 1,
+                    MembershipReview::Lapsed => review.memberships_lapsed += 1,
+                    MembershipReview::Nothing => {}
+                }
+            } else {
+                let done = domain::scheduling::review_request(state, key)
+                    .await
+                    .map_err(failed)?;
+                review.requests_started += usize::from(done.started);
+                review.no_shows += done.no_shows;
+                review.requests_completed += usize::from(done.completed);
+                review.unapproved_expired += usize::from(done.expired);
             }
         }
     }
-    Ok((notices, lapsed))
+    Ok(review)
 }
 
 /// The scheduled purge: walks the due-date index from the checkpoint to now (a Query per month,

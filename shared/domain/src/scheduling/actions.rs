@@ -111,6 +111,18 @@ pub async fn act(
             }
         };
         let mut writes = vec![state.store.write_replace(&next, current.version)?];
+        if action == Action::CheckIn {
+            // The first check-in starts the request (if the scheduled run has not yet).
+            let shift = load_shift(state, &pointer.request_id).await?;
+            let request = &shift.request.record;
+            if matches!(
+                request.status,
+                Status::Requested | Status::PartiallyStaffed | Status::FullyStaffed
+            ) {
+                let started = lifecycle::started(request, &shift.agency.settings.rules, now, now);
+                writes.push(state.store.write_replace(&started, shift.request.version)?);
+            }
+        }
         let mut freed_request = None;
         if frees_slot || action == Action::CheckOut {
             let roster = state
@@ -140,13 +152,7 @@ pub async fn act(
             let shift = load_shift(state, &pointer.request_id).await?;
             let request = shift.request.record.clone();
             if request.status != Status::Cancelled {
-                let filled = request.filled.saturating_sub(1);
-                let freed = ServiceRequest {
-                    filled,
-                    status: ServiceRequest::staffing_status(filled, request.officers),
-                    updated_at: now,
-                    ..request
-                };
+                let freed = request.with_filled(request.filled.saturating_sub(1), now);
                 writes.push(state.store.write_replace(&freed, shift.request.version)?);
                 freed_request = Some((freed, shift.agency));
             }
@@ -154,6 +160,9 @@ pub async fn act(
         match state.store.transact(writes).await {
             Ok(()) => {
                 tracing::info!(assignment_id = %next.assignment_id, action = ?action, "assignment updated");
+                if action == Action::CheckOut {
+                    lifecycle::complete_if_done(state, &pointer.request_id).await?;
+                }
                 if let Err(error) = notify_response(state, &next, action, freed_request).await {
                     tracing::warn!(error = %error, "assignment notification incomplete");
                 }
@@ -213,7 +222,8 @@ pub async fn release_future_shifts(
     Ok(released)
 }
 
-/// Marks an assignment of a cancelled request `cancelled` and frees the officer's time, together.
+/// Marks an assignment of a cancelled request `cancelled` (or, for an officer checked in, completed
+/// now) and frees the officer's time, together.
 /// Called by request cancellation for every active assignment.
 pub async fn cancel_assignment(
     state: &AppState,
@@ -231,8 +241,17 @@ pub async fn cancel_assignment(
         if !current.record.status.is_active() || current.record.status == AssignmentStatus::Completed {
             return Ok(());
         }
+        let now = state.clock.now();
+        // An officer already on site (the agency cancelled a request under way) is checked out now:
+        // the hours worked count. Anyone else is simply cancelled.
+        let on_site = current.record.status == AssignmentStatus::CheckedIn;
         let cancelled = Assignment {
-            status: AssignmentStatus::Cancelled,
+            status: if on_site {
+                AssignmentStatus::Completed
+            } else {
+                AssignmentStatus::Cancelled
+            },
+            checked_out_at: if on_site { Some(now) } else { None },
             ..current.record.clone()
         };
         let mut writes = vec![state.store.write_replace(&cancelled, current.version)?];
@@ -241,6 +260,14 @@ pub async fn cancel_assignment(
             freed
                 .commitments
                 .retain(|c| c.assignment_id != cancelled.assignment_id);
+            if let (true, Some(started_at)) = (on_site, cancelled.checked_in_at) {
+                freed.worked_shifts.push(WorkedShift {
+                    assignment_id: cancelled.assignment_id.clone(),
+                    started_at,
+                    ended_at: now,
+                });
+                freed.last_detail_at = Some(now);
+            }
             writes.push(state.store.write_replace(&freed, roster.version)?);
         }
         match state.store.transact(writes).await {

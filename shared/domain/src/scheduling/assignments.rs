@@ -21,6 +21,8 @@ pub enum AssignmentStatus {
     Completed,
     /// The request was cancelled.
     Cancelled,
+    /// Not checked in within the agency's `no_show_after_minutes` of the start: the slot reopened.
+    NoShow,
 }
 
 impl AssignmentStatus {
@@ -74,6 +76,10 @@ pub struct Assignment {
     pub checked_in_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_out_at: Option<Timestamp>,
+    /// The officer never checked out: the scheduled run closed the shift at its end (flagged for
+    /// the agency to confirm the hours).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_by_run: bool,
     /// `REQUEST#<request_id>#ASSIGNMENTS`.
     pub gsi1pk: String,
     /// The officer's user id.
@@ -104,6 +110,7 @@ impl Assignment {
             responded_at: None,
             checked_in_at: None,
             checked_out_at: None,
+            closed_by_run: false,
             gsi1pk: request_index(request_id),
             gsi1sk: officer_user_id.to_owned(),
         }
@@ -190,6 +197,9 @@ pub struct AssignmentView {
     pub checked_in_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_out_at: Option<Timestamp>,
+    /// The scheduled run closed the shift at its end because the officer never checked out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub closed_by_run: bool,
 }
 
 impl From<&Assignment> for AssignmentView {
@@ -206,6 +216,7 @@ impl From<&Assignment> for AssignmentView {
             respond_by: a.respond_by,
             checked_in_at: a.checked_in_at,
             checked_out_at: a.checked_out_at,
+            closed_by_run: a.closed_by_run,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod roster;
 
 mod actions;
 mod do_not_hire;
+mod lifecycle;
 mod memberships;
 mod notices;
 mod offers;
@@ -26,6 +27,7 @@ pub use actions::{
     release_future_shifts, request_assignments,
 };
 pub use do_not_hire::{DoNotHireInput, DoNotHireView, delete_do_not_hire, put_do_not_hire};
+pub use lifecycle::{RequestReview, review_request};
 pub use memberships::{MembershipReview, decide_membership, leave_agency, review_membership};
 pub use notices::cancel_request;
 pub use offers::{OpenShift, availability, open_shifts, put_availability, relist};

@@ -55,7 +55,7 @@ pub(super) async fn notify_placement(
 }
 
 /// E-mail addresses of the agency's dispatchers (admins when it has none), from the user pool.
-async fn dispatch_addresses(state: &AppState, agency: &Agency) -> Vec<String> {
+pub(super) async fn dispatch_addresses(state: &AppState, agency: &Agency) -> Vec<String> {
     let staff = if agency.settings.dispatcher_user_ids.is_empty() {
         &agency.settings.admin_user_ids
     } else {

@@ -101,13 +101,7 @@ async fn place(
             let deadline = now.checked_add(window).unwrap_or(request.starts_at);
             assignment.respond_by = Some(deadline.min(request.starts_at));
         }
-        let filled = request.filled + 1;
-        let staffed = ServiceRequest {
-            filled,
-            status: ServiceRequest::staffing_status(filled, request.officers),
-            updated_at: now,
-            ..request.clone()
-        };
+        let staffed = request.with_filled(request.filled + 1, now);
         let mut new_roster = roster.record.clone();
         new_roster.forget_stale_commitments(now);
         new_roster.forget_old_shifts(now);

@@ -9,9 +9,9 @@ mod operations;
 mod rules;
 
 pub use operations::{
-    BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, quote, read,
+    BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, located, quote, read,
 };
-pub(crate) use operations::{located, mark_cancelled, shown};
+pub(crate) use operations::{mark_cancelled, shown, tell_customer_rejected};
 pub use rules::parse;
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
@@ -174,13 +174,14 @@ impl Status {
         matches!(
             (self, next),
             (AwaitingApproval, Requested | Rejected | Cancelled)
-                | (Requested, PartiallyStaffed | FullyStaffed | Cancelled)
-                | (PartiallyStaffed, Requested | FullyStaffed | Cancelled)
+                | (Requested, PartiallyStaffed | FullyStaffed | InProgress | Cancelled)
+                | (PartiallyStaffed, Requested | FullyStaffed | InProgress | Cancelled)
                 | (
                     FullyStaffed,
                     Requested | PartiallyStaffed | InProgress | Cancelled
                 )
-                | (InProgress, Completed)
+                // Only the agency cancels a request under way (the customer's cancellation ends at the start).
+                | (InProgress, Completed | Cancelled)
         )
     }
 }
@@ -224,9 +225,21 @@ pub struct ServiceRequest {
     pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
+    /// When it became `in_progress`: the first check-in, or the start time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When the officers who had not checked in were marked no-shows (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_shows_checked_at: Option<Timestamp>,
     /// `AGENCY#<agency_id>#REQUESTS`: dispatchers list an agency's requests by start.
     pub gsi1pk: String,
     pub gsi1sk: String,
+    /// The due-date index entry that brings the request to the scheduled run at its next step
+    /// (start, no-show check, completion); `None` once it is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_day: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
 }
 
 impl ServiceRequest {
@@ -239,11 +252,34 @@ impl ServiceRequest {
         }
     }
 
-    /// Whether slots can still be filled: not started, not cancelled, not full.
+    /// Whether slots can still be filled: before the start while not full, or, once in progress, a
+    /// slot a no-show left open until the end.
     pub fn is_open(&self, now: Timestamp) -> bool {
-        matches!(self.status, Status::Requested | Status::PartiallyStaffed)
-            && self.filled < self.officers
-            && self.starts_at > now
+        let before_start =
+            matches!(self.status, Status::Requested | Status::PartiallyStaffed) && self.starts_at > now;
+        let refill = self.status == Status::InProgress && self.ends_at > now;
+        (before_start || refill) && self.filled < self.officers
+    }
+
+    /// The request with `filled` slots held: the staffing status before the start, `in_progress`
+    /// kept once started.
+    pub fn with_filled(&self, filled: u32, now: Timestamp) -> ServiceRequest {
+        ServiceRequest {
+            filled,
+            status: match self.status {
+                Status::InProgress => Status::InProgress,
+                _ => Self::staffing_status(filled, self.officers),
+            },
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// Puts the request on the due-date index at `at` (or takes it off with `None`).
+    pub fn due(&mut self, at: Option<Timestamp>) {
+        self.due_day = at
+            .map(|t| platform::keys::due_day_partition(t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()));
+        self.due_at = at.map(|t| t.as_second());
     }
 
     fn sort_key(starts_at: Timestamp, request_id: &str) -> String {
@@ -261,8 +297,10 @@ impl Record for ServiceRequest {
         )
     }
 
+    /// The 3-year retention runs from completion, or from the cancellation or rejection.
     fn retention_start(&self) -> Option<Timestamp> {
         self.completed_at
+            .or_else(|| self.cancellation.as_ref().map(|c| c.cancelled_at))
     }
 }
 
@@ -455,7 +493,8 @@ mod tests {
         assert!(Requested.can_become(Cancelled));
         assert!(FullyStaffed.can_become(InProgress));
         assert!(InProgress.can_become(Completed));
-        assert!(!InProgress.can_become(Cancelled));
+        assert!(Requested.can_become(InProgress));
+        assert!(!Completed.can_become(InProgress));
         assert!(!Completed.can_become(Cancelled));
         assert!(!Cancelled.can_become(Requested));
         assert!(!Requested.can_become(Completed));

@@ -87,9 +87,17 @@ pub async fn book(
             created_at: now,
             updated_at: now,
             completed_at: None,
+            started_at: None,
+            no_shows_checked_at: None,
             gsi1pk: format!("AGENCY#{}#REQUESTS", agency.agency_id),
             gsi1sk: format!("{}#{request_id}", sortable_time(starts_at)),
+            due_day: None,
+            due_at: None,
         });
+        // The scheduled run takes it from here at its start (in progress, or expired unapproved).
+        if let Some(request) = requests.last_mut() {
+            request.due(Some(starts_at));
+        }
     }
     let total_cents = sum_cents(requests.iter().map(|r| r.price.total_cents))?;
     let payment = PaymentRecord {
@@ -213,7 +221,8 @@ async fn payment_summary(
         }))
 }
 
-pub(crate) async fn located(
+/// A request by id with its pointer (who owns it, which agency), for reads that authorise themselves.
+pub async fn located(
     state: &AppState,
     request_id: &str,
 ) -> Result<Option<(RequestPointer, Versioned<ServiceRequest>)>, ApiError> {
@@ -443,6 +452,8 @@ pub async fn decide(
         },
         BookingDecision::Reject => ServiceRequest {
             status: Status::Rejected,
+            due_day: None,
+            due_at: None,
             cancellation: Some(Cancellation {
                 cancelled_at: now,
                 by_user_id: caller.user_id.clone(),
@@ -470,7 +481,11 @@ pub async fn decide(
 }
 
 /// Mails the customer that the agency rejected their booking (a failed mail is logged only).
-async fn tell_customer_rejected(state: &AppState, request: &ServiceRequest, agency: &agencies::Agency) {
+pub(crate) async fn tell_customer_rejected(
+    state: &AppState,
+    request: &ServiceRequest,
+    agency: &agencies::Agency,
+) {
     let Ok(Some(customer)) = crate::accounts::customer(&state.store, &request.customer_user_id).await else {
         return;
     };
@@ -490,7 +505,8 @@ async fn tell_customer_rejected(state: &AppState, request: &ServiceRequest, agen
     }
 }
 
-/// The customer's cancellation of the request itself (fee by the notice given; who, when and why);
+/// The cancellation of the request itself, by its customer (up to the start; fee by the notice given)
+/// or by the agency's staff (at any time before completion; no fee), with who, when and why;
 /// [`crate::scheduling::cancel_request`] calls it and then releases the officers.
 pub(crate) async fn mark_cancelled(
     state: &AppState,
@@ -504,7 +520,14 @@ pub(crate) async fn mark_cancelled(
     let Some((pointer, current)) = located(state, request_id).await? else {
         return Err(ApiError::NotFound("service request"));
     };
-    if pointer.owner_user_id != caller.user_id {
+    let agency = agencies::find(state, &pointer.agency_id)
+        .await?
+        .ok_or(ApiError::NotFound("agency"))?;
+    let by_customer = pointer.owner_user_id == caller.user_id;
+    let by_agency = (caller.has(Role::Dispatcher)
+        && agency.settings.dispatcher_user_ids.contains(&caller.user_id))
+        || (caller.has(Role::AgencyAdmin) && agency.settings.admin_user_ids.contains(&caller.user_id));
+    if !by_customer && !by_agency {
         return Err(ApiError::NotFound("service request"));
     }
     let request = current.record;
@@ -514,17 +537,25 @@ pub(crate) async fn mark_cancelled(
         ));
     }
     let now = state.clock.now();
-    let agency = agencies::find(state, &request.agency_id)
-        .await?
-        .ok_or(ApiError::NotFound("agency"))?;
-    let notice_hours = request.starts_at.duration_since(now).as_secs_f64() / 3600.0;
-    let fee = pricing::cancellation_fee(
-        &agency.settings.rates,
-        &agency.settings.cancellation_fees,
-        notice_hours,
-        i64::from(request.officers),
-    )?;
-    let cancelled = ServiceRequest {
+    if !by_agency && now >= request.starts_at {
+        return Err(ApiError::Refused {
+            rule: "cancel_before_start",
+            detail: "a customer may cancel up to the start; once under way, ask the agency".into(),
+        });
+    }
+    // The agency's own cancellation bills the customer nothing.
+    let fee = if by_agency {
+        None
+    } else {
+        let notice_hours = request.starts_at.duration_since(now).as_secs_f64() / 3600.0;
+        pricing::cancellation_fee(
+            &agency.settings.rates,
+            &agency.settings.cancellation_fees,
+            notice_hours,
+            i64::from(request.officers),
+        )?
+    };
+    let mut cancelled = ServiceRequest {
         status: Status::Cancelled,
         cancellation: Some(Cancellation {
             cancelled_at: now,
@@ -535,6 +566,7 @@ pub(crate) async fn mark_cancelled(
         updated_at: now,
         ..request
     };
+    cancelled.due(None);
     match state.store.replace(&cancelled, current.version).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => {
@@ -544,7 +576,7 @@ pub(crate) async fn mark_cancelled(
         }
         Err(error) => return Err(error.into()),
     }
-    tracing::info!(request_id = %cancelled.request_id, "service request cancelled");
+    tracing::info!(request_id = %cancelled.request_id, by_agency, "service request cancelled");
     Ok(cancelled)
 }
 

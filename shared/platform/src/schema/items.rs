@@ -197,9 +197,11 @@ pub const SERVICE_REQUEST: ItemType = ItemType {
         signed("created_at"),
         signed("updated_at"),
         signed("completed_at"),
+        signed("started_at"),
+        signed("no_shows_checked_at"),
     ],
     retention: RetentionClass::ServiceRequest,
-    indexes: &["gsi1"],
+    indexes: &["gsi1", "by-due-date"],
 };
 
 /// Finds a request by id: who owns it and where.
@@ -249,6 +251,7 @@ pub const ASSIGNMENT: ItemType = ItemType {
         personal("responded_at"),
         personal("checked_in_at"),
         personal("checked_out_at"),
+        signed("closed_by_run"),
     ],
     retention: RetentionClass::ServiceRequest,
     indexes: &["gsi1"],

@@ -1,0 +1,240 @@
+//! A request's life over time against the emulator, the clock moved through `platform::Clock`: it
+//! starts at the first check-in, officers not checked in become no-shows and their slot is refilled,
+//! it completes at the last check-out or, by the scheduled run, at its end plus the grace period
+//! (open shifts closed and flagged), and then its retention clock runs. A customer cannot cancel
+//! once it started; the agency can. Each step is taken for this test's own records (the run at a
+//! future clock would move other tests' records too); that the run finds them is shown on the
+//! due-date index.
+
+use crate::memberships::due_now;
+use crate::scheduling::{World, book_at, next_tuesday_10, officer, rule_of, staffing, world};
+use domain::scheduling::assignments::{Assignment, AssignmentStatus};
+use domain::scheduling::{self, Action};
+use domain::service_requests::{self, ServiceRequest, Status};
+use e2e::{mails_to, raw_partition, stack};
+use edge::auth::Caller;
+use jiff::{SignedDuration, Timestamp};
+use platform::AppState;
+use platform::Clock;
+use platform::store::Record;
+
+async fn at(time: Timestamp) -> AppState {
+    stack().state("SchedulingFunction", Clock::fixed(time)).await
+}
+
+async fn stored(w: &World, request_id: &str) -> ServiceRequest {
+    service_requests::located(&w.state, request_id)
+        .await
+        .expect("read")
+        .expect("the request")
+        .1
+        .record
+}
+
+async fn assignment(w: &World, officer: &Caller, request_id: &str) -> Assignment {
+    w.state
+        .store
+        .get::<Assignment>(&Assignment::key_of(&officer.user_id, request_id))
+        .await
+        .expect("read")
+        .expect("the assignment")
+        .record
+}
+
+async fn act(state: &AppState, officer: &Caller, w: &World, request_id: &str, action: Action) {
+    let id = assignment(w, officer, request_id).await.assignment_id;
+    scheduling::act(state, officer, &id, action)
+        .await
+        .unwrap_or_else(|error| panic!("{action:?}: {error:?}"));
+}
+
+#[tokio::test]
+async fn a_request_starts_loses_a_no_show_is_refilled_completes_and_its_retention_starts() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10();
+    let end = start + SignedDuration::from_hours(4);
+    let (first, second, late) = (
+        officer(&w, |_| {}).await,
+        officer(&w, |_| {}).await,
+        officer(&w, |_| {}).await,
+    );
+    let request_id = book_at(&w, start, 4, 2, false).await;
+    scheduling::claim(&w.state, &first, &request_id)
+        .await
+        .expect("claim");
+    scheduling::claim(&w.state, &second, &request_id)
+        .await
+        .expect("claim");
+    let key = stored(&w, &request_id).await.key();
+    assert!(!due_now(&at(start - SignedDuration::from_mins(1)).await, &key).await);
+    assert!(
+        due_now(&at(start).await, &key).await,
+        "the run finds it at its start"
+    );
+
+    // The first check-in starts it; a customer may no longer cancel.
+    act(
+        &at(start - SignedDuration::from_mins(20)).await,
+        &first,
+        &w,
+        &request_id,
+        Action::CheckIn,
+    )
+    .await;
+    let begun = stored(&w, &request_id).await;
+    assert_eq!(begun.status, Status::InProgress);
+    assert!(begun.started_at.is_some());
+    let refused = scheduling::cancel_request(
+        &at(start + SignedDuration::from_mins(5)).await,
+        &w.customer,
+        &request_id,
+        "rain",
+    )
+    .await
+    .expect_err("cancellation after the start");
+    assert_eq!(rule_of(&refused), Some("cancel_before_start"), "{refused:?}");
+
+    // 15 minutes after the start the second officer is a no-show; dispatch hears, the slot reopens.
+    let no_show_time = at(start + SignedDuration::from_mins(16)).await;
+    assert!(due_now(&no_show_time, &key).await);
+    let review = scheduling::review_request(&no_show_time, &key)
+        .await
+        .expect("review");
+    assert_eq!(review.no_shows, 1, "{review:?}");
+    assert_eq!(
+        assignment(&w, &second, &request_id).await.status,
+        AssignmentStatus::NoShow
+    );
+    assert_eq!(staffing(&w, &request_id).await, (1, Status::InProgress));
+    assert!(
+        mails_to(&w.dispatcher_email)
+            .await
+            .iter()
+            .any(|m| m.contains("No-show") && m.contains(&second.user_id)),
+        "dispatch is told who did not come"
+    );
+    let replacement_time = at(start + SignedDuration::from_mins(25)).await;
+    scheduling::claim(&replacement_time, &late, &request_id)
+        .await
+        .expect("a replacement takes the reopened slot while the shift runs");
+    act(&replacement_time, &late, &w, &request_id, Action::CheckIn).await;
+
+    // The first officer checks out; the replacement never does. The run completes the request after
+    // the grace period and closes the open shift at the end, flagged.
+    act(&at(end).await, &first, &w, &request_id, Action::CheckOut).await;
+    assert_eq!(
+        stored(&w, &request_id).await.status,
+        Status::InProgress,
+        "one officer is still on site"
+    );
+    let before_grace = at(end + SignedDuration::from_hours(3)).await;
+    let early = scheduling::review_request(&before_grace, &key)
+        .await
+        .expect("review");
+    assert!(!early.completed, "not before the grace period");
+    let after_grace = at(end + SignedDuration::from_hours(4) + SignedDuration::from_mins(1)).await;
+    assert!(due_now(&after_grace, &key).await);
+    let review = scheduling::review_request(&after_grace, &key)
+        .await
+        .expect("review");
+    assert!(review.completed, "{review:?}");
+    let closed = assignment(&w, &late, &request_id).await;
+    assert_eq!(
+        (closed.status, closed.checked_out_at, closed.closed_by_run),
+        (AssignmentStatus::Completed, Some(end), true)
+    );
+    let done = stored(&w, &request_id).await;
+    assert_eq!(done.status, Status::Completed);
+    assert!(!due_now(&after_grace, &key).await, "off the index once over");
+    // Its 3-year retention now runs, from completion, in the stored item itself.
+    let completed_at = done.completed_at.expect("completed_at");
+    let raw = raw_partition(&w.customer.user_id).await;
+    let item = raw
+        .iter()
+        .find(|i| i.get("sk").and_then(|v| v.as_s().ok()) == Some(&key.sk))
+        .expect("the raw item");
+    let expires_at: i64 = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .expect("expires_at is set at completion");
+    let days = (expires_at - completed_at.as_second()) / (24 * 3600);
+    assert!(
+        (1095..=1097).contains(&days),
+        "3 years from completion, got {days} days"
+    );
+}
+
+#[tokio::test]
+async fn the_last_check_out_completes_a_request_and_the_agency_may_cancel_one_under_way() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 7);
+    let solo = officer(&w, |_| {}).await;
+    let quick = book_at(&w, start, 2, 1, false).await;
+    scheduling::claim(&w.state, &solo, &quick).await.expect("claim");
+    act(&at(start).await, &solo, &w, &quick, Action::CheckIn).await;
+    act(
+        &at(start + SignedDuration::from_hours(2)).await,
+        &solo,
+        &w,
+        &quick,
+        Action::CheckOut,
+    )
+    .await;
+    let done = stored(&w, &quick).await;
+    assert_eq!(done.status, Status::Completed, "every officer checked out");
+    assert!(done.completed_at.is_some());
+
+    let later = start + SignedDuration::from_hours(24);
+    let stopped = book_at(&w, later, 4, 1, false).await;
+    scheduling::claim(&w.state, &solo, &stopped).await.expect("claim");
+    act(&at(later).await, &solo, &w, &stopped, Action::CheckIn).await;
+    let one_hour_in = at(later + SignedDuration::from_hours(1)).await;
+    let view = scheduling::cancel_request(
+        &one_hour_in,
+        &w.dispatcher,
+        &stopped,
+        "Storm warning: site closed",
+    )
+    .await
+    .expect("the agency cancels at any time");
+    assert_eq!(view.status, Status::Cancelled);
+    assert!(
+        view.cancellation.as_ref().is_some_and(|c| c.fee.is_none()),
+        "the agency's own cancellation bills nothing"
+    );
+    let on_site = assignment(&w, &solo, &stopped).await;
+    assert_eq!(
+        (on_site.status, on_site.checked_out_at),
+        (
+            AssignmentStatus::Completed,
+            Some(later + SignedDuration::from_hours(1))
+        ),
+        "the officer on site is checked out, not cancelled: the hour worked counts"
+    );
+}
+
+#[tokio::test]
+async fn a_booking_nobody_approved_expires_at_its_start() {
+    let w = world(|rules| rules.approve_requests = true).await;
+    let start = next_tuesday_10();
+    let request_id = book_at(&w, start, 4, 1, false).await;
+    let key = stored(&w, &request_id).await.key();
+    let review = scheduling::review_request(&at(start + SignedDuration::from_mins(1)).await, &key)
+        .await
+        .expect("review");
+    assert!(review.expired, "{review:?}");
+    let expired = stored(&w, &request_id).await;
+    assert_eq!(expired.status, Status::Rejected);
+    assert!(
+        expired.cancellation.is_some(),
+        "its retention runs from the expiry"
+    );
+    assert!(
+        mails_to(&w.customer_email)
+            .await
+            .iter()
+            .any(|m| m.contains("did not approve the booking before its start")),
+        "the customer is told"
+    );
+}
