@@ -238,3 +238,105 @@ async fn a_booking_nobody_approved_expires_at_its_start() {
         "the customer is told"
     );
 }
+
+#[tokio::test]
+async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_only_with_a_reason() {
+    use domain::scheduling::assignments::TimesheetStatus;
+    use domain::scheduling::roster::Roster;
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 14);
+    let worker = officer(&w, |_| {}).await;
+    let worked = book_at(&w, start, 4, 1, false).await;
+    let pending = book_at(&w, start + SignedDuration::from_hours(48), 4, 1, false).await;
+    scheduling::claim(&w.state, &worker, &worked)
+        .await
+        .expect("claim");
+    scheduling::claim(&w.state, &worker, &pending)
+        .await
+        .expect("claim");
+    let not_yet = assignment(&w, &worker, &pending).await.assignment_id;
+    let refused = scheduling::submit_timesheet(&w.state, &worker, &not_yet)
+        .await
+        .expect_err("nothing worked yet");
+    assert_eq!(rule_of(&refused), Some("timesheet_after_check_out"));
+
+    act(&at(start).await, &worker, &w, &worked, Action::CheckIn).await;
+    act(
+        &at(start + SignedDuration::from_hours(4)).await,
+        &worker,
+        &w,
+        &worked,
+        Action::CheckOut,
+    )
+    .await;
+    let id = assignment(&w, &worker, &worked).await.assignment_id;
+    let submitted = scheduling::submit_timesheet(&w.state, &worker, &id)
+        .await
+        .expect("submit");
+    let sheet = submitted.timesheet.expect("a timesheet");
+    assert_eq!(sheet.status, TimesheetStatus::Submitted);
+    assert_eq!(
+        (sheet.submitted_from, sheet.submitted_until),
+        (start, start + SignedDuration::from_hours(4))
+    );
+
+    // Changing the times needs a reason (through the gateway: 422 naming the field).
+    let three_hours = start + SignedDuration::from_hours(3);
+    let path = format!("/v1/assignments/{id}/timesheet/approval");
+    let (status, problem) = crate::scheduling::call(
+        reqwest::Method::POST,
+        &path,
+        &w.dispatcher_token,
+        Some(&serde_json::json!({"worked_until": three_hours.to_string()})),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(e2e::pointers(&problem).contains("/reason"), "{problem}");
+    let (status, _) = crate::scheduling::call(reqwest::Method::POST, &path, &w.customer_token, None).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::FORBIDDEN,
+        "the customer approves nothing"
+    );
+
+    let approval = scheduling::TimesheetApproval {
+        worked_from: None,
+        worked_until: Some(three_hours),
+        reason: Some("Site manager released the officer at 13:00".into()),
+    };
+    let approved = scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, approval)
+        .await
+        .expect("approve");
+    let sheet = approved.timesheet.expect("a timesheet");
+    assert_eq!(sheet.status, TimesheetStatus::Approved);
+    assert_eq!(
+        (sheet.approved_from, sheet.approved_until),
+        (Some(start), Some(three_hours))
+    );
+    let trail = domain::audit::trail(&w.state.store, &worker.user_id)
+        .await
+        .expect("trail");
+    assert!(
+        trail
+            .iter()
+            .any(|a| a.action == "timesheet.adjusted_and_approved" && a.actor_user_id == w.dispatcher.user_id),
+        "the adjustment is audited: {trail:?}"
+    );
+    // The approved three hours are what fairness and the weekly cap count, not the four checked.
+    let roster = w
+        .state
+        .store
+        .get::<Roster>(&Roster::key_of(&worker.user_id))
+        .await
+        .expect("read")
+        .expect("roster")
+        .record;
+    assert_eq!(
+        roster.minutes_worked_since(start + SignedDuration::from_hours(5), 28),
+        180
+    );
+    let again = scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, Default::default())
+        .await
+        .expect_err("approved once");
+    assert!(matches!(again, edge::ApiError::Conflict(_)), "{again:?}");
+}

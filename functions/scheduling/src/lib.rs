@@ -41,6 +41,8 @@ pub fn router() -> Router {
         .route("POST /v1/assignments/{id}/release", release)
         .route("POST /v1/assignments/{id}/check-in", check_in)
         .route("POST /v1/assignments/{id}/check-out", check_out)
+        .route("POST /v1/assignments/{id}/timesheet", submit_timesheet)
+        .route("POST /v1/assignments/{id}/timesheet/approval", approve_timesheet)
         .route("PUT /v1/agencies/{id}/do-not-hire/{provider_id}", put_do_not_hire)
         .route(
             "DELETE /v1/agencies/{id}/do-not-hire/{provider_id}",
@@ -243,6 +245,27 @@ async fn check_in(state: AppState, request: Request) -> HandlerResult {
 /// `POST /v1/assignments/{id}/check-out`.
 async fn check_out(state: AppState, request: Request) -> HandlerResult {
     act(state, request, Action::CheckOut).await
+}
+
+/// `POST /v1/assignments/{id}/timesheet`.
+async fn submit_timesheet(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &scheduling::submit_timesheet(&state, &caller, &id).await?,
+    )
+}
+
+/// `POST /v1/assignments/{id}/timesheet/approval`.
+async fn approve_timesheet(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let input: scheduling::TimesheetApproval = optional_json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &scheduling::approve_timesheet(&state, &caller, &id, input).await?,
+    )
 }
 
 /// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}`.

@@ -195,6 +195,17 @@ pub fn worked_assignment(user_id: &str) -> crate::scheduling::assignments::Assig
     a.responded_at = Some(at("2026-11-29T14:07:11Z"));
     a.checked_in_at = Some(at("2026-11-29T14:07:41Z"));
     a.checked_out_at = Some(at("2026-11-29T14:07:59Z"));
+    a.timesheet = Some(crate::scheduling::assignments::Timesheet {
+        status: crate::scheduling::assignments::TimesheetStatus::Approved,
+        submitted_at: at("2026-11-29T18:11:00Z"),
+        submitted_from: at("2026-11-29T14:07:41Z"),
+        submitted_until: at("2026-11-29T14:07:59Z"),
+        approved_from: Some(at("2026-11-29T14:05:00Z")),
+        approved_until: Some(at("2026-11-29T14:09:00Z")),
+        approved_by: Some("dispatcher-1".into()),
+        approved_at: Some(at("2026-11-30T09:00:00Z")),
+        adjustment_reason: Some("Radio log shows Okonkwo on site at 14:05".into()),
+    });
     a
 }
 
@@ -342,7 +353,10 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
             },
             vec!["Complaint from Quillfeather".into()],
         ),
-        sample(&worked_assignment(user_id), vec!["2026-11-29T14:07".into()]),
+        sample(
+            &worked_assignment(user_id),
+            vec!["2026-11-29T14:07".into(), "Okonkwo".into()],
+        ),
         sample(
             &edge::access_log::AccessLogEntry {
                 log_owner: user_id.to_owned(),

@@ -35,6 +35,39 @@ impl AssignmentStatus {
     }
 }
 
+/// Where a timesheet stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimesheetStatus {
+    /// The officer submitted the hours checked in and out.
+    Submitted,
+    /// An admin or dispatcher of the agency approved them (perhaps adjusted, with a reason).
+    Approved,
+}
+
+/// The hours an officer worked on one assignment, as submitted and as approved. What the agency
+/// bills and pays, and what the fairness ranking and the weekly cap count once approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timesheet {
+    pub status: TimesheetStatus,
+    pub submitted_at: Timestamp,
+    /// The check-in and check-out the officer submitted.
+    pub submitted_from: Timestamp,
+    pub submitted_until: Timestamp,
+    /// The hours approved (the submitted ones unless adjusted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_from: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Timestamp>,
+    /// Why the approver changed the times (required when they did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjustment_reason: Option<String>,
+}
+
 /// How an officer came to hold a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +113,9 @@ pub struct Assignment {
     /// the agency to confirm the hours).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_by_run: bool,
+    /// The hours worked, once the officer submitted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timesheet: Option<Timesheet>,
     /// `REQUEST#<request_id>#ASSIGNMENTS`.
     pub gsi1pk: String,
     /// The officer's user id.
@@ -111,6 +147,7 @@ impl Assignment {
             checked_in_at: None,
             checked_out_at: None,
             closed_by_run: false,
+            timesheet: None,
             gsi1pk: request_index(request_id),
             gsi1sk: officer_user_id.to_owned(),
         }
@@ -200,6 +237,8 @@ pub struct AssignmentView {
     /// The scheduled run closed the shift at its end because the officer never checked out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub closed_by_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timesheet: Option<Timesheet>,
 }
 
 impl From<&Assignment> for AssignmentView {
@@ -217,6 +256,7 @@ impl From<&Assignment> for AssignmentView {
             checked_in_at: a.checked_in_at,
             checked_out_at: a.checked_out_at,
             closed_by_run: a.closed_by_run,
+            timesheet: a.timesheet.clone(),
         }
     }
 }

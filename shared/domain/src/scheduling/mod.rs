@@ -21,6 +21,7 @@ mod memberships;
 mod notices;
 mod offers;
 mod placement;
+mod timesheets;
 
 pub use actions::{
     Action, CustomerAssignmentView, MAX_RELEASED_PER_CALL, RequestAssignments, act, cancel_assignment,
@@ -32,6 +33,7 @@ pub use memberships::{MembershipReview, decide_membership, leave_agency, review_
 pub use notices::cancel_request;
 pub use offers::{OpenShift, availability, open_shifts, put_availability, relist};
 pub use placement::{AssignInput, AutoAssignInput, AutoAssignReport, Pick, Skip, assign, auto_assign, claim};
+pub use timesheets::{TimesheetApproval, approve_timesheet, submit_timesheet};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
 

@@ -252,6 +252,7 @@ pub const ASSIGNMENT: ItemType = ItemType {
         personal("checked_in_at"),
         personal("checked_out_at"),
         signed("closed_by_run"),
+        personal("timesheet"),
     ],
     retention: RetentionClass::ServiceRequest,
     indexes: &["gsi1"],
