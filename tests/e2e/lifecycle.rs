@@ -339,4 +339,57 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         .await
         .expect_err("approved once");
     assert!(matches!(again, edge::ApiError::Conflict(_)), "{again:?}");
+
+    // The last approval of the completed request issued its invoice: 3 approved hours at the booked
+    // $65.00/h, plus the 5 % admin fee, in cents, each line explained.
+    let path = format!("/v1/service-requests/{worked}/invoice");
+    let (status, invoice) =
+        crate::scheduling::call(reqwest::Method::GET, &path, &w.customer_token, None).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{invoice}");
+    assert_eq!(invoice["total_cents"], 19_500 + 975, "{invoice}");
+    let codes: Vec<&str> = invoice["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|l| l["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["labour", "admin_fee"], "{invoice}");
+    assert!(invoice.get("gsi1pk").is_none(), "no index internals: {invoice}");
+    let (status, _) = crate::scheduling::call(reqwest::Method::GET, &path, &w.dispatcher_token, None).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::OK,
+        "the agency reads its own invoice"
+    );
+    assert!(
+        mails_to(&w.customer_email)
+            .await
+            .iter()
+            .any(|m| m.contains("$204.75")),
+        "the customer is told the total"
+    );
+    let today = Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let (status, statement) = crate::scheduling::call(
+        reqwest::Method::GET,
+        &format!("/v1/me/statement?from={today}&to={today}"),
+        &w.customer_token,
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{statement}");
+    assert_eq!(statement["total_cents"], 20_475, "{statement}");
+    assert_eq!(statement["invoices"][0]["request_id"], worked.as_str());
+    let invoice_item = raw_partition(&w.customer.user_id)
+        .await
+        .into_iter()
+        .find(|i| {
+            i.get("sk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk.starts_with("INVOICE#"))
+        })
+        .expect("the stored invoice");
+    assert!(
+        !format!("{invoice_item:?}").contains("20475") && invoice_item.contains_key("expires_at"),
+        "the amounts are encrypted and the 7-year retention runs"
+    );
 }

@@ -1,5 +1,5 @@
-//! The requests function: service requests customers book, with quotes, the agency's approval and
-//! cancellation.
+//! The requests function: service requests customers book, with quotes, the agency's approval,
+//! cancellation, and their invoices and statements.
 //! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::service_requests::{self, ListQuery, Status};
@@ -21,6 +21,36 @@ pub fn router() -> Router {
         .route("GET /v1/service-requests/{id}", read)
         .route("POST /v1/service-requests/{id}/cancel", cancel)
         .route("POST /v1/service-requests/{id}/approval", decide)
+        .route("GET /v1/service-requests/{id}/invoice", invoice)
+        .route("GET /v1/me/statement", statement)
+}
+
+/// `GET /v1/service-requests/{id}/invoice`: the request's invoice (its customer, or the agency's staff).
+async fn invoice(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &domain::billing::invoice_of(&state, &caller, &id).await?,
+    )
+}
+
+/// `GET /v1/me/statement?from=YYYY-MM-DD&to=YYYY-MM-DD`: the caller's invoices of a period.
+async fn statement(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let params = request.query_string_parameters();
+    let date = |name: &str| -> Result<jiff::civil::Date, ApiError> {
+        params
+            .first(name)
+            .ok_or_else(|| query_error(name, "required: a date such as 2027-01-31"))?
+            .parse()
+            .map_err(|_| query_error(name, "must be a date such as 2027-01-31"))
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    json(
+        StatusCode::OK,
+        &domain::billing::statement(&state, &caller, from, to).await?,
+    )
 }
 
 /// `POST /v1/service-requests/{id}/approval`: the agency accepts or rejects a booking awaiting approval.

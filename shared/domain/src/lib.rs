@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod address;
 pub mod agencies;
 pub mod audit;
+pub mod billing;
 pub mod consent;
 pub mod mail;
 pub mod policy;

@@ -238,6 +238,22 @@ pub fn no_shows(request_id: &str, local_start: &str, officer_ids: &[String]) -> 
     )
 }
 
+/// Tells a customer an invoice was issued: which event and the total; the lines are in the app.
+pub fn invoice_issued(first_name: &str, event_name: &str, total_cents: i64) -> Mail {
+    service_message(
+        format!("Your invoice for {event_name}"),
+        first_name,
+        &[
+            format!(
+                "The invoice for {event_name} is ready: ${}.{:02} in all.",
+                total_cents / 100,
+                total_cents % 100
+            ),
+            "Each line, officer by officer, is in the app.".to_owned(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,56 @@ pub fn site() -> crate::service_requests::Site {
     }
 }
 
+/// A booked four-hour request for one officer, starting an hour from [`now`].
+pub fn service_request(customer_user_id: &str, agency_id: &str) -> crate::service_requests::ServiceRequest {
+    use crate::service_requests::{Attire, Event, Requirements, ServiceRequest, Status};
+    let start = now() + jiff::SignedDuration::from_hours(1);
+    ServiceRequest {
+        request_id: "request-1".into(),
+        series_id: "series-1".into(),
+        customer_user_id: customer_user_id.to_owned(),
+        agency_id: agency_id.to_owned(),
+        status: Status::Requested,
+        event: Event {
+            name: "Quillfeather Pavilion Gala".into(),
+            kind: "gala".into(),
+            description: None,
+            expected_attendance: Some(300),
+            alcohol_served: false,
+        },
+        site: site(),
+        starts_at: start,
+        ends_at: start + jiff::SignedDuration::from_hours(4),
+        time_zone: "America/Denver".into(),
+        officers: 1,
+        filled: 0,
+        requirements: Requirements {
+            armed: false,
+            attire: Attire::Uniformed,
+            vehicle: false,
+            supervisor: false,
+        },
+        notes: None,
+        price: crate::service_requests::pricing::Price {
+            lines: Vec::new(),
+            total_cents: 0,
+            currency: "USD".into(),
+        },
+        payment_id: "pay-1".into(),
+        cancellation: None,
+        created_at: now(),
+        updated_at: now(),
+        completed_at: None,
+        rates: None,
+        started_at: None,
+        no_shows_checked_at: None,
+        gsi1pk: format!("AGENCY#{agency_id}#REQUESTS"),
+        gsi1sk: "000#request-1".into(),
+        due_day: None,
+        due_at: None,
+    }
+}
+
 /// A roster with availability, a held shift and a worked shift.
 pub fn roster(user_id: &str) -> crate::scheduling::roster::Roster {
     use crate::scheduling::availability::{
@@ -312,6 +362,26 @@ pub fn membership(user_id: &str) -> crate::accounts::memberships::Membership {
     }
 }
 
+/// An issued invoice with one officer's lines.
+pub fn invoice(user_id: &str) -> crate::billing::Invoice {
+    crate::billing::Invoice {
+        customer_user_id: user_id.to_owned(),
+        request_id: "request-1".into(),
+        agency_id: "agency-marbleton-pd".into(),
+        status: crate::billing::InvoiceStatus::Issued,
+        issued_at: now(),
+        lines: vec![crate::service_requests::pricing::PriceLine {
+            code: "labour".into(),
+            description: "officer 1: 1 officer(s) × 3 h 00 min × $65.00/h".into(),
+            amount_cents: 19_537,
+        }],
+        total_cents: 19_537,
+        currency: "USD".into(),
+        gsi1pk: format!("CUSTOMER#{user_id}#INVOICES"),
+        gsi1sk: "000#request-1".into(),
+    }
+}
+
 /// One sample of every record type that holds personal data.
 pub fn all_records(user_id: &str) -> Vec<Sample> {
     let email = "philippa.q@example.com";
@@ -324,6 +394,7 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
         ),
         sample(&w9(user_id, now()), w9_personal_values()),
         sample(&payment(user_id, "pay-1"), payment_personal_values()),
+        sample(&invoice(user_id), vec!["19537".into(), "3 h 00 min".into()]),
         sample(&roster(user_id), roster_personal_values()),
         sample(
             &membership(user_id),

@@ -56,6 +56,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[PROCESSORS, LEGAL],
     },
     Description {
+        item_type: &schema::INVOICE,
+        what: "the invoices for the services you booked, line by line",
+        purpose: "to take payment for the services you booked and keep the records the law requires",
+        source: "our billing, from the hours the agency approved",
+        shared_with: &[AGENCY, PROCESSORS, LEGAL],
+    },
+    Description {
         item_type: &schema::SERVICE_REQUEST,
         what: "the security services you booked, with the site and its contact",
         purpose: "to schedule the requested service and assign Security Providers",

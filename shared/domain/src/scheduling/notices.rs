@@ -130,6 +130,8 @@ pub async fn cancel_request(
 ) -> Result<service_requests::RequestView, ApiError> {
     let cancelled = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
     release_officers_of_cancelled(state, &cancelled).await?;
+    // A cancellation fee is invoiced at once.
+    crate::billing::issue_when_due(state, request_id).await?;
     service_requests::shown(state, caller, &cancelled).await
 }
 

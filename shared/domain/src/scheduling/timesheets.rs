@@ -193,6 +193,8 @@ pub async fn approve_timesheet(
         match state.store.transact(writes).await {
             Ok(()) => {
                 tracing::info!(assignment_id = %assignment_id, adjusted, "timesheet approved");
+                // The last approval of a completed request issues its invoice.
+                crate::billing::issue_when_due(state, &pointer.request_id).await?;
                 return Ok(AssignmentView::from(&approved));
             }
             Err(StoreError::TransactionCancelled(_)) => continue,

@@ -225,6 +225,9 @@ pub struct ServiceRequest {
     pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
+    /// The agency's rates when it was booked: what its invoice is priced at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<agencies::Rates>,
     /// When it became `in_progress`: the first check-in, or the start time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,

@@ -87,6 +87,7 @@ pub async fn book(
             created_at: now,
             updated_at: now,
             completed_at: None,
+            rates: Some(agency.settings.rates.clone()),
             started_at: None,
             no_shows_checked_at: None,
             gsi1pk: format!("AGENCY#{}#REQUESTS", agency.agency_id),

@@ -89,6 +89,25 @@ pub const PAYMENT_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
+/// The invoice of one service request: what the customer owes, line by line. Transaction details,
+/// encrypted under the customer's key; a payment record the law makes us keep (through erasure).
+pub const INVOICE: ItemType = ItemType {
+    name: "invoice",
+    key: "pk=USER#<customer_user_id> sk=INVOICE#<request_id>",
+    attributes: &[
+        signed("customer_user_id"),
+        signed("request_id"),
+        signed("agency_id"),
+        unsigned("status"),
+        signed("issued_at"),
+        personal("lines"),
+        personal("total_cents"),
+        signed("currency"),
+    ],
+    retention: RetentionClass::PaymentRecord,
+    indexes: &["gsi1"],
+};
+
 /// Reserves an e-mail for one account of a role: the uniqueness lock, keyed by a keyed hash of the
 /// e-mail (no plaintext), written in the same transaction as the account.
 pub const EMAIL_LOCK: ItemType = ItemType {
@@ -197,6 +216,7 @@ pub const SERVICE_REQUEST: ItemType = ItemType {
         signed("created_at"),
         signed("updated_at"),
         signed("completed_at"),
+        signed("rates"),
         signed("started_at"),
         signed("no_shows_checked_at"),
     ],
@@ -522,6 +542,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &PROVIDER_ACCOUNT,
     &W9_RECORD,
     &PAYMENT_RECORD,
+    &INVOICE,
     &EMAIL_LOCK,
     &POLICY_VERSION,
     &CONSENT_RECORD,
