@@ -167,3 +167,50 @@ async fn retention_ttl_stream_counts_anonymously_and_cascades() {
         assert!(!dump.contains(id), "a retention metric names {id}: {dump}");
     }
 }
+
+/// A handler that panics (a bug) answers its own request with a logged 500 problem; the container
+/// goes on serving: the next request is answered normally.
+#[tokio::test]
+async fn a_panicking_handler_costs_one_request_a_500_and_nothing_else() {
+    async fn broken(_: platform::AppState, _: lambda_http::Request) -> edge::http::HandlerResult {
+        let empty: Vec<u8> = Vec::new();
+        let index = empty.len() + 3;
+        // An out-of-bounds index: the kind of bug containment is for.
+        Ok(lambda_http::Response::new(Body::from(format!(
+            "{}",
+            empty[index]
+        ))))
+    }
+    let router = edge::http::Router::new().route("GET /v1/me", broken);
+    let (status, body) = invoke("RegistrationFunction", router, "registration-get-me.json").await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["type"], "urn:officertrak:problem:internal");
+    let (status, _) = invoke(
+        "RegistrationFunction",
+        registration::router(),
+        "registration-get-me.json",
+    )
+    .await;
+    assert_eq!(status, 404, "still serving");
+}
+
+/// A body above the cap is refused with 413 before any handler parses it.
+#[tokio::test]
+async fn a_body_above_64_kib_is_a_413_and_nothing_is_parsed() {
+    let state = stack().state("RegistrationFunction", Clock::System).await;
+    let mut event: Value = serde_json::from_str(&event("registration-get-me.json")).expect("json");
+    event["routeKey"] = Value::String("POST /v1/customers".into());
+    event["requestContext"]["routeKey"] = Value::String("POST /v1/customers".into());
+    event["requestContext"]["http"]["method"] = Value::String("POST".into());
+    event["rawPath"] = Value::String("/v1/customers".into());
+    event["requestContext"]["http"]["path"] = Value::String("/v1/customers".into());
+    event["body"] = Value::String(format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024)));
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a payload-2.0 event");
+    let response = registration::router().handle(&state, request).await;
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("json"),
+        other => panic!("a problem body, got {other:?}"),
+    };
+    assert_eq!(body["type"], "urn:officertrak:problem:payload-too-large");
+}

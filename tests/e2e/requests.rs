@@ -828,3 +828,37 @@ async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() 
         "released officers lose access"
     );
 }
+
+/// Dates a client controls stay inside a sane window: a far-future or reversed list filter and a
+/// booking years ahead are 422s naming the field, never a panic or an empty 200.
+#[tokio::test]
+async fn far_future_and_reversed_dates_are_422s_not_panics() {
+    let agency = agency(&[]).await;
+    let customer = stack().user("datecustomer", &["customer"]).await.id_token;
+    for query in [
+        "?from=9999-12-31",
+        "?to=9999-12-31",
+        "?from=2027-02-01&to=2027-01-01",
+    ] {
+        let (status, problem) = call(
+            Method::GET,
+            &format!("/v1/service-requests{query}"),
+            &customer,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {problem}");
+    }
+    let (start, end) = window(Timestamp::now(), 24 * 365 * 3, 240);
+    let (status, problem) = call(
+        Method::POST,
+        "/v1/quotes",
+        &customer,
+        Some(&request_body(&agency.id, &start, &end, 1)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(pointers(&problem).contains("/starts_at"), "{problem}");
+}

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// start); `rule` names it.
     #[error("{detail}")]
     Refused { rule: &'static str, detail: String },
+    /// The body is larger than any route accepts ([`crate::http::MAX_BODY_BYTES`]).
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     /// The body is not JSON of the expected shape.
     #[error("{0}")]
     BadRequest(String),
@@ -105,6 +108,7 @@ impl ApiError {
             Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Ineligible { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +130,7 @@ impl ApiError {
             Self::Ineligible { .. } => ("urn:officertrak:problem:ineligible", "Officer not eligible"),
             Self::Refused { .. } => ("urn:officertrak:problem:refused", "Not allowed now"),
             Self::BadRequest(_) => ("urn:officertrak:problem:bad-request", "Malformed request"),
+            Self::PayloadTooLarge { .. } => ("urn:officertrak:problem:payload-too-large", "Body too large"),
             Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
             Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
             Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),

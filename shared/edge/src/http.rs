@@ -5,6 +5,7 @@
 //! table is what the route-consistency test compares with template.yaml and the OpenAPI document.
 
 use crate::error::ApiError;
+use futures::FutureExt;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -37,6 +38,20 @@ where
 {
     fn call(&self, state: AppState, request: Request) -> HandlerFuture {
         Box::pin(self(state, request))
+    }
+}
+
+/// The largest body any route accepts: every body we take is a few kilobytes of JSON, and parsing
+/// (or storing) more only serves an attacker.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The body's length in bytes.
+fn body_len(body: &Body) -> usize {
+    match body {
+        Body::Empty => 0,
+        Body::Text(text) => text.len(),
+        Body::Binary(bytes) => bytes.len(),
+        _ => 0,
     }
 }
 
@@ -121,7 +136,25 @@ impl Router {
                     "this sign-in belongs to an account that is being deleted or was deleted: it can no longer change anything"
                         .into(),
                 )),
-                (Ok(()), false, Some(handler)) => handler.call(state.clone(), request).await,
+                (Ok(()), false, Some(_)) if body_len(request.body()) > MAX_BODY_BYTES => {
+                    Err(ApiError::PayloadTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    })
+                }
+                (Ok(()), false, Some(handler)) => {
+                    // A panic in a handler is a bug, but it must cost one request a 500, never the
+                    // connection or the container's other requests.
+                    match std::panic::AssertUnwindSafe(handler.call(state.clone(), request))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => {
+                            tracing::error!("handler panicked");
+                            Err(ApiError::Internal("the handler panicked".into()))
+                        }
+                    }
+                }
                 (Ok(()), false, None) => Err(ApiError::RouteNotFound(route_key.clone())),
             };
             let response = match result {

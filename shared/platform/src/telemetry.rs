@@ -25,4 +25,13 @@ where
         .with_ansi(false)
         .with_writer(writer)
         .try_init();
+    // A panic's message may quote a value (an `expect` on a parsed field, an index): log where it
+    // happened, never what it said.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location = %location, "panic");
+    }));
 }

@@ -336,6 +336,20 @@ pub struct Page {
 
 /// `GET /v1/service-requests`: the caller's requests by start time, filtered, a page at a time.
 pub async fn list(state: &AppState, caller: &Caller, query: ListQuery) -> Result<Page, ApiError> {
+    let mut v = Validator::new();
+    for (pointer, date) in [("?from", query.from), ("?to", query.to)] {
+        if let Some(date) = date {
+            v.check(
+                (2000..=2100).contains(&date.year()),
+                pointer,
+                "must be a date from the year 2000 to 2100",
+            );
+        }
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        v.check(from <= to, "?to", "must not be before from");
+    }
+    v.finish()?;
     let scope = format!("requests:{}", caller.user_id);
     let after = match &query.cursor {
         Some(cursor) => Some(edge::cursor::decode(&state.lookup, &scope, cursor).await?),
@@ -355,7 +369,11 @@ pub async fn list(state: &AppState, caller: &Caller, query: ListQuery) -> Result
         |d| {
             format!(
                 "REQUEST#{}",
-                sortable_time(day_start(d) + SignedDuration::from_hours(24))
+                sortable_time(
+                    day_start(d)
+                        .checked_add(SignedDuration::from_hours(24))
+                        .unwrap_or(Timestamp::MAX)
+                )
             )
         },
     );

@@ -5,6 +5,8 @@ use super::*;
 
 // ------------------------------------------------------------------------------------------ rules
 
+/// How far ahead a request may start: two years.
+pub const MAX_DAYS_AHEAD: i64 = 730;
 /// One occurrence, in the site's time zone.
 pub(super) struct Occurrence {
     pub(super) starts: Zoned,
@@ -155,6 +157,10 @@ pub(super) async fn check(
     let ahead = starts.timestamp().duration_since(now);
     if ahead <= SignedDuration::ZERO {
         v.reject("/starts_at", "must be in the future");
+    } else if ahead > SignedDuration::from_hours(24 * MAX_DAYS_AHEAD) {
+        // Beyond this nobody can staff it, and every date computed from it stays far from the
+        // calendar's end.
+        v.reject("/starts_at", format!("book at most {MAX_DAYS_AHEAD} days ahead"));
     } else {
         v.check(
             ahead >= SignedDuration::from_hours(i64::from(rules.lead_time_hours)),
