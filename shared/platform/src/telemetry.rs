@@ -8,6 +8,15 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The level comes from `RUST_LOG` (default `info`).
 pub fn init() {
     init_with_writer(std::io::stdout);
+    // A panic's message may quote a value (an `expect` on a parsed field, an index): log where it
+    // happened, never what it said.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location = %location, "panic");
+    }));
 }
 
 /// Like [`init`], writing to `writer`: tests capture the very lines production writes.
@@ -25,13 +34,4 @@ where
         .with_ansi(false)
         .with_writer(writer)
         .try_init();
-    // A panic's message may quote a value (an `expect` on a parsed field, an index): log where it
-    // happened, never what it said.
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        tracing::error!(location = %location, "panic");
-    }));
 }
