@@ -299,6 +299,18 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         "the customer approves nothing"
     );
 
+    // Approved times stay within the shift: not a day earlier.
+    let elsewhere = scheduling::TimesheetApproval {
+        worked_from: Some(start - SignedDuration::from_hours(24)),
+        worked_until: None,
+        reason: Some("typo".into()),
+    };
+    match scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, elsewhere).await {
+        Err(edge::ApiError::Validation(errors)) => {
+            assert!(errors.iter().any(|e| e.pointer == "/worked_from"), "{errors:?}")
+        }
+        other => panic!("expected a 422, got {other:?}"),
+    }
     let approval = scheduling::TimesheetApproval {
         worked_from: None,
         worked_until: Some(three_hours),

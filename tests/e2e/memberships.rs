@@ -394,6 +394,53 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
         .await
         .expect("revoked");
     assert_eq!(staffing(&w, &other).await, (0, Status::Requested));
+    // Revoking again changes nothing (and would finish a clean-up a failure interrupted); the
+    // revocation stays on record: leaving cannot erase it.
+    let again = memberships::DecisionInput {
+        decision: memberships::MembershipDecision::Revoke,
+        reason: Some("Left the department".into()),
+    };
+    let repeated = scheduling::decide_membership(&w.state, &w.admin, &w.agency_id, &member.user_id, again)
+        .await
+        .expect("a repeated revocation is no error");
+    assert_eq!(repeated.status, MembershipStatus::Revoked);
+    let kept = scheduling::leave_agency(&w.state, &member, &w.agency_id)
+        .await
+        .expect_err("the revocation stays on record");
+    assert!(matches!(kept, ApiError::Conflict(_)), "{kept:?}");
+
+    // An admin who is also an officer of the agency cannot approve themselves.
+    let mut settings = domain::agencies::read(&w.state, &w.admin, &w.agency_id)
+        .await
+        .expect("agency")
+        .settings;
+    settings.admin_user_ids.push(member.user_id.clone());
+    domain::agencies::update(&w.state, &w.admin, &w.agency_id, settings)
+        .await
+        .expect("member made an admin");
+    let as_admin = Caller {
+        roles: [edge::auth::Role::Provider, edge::auth::Role::AgencyAdmin]
+            .into_iter()
+            .collect(),
+        ..member.clone()
+    };
+    let mine = memberships::MembershipInput {
+        badge_number: "B-1".into(),
+        rank: None,
+        hire_date: "2015-04-01".parse().expect("date"),
+    };
+    memberships::apply(&w.state, &as_admin, &w.agency_id, mine)
+        .await
+        .expect("applies again");
+    let self_approval = memberships::DecisionInput {
+        decision: memberships::MembershipDecision::Approve,
+        reason: None,
+    };
+    let refused =
+        scheduling::decide_membership(&w.state, &as_admin, &w.agency_id, &member.user_id, self_approval)
+            .await
+            .expect_err("no self-approval");
+    assert!(matches!(refused, ApiError::Forbidden(_)), "{refused:?}");
 }
 
 #[tokio::test]
@@ -491,6 +538,26 @@ async fn an_agency_that_approves_bookings_first_keeps_them_from_officers_until_i
         .await
         .expect_err("rejected");
     assert!(matches!(gone, ApiError::Conflict(_)), "{gone:?}");
+
+    // Leaving the last agency unlists the officer from its pool; the availability stays theirs.
+    scheduling::leave_agency(&w.state, &member, &w.agency_id)
+        .await
+        .expect("left");
+    let roster = w
+        .state
+        .store
+        .get::<domain::scheduling::roster::Roster>(&domain::scheduling::roster::Roster::key_of(
+            &member.user_id,
+        ))
+        .await
+        .expect("read")
+        .expect("roster")
+        .record;
+    assert!(
+        roster.agency_ids.is_empty() && roster.pool_keys.is_empty(),
+        "{roster:?}"
+    );
+    assert!(roster.availability.is_some());
 }
 
 /// A change that excludes the officer, raced against their claim.

@@ -151,7 +151,7 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
     let (lines, total) = match request.status {
         Status::Completed => {
             let mut minutes = Vec::new();
-            for a in assignments::of_request(&state.store, request_id).await? {
+            for a in assignments::of_request_fresh(&state.store, request_id).await? {
                 let a = a.record;
                 if a.status != AssignmentStatus::Completed {
                     continue;
@@ -204,7 +204,7 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
         }
         Err(error) => return Err(error.into()),
     }
-    tracing::info!(request_id = %request_id, total_cents = invoice.total_cents, "invoice issued");
+    tracing::info!(request_id = %request_id, "invoice issued");
     if let Ok(Some(customer)) = crate::accounts::customer(&state.store, &request.customer_user_id).await {
         let message = crate::mail::invoice_issued(
             crate::mail::first_name(&customer.record.name),

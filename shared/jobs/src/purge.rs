@@ -139,10 +139,11 @@ pub async fn scheduled_run(
     report.policy_announcements_sent = domain::policy::announce(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
-    report.due_work = review_due(state, max_items).await?;
     report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+    // Last, so a stuck item there never holds up the work above.
+    report.due_work = review_due(state, max_items).await?;
     Ok(report)
 }
 
@@ -166,6 +167,8 @@ pub struct DueReview {
     pub requests_completed: usize,
     /// Bookings nobody approved before their start, expired as rejected.
     pub unapproved_expired: usize,
+    /// Items whose step failed this run (logged; the next run tries again).
+    pub failed: usize,
 }
 
 /// The hourly review of the due-date index for what time alone moves forward: agency memberships
@@ -176,7 +179,6 @@ pub async fn review_due(
     state: &platform::AppState,
     max: usize,
 ) -> Result<DueReview, domain::privacy::erasure::ErasureError> {
-    use domain::privacy::erasure::ErasureError;
     use domain::scheduling::MembershipReview;
     let now = state.clock.now();
     let this_month = now.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
@@ -202,24 +204,30 @@ pub async fn review_due(
                 return Ok(review);
             }
             reviewed += 1;
-            let failed = |error: edge::ApiError| ErasureError::Alert(error.to_string());
+            // One item that fails is logged and left for the next run; the others go on.
             if membership {
-                match domain::scheduling::review_membership(state, key)
-                    .await
-                    .map_err(failed)?
-                {
-                    MembershipReview::NoticeSent => review.membership_lapse_notices += 1,
-                    MembershipReview::Lapsed => review.memberships_lapsed += 1,
-                    MembershipReview::Nothing => {}
+                match domain::scheduling::review_membership(state, key).await {
+                    Ok(MembershipReview::NoticeSent) => review.membership_lapse_notices += 1,
+                    Ok(MembershipReview::Lapsed) => review.memberships_lapsed += 1,
+                    Ok(MembershipReview::Nothing) => {}
+                    Err(error) => {
+                        review.failed += 1;
+                        tracing::warn!(error = %error, "membership review failed");
+                    }
                 }
             } else {
-                let done = domain::scheduling::review_request(state, key)
-                    .await
-                    .map_err(failed)?;
-                review.requests_started += usize::from(done.started);
-                review.no_shows += done.no_shows;
-                review.requests_completed += usize::from(done.completed);
-                review.unapproved_expired += usize::from(done.expired);
+                match domain::scheduling::review_request(state, key).await {
+                    Ok(done) => {
+                        review.requests_started += usize::from(done.started);
+                        review.no_shows += done.no_shows;
+                        review.requests_completed += usize::from(done.completed);
+                        review.unapproved_expired += usize::from(done.expired);
+                    }
+                    Err(error) => {
+                        review.failed += 1;
+                        tracing::warn!(error = %error, "request review failed");
+                    }
+                }
             }
         }
     }

@@ -357,8 +357,18 @@ pub async fn apply(
 pub async fn withdraw(state: &AppState, caller: &Caller, agency_id: &str) -> Result<bool, ApiError> {
     caller.require(Role::Provider)?;
     let key = Membership::key_of(&caller.user_id, agency_id);
-    if state.store.get::<Membership>(&key).await?.is_none() {
+    let Some(current) = state.store.get::<Membership>(&key).await? else {
         return Ok(false);
+    };
+    if matches!(
+        current.record.status,
+        MembershipStatus::Rejected | MembershipStatus::Revoked
+    ) {
+        // The agency's decision stays on record; applying again (PUT) shows it the new facts.
+        return Err(ApiError::Conflict(format!(
+            "a {} membership stays on record: apply again to change it",
+            current.record.status.name()
+        )));
     }
     state.store.delete(&key).await?;
     let now = state.clock.now();
@@ -509,6 +519,12 @@ pub async fn decide(
     provider_id: &str,
     input: &DecisionInput,
 ) -> Result<Membership, ApiError> {
+    if caller.user_id == provider_id {
+        // Verification is someone else's word about you, never your own.
+        return Err(ApiError::Forbidden(
+            "nobody decides their own membership: another admin of the agency must".into(),
+        ));
+    }
     let mut v = Validator::new();
     if let Some(reason) = &input.reason {
         v.text("/reason", reason, 500);
@@ -525,8 +541,22 @@ pub async fn decide(
         .ok_or(ApiError::NotFound("membership"))?;
     let now = state.clock.now();
     let before = current.record.status;
+    // The same refusal twice changes nothing (scheduling then repeats its clean-up, so a retry after
+    // a failure finishes it).
+    let repeated = matches!(
+        (input.decision, before),
+        (MembershipDecision::Reject, MembershipStatus::Rejected)
+            | (MembershipDecision::Revoke, MembershipStatus::Revoked)
+    );
+    if repeated {
+        return Ok(current.record);
+    }
     let allowed = match input.decision {
-        MembershipDecision::Approve => matches!(before, MembershipStatus::Pending | MembershipStatus::Lapsed),
+        // Approving an approved membership is an early re-verification: its period starts again.
+        MembershipDecision::Approve => matches!(
+            before,
+            MembershipStatus::Pending | MembershipStatus::Lapsed | MembershipStatus::Approved
+        ),
         MembershipDecision::Reject => before == MembershipStatus::Pending,
         MembershipDecision::Revoke => matches!(before, MembershipStatus::Approved | MembershipStatus::Lapsed),
     };

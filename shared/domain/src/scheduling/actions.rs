@@ -110,6 +110,21 @@ pub async fn act(
                 false
             }
         };
+        if matches!(action, Action::Accept | Action::CheckIn) {
+            // Confirming or starting a shift relies on the same facts as being placed on it.
+            let membership =
+                accounts::memberships::membership(&state.store, &caller.user_id, &next.agency_id).await?;
+            eligibility::membership_rule(membership.as_ref().map(|m| &m.record), &next.agency_id, now)
+                .map_err(ineligible)?;
+            let listed = state
+                .store
+                .get::<DoNotHire>(&DoNotHire::key_of(&next.agency_id, &caller.user_id))
+                .await?
+                .is_some();
+            if listed {
+                return Err(ineligible(Exclusion::DoNotHire));
+            }
+        }
         let mut writes = vec![state.store.write_replace(&next, current.version)?];
         if action == Action::CheckIn {
             // The first check-in starts the request (if the scheduled run has not yet).

@@ -275,6 +275,20 @@ pub async fn assignments_of(
         .collect())
 }
 
+/// Every assignment of a request, each read again by key (consistent): the index says which exist,
+/// but may lag a status change that just committed.
+pub async fn of_request_fresh(
+    store: &Store,
+    request_id: &str,
+) -> Result<Vec<platform::store::Versioned<Assignment>>, StoreError> {
+    let keys: Vec<ItemKey> = of_request(store, request_id)
+        .await?
+        .iter()
+        .map(|a| a.record.key())
+        .collect();
+    store.batch_get::<Assignment>(&keys).await
+}
+
 /// Every assignment of a request (through `gsi1`).
 pub async fn of_request(
     store: &Store,

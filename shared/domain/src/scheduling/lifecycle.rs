@@ -61,21 +61,33 @@ pub async fn review_request(
         let Some(agency) = agencies::find(state, &current.record.agency_id).await? else {
             break;
         };
-        if !step(state, current, &agency, &mut review).await? {
+        if step(state, current, &agency, &mut review).await? == Step::Idle {
             break;
         }
     }
     Ok(review)
 }
 
-/// Takes the one step due for the request now; whether it took one (or lost a race and should look
-/// again).
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A step was taken, or lost a race: look at the request again.
+    Again,
+    /// Nothing is due now.
+    Idle,
+}
+
+/// How long after completion (or a cancellation with a fee) the run checks again that the invoice
+/// was issued, while timesheets are still awaited.
+const INVOICE_CHECK_EVERY: SignedDuration = SignedDuration::from_hours(24);
+
+/// Takes the one step due for the request now.
 async fn step(
     state: &AppState,
     current: Versioned<ServiceRequest>,
     agency: &Agency,
     review: &mut RequestReview,
-) -> Result<bool, ApiError> {
+) -> Result<Step, ApiError> {
     let rules = &agency.settings.rules;
     let now = state.clock.now();
     let request = &current.record;
@@ -99,10 +111,11 @@ async fn step(
             started(request, rules, request.starts_at, now)
         }
         Status::InProgress if request.no_shows_checked_at.is_none() && now >= no_show_due(request, rules) => {
-            review.no_shows += mark_no_shows(state, request, agency, now).await?;
+            review.no_shows +=
+                mark_no_shows(state, request, agency, no_show_due(request, rules), now).await?;
             // The no-shows changed `filled`: mark the check done on the fresh record.
             let Some(fresh) = state.store.get::<ServiceRequest>(&request.key()).await? else {
-                return Ok(false);
+                return Ok(Step::Idle);
             };
             let mut checked = ServiceRequest {
                 no_shows_checked_at: Some(now),
@@ -110,22 +123,37 @@ async fn step(
                 ..fresh.record.clone()
             };
             checked.due(Some(completion_due(request, rules)));
-            return commit(state, &checked, fresh.version).await;
+            commit(state, &checked, fresh.version).await?;
+            return Ok(Step::Again);
         }
         Status::InProgress if now >= completion_due(request, rules) => {
             close_open_shifts(state, request, now).await?;
             let Some(fresh) = state.store.get::<ServiceRequest>(&request.key()).await? else {
-                return Ok(false);
+                return Ok(Step::Idle);
             };
             let done = completed(&fresh.record, now);
-            let took = commit(state, &done, fresh.version).await?;
-            review.completed |= took;
-            return Ok(took);
+            if commit(state, &done, fresh.version).await? {
+                review.completed = true;
+            }
+            return Ok(Step::Again);
         }
-        _ => return Ok(false),
+        // Completed or cancelled with a fee and still on the index: the invoice is awaited.
+        Status::Completed | Status::Cancelled if request.due_at.is_some() => {
+            let issued = crate::billing::issue_when_due(state, &request.request_id).await?;
+            let awaited = issued.is_none()
+                && request.status == Status::Completed
+                && assignments::of_request_fresh(&state.store, &request.request_id)
+                    .await?
+                    .iter()
+                    .any(|a| a.record.status == AssignmentStatus::Completed);
+            let mut checked = request.clone();
+            checked.due(awaited.then(|| now + INVOICE_CHECK_EVERY));
+            commit(state, &checked, current.version).await?;
+            return Ok(Step::Idle);
+        }
+        _ => return Ok(Step::Idle),
     };
-    let took = commit(state, &next, current.version).await?;
-    if took {
+    if commit(state, &next, current.version).await? {
         match next.status {
             Status::Rejected => {
                 review.expired = true;
@@ -135,7 +163,7 @@ async fn step(
             _ => {}
         }
     }
-    Ok(took)
+    Ok(Step::Again)
 }
 
 /// Replaces the request read at `version`; `false` when it changed meanwhile (look again).
@@ -150,7 +178,8 @@ async fn commit(state: &AppState, next: &ServiceRequest, version: u64) -> Result
     }
 }
 
-/// The request completed at `now`: its retention starts, it leaves the due-date index.
+/// The request completed at `now`: its retention starts; it stays on the due-date index until its
+/// invoice is issued.
 fn completed(request: &ServiceRequest, now: Timestamp) -> ServiceRequest {
     let mut done = ServiceRequest {
         status: Status::Completed,
@@ -158,7 +187,7 @@ fn completed(request: &ServiceRequest, now: Timestamp) -> ServiceRequest {
         updated_at: now,
         ..request.clone()
     };
-    done.due(None);
+    done.due(Some(now));
     done
 }
 
@@ -168,12 +197,15 @@ async fn mark_no_shows(
     state: &AppState,
     request: &ServiceRequest,
     agency: &Agency,
+    due: Timestamp,
     now: Timestamp,
 ) -> Result<usize, ApiError> {
     let mut missing = Vec::new();
-    for assignment in assignments::of_request(&state.store, &request.request_id).await? {
+    for assignment in assignments::of_request_fresh(&state.store, &request.request_id).await? {
         let a = &assignment.record;
-        if !matches!(a.status, AssignmentStatus::Assigned | AssignmentStatus::Accepted) {
+        // A replacement placed after the check came due has not missed anything yet.
+        if !matches!(a.status, AssignmentStatus::Assigned | AssignmentStatus::Accepted) || a.created_at >= due
+        {
             continue;
         }
         if end_assignment(state, a, AssignmentStatus::NoShow, None, now).await? {
@@ -296,7 +328,7 @@ pub(super) async fn complete_if_done(state: &AppState, request_id: &str) -> Resu
         if shift.request.record.status != Status::InProgress {
             return Ok(());
         }
-        let open = assignments::of_request(&state.store, request_id)
+        let open = assignments::of_request_fresh(&state.store, request_id)
             .await?
             .iter()
             .any(|a| {
@@ -310,6 +342,8 @@ pub(super) async fn complete_if_done(state: &AppState, request_id: &str) -> Resu
         }
         let done = completed(&shift.request.record, state.clock.now());
         if commit(state, &done, shift.request.version).await? {
+            // Usually nothing yet (timesheets come after); the hourly run looks again.
+            crate::billing::issue_when_due(state, request_id).await?;
             return Ok(());
         }
     }

@@ -19,14 +19,23 @@ pub async fn put_availability(
         .await?
         .ok_or(ApiError::NotFound("provider account"))?;
     let memberships = accounts::memberships::memberships_of(&state.store, &caller.user_id).await?;
-    let Some(first) = memberships.first() else {
+    let has_roster = state
+        .store
+        .get::<Roster>(&Roster::key_of(&caller.user_id))
+        .await?
+        .is_some();
+    if memberships.is_empty() && !has_roster {
         return Err(ApiError::Conflict(
             "availability is kept for agencies: apply to an agency first".into(),
         ));
+    }
+    // (An officer who left their last agency keeps their availability, listed nowhere.)
+    let zone = match memberships.first() {
+        Some(first) => agencies::find(state, &first.record.agency_id)
+            .await?
+            .map_or(TimeZone::UTC, |agency| zone_of(&agency)),
+        None => TimeZone::UTC,
     };
-    let zone = agencies::find(state, &first.record.agency_id)
-        .await?
-        .map_or(TimeZone::UTC, |agency| zone_of(&agency));
     let today = state.clock.now().to_zoned_datetime(zone).date();
     let mut availability = availability;
     // Exceptions whose day has passed are history, not an error: a client may PUT back what it read.
@@ -67,29 +76,55 @@ pub async fn put_availability(
             Some(v) => state.store.write_replace(&roster, v.version)?,
             None => state.store.write_create(&roster)?,
         }];
-        for (agency_id, key) in old.difference(&new) {
-            writes.push(
-                state
-                    .store
-                    .write_delete(&PoolEntry::key_of(agency_id, key, &roster.pool_token))?,
-            );
-        }
-        for (agency_id, key) in new.difference(&old) {
-            writes.push(state.store.write_create(&PoolEntry {
-                agency_id: agency_id.clone(),
-                pool_key: key.clone(),
-                entry_token: roster.pool_token.clone(),
-                officer_ref: caller.user_id.clone(),
-            })?);
+        let entry = |agency_id: &str, key: &str| PoolEntry {
+            agency_id: agency_id.to_owned(),
+            pool_key: key.to_owned(),
+            entry_token: roster.pool_token.clone(),
+            officer_ref: caller.user_id.clone(),
+        };
+        let removed: Vec<&(String, String)> = old.difference(&new).collect();
+        let added: Vec<&(String, String)> = new.difference(&old).collect();
+        // One transaction holds at most 100 writes; the pool is a derived index, so what does not
+        // fit is written right after, each write idempotent.
+        let overflow = removed.len() + added.len() > MAX_POOL_WRITES_IN_TRANSACTION;
+        if !overflow {
+            for (agency_id, key) in &removed {
+                writes.push(state.store.write_delete(&PoolEntry::key_of(
+                    agency_id,
+                    key,
+                    &roster.pool_token,
+                ))?);
+            }
+            for (agency_id, key) in &added {
+                writes.push(state.store.write_create(&entry(agency_id, key))?);
+            }
         }
         match state.store.transact(writes).await {
-            Ok(()) => return Ok(availability),
+            Ok(()) => {}
             Err(StoreError::TransactionCancelled(_)) => continue,
             Err(error) => return Err(error.into()),
         }
+        if overflow {
+            for (agency_id, key) in &removed {
+                state
+                    .store
+                    .delete(&PoolEntry::key_of(agency_id, key, &roster.pool_token))
+                    .await?;
+            }
+            for (agency_id, key) in &new {
+                match state.store.create(&entry(agency_id, key)).await {
+                    Ok(()) | Err(StoreError::ConditionFailed) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        return Ok(availability);
     }
     Err(ApiError::Conflict("your roster is busy: try again".into()))
 }
+
+/// Pool writes that go in the roster's own transaction (DynamoDB allows 100 writes in one).
+const MAX_POOL_WRITES_IN_TRANSACTION: usize = 99;
 
 /// Every (agency, pool key) entry the roster is listed under.
 fn listings(roster: &Roster) -> BTreeSet<(String, String)> {
@@ -228,7 +263,8 @@ async fn agency_open_shifts(
         .store
         .query_gsi1_range::<ServiceRequest>(
             &format!("{}#REQUESTS", agency_partition(&agency.agency_id)),
-            &sortable_time(now),
+            // Requests under way (started at most a day ago) may have a slot to refill.
+            &sortable_time(now - SignedDuration::from_hours(24)),
             &format!("{}~", sortable_time(until)),
         )
         .await?

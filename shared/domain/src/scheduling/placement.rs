@@ -98,8 +98,14 @@ async fn place(
             assignment.responded_at = Some(now);
         } else {
             let window = SignedDuration::from_hours(i64::from(rules.confirmation_window_hours));
-            let deadline = now.checked_add(window).unwrap_or(request.starts_at);
-            assignment.respond_by = Some(deadline.min(request.starts_at));
+            // Before the start, confirm by the start; a replacement once under way, by the end.
+            let cutoff = if request.status == Status::InProgress {
+                request.ends_at
+            } else {
+                request.starts_at
+            };
+            let deadline = now.checked_add(window).unwrap_or(cutoff);
+            assignment.respond_by = Some(deadline.min(cutoff));
         }
         let staffed = request.with_filled(request.filled + 1, now);
         let mut new_roster = roster.record.clone();

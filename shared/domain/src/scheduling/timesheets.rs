@@ -98,7 +98,18 @@ pub async fn approve_timesheet(
         .await?
         .ok_or(ApiError::NotFound("assignment"))?
         .record;
-    load_shift_for_staff(state, caller, &pointer.request_id).await?;
+    let shift = load_shift_for_staff(state, caller, &pointer.request_id).await?;
+    if caller.user_id == pointer.officer_user_id {
+        return Err(ApiError::Forbidden(
+            "nobody approves their own hours: another dispatcher or admin must".into(),
+        ));
+    }
+    // Approved hours stay within the shift as booked: from check-in's opening to the end plus the
+    // agency's grace period (what the customer is billed for cannot drift to another day).
+    let request = &shift.request.record;
+    let earliest = request.starts_at - CHECK_IN_OPENS_BEFORE;
+    let latest = request.ends_at
+        + SignedDuration::from_hours(i64::from(shift.agency.settings.rules.completion_grace_hours));
     for _ in 0..MAX_ATTEMPTS {
         let current = state
             .store
@@ -121,9 +132,14 @@ pub async fn approve_timesheet(
         let mut v = Validator::new();
         v.check(from < until, "/worked_until", "must be after worked_from");
         v.check(
-            until.duration_since(from) <= SignedDuration::from_hours(24),
+            from >= earliest,
+            "/worked_from",
+            "must not be before check-in opens for the shift",
+        );
+        v.check(
+            until <= latest,
             "/worked_until",
-            "a shift of more than 24 hours is not one shift",
+            "must not be after the shift's end plus the agency's grace period",
         );
         if let Some(reason) = &input.reason {
             v.text("/reason", reason, 500);

@@ -463,6 +463,12 @@ pub async fn decide(
         ));
     }
     let now = state.clock.now();
+    if now >= request.starts_at {
+        return Err(ApiError::Refused {
+            rule: "approve_before_start",
+            detail: "the booking's start has passed: it expires unapproved".into(),
+        });
+    }
     let decided = match input.decision {
         BookingDecision::Approve => ServiceRequest {
             status: Status::Requested,
@@ -543,9 +549,11 @@ pub(crate) async fn mark_cancelled(
         .await?
         .ok_or(ApiError::NotFound("agency"))?;
     let by_customer = pointer.owner_user_id == caller.user_id;
-    let by_agency = (caller.has(Role::Dispatcher)
+    // A customer who also staffs the agency cancels their own booking as its customer.
+    let staff = (caller.has(Role::Dispatcher)
         && agency.settings.dispatcher_user_ids.contains(&caller.user_id))
         || (caller.has(Role::AgencyAdmin) && agency.settings.admin_user_ids.contains(&caller.user_id));
+    let by_agency = !by_customer && staff;
     if !by_customer && !by_agency {
         return Err(ApiError::NotFound("service request"));
     }
@@ -562,13 +570,14 @@ pub(crate) async fn mark_cancelled(
             detail: "a customer may cancel up to the start; once under way, ask the agency".into(),
         });
     }
-    // The agency's own cancellation bills the customer nothing.
-    let fee = if by_agency {
+    // The agency's own cancellation bills the customer nothing, nor does withdrawing a booking the
+    // agency never accepted; otherwise the fee is priced at the rates booked.
+    let fee = if by_agency || request.status == Status::AwaitingApproval {
         None
     } else {
         let notice_hours = request.starts_at.duration_since(now).as_secs_f64() / 3600.0;
         pricing::cancellation_fee(
-            &agency.settings.rates,
+            request.rates.as_ref().unwrap_or(&agency.settings.rates),
             &agency.settings.cancellation_fees,
             notice_hours,
             i64::from(request.officers),
@@ -585,7 +594,13 @@ pub(crate) async fn mark_cancelled(
         updated_at: now,
         ..request
     };
-    cancelled.due(None);
+    // A fee is invoiced at once; the due-date entry makes the hourly run check it was.
+    let invoiced_at = cancelled
+        .cancellation
+        .as_ref()
+        .and_then(|c| c.fee.as_ref())
+        .map(|_| now);
+    cancelled.due(invoiced_at);
     match state.store.replace(&cancelled, current.version).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => {
