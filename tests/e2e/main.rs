@@ -15,3 +15,4 @@ mod resources;
 mod retention;
 mod scheduling;
 mod storage;
+mod telemetry;

@@ -25,6 +25,17 @@ pub fn router() -> Router {
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
         .route("GET /v1/privacy/policy", current_policy)
         .route("GET /v1/admin/usage", usage)
+        .route("POST /v1/telemetry", telemetry)
+}
+
+/// `POST /v1/telemetry` (no token needed, none read): counts the client's coarse usage data.
+async fn telemetry(state: AppState, request: Request) -> HandlerResult {
+    let input: edge::usage::Telemetry = edge::http::json_body(&request)?;
+    edge::usage::record_telemetry(&state, &input).await?;
+    lambda_http::Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(lambda_http::Body::Empty)
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// `GET /v1/admin/usage?day=YYYY-MM-DD` (ops): anonymous usage of a UTC day (today by default).

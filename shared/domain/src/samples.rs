@@ -502,3 +502,38 @@ mod registry_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod billing_tests {
+    //! Invoice pricing, here because it needs a sample request (and the samples need the invoice).
+    use crate::agencies;
+    use crate::billing::invoice_lines;
+    use crate::service_requests::pricing::PriceLine;
+
+    #[test]
+    fn each_officer_is_billed_their_approved_hours_with_the_minimum_and_the_booked_surcharges() {
+        let rates = agencies::Rates {
+            hourly_rate_cents: 6500,
+            minimum_hours: 2,
+            holiday_multiplier_percent: 150,
+            short_notice_multiplier_percent: 125,
+            short_notice_hours: 24,
+            vehicle_charge_cents: 2500,
+            admin_fee_percent: 0,
+        };
+        let mut request = crate::samples::service_request("customer", "agency");
+        request.requirements.vehicle = true;
+        request.price.lines = vec![PriceLine {
+            code: "holiday".into(),
+            description: String::new(),
+            amount_cents: 0,
+        }];
+        // 1 h worked is billed at the 2 h minimum; 3 h as worked; both at the holiday rate.
+        let (lines, total) = invoice_lines(&rates, &request, &[60, 180]).expect("priced");
+        let first = 2 * 6500 + 6500 + 2500; // labour, holiday surcharge (50 %), vehicle
+        let second = 3 * 6500 + 9750 + 2500;
+        assert_eq!(total, first + second);
+        assert!(lines.iter().all(|l| l.description.starts_with("officer ")));
+        assert!(lines[0].description.contains("minimum 2 h"));
+    }
+}

@@ -93,7 +93,12 @@ impl Router {
             ),
             _ => (String::new(), None, None),
         };
-        let caller = crate::auth::Caller::from_request(&request).ok();
+        // An unlinked route is served as if nobody called: no caller, no IP, no access-log line.
+        let unlinked = UNLINKED_ROUTES.contains(&route_key.as_str());
+        let source_ip = source_ip.filter(|_| !unlinked);
+        let caller = crate::auth::Caller::from_request(&request)
+            .ok()
+            .filter(|_| !unlinked);
         let app = crate::usage::app_label(
             request
                 .headers()
@@ -194,7 +199,9 @@ impl Router {
                 accessed_at: state.clock.now(),
                 source_ip,
             };
-            if let Err(error) = crate::access_log::record(&state.store, &entry).await {
+            if unlinked {
+                // Nothing about this call is kept but the route's daily count.
+            } else if let Err(error) = crate::access_log::record(&state.store, &entry).await {
                 // The call itself succeeded or failed on its own terms; a lost log line must not
                 // change its answer.
                 tracing::warn!(error = %error, "access log entry not written");
@@ -210,6 +217,10 @@ impl Router {
         .await
     }
 }
+
+/// Routes whose calls must not be linkable to anyone (the client's own usage telemetry): the router
+/// reads no caller, keeps no IP and writes no access-log line for them.
+pub const UNLINKED_ROUTES: &[&str] = &["POST /v1/telemetry"];
 
 /// The write routes a revoked subject may still call: a deletion must be retryable until it is done
 /// (the domain refuses every other privacy-request type to a revoked subject).
