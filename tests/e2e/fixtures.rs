@@ -214,3 +214,32 @@ async fn a_body_above_64_kib_is_a_413_and_nothing_is_parsed() {
     };
     assert_eq!(body["type"], "urn:officertrak:problem:payload-too-large");
 }
+
+/// A long array within the body cap (here 7,000 skills, ~56 KB) is refused by its own cap with a
+/// 422, never handed to the encryption layer (whose list handling recurses per element).
+#[tokio::test]
+async fn an_array_longer_than_its_cap_is_a_422() {
+    let stack = stack();
+    let email = e2e::unique_email("longarray");
+    let token = stack.user_with_email(&email, &["provider"]).await.id_token;
+    let (status, account) = e2e::call_api(
+        reqwest::Method::POST,
+        "/v1/providers",
+        Some(&token),
+        Some(&crate::accounts::provider_body(&email, None)),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{account}");
+    let skills: Vec<&str> = std::iter::repeat_n("armed", 7000).collect();
+    let (status, problem) = e2e::call_api(
+        reqwest::Method::PATCH,
+        "/v1/me/provider",
+        Some(&token),
+        Some(&serde_json::json!({ "skills": skills })),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(e2e::pointers(&problem).contains("/skills"), "{problem}");
+}

@@ -170,6 +170,9 @@ pub fn mask_tax_id(digits: &str) -> String {
 /// Parses a JSON body into `T`. Malformed JSON is 400; JSON of the wrong shape (missing field, wrong
 /// type, unknown field) is 422 with the pointer of the field, never its value.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        check_sizes(&value)?;
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Ok(value) => Ok(value),
@@ -186,6 +189,48 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Err(ApiError::Validation(vec![shape_error(&path, &inner.to_string())]))
         }
     }
+}
+
+/// Most items any array of a body may hold: every list we take is short (skills, regions, windows,
+/// holidays, ids), and a long one must never reach the encryption layer, whose list handling
+/// recurses per element (7,000 items overflowed the stack and aborted the process).
+pub const MAX_ARRAY_ITEMS: usize = 100;
+/// Longest string any field of a body may hold (fields have their own, smaller caps too).
+pub const MAX_STRING_CHARS: usize = 5_000;
+
+/// Refuses a body with an array or a string above the caps, naming the first such field: walked
+/// with an explicit stack, so no client controls the depth of any recursion here.
+pub fn check_sizes(value: &serde_json::Value) -> Result<(), ApiError> {
+    let mut pending: Vec<(String, &serde_json::Value)> = vec![(String::new(), value)];
+    while let Some((pointer, value)) = pending.pop() {
+        match value {
+            serde_json::Value::Array(items) => {
+                if items.len() > MAX_ARRAY_ITEMS {
+                    return Err(ApiError::Validation(vec![FieldError {
+                        pointer,
+                        detail: format!("at most {MAX_ARRAY_ITEMS} items"),
+                    }]));
+                }
+                for (index, item) in items.iter().enumerate() {
+                    pending.push((format!("{pointer}/{index}"), item));
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields {
+                    let escaped = name.replace('~', "~0").replace('/', "~1");
+                    pending.push((format!("{pointer}/{escaped}"), field));
+                }
+            }
+            serde_json::Value::String(text) if text.chars().count() > MAX_STRING_CHARS => {
+                return Err(ApiError::Validation(vec![FieldError {
+                    pointer,
+                    detail: format!("at most {MAX_STRING_CHARS} characters"),
+                }]));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Turns serde's message into a field error without echoing values.
@@ -240,6 +285,25 @@ fn shape_error(path: &str, message: &str) -> FieldError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_arrays_and_strings_are_refused_by_pointer_at_any_depth() {
+        let ok = serde_json::json!({"a": [1, 2, 3], "b": {"c": "short"}});
+        assert!(check_sizes(&ok).is_ok());
+        let long = serde_json::json!({"x": {"skills": vec!["armed"; MAX_ARRAY_ITEMS + 1]}});
+        match check_sizes(&long) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].pointer, "/x/skills"),
+            other => panic!("expected a 422, got {other:?}"),
+        }
+        let text = serde_json::json!({"notes": "n".repeat(MAX_STRING_CHARS + 1)});
+        assert!(matches!(check_sizes(&text), Err(ApiError::Validation(_))));
+        // Deep nesting is walked without recursion.
+        let mut deep = serde_json::json!(1);
+        for _ in 0..100 {
+            deep = serde_json::json!([deep]);
+        }
+        assert!(check_sizes(&deep).is_ok());
+    }
     use jiff::civil::date;
     use serde::Deserialize;
 
