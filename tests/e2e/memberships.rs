@@ -669,3 +669,96 @@ async fn a_placement_racing_a_restriction_a_do_not_hire_a_revocation_or_an_erasu
     }
     eprintln!("races: {outcomes:#?}");
 }
+
+#[tokio::test]
+async fn an_officer_of_two_agencies_works_for_both_and_losing_one_keeps_the_other() {
+    let first = world(|_| {}).await;
+    let second = world(|_| {}).await;
+    let member = officer(&first, |_| {}).await;
+    let facts = memberships::MembershipInput {
+        badge_number: "K9-22".into(),
+        rank: Some("Deputy".into()),
+        hire_date: "2019-06-01".parse().expect("date"),
+    };
+    memberships::apply(&second.state, &member, &second.agency_id, facts)
+        .await
+        .expect("applies to the second agency");
+    let approve = memberships::DecisionInput {
+        decision: memberships::MembershipDecision::Approve,
+        reason: None,
+    };
+    scheduling::decide_membership(
+        &second.state,
+        &second.admin,
+        &second.agency_id,
+        &member.user_id,
+        approve,
+    )
+    .await
+    .expect("the second agency approves");
+    let tuesday = next_tuesday_10();
+    let here = book_at(&first, tuesday, 4, 1, false).await;
+    let there = book_at(&second, tuesday + SignedDuration::from_hours(24), 4, 1, false).await;
+    let shifts: Vec<String> = scheduling::open_shifts(&first.state, &member, None)
+        .await
+        .expect("open shifts")
+        .into_iter()
+        .map(|s| s.request_id)
+        .collect();
+    assert!(shifts.contains(&here) && shifts.contains(&there), "{shifts:?}");
+    scheduling::claim(&first.state, &member, &here)
+        .await
+        .expect("claim here");
+    scheduling::claim(&first.state, &member, &there)
+        .await
+        .expect("claim there");
+    let revoke = memberships::DecisionInput {
+        decision: memberships::MembershipDecision::Revoke,
+        reason: Some("Transferred".into()),
+    };
+    scheduling::decide_membership(
+        &second.state,
+        &second.admin,
+        &second.agency_id,
+        &member.user_id,
+        revoke,
+    )
+    .await
+    .expect("revoked by the second");
+    assert_eq!(
+        staffing(&second, &there).await,
+        (0, Status::Requested),
+        "released there"
+    );
+    assert_eq!(staffing(&first, &here).await.0, 1, "kept here");
+    let roster = first
+        .state
+        .store
+        .get::<domain::scheduling::roster::Roster>(&domain::scheduling::roster::Roster::key_of(
+            &member.user_id,
+        ))
+        .await
+        .expect("read")
+        .expect("roster")
+        .record;
+    assert_eq!(
+        roster.agency_ids,
+        vec![first.agency_id.clone()],
+        "listed only where still a member"
+    );
+    // The second agency's admin cannot decide for the first.
+    let other = memberships::DecisionInput {
+        decision: memberships::MembershipDecision::Revoke,
+        reason: Some("x".into()),
+    };
+    let refused = scheduling::decide_membership(
+        &first.state,
+        &second.admin,
+        &first.agency_id,
+        &member.user_id,
+        other,
+    )
+    .await
+    .expect_err("another agency's admin");
+    assert!(matches!(refused, ApiError::NotFound(_)), "{refused:?}");
+}

@@ -148,5 +148,6 @@ async fn no_response_of_any_route_sets_a_cookie() {
             }
         }
     }
+    eprintln!("responses checked for Set-Cookie: {checked}");
     assert!(checked > 60, "every route was called: {checked}");
 }
