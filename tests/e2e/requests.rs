@@ -614,6 +614,19 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "another user's cursor");
+    let (status, _) = call(
+        Method::GET,
+        &format!("/v1/service-requests?status=requested&cursor={cursor}"),
+        &customer.id_token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a cursor reused with other filters"
+    );
 
     let (_, march) = call(
         Method::GET,

@@ -1,10 +1,12 @@
 //! Opaque, tamper-proof pagination cursors: the position (a sort key) plus a keyed MAC over it and
-//! the list it belongs to, so a cursor cannot be forged, edited, or used on another user's list.
+//! the list it belongs to (owner and filters), so a cursor cannot be forged, edited, used on another
+//! user's list, or reused with other filters.
 
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use platform::lookup::LookupKey;
+use subtle::ConstantTimeEq;
 
 /// A cursor for the position after `sort_key` in the list named `scope` (include the owner).
 pub async fn encode(key: &LookupKey, scope: &str, sort_key: &str) -> Result<String, ApiError> {
@@ -26,9 +28,9 @@ pub async fn decode(key: &LookupKey, scope: &str, cursor: &str) -> Result<String
     let expected = key
         .digest("cursor", format!("{scope}\n{sort_key}").as_bytes())
         .await?;
-    if expected.get(..32) == Some(mac) {
-        Ok(sort_key)
-    } else {
-        Err(invalid())
-    }
+    // Compared in constant time: how long a wrong guess takes must not say how much of it was right.
+    let matches = expected
+        .get(..32)
+        .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(mac.as_bytes())));
+    if matches { Ok(sort_key) } else { Err(invalid()) }
 }

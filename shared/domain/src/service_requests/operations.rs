@@ -350,7 +350,15 @@ pub async fn list(state: &AppState, caller: &Caller, query: ListQuery) -> Result
         v.check(from <= to, "?to", "must not be before from");
     }
     v.finish()?;
-    let scope = format!("requests:{}", caller.user_id);
+    // The cursor is bound to the owner and the filters: reused with others it is a 400, never a
+    // silently empty or shifted page.
+    let scope = format!(
+        "requests:{}:status={}:from={}:to={}",
+        caller.user_id,
+        query.status.map(|s| format!("{s:?}")).unwrap_or_default(),
+        query.from.map(|d| d.to_string()).unwrap_or_default(),
+        query.to.map(|d| d.to_string()).unwrap_or_default()
+    );
     let after = match &query.cursor {
         Some(cursor) => Some(edge::cursor::decode(&state.lookup, &scope, cursor).await?),
         None => None,
