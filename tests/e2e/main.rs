@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod authorization;
 mod encryption;
 mod erasure;
 mod fixtures;
