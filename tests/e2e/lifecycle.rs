@@ -405,3 +405,44 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         "the amounts are encrypted and the 7-year retention runs"
     );
 }
+
+#[tokio::test]
+async fn erasing_a_customer_cancels_their_coming_requests_and_frees_the_officers() {
+    use domain::privacy::erasure::{self, ErasureReason};
+    use domain::scheduling::roster::Roster;
+    let w = world(|_| {}).await;
+    let email = e2e::unique_email("freed");
+    let freed =
+        crate::scheduling::officer_with(&w, None, email.clone(), crate::scheduling::always(), |_| {}).await;
+    let request_id = book_at(&w, next_tuesday_10(), 4, 1, false).await;
+    scheduling::claim(&w.state, &freed, &request_id)
+        .await
+        .expect("claim");
+    erasure::start(&w.state, &w.customer.user_id, ErasureReason::Request)
+        .await
+        .expect("erasure started");
+    erasure::run(&w.state, &w.customer.user_id, usize::MAX)
+        .await
+        .expect("erasure ran");
+    assert_eq!(
+        assignment(&w, &freed, &request_id).await.status,
+        AssignmentStatus::Cancelled,
+        "the officer no longer holds a shift of a request that is gone"
+    );
+    let roster = w
+        .state
+        .store
+        .get::<Roster>(&Roster::key_of(&freed.user_id))
+        .await
+        .expect("read")
+        .expect("roster")
+        .record;
+    assert!(
+        roster.commitments.iter().all(|c| c.request_id != request_id),
+        "the commitment no longer blocks overlapping shifts"
+    );
+    assert!(
+        mails_to(&email).await.iter().any(|m| m.contains("was cancelled")),
+        "the officer is told (the shift only)"
+    );
+}

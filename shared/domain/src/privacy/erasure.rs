@@ -326,6 +326,28 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
             }
         }
     }
+    // The customer's requests still to come or under way are cancelled (no fee) and their officers
+    // released and told (the shift only), before the pointers that lead to them go.
+    for request in state
+        .store
+        .query::<ServiceRequest>(&user_partition(user_id), "REQUEST#", usize::MAX)
+        .await?
+    {
+        let r = &request.record;
+        if r.ends_at <= now || !r.status.can_become(crate::service_requests::Status::Cancelled) {
+            continue;
+        }
+        if !budget.spend() {
+            return Ok(false);
+        }
+        match crate::scheduling::cancel_for_erasure(state, &r.request_id).await {
+            Ok(()) | Err(edge::ApiError::NotFound(_)) => {}
+            // Busy: this step is not done; the job resumes here.
+            Err(edge::ApiError::Conflict(_)) => return Ok(false),
+            Err(edge::ApiError::Store(error)) => return Err(error.into()),
+            Err(other) => return Err(ErasureError::Identity(other.to_string())),
+        }
+    }
     let mut keys: Vec<ItemKey> = assignments
         .iter()
         .map(|a| AssignmentPointer::key_of(&a.record.assignment_id))

@@ -135,6 +135,18 @@ pub async fn cancel_request(
     service_requests::shown(state, caller, &cancelled).await
 }
 
+/// Cancels a request of a customer who is being erased (no fee) and releases and tells its officers,
+/// so no officer keeps a commitment to a request that will no longer exist. Idempotent.
+pub async fn cancel_for_erasure(state: &AppState, request_id: &str) -> Result<(), ApiError> {
+    if let Some(cancelled) =
+        service_requests::mark_cancelled_by_system(state, request_id, "the customer's account was deleted")
+            .await?
+    {
+        release_officers_of_cancelled(state, &cancelled).await?;
+    }
+    Ok(())
+}
+
 /// Tells every officer still assigned to a cancelled request, and releases them: the mail names the
 /// shift (site, city, local start) and nothing about the customer.
 async fn release_officers_of_cancelled(state: &AppState, request: &ServiceRequest) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ mod rules;
 pub use operations::{
     BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, located, quote, read,
 };
-pub(crate) use operations::{mark_cancelled, shown, tell_customer_rejected};
+pub(crate) use operations::{mark_cancelled, mark_cancelled_by_system, shown, tell_customer_rejected};
 pub use rules::parse;
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).

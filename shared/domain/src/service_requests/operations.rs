@@ -622,6 +622,44 @@ pub(crate) async fn mark_cancelled(
     Ok(cancelled)
 }
 
+/// Cancels a request whose customer is being erased: no fee, by `system`, with `reason`. `None` when
+/// it is over already (or gone). [`crate::scheduling::cancel_for_erasure`] then releases the officers.
+pub(crate) async fn mark_cancelled_by_system(
+    state: &AppState,
+    request_id: &str,
+    reason: &str,
+) -> Result<Option<ServiceRequest>, ApiError> {
+    for _ in 0..8 {
+        let Some((_, current)) = located(state, request_id).await? else {
+            return Ok(None);
+        };
+        if !current.record.status.can_become(Status::Cancelled) {
+            return Ok(None);
+        }
+        let now = state.clock.now();
+        let mut cancelled = ServiceRequest {
+            status: Status::Cancelled,
+            cancellation: Some(Cancellation {
+                cancelled_at: now,
+                by_user_id: "system".into(),
+                reason: reason.to_owned(),
+                fee: None,
+            }),
+            updated_at: now,
+            ..current.record
+        };
+        cancelled.due(None);
+        match state.store.replace(&cancelled, current.version).await {
+            Ok(_) => return Ok(Some(cancelled)),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the request is busy: the erasure tries again".into(),
+    ))
+}
+
 /// The customer's view of `request` with its payment summary (after a change such as cancellation).
 pub(crate) async fn shown(
     state: &AppState,
