@@ -762,3 +762,48 @@ async fn an_officer_of_two_agencies_works_for_both_and_losing_one_keeps_the_othe
     .expect_err("another agency's admin");
     assert!(matches!(refused, ApiError::NotFound(_)), "{refused:?}");
 }
+
+#[tokio::test]
+async fn an_erased_officers_do_not_hire_entries_go_with_them() {
+    use domain::privacy::erasure::{self, ErasureReason};
+    use domain::scheduling::roster::DoNotHire;
+    let w = world(|_| {}).await;
+    let listed = officer(&w, |_| {}).await;
+    scheduling::put_do_not_hire(
+        &w.state,
+        &w.admin,
+        &w.agency_id,
+        &listed.user_id,
+        DoNotHireInput {
+            note: Some("Complaint from the Pinedale fairgrounds manager".into()),
+        },
+    )
+    .await
+    .expect("listed");
+    let nobody = scheduling::put_do_not_hire(
+        &w.state,
+        &w.admin,
+        &w.agency_id,
+        "no-such-provider",
+        DoNotHireInput { note: None },
+    )
+    .await
+    .expect_err("only a real provider can be listed");
+    assert!(matches!(nobody, ApiError::NotFound(_)), "{nobody:?}");
+    erasure::start(&w.state, &listed.user_id, ErasureReason::Request)
+        .await
+        .expect("erasure started");
+    erasure::run(&w.state, &listed.user_id, usize::MAX)
+        .await
+        .expect("erasure ran");
+    let entry = w
+        .state
+        .store
+        .get::<DoNotHire>(&DoNotHire::key_of(&w.agency_id, &listed.user_id))
+        .await
+        .expect("read");
+    assert!(
+        entry.is_none(),
+        "the entry and its note about the person are gone"
+    );
+}

@@ -362,6 +362,21 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
             "REF".to_owned(),
         ));
     }
+    // Do-not-hire entries about the officer (their notes describe the person) go too.
+    for pointer in state
+        .store
+        .query::<crate::scheduling::roster::DoNotHirePointer>(
+            &user_partition(user_id),
+            crate::scheduling::roster::DO_NOT_HIRE_PREFIX,
+            usize::MAX,
+        )
+        .await?
+    {
+        keys.push(crate::scheduling::roster::DoNotHire::key_of(
+            &pointer.record.agency_id,
+            user_id,
+        ));
+    }
     if let Some(roster) = state.store.get::<Roster>(&Roster::key_of(user_id)).await? {
         for agency_id in &roster.record.agency_ids {
             for pool_key in &roster.record.pool_keys {

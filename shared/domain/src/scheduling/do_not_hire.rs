@@ -40,6 +40,10 @@ pub async fn put_do_not_hire(
         v.text("/note", note, 500);
     }
     v.finish()?;
+    // Only a real provider can be listed: the entry is about them, and their erasure must find it.
+    if accounts::provider(&state.store, provider_id).await?.is_none() {
+        return Err(ApiError::NotFound("provider"));
+    }
     let entry = DoNotHire {
         agency_id: agency_id.to_owned(),
         provider_user_id: provider_id.to_owned(),
@@ -47,9 +51,23 @@ pub async fn put_do_not_hire(
         added_at: state.clock.now(),
         note: input.note.map(|n| n.trim().to_owned()),
     };
+    let pointer = DoNotHirePointer {
+        agency_id: agency_id.to_owned(),
+        provider_user_id: provider_id.to_owned(),
+    };
     match state.store.get::<DoNotHire>(&entry_key(&entry)).await? {
         Some(current) => state.store.replace(&entry, current.version).await.map(|_| ()),
-        None => state.store.create(&entry).await,
+        // The entry and the officer's pointer to it, together.
+        None => {
+            let writes = vec![
+                state.store.write_create(&entry)?,
+                state.store.write_create(&pointer)?,
+            ];
+            state.store.transact(writes).await.map_err(|error| match error {
+                StoreError::TransactionCancelled(_) => StoreError::ConditionFailed,
+                other => other,
+            })
+        }
     }
     .map_err(|error| match error {
         StoreError::ConditionFailed => ApiError::Conflict("the list changed meanwhile: try again".into()),
@@ -81,6 +99,10 @@ pub async fn delete_do_not_hire(
     state
         .store
         .delete(&DoNotHire::key_of(agency_id, provider_id))
+        .await?;
+    state
+        .store
+        .delete(&DoNotHirePointer::key_of(provider_id, agency_id))
         .await?;
     tracing::info!(agency_id = %agency_id, provider_user_id = %provider_id, "do-not-hire entry removed");
     Ok(())

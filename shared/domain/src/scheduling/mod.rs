@@ -48,7 +48,9 @@ use crate::scheduling::assignments::{
 };
 use crate::scheduling::availability::Availability;
 use crate::scheduling::eligibility::{Candidate, Exclusion};
-use crate::scheduling::roster::{Commitment, DO_NOT_HIRE_PREFIX, DoNotHire, PoolEntry, Roster, WorkedShift};
+use crate::scheduling::roster::{
+    Commitment, DO_NOT_HIRE_PREFIX, DoNotHire, DoNotHirePointer, PoolEntry, Roster, WorkedShift,
+};
 use crate::service_requests::{self, RequestPointer, ServiceRequest, Status, local};
 use edge::auth::{Caller, Role};
 use edge::error::ApiError;

@@ -164,6 +164,32 @@ pub struct DoNotHire {
     pub note: Option<String>,
 }
 
+/// Points from the officer to an agency's do-not-hire entry about them (no note, no reason), so the
+/// officer's erasure finds every such entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoNotHirePointer {
+    pub agency_id: String,
+    pub provider_user_id: String,
+}
+
+impl DoNotHirePointer {
+    /// The pointer of `agency_id`'s entry about `provider_user_id`.
+    pub fn key_of(provider_user_id: &str, agency_id: &str) -> ItemKey {
+        ItemKey::new(
+            user_partition(provider_user_id),
+            format!("{DO_NOT_HIRE_PREFIX}{agency_id}"),
+        )
+    }
+}
+
+impl Record for DoNotHirePointer {
+    const TYPE: &'static ItemType = &schema::DO_NOT_HIRE_POINTER;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.provider_user_id, &self.agency_id)
+    }
+}
+
 /// Sort-key prefix of an agency's do-not-hire entries.
 pub const DO_NOT_HIRE_PREFIX: &str = "DNH#";
 

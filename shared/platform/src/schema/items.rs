@@ -353,6 +353,16 @@ pub const POOL_ENTRY: ItemType = ItemType {
     indexes: &[],
 };
 
+/// Which agencies list an officer as do-not-hire, kept in the officer's partition: erasure finds the
+/// entries (which live in the agencies' partitions) from the officer, without a Scan.
+pub const DO_NOT_HIRE_POINTER: ItemType = ItemType {
+    name: "do_not_hire_pointer",
+    key: "pk=USER#<provider_user_id> sk=DNH#<agency_id>",
+    attributes: &[signed("agency_id"), signed("provider_user_id")],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// An officer on an agency's do-not-hire list.
 pub const DO_NOT_HIRE: ItemType = ItemType {
     name: "do_not_hire",
@@ -557,6 +567,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &AGENCY_MEMBERSHIP,
     &POOL_ENTRY,
     &DO_NOT_HIRE,
+    &DO_NOT_HIRE_POINTER,
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
     &PURGE_CHECKPOINT,
