@@ -95,6 +95,12 @@ impl LocalStack {
         })
     }
 
+    /// Sets a template parameter after bootstrap (the local processor's URL, known once it started):
+    /// function configurations resolved afterwards see the new value.
+    pub fn set_parameter(&mut self, name: &str, value: &str) {
+        self.refs.insert(name.to_owned(), value.to_owned());
+    }
+
     /// SDK configuration that talks to this stack's emulator.
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config(&self.endpoint).await
@@ -143,6 +149,7 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
         stack.refs.insert(logical_id.to_owned(), address);
     }
     stack.refs.insert("Api".into(), "local".into());
+    ensure_processor(&aws_sdk_secretsmanager::Client::new(&sdk), &mut stack).await?;
     // The branch keys every deployment needs: system data and beacons (per-user keys come with users).
     if let Some(function) = template.functions()?.first() {
         let config = stack.function_config(&function.logical_id)?;
@@ -153,6 +160,46 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
         KeyManager::new(&config, &keys)?.ensure_system_keys().await?;
     }
     Ok(stack)
+}
+
+/// The secret key localstripe accepts (any `sk_…` will do; this one says where it belongs).
+pub const LOCAL_STRIPE_SECRET_KEY: &str = "sk_test_officertrak_local";
+
+/// The webhook secret of the local stack: tests sign webhooks with it, as Stripe would.
+pub const LOCAL_STRIPE_WEBHOOK_SECRET: &str = "whsec_officertrak_local";
+
+/// The payment processor of the local stack: the Secrets Manager secret the template names (created
+/// with the local keys when missing), and the processor's URL from `STRIPE_API_BASE` when set (the
+/// localstripe that `cargo xtask test` started; `cargo xtask dev` sets it with
+/// [`LocalStack::set_parameter`]).
+async fn ensure_processor(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stack: &mut LocalStack,
+) -> Result<(), BootstrapError> {
+    if let Ok(url) = std::env::var("STRIPE_API_BASE")
+        && !url.trim().is_empty()
+    {
+        stack.refs.insert("StripeApiBase".into(), url);
+    }
+    let Some(secret_id) = stack.refs.get("StripeSecretId").cloned() else {
+        return Ok(());
+    };
+    let value = serde_json::json!({
+        "secret_key": LOCAL_STRIPE_SECRET_KEY,
+        "webhook_secret": LOCAL_STRIPE_WEBHOOK_SECRET,
+    })
+    .to_string();
+    let created = secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(value)
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some("ResourceExistsException") => Ok(()),
+        Err(error) => Err(aws_error("StripeSecretId")(error)),
+    }
 }
 
 /// KMS keys are found again by their alias, so every key in the template needs one.

@@ -1,6 +1,7 @@
 //! The local AWS emulator (moto server): installing it into the project's virtualenv and running it.
 //!
-//! moto serves DynamoDB, KMS, SES and Cognito on one port; the SDK reaches it through the endpoint URL.
+//! moto serves DynamoDB, KMS, SES, Cognito and Secrets Manager on one port; the SDK reaches it through
+//! the endpoint URL. Beside it runs localstripe, the stand-in for the payment processor.
 //! Its state lives in memory: it is gone when the process stops.
 
 use crate::repo_root;
@@ -17,7 +18,7 @@ pub enum EmulatorError {
     Install { what: String, detail: String },
     #[error("cannot start moto: {0}")]
     Spawn(std::io::Error),
-    #[error("moto did not answer on {0} within 60 s (is the port in use by something else?)")]
+    #[error("the local emulator did not answer on {0} in time (is the port in use by something else?)")]
     NotReady(String),
     #[error("no free local port: {0}")]
     Port(std::io::Error),
@@ -163,6 +164,76 @@ impl Emulator {
             let _ = child.kill().await;
         }
     }
+}
+
+/// A running localstripe (the local Stripe). Dropping it stops the process.
+pub struct LocalStripe {
+    /// `http://127.0.0.1:<port>`: the functions' `STRIPE_API_BASE`.
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl LocalStripe {
+    /// Starts localstripe on `port` (through infra/python/local_stripe.py: state in memory only), or
+    /// reuses one that already answers there. Waits until it answers.
+    pub async fn start(port: u16, log_file: Option<&Path>) -> Result<Self, EmulatorError> {
+        let url = format!("http://127.0.0.1:{port}");
+        if stripe_answers(&url).await {
+            return Ok(Self { url, child: None });
+        }
+        let (stdout, stderr) = match log_file {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
+                let copy = file.try_clone().map_err(EmulatorError::Spawn)?;
+                (Stdio::from(file), Stdio::from(copy))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("infra/python/local_stripe.py"))
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(EmulatorError::Spawn)?;
+        let stripe = Self {
+            url,
+            child: Some(child),
+        };
+        for _ in 0..300 {
+            if stripe_answers(&stripe.url).await {
+                return Ok(stripe);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(EmulatorError::NotReady(stripe.url.clone()))
+    }
+
+    /// Starts localstripe on a free port.
+    pub async fn start_on_free_port(log_file: Option<&Path>) -> Result<Self, EmulatorError> {
+        let port = free_port().map_err(EmulatorError::Port)?;
+        Self::start(port, log_file).await
+    }
+
+    /// Stops the process this handle started.
+    pub async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Whether a localstripe answers at `url` (an authenticated list of customers).
+pub async fn stripe_answers(url: &str) -> bool {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/customers"))
+        .bearer_auth(crate::bootstrap::LOCAL_STRIPE_SECRET_KEY)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
 }
 
 /// A port that was free a moment ago.

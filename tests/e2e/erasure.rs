@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::accounts::EmailLock;
 use domain::privacy::erasure::{self, ErasureReason, ErasureStep, Progress};
-use e2e::{call_api, raw_partition, stack, sub_of, unique_email};
+use e2e::{call_api, processor_get, raw_partition, stack, sub_of, unique_email};
 use edge::auth::{Caller, Role};
 use jiff::Timestamp;
 use platform::AppState;
@@ -83,7 +83,7 @@ async fn busy_user(state: &AppState) -> (String, String, String) {
         "time_zone": "America/Denver",
         "officers": 1,
         "requirements": {"armed": false, "attire": "uniformed"},
-        "payment": {"processor_token": "pm_1BoulderRegatta9", "card_brand": "visa", "card_last4": "4242"}
+        "payment": {"processor_token": "pm_card_visa", "card_brand": "visa", "card_last4": "4242"}
     });
     let customer = caller(&user_id, &[Role::Customer]);
     let (booking, _) =
@@ -145,6 +145,21 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
     );
     assert!(raw_partition(&user_id).await.len() >= 5);
 
+    let processor_customer = state
+        .store
+        .get::<domain::payments::ProcessorCustomer>(&domain::payments::ProcessorCustomer::key_of(&user_id))
+        .await
+        .expect("read")
+        .expect("the booking made a customer at the processor")
+        .record
+        .customer_id;
+    assert_eq!(
+        processor_get(&format!("/v1/customers/{processor_customer}"))
+            .await
+            .0,
+        200
+    );
+
     erasure::start(&state, &user_id, ErasureReason::Request)
         .await
         .expect("start");
@@ -158,8 +173,15 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
     let left = raw_partition(&user_id).await;
     assert_eq!(
         item_types(&left),
-        ["payment_record", "w9_record"],
+        ["payment_charge", "payment_record", "w9_record"],
         "only tax and payment records stay"
+    );
+    assert_eq!(
+        processor_get(&format!("/v1/customers/{processor_customer}"))
+            .await
+            .0,
+        404,
+        "the customer is deleted at the processor too"
     );
     let categories: Vec<(&str, bool)> = job
         .retained
@@ -205,7 +227,11 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
         Progress::Done(again) => assert_eq!(again.completed_at, job.completed_at),
         other => panic!("expected done, got {other:?}"),
     }
-    assert_eq!(raw_partition(&user_id).await.len(), 2);
+    assert_eq!(
+        raw_partition(&user_id).await.len(),
+        3,
+        "payment charge, payment record, W-9"
+    );
 }
 
 #[tokio::test]

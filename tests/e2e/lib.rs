@@ -299,3 +299,39 @@ pub async fn mails_to(address: &str) -> Vec<String> {
         .map(serde_json::Value::to_string)
         .collect()
 }
+
+/// Reads the local payment processor (localstripe, started by `cargo xtask test` and found through
+/// `STRIPE_API_BASE`) as Stripe's dashboard would: status and JSON body of `GET <path>`.
+pub async fn processor_get(path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let base = std::env::var("STRIPE_API_BASE")
+        .expect("STRIPE_API_BASE is not set: run the end-to-end tests through `cargo xtask test`");
+    let response = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(infra::bootstrap::LOCAL_STRIPE_SECRET_KEY)
+        .send()
+        .await
+        .expect("localstripe answers");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// Acts on the local payment processor directly, as Stripe itself would (an authorisation lapsing):
+/// `POST <path>` with form `params`.
+pub async fn processor_post(path: &str, params: &[(&str, &str)]) -> (reqwest::StatusCode, serde_json::Value) {
+    let base = std::env::var("STRIPE_API_BASE").expect("STRIPE_API_BASE");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(infra::bootstrap::LOCAL_STRIPE_SECRET_KEY)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("localstripe answers");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}

@@ -187,7 +187,7 @@ pub(crate) async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u
         "time_zone": ZONE,
         "officers": officers,
         "requirements": {"armed": armed, "attire": "uniformed", "vehicle": false, "supervisor": false},
-        "payment": {"processor_token": "pm_1PinedaleRodeo42", "card_brand": "visa", "card_last4": "4242"}
+        "payment": {"processor_token": "pm_card_visa", "card_brand": "visa", "card_last4": "4242"}
     });
     let (booking, _) = service_requests::book(&w.state, &w.customer, body.to_string().as_bytes(), None)
         .await

@@ -1,5 +1,5 @@
 //! The requests function: service requests customers book, with quotes, the agency's approval,
-//! cancellation, and their invoices and statements.
+//! cancellation, their invoices and statements, and the payment processor's webhook.
 //! Routes are declared in template.yaml (`RequestsFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::service_requests::{self, ListQuery, Status};
@@ -23,6 +23,20 @@ pub fn router() -> Router {
         .route("POST /v1/service-requests/{id}/approval", decide)
         .route("GET /v1/service-requests/{id}/invoice", invoice)
         .route("GET /v1/me/statement", statement)
+        .route("POST /v1/webhooks/stripe", stripe_webhook)
+}
+
+/// `POST /v1/webhooks/stripe`: a report from the payment processor (no JWT: its signature is the
+/// proof of origin; a missing, forged or stale one is a 400 and changes nothing).
+async fn stripe_webhook(state: AppState, request: Request) -> HandlerResult {
+    let signature = request
+        .headers()
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok());
+    json(
+        StatusCode::OK,
+        &domain::billing::processor_webhook(&state, body_bytes(&request), signature).await?,
+    )
 }
 
 /// `GET /v1/service-requests/{id}/invoice`: the request's invoice (its customer, or the agency's staff).

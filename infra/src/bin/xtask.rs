@@ -1,6 +1,6 @@
 //! `cargo xtask …`: the developer commands (see README.md).
 //!
-//! - `dev`: installs what is missing, starts the emulator, creates the resources, serves the API on
+//! - `dev`: installs what is missing, starts the emulator and localstripe, creates the resources, serves the API on
 //!   http://127.0.0.1:3000 until Ctrl-C.
 //! - `test`: every check CI runs (fmt, clippy, template lint, unit and end-to-end tests) against an
 //!   emulator of its own on a free port.
@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use infra::bootstrap::{REGION, bootstrap, sdk_config};
-use infra::emulator::{Emulator, ensure_tools, venv_bin};
+use infra::emulator::{Emulator, LocalStripe, ensure_tools, venv_bin};
 use infra::gateway::Gateway;
 use infra::{project_template, repo_root};
 use platform::AppState;
@@ -25,6 +25,9 @@ use tokio::process::Command;
 
 /// Default port of the emulator in the dev stack (tests pick a free one).
 const DEV_EMULATOR_PORT: u16 = 5050;
+
+/// Default port of localstripe in the dev stack (tests pick a free one).
+const DEV_STRIPE_PORT: u16 = 8420;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "OfficerTRAK developer commands")]
@@ -43,6 +46,9 @@ enum Task {
         /// Port of the emulator.
         #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
         emulator_port: u16,
+        /// Port of localstripe (the local payment processor).
+        #[arg(long, default_value_t = DEV_STRIPE_PORT)]
+        stripe_port: u16,
     },
     /// Run every check: fmt, clippy, template lint, unit and end-to-end tests.
     Test,
@@ -57,6 +63,9 @@ enum Task {
         /// Port of the running dev stack's emulator.
         #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
         emulator_port: u16,
+        /// Port of the running dev stack's localstripe.
+        #[arg(long, default_value_t = DEV_STRIPE_PORT)]
+        stripe_port: u16,
     },
     /// Sign a local user in (creating it on first use) and print its ID token.
     Token {
@@ -80,10 +89,17 @@ enum Task {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Task::Dev { port, emulator_port } => dev(port, emulator_port).await,
+        Task::Dev {
+            port,
+            emulator_port,
+            stripe_port,
+        } => dev(port, emulator_port, stripe_port).await,
         Task::Test => test().await,
         Task::Bench { filter } => bench(&filter).await,
-        Task::Purge { emulator_port } => purge_once(emulator_port).await,
+        Task::Purge {
+            emulator_port,
+            stripe_port,
+        } => purge_once(emulator_port, stripe_port).await,
         Task::Token {
             email,
             groups,
@@ -97,14 +113,16 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn dev(port: u16, emulator_port: u16) -> Result<()> {
+async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     let started = Instant::now();
     platform::telemetry::init();
     ensure_tools().await?;
     let local_dir = repo_root().join(".local");
     std::fs::create_dir_all(&local_dir).context("creating .local/")?;
     let emulator = Emulator::start(emulator_port, Some(&local_dir.join("moto.log"))).await?;
-    let stack = bootstrap(&emulator.endpoint, project_template()?).await?;
+    let stripe = LocalStripe::start(stripe_port, Some(&local_dir.join("localstripe.log"))).await?;
+    let mut stack = bootstrap(&emulator.endpoint, project_template()?).await?;
+    stack.set_parameter("StripeApiBase", &stripe.url);
     let gateway = Gateway::new(&stack, Clock::System).await?;
     let routes = gateway.route_keys();
     // The schedule template.yaml gives the retention function, on a local timer.
@@ -132,6 +150,7 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
         "\nOfficerTRAK local stack is up ({:.1} s).\n\
          \n  API       {url}   (OpenAPI: {url}/openapi.json; {} routes)\
          \n  Emulator  {}   (moto; data lives in memory until you stop)\
+         \n  Payments  {}   (localstripe; cards pm_card_visa, pm_card_chargeCustomerFail)\
          \n\nAct as a user (in another terminal):\
          \n  TOKEN=$(cargo xtask token --email ada@example.com --group customer)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/me\
@@ -139,6 +158,7 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
         started.elapsed().as_secs_f64(),
         routes.len(),
         emulator.endpoint,
+        stripe.url,
     );
     gateway
         .serve(listener, async {
@@ -146,16 +166,18 @@ async fn dev(port: u16, emulator_port: u16) -> Result<()> {
         })
         .await?;
     println!("stopping…");
+    stripe.stop().await;
     emulator.stop().await;
     Ok(())
 }
 
-async fn purge_once(emulator_port: u16) -> Result<()> {
+async fn purge_once(emulator_port: u16, stripe_port: u16) -> Result<()> {
     let endpoint = format!("http://127.0.0.1:{emulator_port}");
     if !infra::emulator::answers(&endpoint).await {
         bail!("no emulator answers on {endpoint}: start the stack with `cargo xtask dev` first");
     }
-    let stack = bootstrap(&endpoint, project_template()?).await?;
+    let mut stack = bootstrap(&endpoint, project_template()?).await?;
+    stack.set_parameter("StripeApiBase", &format!("http://127.0.0.1:{stripe_port}"));
     let state = AppState::new(
         stack.function_config("RetentionFunction")?,
         &stack.sdk_config().await,
@@ -213,11 +235,13 @@ async fn test() -> Result<()> {
     )
     .await?;
     let emulator = Emulator::start_on_free_port(None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
     let tests = step("cargo test (unit + end-to-end)", async {
         let mut child = Command::new(env!("CARGO"))
             .args(["test", "--workspace", "--locked"])
             .current_dir(repo_root())
             .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+            .env("STRIPE_API_BASE", &stripe.url)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -245,6 +269,7 @@ async fn test() -> Result<()> {
         Ok(())
     })
     .await;
+    stripe.stop().await;
     emulator.stop().await;
     tests?;
     eprintln!("all checks passed in {:.0} s", started.elapsed().as_secs_f64());
@@ -254,17 +279,20 @@ async fn test() -> Result<()> {
 async fn bench(filter: &str) -> Result<()> {
     ensure_tools().await?;
     let emulator = Emulator::start_on_free_port(None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
     let status = Command::new(env!("CARGO"))
         .args(["test", "--locked", "-p", "e2e", "--test", "e2e", filter, "--"])
         .args(["--ignored", "--nocapture", "--test-threads=1"])
         .current_dir(repo_root())
         .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+        .env("STRIPE_API_BASE", &stripe.url)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdin(Stdio::null())
         .status()
         .await;
+    stripe.stop().await;
     emulator.stop().await;
     check(status?, "cargo test (benchmarks)")
 }

@@ -5,10 +5,13 @@
 //! through erasure. Issued by itself: when the last timesheet of a completed request is approved,
 //! or when a request is cancelled with a fee.
 //!
-//! Payment itself (authorising at booking, capturing the invoice total through the payment processor)
-//! is not built yet: an invoice is `issued` and says what is owed.
+//! Issuing an invoice bills it at once through `payments::capture` (the hold taken at booking is
+//! captured, any difference charged off-session) and records the outcome here: `paid`, or
+//! `payment_failed` with the processor's code and a mail to the customer. The processor's webhook
+//! ([`processor_webhook`]) brings later news (a lapsed hold, a failed charge) onto the invoice.
 
 use crate::agencies;
+use crate::payments::{self, Settlement};
 use crate::scheduling::assignments::{self, AssignmentStatus, TimesheetStatus};
 use crate::service_requests::pricing::{self, PriceLine, PriceOverflow, Shift};
 use crate::service_requests::{self, ServiceRequest, Status};
@@ -19,15 +22,21 @@ use jiff::civil::Date;
 use platform::AppState;
 use platform::keys::{sortable_time, user_partition};
 use platform::schema::{self, ItemType};
-use platform::store::{ItemKey, Record, StoreError};
+use platform::store::{ItemKey, Record, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
 
 /// Where an invoice stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
-    /// Issued: what is owed.
+    /// Issued: what is owed, not yet charged (or the processor was unreachable; retried hourly).
     Issued,
+    /// The total was charged.
+    Paid,
+    /// Charging failed (declined, or the hold lapsed): `paid_cents` were taken, the rest is owed.
+    PaymentFailed,
+    /// Charged and then refunded.
+    Refunded,
 }
 
 /// An invoice as stored (the customer's partition, under the customer's key).
@@ -42,6 +51,15 @@ pub struct Invoice {
     pub lines: Vec<PriceLine>,
     pub total_cents: i64,
     pub currency: String,
+    /// What the processor took for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_cents: Option<i64>,
+    /// The processor's code when charging failed (`card_declined`, `authorization_expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_failure: Option<String>,
+    /// When it was paid, or charging failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<Timestamp>,
     /// `CUSTOMER#<id>#INVOICES`: the customer's statement by period.
     pub gsi1pk: String,
     /// Issue time and request: statements in order.
@@ -66,6 +84,12 @@ pub struct InvoiceView {
     pub lines: Vec<PriceLine>,
     pub total_cents: i64,
     pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_cents: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_failure: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<Timestamp>,
 }
 
 impl From<Invoice> for InvoiceView {
@@ -79,6 +103,9 @@ impl From<Invoice> for InvoiceView {
             lines: i.lines,
             total_cents: i.total_cents,
             currency: i.currency,
+            paid_cents: i.paid_cents,
+            payment_failure: i.payment_failure,
+            settled_at: i.settled_at,
         }
     }
 }
@@ -142,7 +169,8 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
         .get::<Invoice>(&Invoice::key_of(&request.customer_user_id, request_id))
         .await?;
     if let Some(existing) = existing {
-        return Ok(Some(existing.record));
+        // Issued before; charge it if an earlier try could not (the processor was unreachable).
+        return settle(state, existing).await.map(Some);
     }
     let Some(agency) = agencies::find(state, &request.agency_id).await? else {
         return Ok(None);
@@ -189,6 +217,9 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
         lines,
         total_cents: total,
         currency: "USD".into(),
+        paid_cents: None,
+        payment_failure: None,
+        settled_at: None,
         gsi1pk: statement_index(&request.customer_user_id),
         gsi1sk: format!("{}#{request_id}", sortable_time(now)),
     };
@@ -215,7 +246,183 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
             tracing::warn!(error = %error, "invoice mail not sent");
         }
     }
-    Ok(Some(invoice))
+    let version = match state.store.get::<Invoice>(&invoice.key()).await? {
+        Some(stored) => stored,
+        None => return Ok(Some(invoice)),
+    };
+    settle(state, version).await.map(Some)
+}
+
+/// Charges an issued invoice through the processor and records the outcome on it. Idempotent: an
+/// invoice already settled is returned as it is; a settlement the processor already made is recorded,
+/// not made again.
+async fn settle(state: &AppState, stored: Versioned<Invoice>) -> Result<Invoice, ApiError> {
+    if stored.record.status != InvoiceStatus::Issued {
+        return Ok(stored.record);
+    }
+    let invoice = &stored.record;
+    let settlement = match payments::capture(
+        state,
+        &invoice.customer_user_id,
+        &invoice.request_id,
+        invoice.total_cents,
+    )
+    .await
+    {
+        Ok(settlement) => settlement,
+        // The invoice stands, unpaid; the hourly run charges it again (the request stays due).
+        Err(error) => {
+            tracing::warn!(error = %error, request_id = %invoice.request_id, "invoice not charged yet");
+            return Ok(stored.record);
+        }
+    };
+    record_settlement(state, stored, settlement).await
+}
+
+/// Writes a settlement onto the invoice (version-conditioned) and mails the customer when charging
+/// failed: once, on the change, so a replayed report mails nobody.
+async fn record_settlement(
+    state: &AppState,
+    stored: Versioned<Invoice>,
+    settlement: Settlement,
+) -> Result<Invoice, ApiError> {
+    let mut invoice = stored.record;
+    let before = invoice.status;
+    match settlement {
+        Settlement::Pending => return Ok(invoice),
+        Settlement::Paid { paid_cents } => {
+            invoice.status = InvoiceStatus::Paid;
+            invoice.paid_cents = Some(paid_cents);
+            invoice.payment_failure = None;
+        }
+        Settlement::Failed { paid_cents, code } => {
+            invoice.status = InvoiceStatus::PaymentFailed;
+            invoice.paid_cents = Some(paid_cents);
+            invoice.payment_failure = Some(code);
+        }
+        Settlement::Refunded { .. } => invoice.status = InvoiceStatus::Refunded,
+    }
+    if invoice.status == before && before != InvoiceStatus::Issued {
+        return Ok(invoice);
+    }
+    invoice.settled_at = Some(state.clock.now());
+    match state.store.replace(&invoice, stored.version).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Ok(state
+                .store
+                .get::<Invoice>(&invoice.key())
+                .await?
+                .map(|v| v.record)
+                .unwrap_or(invoice));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(request_id = %invoice.request_id, status = ?invoice.status, "invoice settled");
+    if invoice.status == InvoiceStatus::PaymentFailed {
+        mail_payment_failed(state, &invoice).await;
+    }
+    Ok(invoice)
+}
+
+async fn mail_payment_failed(state: &AppState, invoice: &Invoice) {
+    let Ok(Some(customer)) = crate::accounts::customer(&state.store, &invoice.customer_user_id).await else {
+        return;
+    };
+    let event = match service_requests::located(state, &invoice.request_id).await {
+        Ok(Some((_, request))) => request.record.event.name,
+        _ => "your booking".to_owned(),
+    };
+    let owed = invoice.total_cents - invoice.paid_cents.unwrap_or(0);
+    let message = crate::mail::payment_failed(
+        crate::mail::first_name(&customer.record.name),
+        &event,
+        owed,
+        invoice.payment_failure.as_deref().unwrap_or("declined"),
+    );
+    if let Err(error) = state.mailer.send(&customer.record.email, &message).await {
+        tracing::warn!(error = %error, "payment-failed mail not sent");
+    }
+}
+
+/// What `POST /v1/webhooks/stripe` answers once a report is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// Whether the report changed a payment (a replay changes nothing).
+    pub changed: bool,
+}
+
+/// The part of a processor event we read: its type and the id of the object it is about.
+#[derive(Debug, Deserialize)]
+struct ProcessorEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    data: ProcessorEventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProcessorEventData {
+    object: ProcessorEventObject,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProcessorEventObject {
+    id: String,
+    #[serde(default)]
+    object: String,
+}
+
+/// `POST /v1/webhooks/stripe`: a report from the processor. Accepted only with a valid
+/// `Stripe-Signature` (within the tolerance, compared in constant time); anything else is a 400 and
+/// changes nothing. An accepted report about a payment intent makes us read the intent from the
+/// processor and reconcile our charge with it, then the invoice; the report's own body is trusted
+/// for nothing but the intent's id.
+pub async fn processor_webhook(
+    state: &AppState,
+    payload: &[u8],
+    signature: Option<&str>,
+) -> Result<WebhookReceipt, ApiError> {
+    let signature =
+        signature.ok_or_else(|| ApiError::BadRequest("the Stripe-Signature header is required".into()))?;
+    state
+        .processor
+        .verify_webhook(payload, signature, state.clock.now())
+        .await
+        .map_err(|refused| match refused {
+            platform::processor::WebhookRefused::NoSecret => ApiError::Internal(refused.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    let event: ProcessorEvent = serde_json::from_slice(payload)
+        .map_err(|_| ApiError::BadRequest("the event is not a Stripe event".into()))?;
+    let about_intent =
+        event.data.object.object == "payment_intent" || event.kind.starts_with("payment_intent.");
+    if !about_intent || !event.data.object.id.starts_with("pi_") {
+        return Ok(WebhookReceipt {
+            received: true,
+            changed: false,
+        });
+    }
+    let Some(reconciled) = payments::reconcile(state, &event.data.object.id).await? else {
+        return Ok(WebhookReceipt {
+            received: true,
+            changed: false,
+        });
+    };
+    if let Some(stored) = state
+        .store
+        .get::<Invoice>(&Invoice::key_of(
+            &reconciled.customer_user_id,
+            &reconciled.request_id,
+        ))
+        .await?
+    {
+        record_settlement(state, stored, reconciled.settlement).await?;
+    }
+    Ok(WebhookReceipt {
+        received: true,
+        changed: true,
+    })
 }
 
 /// `GET /v1/service-requests/{id}/invoice`: the customer who booked it, or the agency's staff.

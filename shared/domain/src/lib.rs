@@ -12,6 +12,7 @@ pub mod audit;
 pub mod billing;
 pub mod consent;
 pub mod mail;
+pub mod payments;
 pub mod policy;
 pub mod privacy;
 #[cfg(any(test, feature = "samples"))]

@@ -254,6 +254,23 @@ pub fn invoice_issued(first_name: &str, event_name: &str, total_cents: i64) -> M
     )
 }
 
+/// The charge of an invoice failed: what is still owed and what to do. The processor's decline code
+/// is shown as the processor named it (no card detail is ever in it).
+pub fn payment_failed(first_name: &str, event_name: &str, owed_cents: i64, code: &str) -> Mail {
+    service_message(
+        format!("Your payment for {event_name} did not go through"),
+        first_name,
+        &[
+            format!(
+                "We could not charge ${}.{:02} for {event_name} (the processor said: {code}).",
+                owed_cents / 100,
+                owed_cents % 100
+            ),
+            "Nothing else was charged. Please contact the agency to settle the invoice.".to_owned(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,13 @@ pub enum ApiError {
     /// Too many requests; the client may retry after this many seconds.
     #[error("too many requests")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// The payment processor declined the card (`code` is the processor's decline code, e.g.
+    /// `card_declined`): nothing was booked; the customer may try another card.
+    #[error("the card was declined ({code}); nothing was booked or charged")]
+    PaymentDeclined { code: String },
+    /// The payment processor could not be reached: nothing was changed; the client may retry.
+    #[error("the payment processor is unavailable; nothing was changed, try again shortly")]
+    ProcessorUnavailable,
     /// Storage failed in a way the caller cannot fix. Logged with its cause; the body says nothing more.
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -70,6 +77,20 @@ pub enum ApiError {
 impl From<platform::crypto::CryptoError> for ApiError {
     fn from(error: platform::crypto::CryptoError) -> Self {
         Self::Internal(error.to_string())
+    }
+}
+
+impl From<platform::processor::ProcessorError> for ApiError {
+    fn from(error: platform::processor::ProcessorError) -> Self {
+        use platform::processor::ProcessorError;
+        match error {
+            ProcessorError::Declined { code } => Self::PaymentDeclined { code },
+            ProcessorError::Unavailable(detail) => {
+                tracing::warn!(detail = %detail, "payment processor unavailable");
+                Self::ProcessorUnavailable
+            }
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -111,6 +132,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
+            Self::ProcessorUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,6 +156,11 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ("urn:officertrak:problem:payload-too-large", "Body too large"),
             Self::Validation(_) => ("urn:officertrak:problem:validation", "Invalid request"),
             Self::TooManyRequests { .. } => ("urn:officertrak:problem:rate-limited", "Too many requests"),
+            Self::PaymentDeclined { .. } => ("urn:officertrak:problem:payment-declined", "Payment declined"),
+            Self::ProcessorUnavailable => (
+                "urn:officertrak:problem:processor-unavailable",
+                "Payment processor unavailable",
+            ),
             Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),
         }
     }

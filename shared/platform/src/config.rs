@@ -17,6 +17,11 @@ pub struct Config {
     pub mail_sender: String,
     /// The Cognito user pool whose tokens the API accepts (erasure deletes users from it).
     pub user_pool_id: String,
+    /// Base URL of the payment processor's API (`https://api.stripe.com`; locally, localstripe).
+    pub stripe_api_base: String,
+    /// Name or ARN of the Secrets Manager secret holding the processor's secret key and webhook
+    /// secret (read once per container, on first use).
+    pub stripe_secret_id: String,
 }
 
 /// A required environment variable is missing or empty; the message names it.
@@ -28,13 +33,15 @@ pub enum ConfigError {
 
 impl Config {
     /// Names of the environment variables, in one place so that tests and the local stack agree.
-    pub const VARIABLES: [&'static str; 6] = [
+    pub const VARIABLES: [&'static str; 8] = [
         "TABLE_NAME",
         "KEY_STORE_TABLE_NAME",
         "DATA_KEY_ARN",
         "LOOKUP_KEY_ARN",
         "MAIL_SENDER",
         "USER_POOL_ID",
+        "STRIPE_API_BASE",
+        "STRIPE_SECRET_ID",
     ];
 
     /// Reads the configuration from the process environment (the Lambda case).
@@ -57,6 +64,8 @@ impl Config {
             lookup_key_arn: get("LOOKUP_KEY_ARN")?,
             mail_sender: get("MAIL_SENDER")?,
             user_pool_id: get("USER_POOL_ID")?,
+            stripe_api_base: get("STRIPE_API_BASE")?,
+            stripe_secret_id: get("STRIPE_SECRET_ID")?,
         })
     }
 }

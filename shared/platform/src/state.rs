@@ -6,6 +6,7 @@ use crate::crypto::{CryptoError, KeyClients, KeyManager, encrypted_client};
 use crate::directory::{CognitoDirectory, UserDirectory};
 use crate::lookup::LookupKey;
 use crate::mailer::{Mailer, SesMailer};
+use crate::processor::{PaymentProcessor, StripeProcessor};
 use crate::store::Store;
 use aws_config::SdkConfig;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     /// The user pool: addresses, group membership; erasure deletes users from it.
     pub directory: Arc<dyn UserDirectory>,
+    /// The payment processor (Stripe): authorisations, captures, refunds, webhook signatures.
+    pub processor: Arc<dyn PaymentProcessor>,
     /// Key management service.
     pub kms: aws_sdk_kms::Client,
     /// The one source of "now".
@@ -73,6 +76,11 @@ impl AppState {
             directory: Arc::new(CognitoDirectory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(sdk),
                 config.user_pool_id.clone(),
+            )),
+            processor: Arc::new(StripeProcessor::new(
+                config.stripe_api_base.clone(),
+                aws_sdk_secretsmanager::Client::new(sdk),
+                config.stripe_secret_id.clone(),
             )),
             kms,
             config: Arc::new(config),

@@ -120,6 +120,9 @@ pub enum ErasureError {
     Identity(String),
     #[error("lookup: {0}")]
     Lookup(#[from] platform::lookup::LookupError),
+    /// The payment processor could not delete the customer (retried when the job resumes).
+    #[error("payment processor: {0}")]
+    Processor(String),
     #[error("revoking the sign-in: {0}")]
     Revocation(#[from] edge::revocation::RevocationError),
     /// The overdue-request alert of the scheduled run failed (see the log line before it).
@@ -346,6 +349,18 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
             Err(edge::ApiError::Conflict(_)) => return Ok(false),
             Err(edge::ApiError::Store(error)) => return Err(error.into()),
             Err(other) => return Err(ErasureError::Identity(other.to_string())),
+        }
+    }
+    // The customer at the payment processor goes too, with the cards saved there; the charges and
+    // invoices stay here, as payment records.
+    if crate::payments::has_processor_customer(state, user_id).await? {
+        if !budget.spend() {
+            return Ok(false);
+        }
+        match crate::payments::forget_customer(state, user_id).await {
+            Ok(()) => {}
+            Err(edge::ApiError::Store(error)) => return Err(error.into()),
+            Err(other) => return Err(ErasureError::Processor(other.to_string())),
         }
     }
     let mut keys: Vec<ItemKey> = assignments

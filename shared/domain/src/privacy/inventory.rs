@@ -63,6 +63,20 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[AGENCY, PROCESSORS, LEGAL],
     },
     Description {
+        item_type: &schema::PROCESSOR_CUSTOMER,
+        what: "your customer id at our payment processor (Stripe), which keeps the card you pay with",
+        purpose: "to take payment for the services you booked",
+        source: "our payment processor, at your first booking",
+        shared_with: &[PROCESSORS],
+    },
+    Description {
+        item_type: &schema::PAYMENT_CHARGE,
+        what: "each booking's payment: the amount held on your card, captured, released or refunded",
+        purpose: "to take payment for the services you booked and keep the records the law requires",
+        source: "our payment processor",
+        shared_with: &[PROCESSORS, LEGAL],
+    },
+    Description {
         item_type: &schema::SERVICE_REQUEST,
         what: "the security services you booked, with the site and its contact",
         purpose: "to schedule the requested service and assign Security Providers",

@@ -140,12 +140,17 @@ async fn step(
         // Completed or cancelled with a fee and still on the index: the invoice is awaited.
         Status::Completed | Status::Cancelled if request.due_at.is_some() => {
             let issued = crate::billing::issue_when_due(state, &request.request_id).await?;
-            let awaited = issued.is_none()
-                && request.status == Status::Completed
-                && assignments::of_request_fresh(&state.store, &request.request_id)
-                    .await?
-                    .iter()
-                    .any(|a| a.record.status == AssignmentStatus::Completed);
+            let awaited = match &issued {
+                // Issued but not charged (the processor was unreachable): charged again next run.
+                Some(invoice) => invoice.status == crate::billing::InvoiceStatus::Issued,
+                None => {
+                    request.status == Status::Completed
+                        && assignments::of_request_fresh(&state.store, &request.request_id)
+                            .await?
+                            .iter()
+                            .any(|a| a.record.status == AssignmentStatus::Completed)
+                }
+            };
             let mut checked = request.clone();
             checked.due(awaited.then(|| now + INVOICE_CHECK_EVERY));
             commit(state, &checked, current.version).await?;
@@ -157,6 +162,7 @@ async fn step(
         match next.status {
             Status::Rejected => {
                 review.expired = true;
+                crate::scheduling::notices::release_payment(state, &next).await;
                 service_requests::tell_customer_rejected(state, &next, agency).await;
             }
             Status::InProgress => review.started = true,

@@ -130,8 +130,11 @@ pub async fn cancel_request(
 ) -> Result<service_requests::RequestView, ApiError> {
     let cancelled = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
     release_officers_of_cancelled(state, &cancelled).await?;
-    // A cancellation fee is invoiced at once.
-    crate::billing::issue_when_due(state, request_id).await?;
+    // A cancellation fee is invoiced and captured at once (the rest of the hold is released);
+    // without a fee the whole hold is released, or what was taken refunded.
+    if crate::billing::issue_when_due(state, request_id).await?.is_none() {
+        release_payment(state, &cancelled).await;
+    }
     service_requests::shown(state, caller, &cancelled).await
 }
 
@@ -143,8 +146,19 @@ pub async fn cancel_for_erasure(state: &AppState, request_id: &str) -> Result<()
             .await?
     {
         release_officers_of_cancelled(state, &cancelled).await?;
+        release_payment(state, &cancelled).await;
     }
     Ok(())
+}
+
+/// Releases the payment hold of a request that ends unbilled. A processor that cannot be reached
+/// must not undo the cancellation: it is logged, and the processor lets an uncaptured hold lapse by
+/// itself within 7 days.
+pub(crate) async fn release_payment(state: &AppState, request: &ServiceRequest) {
+    if let Err(error) = crate::payments::release(state, &request.customer_user_id, &request.request_id).await
+    {
+        tracing::warn!(error = %error, request_id = %request.request_id, "payment hold not released");
+    }
 }
 
 /// Tells every officer still assigned to a cancelled request, and releases them: the mail names the

@@ -119,7 +119,7 @@ pub struct Recurrence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    /// `pm_…`, `tok_…`, `card_…` or `src_…`.
+    /// A Stripe PaymentMethod id (`pm_…`).
     pub processor_token: String,
     pub card_brand: String,
     pub card_last4: String,

@@ -113,7 +113,28 @@ pub async fn book(
         created_at: now,
     };
     state.keys.create_user_key(&caller.user_id).await?;
+    // Each occurrence is held on the card now (manual capture) and captured when it is billed; a
+    // decline books nothing (402).
+    let to_authorize: Vec<crate::payments::ToAuthorize> = requests
+        .iter()
+        .map(|r| crate::payments::ToAuthorize {
+            request_id: &r.request_id,
+            amount_cents: r.price.total_cents,
+        })
+        .collect();
+    let charges = crate::payments::authorize(
+        state,
+        &caller.user_id,
+        &series_id,
+        &payment.processor_token,
+        &to_authorize,
+        &payment.currency,
+    )
+    .await?;
     let mut writes = Vec::new();
+    for charge in &charges {
+        writes.push(state.store.write_create(charge)?);
+    }
     for request in &requests {
         writes.push(state.store.write_create(request)?);
         writes.push(state.store.write_create(&RequestPointer {
@@ -133,7 +154,12 @@ pub async fn book(
             recorded_at: now,
         })?);
     }
-    match state.store.transact(writes).await {
+    let committed = state.store.transact(writes).await;
+    if committed.is_err() {
+        // Nothing was booked: no hold may stay on the card.
+        crate::payments::release_unstored(state, &charges).await;
+    }
+    match committed {
         Ok(()) => {}
         // A concurrent retry with the same key won: answer what it booked.
         Err(StoreError::TransactionCancelled(reasons))
@@ -508,6 +534,11 @@ pub async fn decide(
     }
     tracing::info!(request_id = %decided.request_id, decision = ?input.decision, "booking decided");
     if input.decision == BookingDecision::Reject {
+        if let Err(error) =
+            crate::payments::release(state, &decided.customer_user_id, &decided.request_id).await
+        {
+            tracing::warn!(error = %error, request_id = %decided.request_id, "payment hold not released");
+        }
         tell_customer_rejected(state, &decided, &agency).await;
     }
     Ok(view(&decided, None))

@@ -75,9 +75,8 @@ pub(super) async fn check(
     );
     match (&input.payment, needs_payment) {
         (Some(payment), _) => {
-            let token_ok = ["pm_", "tok_", "card_", "src_"]
-                .iter()
-                .any(|p| payment.processor_token.starts_with(p))
+            // A Stripe PaymentMethod id, made by the client with Stripe's own SDK.
+            let token_ok = payment.processor_token.starts_with("pm_")
                 && payment.processor_token.len() >= 8
                 && payment.processor_token.len() <= 255
                 && payment
@@ -87,7 +86,7 @@ pub(super) async fn check(
             v.check(
                 token_ok,
                 "/payment/processor_token",
-                "must be a payment processor's token (pm_…, tok_…)",
+                "must be a Stripe PaymentMethod id (pm_…), made with Stripe's SDK",
             );
             v.check(
                 [

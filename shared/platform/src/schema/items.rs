@@ -103,9 +103,46 @@ pub const INVOICE: ItemType = ItemType {
         personal("lines"),
         personal("total_cents"),
         signed("currency"),
+        personal("paid_cents"),
+        personal("payment_failure"),
+        unsigned("settled_at"),
     ],
     retention: RetentionClass::PaymentRecord,
     indexes: &["gsi1"],
+};
+
+/// The customer's record at the payment processor (Stripe): its customer id, which is personal data.
+/// Created once per customer at their first booking; erasure deletes it at the processor and here.
+pub const PROCESSOR_CUSTOMER: ItemType = ItemType {
+    name: "processor_customer",
+    key: "pk=USER#<user_id> sk=PROCESSOR#CUSTOMER",
+    attributes: &[signed("user_id"), personal("customer_id"), signed("created_at")],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// The payment of one service request at the processor: the authorisation taken at booking, what
+/// was captured, released or refunded, and a charge of any difference. Transaction details: a payment
+/// record, encrypted, kept 7 years from booking (through erasure).
+pub const PAYMENT_CHARGE: ItemType = ItemType {
+    name: "payment_charge",
+    key: "pk=USER#<customer_user_id> sk=CHARGE#<request_id>",
+    attributes: &[
+        signed("customer_user_id"),
+        signed("request_id"),
+        unsigned("status"),
+        personal("intent_id"),
+        personal("authorized_cents"),
+        personal("captured_cents"),
+        personal("refunded_cents"),
+        personal("extra_intent_id"),
+        personal("extra_cents"),
+        personal("failure_code"),
+        signed("created_at"),
+        signed("updated_at"),
+    ],
+    retention: RetentionClass::PaymentRecord,
+    indexes: &[],
 };
 
 /// Reserves an e-mail for one account of a role: the uniqueness lock, keyed by a keyed hash of the
@@ -553,6 +590,8 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &W9_RECORD,
     &PAYMENT_RECORD,
     &INVOICE,
+    &PROCESSOR_CUSTOMER,
+    &PAYMENT_CHARGE,
     &EMAIL_LOCK,
     &POLICY_VERSION,
     &CONSENT_RECORD,

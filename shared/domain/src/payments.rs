@@ -1,0 +1,608 @@
+//! Money through the payment processor (Stripe, behind `platform::processor`): the customer's record
+//! there, the authorisation of each service request at booking, its capture when the request is
+//! billed, its release or refund when it is not, and reconciling what the processor reports.
+//!
+//! The policy lets payment data go to the designated processor "for purposes of processing and
+//! completing a requested transaction payment", so the processor gets our pseudonymous user id and
+//! the amounts, never a name, an address or an e-mail. Its customer and intent ids are personal data
+//! here (encrypted). Every call that moves money carries an idempotency key derived from our record
+//! (`authorize-<request>`, `capture-<request>`, …), and every step first asks the processor where the
+//! intent stands, so a retried call never charges twice even against a processor that ignores the
+//! keys (localstripe does).
+//!
+//! This module owns `processor_customer` and `payment_charge`; invoices (and their payment state) are
+//! `billing`'s, which calls [`capture`] and records the [`Settlement`].
+
+use edge::error::ApiError;
+use jiff::Timestamp;
+use platform::AppState;
+use platform::keys::user_partition;
+use platform::processor::{IntentRequest, IntentStatus, ProcessorError};
+use platform::schema::{self, ItemType};
+use platform::store::{ItemKey, Record, StoreError, Versioned};
+use serde::{Deserialize, Serialize};
+
+/// The customer's id at the processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessorCustomer {
+    pub user_id: String,
+    /// `cus_…`.
+    pub customer_id: String,
+    pub created_at: Timestamp,
+}
+
+impl Record for ProcessorCustomer {
+    const TYPE: &'static ItemType = &schema::PROCESSOR_CUSTOMER;
+
+    fn key(&self) -> ItemKey {
+        ProcessorCustomer::key_of(&self.user_id)
+    }
+}
+
+impl ProcessorCustomer {
+    /// Where the processor customer of `user_id` is kept.
+    pub fn key_of(user_id: &str) -> ItemKey {
+        ItemKey::new(user_partition(user_id), "PROCESSOR#CUSTOMER".into())
+    }
+}
+
+/// Where a request's payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    /// Authorised at booking (manual capture): held on the card, not taken.
+    Authorized,
+    /// Billed: the invoice total (or the cancellation fee) was taken; any rest released.
+    Captured,
+    /// Not billed: the hold was released (cancelled without fee, rejected, expired), or the processor
+    /// let it lapse (`failure_code` says so).
+    Released,
+    /// Taken and then given back (an agency's cancellation after a capture).
+    Refunded,
+    /// Billing failed: the hold had lapsed, or the charge of a difference was declined.
+    Failed,
+}
+
+/// The payment of one service request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub customer_user_id: String,
+    pub request_id: String,
+    pub status: ChargeStatus,
+    /// The authorisation's payment intent (`pi_…`).
+    pub intent_id: String,
+    pub authorized_cents: i64,
+    #[serde(default)]
+    pub captured_cents: i64,
+    #[serde(default)]
+    pub refunded_cents: i64,
+    /// The off-session charge of what the invoice exceeded the authorisation by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_intent_id: Option<String>,
+    #[serde(default)]
+    pub extra_cents: i64,
+    /// The processor's code when billing failed or a hold lapsed (`card_declined`, `authorization_expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Record for Charge {
+    const TYPE: &'static ItemType = &schema::PAYMENT_CHARGE;
+
+    fn key(&self) -> ItemKey {
+        Charge::key_of(&self.customer_user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.created_at)
+    }
+}
+
+impl Charge {
+    /// Where the charge of `request_id`, booked by `customer_user_id`, is kept.
+    pub fn key_of(customer_user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(user_partition(customer_user_id), format!("CHARGE#{request_id}"))
+    }
+
+    /// What billing this charge came to, for its invoice.
+    pub fn settlement(&self) -> Settlement {
+        let paid_cents = self.captured_cents + self.extra_cents;
+        match (self.status, &self.failure_code) {
+            (ChargeStatus::Captured, _) => Settlement::Paid { paid_cents },
+            (ChargeStatus::Failed | ChargeStatus::Released, Some(code)) => Settlement::Failed {
+                paid_cents,
+                code: code.clone(),
+            },
+            (ChargeStatus::Authorized, _) => Settlement::Pending,
+            (ChargeStatus::Failed | ChargeStatus::Released, None) => Settlement::Failed {
+                paid_cents,
+                code: "authorization_released".into(),
+            },
+            (ChargeStatus::Refunded, _) => Settlement::Refunded {
+                refunded_cents: self.refunded_cents,
+            },
+        }
+    }
+}
+
+/// What billing a request came to at the processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Not billed yet (authorised only).
+    Pending,
+    /// The invoice total was taken.
+    Paid { paid_cents: i64 },
+    /// Billing failed: `paid_cents` were taken, the rest is still owed.
+    Failed { paid_cents: i64, code: String },
+    /// Taken and given back.
+    Refunded { refunded_cents: i64 },
+}
+
+/// One request of a booking to authorise.
+#[derive(Debug, Clone)]
+pub struct ToAuthorize<'a> {
+    pub request_id: &'a str,
+    pub amount_cents: i64,
+}
+
+/// The processor's customer id of `user_id`, created (once) on first use.
+async fn customer_id(state: &AppState, user_id: &str) -> Result<String, ApiError> {
+    let key = ProcessorCustomer::key_of(user_id);
+    if let Some(existing) = state.store.get::<ProcessorCustomer>(&key).await? {
+        return Ok(existing.record.customer_id);
+    }
+    let customer_id = state
+        .processor
+        .create_customer(user_id, &format!("customer-{user_id}"))
+        .await?;
+    let record = ProcessorCustomer {
+        user_id: user_id.to_owned(),
+        customer_id,
+        created_at: state.clock.now(),
+    };
+    match state.store.create(&record).await {
+        Ok(()) => Ok(record.customer_id),
+        // A concurrent first booking stored one: that one stands, ours goes.
+        Err(StoreError::ConditionFailed) => {
+            if let Err(error) = state.processor.delete_customer(&record.customer_id).await {
+                tracing::warn!(error = %error, "a duplicate processor customer was not deleted");
+            }
+            state
+                .store
+                .get::<ProcessorCustomer>(&key)
+                .await?
+                .map(|v| v.record.customer_id)
+                .ok_or_else(|| ApiError::Conflict("the payment profile is being created; try again".into()))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Authorises every request of a booking on the customer's payment method (manual capture: held,
+/// not taken) and returns the charges for the booking's transaction to store. If any is declined,
+/// the holds already taken are released and the decline is returned (402: nothing is booked).
+pub async fn authorize(
+    state: &AppState,
+    customer_user_id: &str,
+    series_id: &str,
+    payment_method: &str,
+    requests: &[ToAuthorize<'_>],
+    currency: &str,
+) -> Result<Vec<Charge>, ApiError> {
+    let customer = customer_id(state, customer_user_id).await?;
+    let method = state
+        .processor
+        .attach_payment_method(payment_method, &customer, &format!("attach-{series_id}"))
+        .await
+        .map_err(|error| match error {
+            // An unknown or foreign payment method is the client's error, not ours.
+            ProcessorError::Refused { status: 404, .. } | ProcessorError::Refused { status: 400, .. } => {
+                ApiError::Validation(vec![edge::error::FieldError {
+                    pointer: "/payment/processor_token".into(),
+                    detail: "the payment processor does not know this payment method".into(),
+                }])
+            }
+            other => other.into(),
+        })?;
+    let now = state.clock.now();
+    let mut charges: Vec<Charge> = Vec::new();
+    for request in requests {
+        let metadata = [("user_id", customer_user_id), ("request_id", request.request_id)];
+        let created = state
+            .processor
+            .create_intent(&IntentRequest {
+                customer: &customer,
+                payment_method: &method,
+                amount_cents: request.amount_cents,
+                currency,
+                manual_capture: true,
+                metadata: &metadata,
+                idempotency_key: &format!("authorize-{}", request.request_id),
+            })
+            .await;
+        let failure = match created {
+            Ok(intent) if intent.status == IntentStatus::RequiresCapture => {
+                charges.push(Charge {
+                    customer_user_id: customer_user_id.to_owned(),
+                    request_id: request.request_id.to_owned(),
+                    status: ChargeStatus::Authorized,
+                    intent_id: intent.id,
+                    authorized_cents: request.amount_cents,
+                    captured_cents: 0,
+                    refunded_cents: 0,
+                    extra_intent_id: None,
+                    extra_cents: 0,
+                    failure_code: None,
+                    created_at: now,
+                    updated_at: now,
+                });
+                continue;
+            }
+            // 3-D Secure or another step the customer must take in the app: not an authorisation.
+            Ok(intent) => {
+                let _ = state
+                    .processor
+                    .cancel(&intent.id, &format!("release-{}", request.request_id))
+                    .await;
+                ApiError::PaymentDeclined {
+                    code: "authentication_required".into(),
+                }
+            }
+            Err(error) => error.into(),
+        };
+        release_unstored(state, &charges).await;
+        return Err(failure);
+    }
+    Ok(charges)
+}
+
+/// Releases holds that were taken but never stored (the booking failed after authorising): best
+/// effort, logged, because the booking's own error is what the caller must see.
+pub async fn release_unstored(state: &AppState, charges: &[Charge]) {
+    for charge in charges {
+        if let Err(error) = state
+            .processor
+            .cancel(&charge.intent_id, &format!("release-{}", charge.request_id))
+            .await
+        {
+            tracing::warn!(error = %error, request_id = %charge.request_id, "an unstored authorisation was not released");
+        }
+    }
+}
+
+/// Bills `total_cents` for a request: captures up to the authorised amount (the rest of the hold is
+/// released by the processor) and charges any difference off-session. Idempotent: a charge already
+/// billed returns its settlement, and an intent the processor already captured is recorded, not
+/// captured again.
+pub async fn capture(
+    state: &AppState,
+    customer_user_id: &str,
+    request_id: &str,
+    total_cents: i64,
+) -> Result<Settlement, ApiError> {
+    let key = Charge::key_of(customer_user_id, request_id);
+    let Some(Versioned {
+        record: mut charge,
+        version,
+    }) = state.store.get::<Charge>(&key).await?
+    else {
+        // Booked before payments were taken (or never authorised): owed, not charged.
+        return Ok(Settlement::Failed {
+            paid_cents: 0,
+            code: "no_authorization".into(),
+        });
+    };
+    if charge.status != ChargeStatus::Authorized {
+        return Ok(match charge.status {
+            // The processor let the hold lapse before billing: nothing can be captured.
+            ChargeStatus::Released => Settlement::Failed {
+                paid_cents: 0,
+                code: charge
+                    .failure_code
+                    .clone()
+                    .unwrap_or_else(|| "authorization_released".into()),
+            },
+            _ => charge.settlement(),
+        });
+    }
+    let take = total_cents.clamp(0, charge.authorized_cents);
+    let intent = state.processor.intent(&charge.intent_id).await?;
+    let captured = match intent.status {
+        IntentStatus::RequiresCapture if take == 0 => state
+            .processor
+            .cancel(&charge.intent_id, &format!("release-{request_id}"))
+            .await
+            .map(|_| 0),
+        IntentStatus::RequiresCapture => state
+            .processor
+            .capture(&charge.intent_id, take, &format!("capture-{request_id}"))
+            .await
+            .map(|_| take),
+        // Captured by an earlier try of this very step, whose record was lost.
+        IntentStatus::Succeeded => Ok(take),
+        _ => Err(ProcessorError::Declined {
+            code: "authorization_expired".into(),
+        }),
+    };
+    match captured {
+        Ok(cents) => {
+            charge.captured_cents = cents;
+            charge.status = ChargeStatus::Captured;
+        }
+        Err(ProcessorError::Declined { code }) | Err(ProcessorError::Refused { code, .. }) => {
+            charge.status = ChargeStatus::Failed;
+            charge.failure_code = Some(code);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let rest = total_cents - charge.captured_cents;
+    if charge.status == ChargeStatus::Captured && rest > 0 {
+        match charge_difference(state, &charge, intent.payment_method.as_deref(), rest).await {
+            Ok(extra_intent_id) => {
+                charge.extra_intent_id = Some(extra_intent_id);
+                charge.extra_cents = rest;
+            }
+            Err(ProcessorError::Declined { code }) | Err(ProcessorError::Refused { code, .. }) => {
+                charge.status = ChargeStatus::Failed;
+                charge.failure_code = Some(code);
+            }
+            Err(error) => {
+                // The capture stands; the difference is tried again next time (same idempotency key).
+                tracing::warn!(error = %error, request_id = %request_id, "difference not charged yet");
+                return Err(error.into());
+            }
+        }
+    }
+    charge.updated_at = state.clock.now();
+    match state.store.replace(&charge, version).await {
+        Ok(_) => Ok(charge.settlement()),
+        Err(StoreError::ConditionFailed) => Ok(state
+            .store
+            .get::<Charge>(&key)
+            .await?
+            .map(|v| v.record.settlement())
+            .unwrap_or(Settlement::Pending)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Charges `cents` off-session on the payment method of the authorisation; returns the intent id.
+async fn charge_difference(
+    state: &AppState,
+    charge: &Charge,
+    payment_method: Option<&str>,
+    cents: i64,
+) -> Result<String, ProcessorError> {
+    let method = payment_method.ok_or(ProcessorError::Declined {
+        code: "no_payment_method".into(),
+    })?;
+    let customer = state
+        .store
+        .get::<ProcessorCustomer>(&ProcessorCustomer::key_of(&charge.customer_user_id))
+        .await
+        .map_err(|e| ProcessorError::Unavailable(e.to_string()))?
+        .map(|v| v.record.customer_id)
+        .ok_or(ProcessorError::Declined {
+            code: "no_customer".into(),
+        })?;
+    let metadata = [
+        ("user_id", charge.customer_user_id.as_str()),
+        ("request_id", charge.request_id.as_str()),
+    ];
+    let intent = state
+        .processor
+        .create_intent(&IntentRequest {
+            customer: &customer,
+            payment_method: method,
+            amount_cents: cents,
+            currency: "usd",
+            manual_capture: false,
+            metadata: &metadata,
+            idempotency_key: &format!("extra-{}", charge.request_id),
+        })
+        .await?;
+    match intent.status {
+        IntentStatus::Succeeded | IntentStatus::Processing => Ok(intent.id),
+        _ => Err(ProcessorError::Declined {
+            code: "authentication_required".into(),
+        }),
+    }
+}
+
+/// Releases the hold of a request that will not be billed (cancelled without a fee, rejected,
+/// expired unapproved), or refunds what was taken (an agency's cancellation after a capture).
+/// Idempotent; a request without a charge is no error.
+pub async fn release(state: &AppState, customer_user_id: &str, request_id: &str) -> Result<(), ApiError> {
+    let key = Charge::key_of(customer_user_id, request_id);
+    let Some(Versioned {
+        record: mut charge,
+        version,
+    }) = state.store.get::<Charge>(&key).await?
+    else {
+        return Ok(());
+    };
+    match charge.status {
+        ChargeStatus::Authorized => {
+            let intent = state.processor.intent(&charge.intent_id).await?;
+            if matches!(
+                intent.status,
+                IntentStatus::RequiresCapture
+                    | IntentStatus::RequiresPaymentMethod
+                    | IntentStatus::RequiresConfirmation
+                    | IntentStatus::RequiresAction
+            ) {
+                state
+                    .processor
+                    .cancel(&charge.intent_id, &format!("release-{request_id}"))
+                    .await?;
+            }
+            charge.status = ChargeStatus::Released;
+        }
+        ChargeStatus::Captured => {
+            if charge.captured_cents > 0 {
+                state
+                    .processor
+                    .refund(
+                        &charge.intent_id,
+                        charge.captured_cents,
+                        &format!("refund-{request_id}"),
+                    )
+                    .await?;
+            }
+            if let Some(extra) = charge.extra_intent_id.clone().filter(|_| charge.extra_cents > 0) {
+                state
+                    .processor
+                    .refund(&extra, charge.extra_cents, &format!("refund-extra-{request_id}"))
+                    .await?;
+            }
+            charge.refunded_cents = charge.captured_cents + charge.extra_cents;
+            charge.status = ChargeStatus::Refunded;
+        }
+        ChargeStatus::Released | ChargeStatus::Refunded | ChargeStatus::Failed => return Ok(()),
+    }
+    charge.updated_at = state.clock.now();
+    match state.store.replace(&charge, version).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// What the processor reported about one of our intents, once checked against the processor itself:
+/// the request it pays for and its charge's settlement, if the report changed the charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub customer_user_id: String,
+    pub request_id: String,
+    pub settlement: Settlement,
+}
+
+/// Brings our charge in line with the processor's view of `intent_id` (a webhook named it). The
+/// webhook's body is only a hint: the intent is read from the processor, and it must be the one our
+/// charge holds. Returns `None` when nothing changed (a replayed or irrelevant report).
+pub async fn reconcile(state: &AppState, intent_id: &str) -> Result<Option<Reconciled>, ApiError> {
+    let intent = match state.processor.intent(intent_id).await {
+        Ok(intent) => intent,
+        // Not an intent of ours (or not one the processor knows): nothing to do.
+        Err(ProcessorError::Refused { status: 404, .. }) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let (Some(user_id), Some(request_id)) =
+        (intent.metadata.get("user_id"), intent.metadata.get("request_id"))
+    else {
+        return Ok(None);
+    };
+    let key = Charge::key_of(user_id, request_id);
+    let Some(Versioned {
+        record: mut charge,
+        version,
+    }) = state.store.get::<Charge>(&key).await?
+    else {
+        return Ok(None);
+    };
+    let is_hold = charge.intent_id == intent.id;
+    let is_extra = charge.extra_intent_id.as_deref() == Some(intent.id.as_str());
+    let changed = match (charge.status, intent.status) {
+        // The processor let an uncaptured hold lapse (Stripe does after 7 days).
+        (ChargeStatus::Authorized, IntentStatus::Canceled) if is_hold => {
+            charge.status = ChargeStatus::Released;
+            charge.failure_code = Some("authorization_expired".into());
+            true
+        }
+        // The off-session charge of a difference failed after it was accepted.
+        (ChargeStatus::Captured, IntentStatus::RequiresPaymentMethod | IntentStatus::Canceled)
+            if is_extra =>
+        {
+            charge.status = ChargeStatus::Failed;
+            charge.failure_code = Some("card_declined".into());
+            charge.extra_cents = 0;
+            true
+        }
+        _ => false,
+    };
+    if !changed {
+        return Ok(None);
+    }
+    charge.updated_at = state.clock.now();
+    match state.store.replace(&charge, version).await {
+        Ok(_) => Ok(Some(Reconciled {
+            customer_user_id: charge.customer_user_id.clone(),
+            request_id: charge.request_id.clone(),
+            settlement: charge.settlement(),
+        })),
+        // Changed meanwhile by billing itself: its record stands.
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether `user_id` has a customer at the processor (erasure spends its budget only on real work).
+pub async fn has_processor_customer(state: &AppState, user_id: &str) -> Result<bool, StoreError> {
+    state.store.exists(&ProcessorCustomer::key_of(user_id)).await
+}
+
+/// Erasure: deletes the customer at the processor (its saved cards go with it) and our record of
+/// it. The charges stay: they are payment records the law keeps. Idempotent.
+pub async fn forget_customer(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let key = ProcessorCustomer::key_of(user_id);
+    let Some(customer) = state.store.get::<ProcessorCustomer>(&key).await? else {
+        return Ok(());
+    };
+    state
+        .processor
+        .delete_customer(&customer.record.customer_id)
+        .await?;
+    state.store.delete(&key).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge(status: ChargeStatus) -> Charge {
+        Charge {
+            customer_user_id: "u".into(),
+            request_id: "r".into(),
+            status,
+            intent_id: "pi_1".into(),
+            authorized_cents: 10_000,
+            captured_cents: 9_000,
+            refunded_cents: 0,
+            extra_intent_id: None,
+            extra_cents: 0,
+            failure_code: None,
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn each_charge_state_settles_its_invoice_as_the_customer_would_expect() {
+        assert_eq!(
+            charge(ChargeStatus::Captured).settlement(),
+            Settlement::Paid { paid_cents: 9_000 }
+        );
+        assert_eq!(charge(ChargeStatus::Authorized).settlement(), Settlement::Pending);
+        let mut failed = charge(ChargeStatus::Failed);
+        failed.failure_code = Some("card_declined".into());
+        assert_eq!(
+            failed.settlement(),
+            Settlement::Failed {
+                paid_cents: 9_000,
+                code: "card_declined".into()
+            }
+        );
+        let mut lapsed = charge(ChargeStatus::Released);
+        lapsed.captured_cents = 0;
+        lapsed.failure_code = Some("authorization_expired".into());
+        assert_eq!(
+            lapsed.settlement(),
+            Settlement::Failed {
+                paid_cents: 0,
+                code: "authorization_expired".into()
+            }
+        );
+    }
+}
