@@ -10,6 +10,7 @@ mod fixtures;
 mod key_usage;
 mod lifecycle;
 mod memberships;
+mod payments;
 mod privacy;
 mod requests;
 mod resources;

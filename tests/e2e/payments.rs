@@ -1,0 +1,462 @@
+//! Payments through the local Stripe (localstripe, started by `cargo xtask test`): a booking is held
+//! on the card, billing captures the invoice total once (the rest released, any difference charged
+//! off-session), cancellation fees are captured per notice band, a declined card books nothing, a
+//! lapsed hold ends in a failed invoice and a mail, and the webhook is accepted only when signed.
+//! Every money movement is checked in localstripe's own records, not only in ours.
+
+use crate::scheduling::{World, local, next_tuesday_10, officer, world};
+use domain::agencies::{self, CancellationBand};
+use domain::billing::Invoice;
+use domain::payments::{Charge, ChargeStatus};
+use domain::scheduling::{self, Action};
+use e2e::{call_api, mails_to, processor_get, processor_post, raw_partition, stack};
+use edge::auth::Caller;
+use jiff::{SignedDuration, Timestamp};
+use platform::Clock;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn body(w: &World, start: Timestamp, hours: i64, token: &str) -> Value {
+    json!({
+        "agency_id": w.agency_id,
+        "event": {"name": "Big Piney Chuckwagon Races", "kind": "rodeo", "alcohol_served": false},
+        "site": {"name": "Big Piney Arena", "address": {"line1": "2 Arena Way", "city": "Big Piney",
+                 "region": "WY", "postal_code": "83113", "country": "US"},
+                 "contact": {"name": "Evangeline Mortlake", "phone": "+13075550188"}},
+        "starts_at": local(start),
+        "ends_at": local(start + SignedDuration::from_hours(hours)),
+        "time_zone": "America/Denver",
+        "officers": 1,
+        "requirements": {"armed": false, "attire": "uniformed", "vehicle": false, "supervisor": false},
+        "payment": {"processor_token": token, "card_brand": "visa", "card_last4": "0341"}
+    })
+}
+
+/// Books through the gateway with the given test card; returns the request id.
+async fn book(w: &World, start: Timestamp, hours: i64) -> String {
+    let (status, booking) = call_api(
+        Method::POST,
+        "/v1/service-requests",
+        Some(&w.customer_token),
+        Some(&body(w, start, hours, "pm_card_visa")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    booking["requests"][0]["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn charge(w: &World, request_id: &str) -> Charge {
+    w.state
+        .store
+        .get::<Charge>(&Charge::key_of(&w.customer.user_id, request_id))
+        .await
+        .expect("read")
+        .expect("the booking's charge")
+        .record
+}
+
+async fn invoice(w: &World, request_id: &str) -> Option<Invoice> {
+    w.state
+        .store
+        .get::<Invoice>(&Invoice::key_of(&w.customer.user_id, request_id))
+        .await
+        .expect("read")
+        .map(|v| v.record)
+}
+
+/// The intent as localstripe has it, with its charge expanded.
+async fn intent(intent_id: &str) -> Value {
+    let (status, intent) = processor_get(&format!("/v1/payment_intents/{intent_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    intent
+}
+
+/// The officer works the request from `start` for `hours` and the dispatcher approves those hours,
+/// which completes the request and issues (and bills) its invoice.
+async fn work(w: &World, officer: &Caller, request_id: &str, start: Timestamp, hours: i64) {
+    scheduling::claim(&w.state, officer, request_id)
+        .await
+        .expect("claim");
+    let id = w
+        .state
+        .store
+        .get::<domain::scheduling::assignments::Assignment>(
+            &domain::scheduling::assignments::Assignment::key_of(&officer.user_id, request_id),
+        )
+        .await
+        .expect("read")
+        .expect("assignment")
+        .record
+        .assignment_id;
+    let at = |t: Timestamp| async move { stack().state("SchedulingFunction", Clock::fixed(t)).await };
+    scheduling::act(&at(start).await, officer, &id, Action::CheckIn)
+        .await
+        .expect("check in");
+    let until = start + SignedDuration::from_hours(hours);
+    scheduling::act(&at(until).await, officer, &id, Action::CheckOut)
+        .await
+        .expect("check out");
+    scheduling::submit_timesheet(&w.state, officer, &id)
+        .await
+        .expect("submit");
+    let reason = Some("hours as worked".to_owned());
+    scheduling::approve_timesheet(
+        &w.state,
+        &w.dispatcher,
+        &id,
+        scheduling::TimesheetApproval {
+            worked_from: Some(start),
+            worked_until: Some(until),
+            reason,
+        },
+    )
+    .await
+    .expect("approve");
+}
+
+/// Posts a webhook to the gateway, signed with `secret` at `timestamp` (or unsigned).
+async fn webhook(payload: &Value, signature: Option<String>) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(stack().url("/v1/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(payload.to_string());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn event(kind: &str, intent_id: &str) -> Value {
+    json!({
+        "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        "object": "event",
+        "type": kind,
+        "data": {"object": {"id": intent_id, "object": "payment_intent"}}
+    })
+}
+
+fn signed(payload: &Value, at: Timestamp) -> String {
+    platform::processor::sign(
+        infra::bootstrap::LOCAL_STRIPE_WEBHOOK_SECRET,
+        payload.to_string().as_bytes(),
+        at.as_second(),
+    )
+}
+
+#[tokio::test]
+async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_exactly_once() {
+    // An agency that approves bookings first: the hold is taken at booking, before its decision.
+    let w = world(|rules| rules.approve_requests = true).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 21);
+    let worker = officer(&w, |_| {}).await;
+    // Booked for 4 h at $65.00 + 5 %: $273.00 held, nothing taken.
+    let request_id = book(&w, start, 4).await;
+    let rejected = book(&w, start + SignedDuration::from_hours(48), 4).await;
+    let decide = |id: String, decision: Value| {
+        let token = w.dispatcher_token.clone();
+        async move {
+            let path = format!("/v1/service-requests/{id}/approval");
+            call_api(Method::POST, &path, Some(&token), Some(&decision), None).await
+        }
+    };
+    let (status, decided) = decide(request_id.clone(), json!({"decision": "approve"})).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let (status, decided) = decide(
+        rejected.clone(),
+        json!({"decision": "reject", "reason": "no officers that weekend"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    // The rejected booking's hold is released at once.
+    let released = charge(&w, &rejected).await;
+    assert_eq!(released.status, ChargeStatus::Released);
+    assert_eq!(intent(&released.intent_id).await["status"], "canceled");
+    let held = charge(&w, &request_id).await;
+    assert_eq!(
+        (held.status, held.authorized_cents),
+        (ChargeStatus::Authorized, 27_300)
+    );
+    let at_processor = intent(&held.intent_id).await;
+    assert_eq!(at_processor["status"], "requires_capture", "{at_processor}");
+    assert_eq!(at_processor["amount"], 27_300);
+    assert_eq!(at_processor["capture_method"], "manual");
+    assert_eq!(at_processor["metadata"]["request_id"], request_id.as_str());
+    let customer_at_processor = at_processor["customer"].as_str().expect("a customer").to_owned();
+    let (_, customer) = processor_get(&format!("/v1/customers/{customer_at_processor}")).await;
+    assert!(
+        customer["email"].is_null() && customer["name"].is_null(),
+        "the processor gets no name or e-mail: {customer}"
+    );
+
+    // Worked 3 h: the invoice is $204.75, captured; the rest of the hold is released.
+    work(&w, &worker, &request_id, start, 3).await;
+    let billed = invoice(&w, &request_id).await.expect("the invoice");
+    assert_eq!(billed.total_cents, 20_475);
+    assert_eq!(billed.status, domain::billing::InvoiceStatus::Paid);
+    assert_eq!(billed.paid_cents, Some(20_475));
+    let captured = intent(&held.intent_id).await;
+    assert_eq!(captured["status"], "succeeded", "{captured}");
+    let processor_charge = &captured["latest_charge"];
+    assert_eq!(processor_charge["captured"], true, "{captured}");
+    assert_eq!(processor_charge["amount_refunded"], 27_300 - 20_475, "{captured}");
+    let refunds = |c: &Value| c["refunds"]["data"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(refunds(processor_charge), 1, "one release of the rest");
+
+    // A retried billing (a Lambda retry, the hourly run) changes nothing, here or at the processor.
+    let again = domain::billing::issue_when_due(&w.state, &request_id)
+        .await
+        .expect("again")
+        .expect("the invoice");
+    assert_eq!(again, billed);
+    assert_eq!(charge(&w, &request_id).await.captured_cents, 20_475);
+    let after = intent(&held.intent_id).await;
+    assert_eq!(
+        refunds(&after["latest_charge"]),
+        1,
+        "no second capture or release"
+    );
+    assert_eq!(after["latest_charge"]["amount_refunded"], 27_300 - 20_475);
+
+    // The processor's report of the capture, signed: accepted, and it changes nothing (we know).
+    let succeeded = event("payment_intent.succeeded", &held.intent_id);
+    let (status, receipt) = webhook(&succeeded, Some(signed(&succeeded, Timestamp::now()))).await;
+    assert_eq!(
+        (status, receipt["changed"].clone()),
+        (StatusCode::OK, json!(false)),
+        "{receipt}"
+    );
+    let (status, receipt) = webhook(&succeeded, Some(signed(&succeeded, Timestamp::now()))).await;
+    assert_eq!(
+        (status, receipt["changed"].clone()),
+        (StatusCode::OK, json!(false)),
+        "replayed"
+    );
+
+    // Forged, unsigned or stale reports are 400s and change nothing.
+    let lapsed = event("payment_intent.canceled", &held.intent_id);
+    let forged = platform::processor::sign(
+        "whsec_not_ours",
+        lapsed.to_string().as_bytes(),
+        Timestamp::now().as_second(),
+    );
+    for (case, signature) in [
+        ("unsigned", None),
+        ("forged", Some(forged)),
+        (
+            "stale",
+            Some(signed(&lapsed, Timestamp::now() - SignedDuration::from_mins(6))),
+        ),
+        ("garbage", Some("t=abc,v1=zz".to_owned())),
+    ] {
+        let (status, problem) = webhook(&lapsed, signature).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {problem}");
+        assert_eq!(problem["type"], "urn:officertrak:problem:bad-request", "{case}");
+    }
+    assert_eq!(invoice(&w, &request_id).await.expect("invoice"), billed);
+    assert_eq!(charge(&w, &request_id).await.status, ChargeStatus::Captured);
+}
+
+#[tokio::test]
+async fn an_invoice_above_the_hold_captures_the_hold_and_charges_the_difference_off_session() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 22);
+    let worker = officer(&w, |_| {}).await;
+    // Booked for 2 h ($136.50 held); the officer stayed 3 h ($204.75).
+    let request_id = book(&w, start, 2).await;
+    work(&w, &worker, &request_id, start, 3).await;
+    let billed = invoice(&w, &request_id).await.expect("the invoice");
+    assert_eq!(billed.total_cents, 20_475);
+    assert_eq!(billed.status, domain::billing::InvoiceStatus::Paid, "{billed:?}");
+    let paid = charge(&w, &request_id).await;
+    assert_eq!((paid.captured_cents, paid.extra_cents), (13_650, 6_825));
+    let hold = intent(&paid.intent_id).await;
+    assert_eq!(
+        hold["latest_charge"]["amount_refunded"], 0,
+        "the whole hold was taken"
+    );
+    let extra = intent(paid.extra_intent_id.as_deref().expect("the difference")).await;
+    assert_eq!(extra["status"], "succeeded", "{extra}");
+    assert_eq!(extra["amount"], 6_825);
+    assert_eq!(extra["customer"], hold["customer"]);
+    assert_ne!(extra["capture_method"], "manual", "charged at once");
+}
+
+#[tokio::test]
+async fn a_declined_card_books_nothing_and_says_so() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 23);
+    // Accepted when saved, declined when charged; declined when saved; unknown to the processor.
+    for (card, status, kind) in [
+        (
+            "pm_card_chargeCustomerFail",
+            StatusCode::PAYMENT_REQUIRED,
+            "urn:officertrak:problem:payment-declined",
+        ),
+        (
+            "pm_card_visa_chargeDeclined",
+            StatusCode::PAYMENT_REQUIRED,
+            "urn:officertrak:problem:payment-declined",
+        ),
+        (
+            "pm_NoSuchMethod1234",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "urn:officertrak:problem:validation",
+        ),
+    ] {
+        let (got, problem) = call_api(
+            Method::POST,
+            "/v1/service-requests",
+            Some(&w.customer_token),
+            Some(&body(&w, start, 4, card)),
+            None,
+        )
+        .await;
+        assert_eq!(got, status, "{card}: {problem}");
+        assert_eq!(problem["type"], kind, "{card}");
+    }
+    let stored = raw_partition(&w.customer.user_id).await;
+    let types: Vec<&str> = stored
+        .iter()
+        .filter_map(|i| i.get("item_type").and_then(|v| v.as_s().ok()).map(String::as_str))
+        .collect();
+    for kept in ["service_request", "payment_record", "payment_charge"] {
+        assert!(
+            !types.contains(&kept),
+            "a declined booking stored a {kept}: {types:?}"
+        );
+    }
+}
+
+/// The agency's fee schedule: under 24 h before the start, 3 h per officer; under 72 h, 2 h.
+async fn with_fees(w: &World) {
+    let mut settings = agencies::find(&w.state, &w.agency_id)
+        .await
+        .expect("read")
+        .expect("agency")
+        .settings;
+    settings.cancellation_fees = vec![
+        CancellationBand {
+            within_hours: 24,
+            billed_hours_per_officer: 3,
+        },
+        CancellationBand {
+            within_hours: 72,
+            billed_hours_per_officer: 2,
+        },
+    ];
+    agencies::update(&w.state, &w.admin, &w.agency_id, settings)
+        .await
+        .expect("fees set");
+}
+
+async fn cancel(w: &World, request_id: &str) -> Value {
+    let (status, cancelled) = call_api(
+        Method::POST,
+        &format!("/v1/service-requests/{request_id}/cancel"),
+        Some(&w.customer_token),
+        Some(&json!({"reason": "the races were called off"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    cancelled
+}
+
+#[tokio::test]
+async fn cancellation_fees_are_captured_at_each_notice_band_and_the_rest_released() {
+    // Bookable up to 2 h ahead, so that a booking can be cancelled inside the 24 h band.
+    let w = world(|rules| rules.lead_time_hours = 2).await;
+    with_fees(&w).await;
+    let now = Timestamp::now();
+    let late = book(&w, now + SignedDuration::from_hours(30), 4).await;
+    let short = book(&w, now + SignedDuration::from_hours(12), 4).await;
+    let early = book(&w, now + SignedDuration::from_hours(24 * 10), 4).await;
+    let mut fees = Vec::new();
+    for request_id in [&short, &late] {
+        cancel(&w, request_id).await;
+        let fee = invoice(&w, request_id).await.expect("a fee invoice");
+        assert_eq!(fee.status, domain::billing::InvoiceStatus::Paid, "{fee:?}");
+        let held = charge(&w, request_id).await;
+        assert_eq!(held.captured_cents, fee.total_cents);
+        let at_processor = intent(&held.intent_id).await;
+        assert_eq!(at_processor["status"], "succeeded");
+        assert_eq!(
+            at_processor["latest_charge"]["amount_refunded"],
+            held.authorized_cents - fee.total_cents,
+            "the fee is captured, the rest released: {at_processor}"
+        );
+        fees.push(fee.total_cents);
+    }
+    assert!(
+        fees[0] > fees[1] && fees[1] > 0,
+        "3 h billed under 24 h, 2 h under 72 h: {fees:?}"
+    );
+    // 2 h at $65.00 (a cancellation fee carries no admin fee).
+    assert_eq!(fees[1], 13_000);
+    // Ten days ahead: no fee, no invoice, the whole hold released.
+    cancel(&w, &early).await;
+    assert!(invoice(&w, &early).await.is_none());
+    let released = charge(&w, &early).await;
+    assert_eq!(released.status, ChargeStatus::Released);
+    assert_eq!(intent(&released.intent_id).await["status"], "canceled");
+}
+
+#[tokio::test]
+async fn a_hold_the_processor_let_lapse_ends_in_a_failed_invoice_and_a_mail() {
+    let w = world(|_| {}).await;
+    with_fees(&w).await;
+    let request_id = book(&w, Timestamp::now() + SignedDuration::from_hours(40), 4).await;
+    let held = charge(&w, &request_id).await;
+    // Stripe cancels a hold left uncaptured for 7 days; here localstripe is told to, as Stripe would.
+    let (status, lapsed) =
+        processor_post(&format!("/v1/payment_intents/{}/cancel", held.intent_id), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{lapsed}");
+    let report = event("payment_intent.canceled", &held.intent_id);
+    let (status, receipt) = webhook(&report, Some(signed(&report, Timestamp::now()))).await;
+    assert_eq!(
+        (status, receipt["changed"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{receipt}"
+    );
+    let (status, receipt) = webhook(&report, Some(signed(&report, Timestamp::now()))).await;
+    assert_eq!(
+        (status, receipt["changed"].clone()),
+        (StatusCode::OK, json!(false)),
+        "a replay"
+    );
+    let recorded = charge(&w, &request_id).await;
+    assert_eq!(recorded.status, ChargeStatus::Released);
+    assert_eq!(recorded.failure_code.as_deref(), Some("authorization_expired"));
+
+    // The customer cancels inside the 72 h band: the fee is owed but cannot be captured.
+    cancel(&w, &request_id).await;
+    let failed = invoice(&w, &request_id).await.expect("the fee invoice");
+    assert_eq!(
+        failed.status,
+        domain::billing::InvoiceStatus::PaymentFailed,
+        "{failed:?}"
+    );
+    assert_eq!(failed.payment_failure.as_deref(), Some("authorization_expired"));
+    assert_eq!(failed.paid_cents, Some(0));
+    let path = format!("/v1/service-requests/{request_id}/invoice");
+    let (status, view) = call_api(Method::GET, &path, Some(&w.customer_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "payment_failed", "{view}");
+    assert!(
+        mails_to(&w.customer_email)
+            .await
+            .iter()
+            .filter(|m| m.contains("did not go through"))
+            .count()
+            == 1,
+        "the customer is told once"
+    );
+    // Nothing was captured at the processor.
+    assert_eq!(intent(&held.intent_id).await["status"], "canceled");
+}
