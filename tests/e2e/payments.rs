@@ -208,6 +208,46 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
     let refunds = |c: &Value| c["refunds"]["data"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(refunds(processor_charge), 1, "one release of the rest");
 
+    // The officer reads their week: 3 approved hours at $65.00, no admin fee (that is the agency's).
+    let day = start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let (from, to) = (day.yesterday().expect("day"), day.tomorrow().expect("day"));
+    let earned = domain::billing::earnings(&w.state, &worker, from, to)
+        .await
+        .expect("earnings");
+    assert_eq!(
+        (earned.approved_minutes, earned.earnings_cents),
+        (180, 19_500),
+        "{earned:?}"
+    );
+    assert_eq!(earned.weeks.len(), 1);
+    assert_eq!(earned.weeks[0].week_of.weekday(), jiff::civil::Weekday::Monday);
+    assert_eq!(earned.weeks[0].shifts[0].request_id, request_id);
+    // The agency reads its invoices of the period (the rejected booking has none); the customer may not.
+    let path = format!(
+        "/v1/agencies/{}/invoices?from={from}&to={}",
+        w.agency_id,
+        day.tomorrow()
+            .expect("day")
+            .tomorrow()
+            .expect("day")
+            .tomorrow()
+            .expect("day")
+    );
+    let (status, listed) = call_api(Method::GET, &path, Some(&w.dispatcher_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["invoices"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["invoices"][0]["request_id"], request_id.as_str());
+    assert_eq!(
+        (listed["total_cents"].clone(), listed["paid_cents"].clone()),
+        (json!(20_475), json!(20_475))
+    );
+    let (status, _) = call_api(Method::GET, &path, Some(&w.customer_token), None, None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a customer reads no agency's invoices"
+    );
+
     // A retried billing (a Lambda retry, the hourly run) changes nothing, here or at the processor.
     let again = domain::billing::issue_when_due(&w.state, &request_id)
         .await

@@ -6,7 +6,9 @@ use domain::service_requests::{self, ListQuery, Status};
 use edge::ApiError;
 use edge::auth::Caller;
 use edge::error::FieldError;
-use edge::http::{HandlerResult, Router, body_bytes, idempotency_key, json, json_body, path_param};
+use edge::http::{
+    HandlerResult, Router, body_bytes, date_param, idempotency_key, json, json_body, path_param,
+};
 use lambda_http::http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use platform::AppState;
@@ -23,6 +25,7 @@ pub fn router() -> Router {
         .route("POST /v1/service-requests/{id}/approval", decide)
         .route("GET /v1/service-requests/{id}/invoice", invoice)
         .route("GET /v1/me/statement", statement)
+        .route("GET /v1/agencies/{id}/invoices", agency_invoices)
         .route("POST /v1/webhooks/stripe", stripe_webhook)
 }
 
@@ -52,18 +55,21 @@ async fn invoice(state: AppState, request: Request) -> HandlerResult {
 /// `GET /v1/me/statement?from=YYYY-MM-DD&to=YYYY-MM-DD`: the caller's invoices of a period.
 async fn statement(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let params = request.query_string_parameters();
-    let date = |name: &str| -> Result<jiff::civil::Date, ApiError> {
-        params
-            .first(name)
-            .ok_or_else(|| query_error(name, "required: a date such as 2027-01-31"))?
-            .parse()
-            .map_err(|_| query_error(name, "must be a date such as 2027-01-31"))
-    };
-    let (from, to) = (date("from")?, date("to")?);
+    let (from, to) = (date_param(&request, "from")?, date_param(&request, "to")?);
     json(
         StatusCode::OK,
         &domain::billing::statement(&state, &caller, from, to).await?,
+    )
+}
+
+/// `GET /v1/agencies/{id}/invoices?from=…&to=…`: the agency's invoices (its admins and dispatchers).
+async fn agency_invoices(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let (from, to) = (date_param(&request, "from")?, date_param(&request, "to")?);
+    json(
+        StatusCode::OK,
+        &domain::billing::agency_invoices(&state, &caller, &id, from, to).await?,
     )
 }
 

@@ -8,11 +8,21 @@ use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use edge::error::FieldError;
-use edge::http::{HandlerResult, Router, json, json_body, optional_json_body, path_param};
+use edge::http::{HandlerResult, Router, date_param, json, json_body, optional_json_body, path_param};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use platform::AppState;
 use serde::Serialize;
+
+/// `GET /v1/providers/me/earnings?from=…&to=…`: the caller's approved hours and earnings per week.
+async fn my_earnings(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let (from, to) = (date_param(&request, "from")?, date_param(&request, "to")?);
+    json(
+        StatusCode::OK,
+        &domain::billing::earnings(&state, &caller, from, to).await?,
+    )
+}
 
 /// The route table of this function.
 pub fn router() -> Router {
@@ -29,6 +39,7 @@ pub fn router() -> Router {
             decide_membership,
         )
         .route("GET /v1/providers/me/assignments", my_assignments)
+        .route("GET /v1/providers/me/earnings", my_earnings)
         .route("GET /v1/providers/me/availability", get_availability)
         .route("PUT /v1/providers/me/availability", put_availability)
         .route("GET /v1/providers/me/open-shifts", open_shifts)

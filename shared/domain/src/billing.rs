@@ -475,24 +475,7 @@ pub async fn statement(
     to: Date,
 ) -> Result<Statement, ApiError> {
     caller.require(Role::Customer)?;
-    let start = |date: Date| {
-        date.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .map_err(|_| ApiError::BadRequest("dates out of range".into()))
-    };
-    let from_at = start(from)?;
-    let until = start(
-        to.tomorrow()
-            .map_err(|_| ApiError::BadRequest("dates out of range".into()))?,
-    )?;
-    let mut v = edge::validation::Validator::new();
-    v.check(from <= to, "?to", "must not be before from");
-    v.check(
-        until.duration_since(from_at) <= jiff::SignedDuration::from_hours(24 * MAX_STATEMENT_DAYS),
-        "?to",
-        "a statement covers at most a year",
-    );
-    v.finish()?;
+    let (from_at, until) = period(from, to)?;
     let invoices: Vec<Invoice> = state
         .store
         .query_gsi1_range::<Invoice>(
@@ -512,5 +495,224 @@ pub async fn statement(
         invoices: invoices.into_iter().map(InvoiceView::from).collect(),
         total_cents,
         currency: "USD".into(),
+    })
+}
+
+/// The UTC instants that bound the days `from` to `to` (inclusive), checked: `from <= to`, at most
+/// [`MAX_STATEMENT_DAYS`].
+fn period(from: Date, to: Date) -> Result<(Timestamp, Timestamp), ApiError> {
+    let start = |date: Date| {
+        date.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|_| ApiError::BadRequest("dates out of range".into()))
+    };
+    let from_at = start(from)?;
+    let until = start(
+        to.tomorrow()
+            .map_err(|_| ApiError::BadRequest("dates out of range".into()))?,
+    )?;
+    let mut v = edge::validation::Validator::new();
+    v.check(from <= to, "?to", "must not be before from");
+    v.check(
+        until.duration_since(from_at) <= jiff::SignedDuration::from_hours(24 * MAX_STATEMENT_DAYS),
+        "?to",
+        "a period covers at most a year",
+    );
+    v.finish()?;
+    Ok((from_at, until))
+}
+
+/// An agency's invoices for the requests that started in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgencyInvoices {
+    pub agency_id: String,
+    pub from: Date,
+    pub to: Date,
+    pub invoices: Vec<InvoiceView>,
+    pub total_cents: i64,
+    pub paid_cents: i64,
+    pub currency: String,
+}
+
+/// `GET /v1/agencies/{id}/invoices?from=…&to=…`: the invoices of the agency's requests that started
+/// from `from` to `to` (UTC days), for its admins and dispatchers only (404 to anyone else). One range
+/// query on the agency's requests, one batch read of their invoices.
+pub async fn agency_invoices(
+    state: &AppState,
+    caller: &Caller,
+    agency_id: &str,
+    from: Date,
+    to: Date,
+) -> Result<AgencyInvoices, ApiError> {
+    let agency = agencies::find(state, agency_id)
+        .await?
+        .ok_or(ApiError::NotFound("agency"))?;
+    let staff = (caller.has(Role::Dispatcher)
+        && agency.settings.dispatcher_user_ids.contains(&caller.user_id))
+        || (caller.has(Role::AgencyAdmin) && agency.settings.admin_user_ids.contains(&caller.user_id));
+    if !staff {
+        return Err(ApiError::NotFound("agency"));
+    }
+    let (from_at, until) = period(from, to)?;
+    let requests = service_requests::of_agency_starting(state, agency_id, from_at, until).await?;
+    let keys: Vec<ItemKey> = requests
+        .iter()
+        .map(|r| Invoice::key_of(&r.customer_user_id, &r.request_id))
+        .collect();
+    let mut invoices: Vec<Invoice> = state
+        .store
+        .batch_get::<Invoice>(&keys)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .filter(|i| i.agency_id == agency_id)
+        .collect();
+    invoices.sort_by(|a, b| (a.issued_at, &a.request_id).cmp(&(b.issued_at, &b.request_id)));
+    let total_cents = pricing::sum_cents(invoices.iter().map(|i| i.total_cents))?;
+    let paid_cents = pricing::sum_cents(invoices.iter().map(|i| i.paid_cents.unwrap_or(0)))?;
+    Ok(AgencyInvoices {
+        agency_id: agency_id.to_owned(),
+        from,
+        to,
+        invoices: invoices.into_iter().map(InvoiceView::from).collect(),
+        total_cents,
+        paid_cents,
+        currency: "USD".into(),
+    })
+}
+
+/// One approved shift and what it earned the officer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShiftEarnings {
+    pub request_id: String,
+    pub agency_id: String,
+    pub worked_from: Timestamp,
+    pub worked_until: Timestamp,
+    pub approved_minutes: i64,
+    pub earnings_cents: i64,
+}
+
+/// One week (Monday to Sunday, in the site's time zone) of an officer's approved hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeekEarnings {
+    /// The Monday.
+    pub week_of: Date,
+    pub approved_minutes: i64,
+    pub earnings_cents: i64,
+    pub shifts: Vec<ShiftEarnings>,
+}
+
+/// An officer's approved hours and earnings per week.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Earnings {
+    pub from: Date,
+    pub to: Date,
+    pub weeks: Vec<WeekEarnings>,
+    pub approved_minutes: i64,
+    pub earnings_cents: i64,
+    pub currency: String,
+    /// Timesheets worked in the period and not approved yet: not counted until they are.
+    pub awaiting_approval: u32,
+}
+
+/// What an officer earns for `minutes` approved on `request`: the labour at the booked rates with its
+/// minimum hours and the holiday and short-notice multipliers as booked. The admin fee and the
+/// vehicle charge are the agency's, not the officer's.
+pub fn officer_earnings(
+    rates: &agencies::Rates,
+    request: &ServiceRequest,
+    minutes: i64,
+) -> Result<i64, PriceOverflow> {
+    let booked = |code: &str| request.price.lines.iter().any(|l| l.code == code);
+    let priced = pricing::price(
+        rates,
+        Shift {
+            minutes,
+            officers: 1,
+            vehicle: false,
+            holiday: booked("holiday"),
+            short_notice: booked("short_notice"),
+        },
+    )?;
+    pricing::sum_cents(
+        priced
+            .lines
+            .iter()
+            .filter(|l| l.code != "admin_fee" && l.code != "vehicle")
+            .map(|l| l.amount_cents),
+    )
+}
+
+/// `GET /v1/providers/me/earnings?from=…&to=…`: the caller's approved hours and earnings per week,
+/// for shifts whose approved start lies in the period (UTC days). Only approved timesheets count.
+pub async fn earnings(state: &AppState, caller: &Caller, from: Date, to: Date) -> Result<Earnings, ApiError> {
+    caller.require(Role::Provider)?;
+    let (from_at, until) = period(from, to)?;
+    let mut awaiting_approval = 0;
+    let mut shifts: Vec<(Date, ShiftEarnings)> = Vec::new();
+    for assignment in assignments::worked_by(&state.store, &caller.user_id).await? {
+        if assignment.starts_at >= until || assignment.ends_at < from_at {
+            continue;
+        }
+        let Some(sheet) = assignment.timesheet.as_ref() else {
+            continue;
+        };
+        let (Some(worked_from), Some(worked_until)) = (sheet.approved_from, sheet.approved_until) else {
+            awaiting_approval += 1;
+            continue;
+        };
+        if sheet.status != TimesheetStatus::Approved || worked_from < from_at || worked_from >= until {
+            continue;
+        }
+        let Some((_, request)) = service_requests::located(state, &assignment.request_id).await? else {
+            continue;
+        };
+        let request = request.record;
+        let Some(rates) = request.rates.clone() else {
+            continue;
+        };
+        let minutes = worked_until.duration_since(worked_from).as_mins().max(0);
+        let zone = jiff::tz::TimeZone::get(&request.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let day = worked_from.to_zoned_datetime(zone).date();
+        let monday = day
+            .checked_sub(jiff::Span::new().days(i64::from(day.weekday().to_monday_zero_offset())))
+            .unwrap_or(day);
+        shifts.push((
+            monday,
+            ShiftEarnings {
+                request_id: assignment.request_id.clone(),
+                agency_id: assignment.agency_id.clone(),
+                worked_from,
+                worked_until,
+                approved_minutes: minutes,
+                earnings_cents: officer_earnings(&rates, &request, minutes)?,
+            },
+        ));
+    }
+    shifts.sort_by_key(|(monday, shift)| (*monday, shift.worked_from));
+    let mut weeks: Vec<WeekEarnings> = Vec::new();
+    for (monday, shift) in shifts {
+        if weeks.last().is_none_or(|w| w.week_of != monday) {
+            weeks.push(WeekEarnings {
+                week_of: monday,
+                approved_minutes: 0,
+                earnings_cents: 0,
+                shifts: Vec::new(),
+            });
+        }
+        if let Some(week) = weeks.last_mut() {
+            week.approved_minutes += shift.approved_minutes;
+            week.earnings_cents = pricing::sum_cents([week.earnings_cents, shift.earnings_cents])?;
+            week.shifts.push(shift);
+        }
+    }
+    Ok(Earnings {
+        from,
+        to,
+        approved_minutes: weeks.iter().map(|w| w.approved_minutes).sum(),
+        earnings_cents: pricing::sum_cents(weeks.iter().map(|w| w.earnings_cents))?,
+        weeks,
+        currency: "USD".into(),
+        awaiting_approval,
     })
 }

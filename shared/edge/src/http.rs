@@ -314,6 +314,22 @@ pub fn path_param(request: &Request, name: &'static str) -> Result<String, ApiEr
         .ok_or(ApiError::NotFound(name))
 }
 
+/// A required date query parameter (`?from=2027-01-31`): a 422 naming it when missing or malformed.
+pub fn date_param(request: &Request, name: &str) -> Result<jiff::civil::Date, ApiError> {
+    let invalid = |detail: &str| {
+        ApiError::Validation(vec![crate::error::FieldError {
+            pointer: format!("?{name}"),
+            detail: detail.to_owned(),
+        }])
+    };
+    request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+        .ok_or_else(|| invalid("required: a date such as 2027-01-31"))?
+        .parse()
+        .map_err(|_| invalid("must be a date such as 2027-01-31"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,6 +275,21 @@ pub async fn assignments_of(
         .collect())
 }
 
+/// Most shifts of one officer an on-request read goes through (years of weekly off-duty work).
+pub const MAX_WORKED_READ: usize = 2_000;
+
+/// The officer's assignments that were worked (completed), newest data first as stored; at most
+/// [`MAX_WORKED_READ`] assignments are read.
+pub async fn worked_by(store: &Store, user_id: &str) -> Result<Vec<Assignment>, StoreError> {
+    Ok(store
+        .query::<Assignment>(&user_partition(user_id), "ASSIGNMENT#", MAX_WORKED_READ)
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .filter(|a| a.status == AssignmentStatus::Completed)
+        .collect())
+}
+
 /// Every assignment of a request, each read again by key (consistent): the index says which exist,
 /// but may lag a status change that just committed.
 pub async fn of_request_fresh(

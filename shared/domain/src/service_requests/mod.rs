@@ -9,7 +9,8 @@ mod operations;
 mod rules;
 
 pub use operations::{
-    BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, located, quote, read,
+    BookingDecision, BookingDecisionInput, ListQuery, Page, book, decide, list, located, of_agency_starting,
+    quote, read,
 };
 pub(crate) use operations::{mark_cancelled, mark_cancelled_by_system, shown, tell_customer_rejected};
 pub use rules::parse;

@@ -278,6 +278,28 @@ async fn owned(state: &AppState, caller: &Caller, request_id: &str) -> Result<Se
     }
 }
 
+/// The requests of an agency starting in `[from, until)`, by start (one range query on the agency's
+/// request index): for the agency's own views, such as its invoices.
+pub async fn of_agency_starting(
+    state: &AppState,
+    agency_id: &str,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<ServiceRequest>, StoreError> {
+    Ok(state
+        .store
+        .query_gsi1_range::<ServiceRequest>(
+            &format!("AGENCY#{agency_id}#REQUESTS"),
+            &sortable_time(from),
+            &sortable_time(until),
+        )
+        .await?
+        .into_iter()
+        .map(|v| v.record)
+        .filter(|r| r.agency_id == agency_id && r.starts_at >= from && r.starts_at < until)
+        .collect())
+}
+
 /// `GET /v1/service-requests/{id}`: the customer who booked it sees all of it; the agency's
 /// dispatchers and admins see it without payment data; officers assigned to it see the site, the
 /// on-site contact and the shift; anyone else gets 404.
