@@ -237,6 +237,21 @@ async fn a_booking_nobody_approved_expires_at_its_start() {
             .any(|m| m.contains("did not approve the booking before its start")),
         "the customer is told"
     );
+    // Nothing is charged: the hold taken at booking is released at the processor.
+    let charge = w
+        .state
+        .store
+        .get::<domain::payments::Charge>(&domain::payments::Charge::key_of(
+            &w.customer.user_id,
+            &request_id,
+        ))
+        .await
+        .expect("read")
+        .expect("the booking's charge")
+        .record;
+    assert_eq!(charge.status, domain::payments::ChargeStatus::Released);
+    let (_, intent) = e2e::processor_get(&format!("/v1/payment_intents/{}", charge.intent_id)).await;
+    assert_eq!(intent["status"], "canceled", "{intent}");
 }
 
 #[tokio::test]
