@@ -1,5 +1,6 @@
-//! Payments through the local Stripe (localstripe, started by `cargo xtask test`): a booking is held
-//! on the card, billing captures the invoice total once (the rest released, any difference charged
+//! Payments through the local Stripe (localstripe, started by `cargo xtask test`), the clock moved
+//! through `platform::Clock` where the request's life needs it: a booking is held on the card (through
+//! the agency's approval, a placement, a check-in, a no-show, a check-out and the timesheet's approval), billing captures the invoice total once (the rest released, any difference charged
 //! off-session), cancellation fees are captured per notice band, a declined card books nothing, a
 //! lapsed hold ends in a failed invoice and a mail, and the webhook is accepted only when signed.
 //! Every money movement is checked in localstripe's own records, not only in ours.
@@ -13,10 +14,15 @@ use e2e::{call_api, mails_to, processor_get, processor_post, raw_partition, stac
 use edge::auth::Caller;
 use jiff::{SignedDuration, Timestamp};
 use platform::Clock;
+use platform::store::Record;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 fn body(w: &World, start: Timestamp, hours: i64, token: &str) -> Value {
+    body_for(w, start, hours, 1, token)
+}
+
+fn body_for(w: &World, start: Timestamp, hours: i64, officers: u32, token: &str) -> Value {
     json!({
         "agency_id": w.agency_id,
         "event": {"name": "Big Piney Chuckwagon Races", "kind": "rodeo", "alcohol_served": false},
@@ -26,19 +32,24 @@ fn body(w: &World, start: Timestamp, hours: i64, token: &str) -> Value {
         "starts_at": local(start),
         "ends_at": local(start + SignedDuration::from_hours(hours)),
         "time_zone": "America/Denver",
-        "officers": 1,
+        "officers": officers,
         "requirements": {"armed": false, "attire": "uniformed", "vehicle": false, "supervisor": false},
         "payment": {"processor_token": token, "card_brand": "visa", "card_last4": "0341"}
     })
 }
 
-/// Books through the gateway with the given test card; returns the request id.
+/// Books one officer through the gateway with the working test card; returns the request id.
 async fn book(w: &World, start: Timestamp, hours: i64) -> String {
+    book_for(w, start, hours, 1).await
+}
+
+/// Books `officers` through the gateway with the working test card; returns the request id.
+async fn book_for(w: &World, start: Timestamp, hours: i64, officers: u32) -> String {
     let (status, booking) = call_api(
         Method::POST,
         "/v1/service-requests",
         Some(&w.customer_token),
-        Some(&body(w, start, hours, "pm_card_visa")),
+        Some(&body_for(w, start, hours, officers, "pm_card_visa")),
         None,
     )
     .await;
@@ -75,9 +86,20 @@ async fn intent(intent_id: &str) -> Value {
     intent
 }
 
+/// The state of the scheduling function with its clock at `time`.
+async fn at(time: Timestamp) -> platform::AppState {
+    stack().state("SchedulingFunction", Clock::fixed(time)).await
+}
+
 /// The officer works the request from `start` for `hours` and the dispatcher approves those hours,
 /// which completes the request and issues (and bills) its invoice.
 async fn work(w: &World, officer: &Caller, request_id: &str, start: Timestamp, hours: i64) {
+    let id = claim_and_check_in(w, officer, request_id, start).await;
+    check_out_and_approve(w, officer, &id, start, hours).await;
+}
+
+/// The officer claims a slot and checks in at `start`; returns the assignment id.
+async fn claim_and_check_in(w: &World, officer: &Caller, request_id: &str, start: Timestamp) -> String {
     scheduling::claim(&w.state, officer, request_id)
         .await
         .expect("claim");
@@ -92,22 +114,26 @@ async fn work(w: &World, officer: &Caller, request_id: &str, start: Timestamp, h
         .expect("assignment")
         .record
         .assignment_id;
-    let at = |t: Timestamp| async move { stack().state("SchedulingFunction", Clock::fixed(t)).await };
     scheduling::act(&at(start).await, officer, &id, Action::CheckIn)
         .await
         .expect("check in");
+    id
+}
+
+/// The officer checks out `hours` after `start`, submits, and the dispatcher approves.
+async fn check_out_and_approve(w: &World, officer: &Caller, id: &str, start: Timestamp, hours: i64) {
     let until = start + SignedDuration::from_hours(hours);
-    scheduling::act(&at(until).await, officer, &id, Action::CheckOut)
+    scheduling::act(&at(until).await, officer, id, Action::CheckOut)
         .await
         .expect("check out");
-    scheduling::submit_timesheet(&w.state, officer, &id)
+    scheduling::submit_timesheet(&w.state, officer, id)
         .await
         .expect("submit");
     let reason = Some("hours as worked".to_owned());
     scheduling::approve_timesheet(
         &w.state,
         &w.dispatcher,
-        &id,
+        id,
         scheduling::TimesheetApproval {
             worked_from: Some(start),
             worked_until: Some(until),
@@ -155,8 +181,9 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
     let w = world(|rules| rules.approve_requests = true).await;
     let start = next_tuesday_10() + SignedDuration::from_hours(24 * 21);
     let worker = officer(&w, |_| {}).await;
-    // Booked for 4 h at $65.00 + 5 %: $273.00 held, nothing taken.
-    let request_id = book(&w, start, 4).await;
+    let absent = officer(&w, |_| {}).await;
+    // Booked for 2 officers × 4 h at $65.00 + 5 %: $546.00 held, nothing taken.
+    let request_id = book_for(&w, start, 4, 2).await;
     let rejected = book(&w, start + SignedDuration::from_hours(48), 4).await;
     let decide = |id: String, decision: Value| {
         let token = w.dispatcher_token.clone();
@@ -180,11 +207,11 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
     let held = charge(&w, &request_id).await;
     assert_eq!(
         (held.status, held.authorized_cents),
-        (ChargeStatus::Authorized, 27_300)
+        (ChargeStatus::Authorized, 54_600)
     );
     let at_processor = intent(&held.intent_id).await;
     assert_eq!(at_processor["status"], "requires_capture", "{at_processor}");
-    assert_eq!(at_processor["amount"], 27_300);
+    assert_eq!(at_processor["amount"], 54_600);
     assert_eq!(at_processor["capture_method"], "manual");
     assert_eq!(at_processor["metadata"]["request_id"], request_id.as_str());
     let customer_at_processor = at_processor["customer"].as_str().expect("a customer").to_owned();
@@ -194,8 +221,25 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
         "the processor gets no name or e-mail: {customer}"
     );
 
-    // Worked 3 h: the invoice is $204.75, captured; the rest of the hold is released.
-    work(&w, &worker, &request_id, start, 3).await;
+    // One officer checks in; the other does not show (the scheduled run marks them 15 minutes after
+    // the start and tells dispatch); the one who came works 3 h: the invoice is $204.75, captured,
+    // and the rest of the hold is released.
+    scheduling::claim(&w.state, &absent, &request_id)
+        .await
+        .expect("claim");
+    let worked = claim_and_check_in(&w, &worker, &request_id, start).await;
+    let (_, located) = domain::service_requests::located(&w.state, &request_id)
+        .await
+        .expect("read")
+        .expect("the request");
+    let review = scheduling::review_request(
+        &at(start + SignedDuration::from_mins(16)).await,
+        &located.record.key(),
+    )
+    .await
+    .expect("review");
+    assert_eq!(review.no_shows, 1, "{review:?}");
+    check_out_and_approve(&w, &worker, &worked, start, 3).await;
     let billed = invoice(&w, &request_id).await.expect("the invoice");
     assert_eq!(billed.total_cents, 20_475);
     assert_eq!(billed.status, domain::billing::InvoiceStatus::Paid);
@@ -204,7 +248,7 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
     assert_eq!(captured["status"], "succeeded", "{captured}");
     let processor_charge = &captured["latest_charge"];
     assert_eq!(processor_charge["captured"], true, "{captured}");
-    assert_eq!(processor_charge["amount_refunded"], 27_300 - 20_475, "{captured}");
+    assert_eq!(processor_charge["amount_refunded"], 54_600 - 20_475, "{captured}");
     let refunds = |c: &Value| c["refunds"]["data"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(refunds(processor_charge), 1, "one release of the rest");
 
@@ -261,7 +305,7 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
         1,
         "no second capture or release"
     );
-    assert_eq!(after["latest_charge"]["amount_refunded"], 27_300 - 20_475);
+    assert_eq!(after["latest_charge"]["amount_refunded"], 54_600 - 20_475);
 
     // The processor's report of the capture, signed: accepted, and it changes nothing (we know).
     let succeeded = event("payment_intent.succeeded", &held.intent_id);
