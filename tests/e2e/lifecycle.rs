@@ -250,8 +250,11 @@ async fn a_booking_nobody_approved_expires_at_its_start() {
         .expect("the booking's charge")
         .record;
     assert_eq!(charge.status, domain::payments::ChargeStatus::Released);
-    let (_, intent) = e2e::processor_get(&format!("/v1/payment_intents/{}", charge.intent_id)).await;
-    assert_eq!(intent["status"], "canceled", "{intent}");
+    // Held when it starts within 6 days (else only the card was saved): the hold is cancelled.
+    if !charge.intent_id.is_empty() {
+        let (_, intent) = e2e::processor_get(&format!("/v1/payment_intents/{}", charge.intent_id)).await;
+        assert_eq!(intent["status"], "canceled", "{intent}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! lapsed hold ends in a failed invoice and a mail, and the webhook is accepted only when signed.
 //! Every money movement is checked in localstripe's own records, not only in ours.
 
-use crate::scheduling::{World, local, next_tuesday_10, officer, world};
+use crate::scheduling::{World, local, officer, world};
 use domain::agencies::{self, CancellationBand};
 use domain::billing::Invoice;
 use domain::payments::{Charge, ChargeStatus};
@@ -84,6 +84,13 @@ async fn intent(intent_id: &str) -> Value {
     let (status, intent) = processor_get(&format!("/v1/payment_intents/{intent_id}")).await;
     assert_eq!(status, StatusCode::OK, "{intent}");
     intent
+}
+
+/// A start `days` ahead, on the hour: within [`domain::payments::HOLD_WITHIN_DAYS`] the booking is
+/// held on the card, beyond it the card is only saved.
+fn days_ahead(days: i64) -> Timestamp {
+    let hour = Timestamp::now().as_second() / 3600 + 24 * days;
+    Timestamp::from_second(hour * 3600).expect("a time")
 }
 
 /// The state of the scheduling function with its clock at `time`.
@@ -179,7 +186,7 @@ fn signed(payload: &Value, at: Timestamp) -> String {
 async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_exactly_once() {
     // An agency that approves bookings first: the hold is taken at booking, before its decision.
     let w = world(|rules| rules.approve_requests = true).await;
-    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 21);
+    let start = days_ahead(3);
     let worker = officer(&w, |_| {}).await;
     let absent = officer(&w, |_| {}).await;
     // Booked for 2 officers × 4 h at $65.00 + 5 %: $546.00 held, nothing taken.
@@ -349,7 +356,7 @@ async fn a_booking_is_held_on_the_card_and_billing_captures_the_invoice_total_ex
 #[tokio::test]
 async fn an_invoice_above_the_hold_captures_the_hold_and_charges_the_difference_off_session() {
     let w = world(|_| {}).await;
-    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 22);
+    let start = days_ahead(4);
     let worker = officer(&w, |_| {}).await;
     // Booked for 2 h ($136.50 held); the officer stayed 3 h ($204.75).
     let request_id = book(&w, start, 2).await;
@@ -372,10 +379,11 @@ async fn an_invoice_above_the_hold_captures_the_hold_and_charges_the_difference_
 }
 
 #[tokio::test]
-async fn a_declined_card_books_nothing_and_says_so() {
+async fn a_declined_card_books_nothing_and_a_decline_at_billing_is_a_failed_invoice() {
     let w = world(|_| {}).await;
-    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 23);
-    // Accepted when saved, declined when charged; declined when saved; unknown to the processor.
+    let start = days_ahead(2);
+    // Held at booking: accepted when saved, declined when charged; declined when saved; unknown to
+    // the processor.
     for (card, status, kind) in [
         (
             "pm_card_chargeCustomerFail",
@@ -415,6 +423,52 @@ async fn a_declined_card_books_nothing_and_says_so() {
             "a declined booking stored a {kept}: {types:?}"
         );
     }
+
+    // Booked three weeks ahead, the same card is only saved (nothing can be held that long); it is
+    // declined when the worked hours are billed: the invoice says so and the customer is told once.
+    let later = days_ahead(21);
+    let (status, booking) = call_api(
+        Method::POST,
+        "/v1/service-requests",
+        Some(&w.customer_token),
+        Some(&body(&w, later, 4, "pm_card_chargeCustomerFail")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let request_id = booking["requests"][0]["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let saved = charge(&w, &request_id).await;
+    assert_eq!(
+        (saved.status, saved.intent_id.as_str()),
+        (ChargeStatus::Saved, "")
+    );
+    let worker = officer(&w, |_| {}).await;
+    work(&w, &worker, &request_id, later, 4).await;
+    let failed = invoice(&w, &request_id).await.expect("the invoice");
+    assert_eq!(
+        failed.status,
+        domain::billing::InvoiceStatus::PaymentFailed,
+        "{failed:?}"
+    );
+    assert_eq!(failed.payment_failure.as_deref(), Some("card_declined"));
+    assert_eq!(failed.paid_cents, Some(0));
+    let path = format!("/v1/service-requests/{request_id}/invoice");
+    let (status, view) = call_api(Method::GET, &path, Some(&w.customer_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "payment_failed", "{view}");
+    // Billed again (the hourly run, a retry): still failed, no second mail.
+    domain::billing::issue_when_due(&w.state, &request_id)
+        .await
+        .expect("again");
+    let told = mails_to(&w.customer_email)
+        .await
+        .iter()
+        .filter(|m| m.contains("did not go through"))
+        .count();
+    assert_eq!(told, 1, "the customer is told once");
 }
 
 /// The agency's fee schedule: under 24 h before the start, 3 h per officer; under 72 h, 2 h.
@@ -483,20 +537,23 @@ async fn cancellation_fees_are_captured_at_each_notice_band_and_the_rest_release
     );
     // 2 h at $65.00 (a cancellation fee carries no admin fee).
     assert_eq!(fees[1], 13_000);
-    // Ten days ahead: no fee, no invoice, the whole hold released.
+    // Ten days ahead: nothing was held (the card was saved), no fee, no invoice, nothing charged.
     cancel(&w, &early).await;
     assert!(invoice(&w, &early).await.is_none());
     let released = charge(&w, &early).await;
-    assert_eq!(released.status, ChargeStatus::Released);
-    assert_eq!(intent(&released.intent_id).await["status"], "canceled");
+    assert_eq!(
+        (released.status, released.intent_id.as_str()),
+        (ChargeStatus::Released, "")
+    );
 }
 
 #[tokio::test]
-async fn a_hold_the_processor_let_lapse_ends_in_a_failed_invoice_and_a_mail() {
+async fn a_hold_the_processor_let_lapse_is_replaced_by_an_off_session_charge_of_the_fee() {
     let w = world(|_| {}).await;
     with_fees(&w).await;
     let request_id = book(&w, Timestamp::now() + SignedDuration::from_hours(40), 4).await;
     let held = charge(&w, &request_id).await;
+    assert_eq!(held.status, ChargeStatus::Authorized);
     // Stripe cancels a hold left uncaptured for 7 days; here localstripe is told to, as Stripe would.
     let (status, lapsed) =
         processor_post(&format!("/v1/payment_intents/{}/cancel", held.intent_id), &[]).await;
@@ -515,32 +572,20 @@ async fn a_hold_the_processor_let_lapse_ends_in_a_failed_invoice_and_a_mail() {
         "a replay"
     );
     let recorded = charge(&w, &request_id).await;
-    assert_eq!(recorded.status, ChargeStatus::Released);
-    assert_eq!(recorded.failure_code.as_deref(), Some("authorization_expired"));
+    assert_eq!(recorded.status, ChargeStatus::Saved, "the card stays saved");
 
-    // The customer cancels inside the 72 h band: the fee is owed but cannot be captured.
+    // The customer cancels inside the 72 h band: the fee is charged off-session on the saved card.
     cancel(&w, &request_id).await;
-    let failed = invoice(&w, &request_id).await.expect("the fee invoice");
+    let paid = invoice(&w, &request_id).await.expect("the fee invoice");
+    assert_eq!(paid.status, domain::billing::InvoiceStatus::Paid, "{paid:?}");
+    assert_eq!(paid.paid_cents, Some(13_000));
+    let billed = charge(&w, &request_id).await;
+    assert_eq!((billed.captured_cents, billed.extra_cents), (0, 13_000));
+    let fee = intent(billed.extra_intent_id.as_deref().expect("an off-session charge")).await;
     assert_eq!(
-        failed.status,
-        domain::billing::InvoiceStatus::PaymentFailed,
-        "{failed:?}"
+        (fee["status"].clone(), fee["amount"].clone()),
+        (json!("succeeded"), json!(13_000))
     );
-    assert_eq!(failed.payment_failure.as_deref(), Some("authorization_expired"));
-    assert_eq!(failed.paid_cents, Some(0));
-    let path = format!("/v1/service-requests/{request_id}/invoice");
-    let (status, view) = call_api(Method::GET, &path, Some(&w.customer_token), None, None).await;
-    assert_eq!(status, StatusCode::OK, "{view}");
-    assert_eq!(view["status"], "payment_failed", "{view}");
-    assert!(
-        mails_to(&w.customer_email)
-            .await
-            .iter()
-            .filter(|m| m.contains("did not go through"))
-            .count()
-            == 1,
-        "the customer is told once"
-    );
-    // Nothing was captured at the processor.
+    // The lapsed hold itself was never captured.
     assert_eq!(intent(&held.intent_id).await["status"], "canceled");
 }

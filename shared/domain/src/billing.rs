@@ -286,43 +286,58 @@ async fn record_settlement(
     stored: Versioned<Invoice>,
     settlement: Settlement,
 ) -> Result<Invoice, ApiError> {
+    let key = stored.record.key();
+    let mut current = stored;
+    // A concurrent writer (billing and a webhook at once) makes the write fail: read the invoice
+    // again and apply the settlement to it, so no news is lost.
+    for _ in 0..3 {
+        match apply_settlement(state, current.clone(), &settlement).await? {
+            Some(invoice) => return Ok(invoice),
+            None => match state.store.get::<Invoice>(&key).await? {
+                Some(fresh) => current = fresh,
+                None => return Err(ApiError::NotFound("invoice")),
+            },
+        }
+    }
+    Err(ApiError::Conflict("the invoice kept changing; try again".into()))
+}
+
+/// Writes `settlement` onto the invoice read at its version; `None` when it changed meanwhile.
+async fn apply_settlement(
+    state: &AppState,
+    stored: Versioned<Invoice>,
+    settlement: &Settlement,
+) -> Result<Option<Invoice>, ApiError> {
     let mut invoice = stored.record;
     let before = invoice.status;
     match settlement {
-        Settlement::Pending => return Ok(invoice),
+        Settlement::Pending => return Ok(Some(invoice)),
         Settlement::Paid { paid_cents } => {
             invoice.status = InvoiceStatus::Paid;
-            invoice.paid_cents = Some(paid_cents);
+            invoice.paid_cents = Some(*paid_cents);
             invoice.payment_failure = None;
         }
         Settlement::Failed { paid_cents, code } => {
             invoice.status = InvoiceStatus::PaymentFailed;
-            invoice.paid_cents = Some(paid_cents);
-            invoice.payment_failure = Some(code);
+            invoice.paid_cents = Some(*paid_cents);
+            invoice.payment_failure = Some(code.clone());
         }
         Settlement::Refunded { .. } => invoice.status = InvoiceStatus::Refunded,
     }
     if invoice.status == before && before != InvoiceStatus::Issued {
-        return Ok(invoice);
+        return Ok(Some(invoice));
     }
     invoice.settled_at = Some(state.clock.now());
     match state.store.replace(&invoice, stored.version).await {
         Ok(_) => {}
-        Err(StoreError::ConditionFailed) => {
-            return Ok(state
-                .store
-                .get::<Invoice>(&invoice.key())
-                .await?
-                .map(|v| v.record)
-                .unwrap_or(invoice));
-        }
+        Err(StoreError::ConditionFailed) => return Ok(None),
         Err(error) => return Err(error.into()),
     }
     tracing::info!(request_id = %invoice.request_id, status = ?invoice.status, "invoice settled");
     if invoice.status == InvoiceStatus::PaymentFailed {
         mail_payment_failed(state, &invoice).await;
     }
-    Ok(invoice)
+    Ok(Some(invoice))
 }
 
 async fn mail_payment_failed(state: &AppState, invoice: &Invoice) {

@@ -1,6 +1,13 @@
 //! Money through the payment processor (Stripe, behind `platform::processor`): the customer's record
-//! there, the authorisation of each service request at booking, its capture when the request is
-//! billed, its release or refund when it is not, and reconciling what the processor reports.
+//! there, the card saved at booking and the hold (authorisation) of each service request, its capture
+//! when the request is billed, its release or refund when it is not, and reconciling what the
+//! processor reports.
+//!
+//! Stripe lets an uncaptured hold lapse after 7 days, so a request is held at booking only when it
+//! starts within [`HOLD_WITHIN_DAYS`]; a later one has its card saved (attached, checked by the
+//! issuer) and is charged off-session when it is billed. A hold that lapsed anyway (the request was
+//! billed late, or the processor cancelled it) is replaced the same way. A decline at booking books
+//! nothing; a decline at billing is the invoice's `payment_failed`.
 //!
 //! The policy lets payment data go to the designated processor "for purposes of processing and
 //! completing a requested transaction payment", so the processor gets our pseudonymous user id and
@@ -50,6 +57,9 @@ impl ProcessorCustomer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargeStatus {
+    /// The card is saved for this request; nothing is held (it starts more than
+    /// [`HOLD_WITHIN_DAYS`] ahead, or its hold lapsed): it is charged off-session when billed.
+    Saved,
     /// Authorised at booking (manual capture): held on the card, not taken.
     Authorized,
     /// Billed: the invoice total (or the cancellation fee) was taken; any rest released.
@@ -69,8 +79,12 @@ pub struct Charge {
     pub customer_user_id: String,
     pub request_id: String,
     pub status: ChargeStatus,
-    /// The authorisation's payment intent (`pi_…`).
+    /// The hold's payment intent (`pi_…`); empty while nothing was held.
+    #[serde(default)]
     pub intent_id: String,
+    /// The saved payment method (`pm_…`, attached to the customer): what billing charges off-session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
     pub authorized_cents: i64,
     #[serde(default)]
     pub captured_cents: i64,
@@ -115,7 +129,7 @@ impl Charge {
                 paid_cents,
                 code: code.clone(),
             },
-            (ChargeStatus::Authorized, _) => Settlement::Pending,
+            (ChargeStatus::Authorized | ChargeStatus::Saved, _) => Settlement::Pending,
             (ChargeStatus::Failed | ChargeStatus::Released, None) => Settlement::Failed {
                 paid_cents,
                 code: "authorization_released".into(),
@@ -140,11 +154,21 @@ pub enum Settlement {
     Refunded { refunded_cents: i64 },
 }
 
+/// How close to its start a request is held on the card at booking: Stripe lets a hold lapse after
+/// 7 days, so one a day shorter.
+pub const HOLD_WITHIN_DAYS: i64 = 6;
+
 /// One request of a booking to authorise.
 #[derive(Debug, Clone)]
 pub struct ToAuthorize<'a> {
     pub request_id: &'a str,
     pub amount_cents: i64,
+    pub starts_at: Timestamp,
+}
+
+/// The transaction writes that store a booking's charges (with the booking, all or nothing).
+pub fn writes_for(state: &AppState, charges: &[Charge]) -> Result<Vec<platform::store::Write>, StoreError> {
+    charges.iter().map(|c| state.store.write_create(c)).collect()
 }
 
 /// The processor's customer id of `user_id`, created (once) on first use.
@@ -164,17 +188,23 @@ async fn customer_id(state: &AppState, user_id: &str) -> Result<String, ApiError
     };
     match state.store.create(&record).await {
         Ok(()) => Ok(record.customer_id),
-        // A concurrent first booking stored one: that one stands, ours goes.
+        // A concurrent first booking stored one: that one stands. With the same idempotency key the
+        // processor gave both the same customer; only a different one is ours to delete.
         Err(StoreError::ConditionFailed) => {
-            if let Err(error) = state.processor.delete_customer(&record.customer_id).await {
-                tracing::warn!(error = %error, "a duplicate processor customer was not deleted");
-            }
-            state
+            let stored = state
                 .store
                 .get::<ProcessorCustomer>(&key)
                 .await?
                 .map(|v| v.record.customer_id)
-                .ok_or_else(|| ApiError::Conflict("the payment profile is being created; try again".into()))
+                .ok_or_else(|| {
+                    ApiError::Conflict("the payment profile is being created; try again".into())
+                })?;
+            if stored != record.customer_id
+                && let Err(error) = state.processor.delete_customer(&record.customer_id).await
+            {
+                tracing::warn!(error = %error, "a duplicate processor customer was not deleted");
+            }
+            Ok(stored)
         }
         Err(error) => Err(error.into()),
     }
@@ -207,8 +237,27 @@ pub async fn authorize(
             other => other.into(),
         })?;
     let now = state.clock.now();
+    let hold_until = now + jiff::SignedDuration::from_hours(24 * HOLD_WITHIN_DAYS);
     let mut charges: Vec<Charge> = Vec::new();
     for request in requests {
+        if request.starts_at > hold_until {
+            charges.push(Charge {
+                customer_user_id: customer_user_id.to_owned(),
+                request_id: request.request_id.to_owned(),
+                status: ChargeStatus::Saved,
+                intent_id: String::new(),
+                payment_method: Some(method.clone()),
+                authorized_cents: 0,
+                captured_cents: 0,
+                refunded_cents: 0,
+                extra_intent_id: None,
+                extra_cents: 0,
+                failure_code: None,
+                created_at: now,
+                updated_at: now,
+            });
+            continue;
+        }
         let metadata = [("user_id", customer_user_id), ("request_id", request.request_id)];
         let created = state
             .processor
@@ -229,6 +278,7 @@ pub async fn authorize(
                     request_id: request.request_id.to_owned(),
                     status: ChargeStatus::Authorized,
                     intent_id: intent.id,
+                    payment_method: Some(method.clone()),
                     authorized_cents: request.amount_cents,
                     captured_cents: 0,
                     refunded_cents: 0,
@@ -261,7 +311,7 @@ pub async fn authorize(
 /// Releases holds that were taken but never stored (the booking failed after authorising): best
 /// effort, logged, because the booking's own error is what the caller must see.
 pub async fn release_unstored(state: &AppState, charges: &[Charge]) {
-    for charge in charges {
+    for charge in charges.iter().filter(|c| c.status == ChargeStatus::Authorized) {
         if let Err(error) = state
             .processor
             .cancel(&charge.intent_id, &format!("release-{}", charge.request_id))
@@ -272,10 +322,12 @@ pub async fn release_unstored(state: &AppState, charges: &[Charge]) {
     }
 }
 
-/// Bills `total_cents` for a request: captures up to the authorised amount (the rest of the hold is
-/// released by the processor) and charges any difference off-session. Idempotent: a charge already
-/// billed returns its settlement, and an intent the processor already captured is recorded, not
-/// captured again.
+/// Bills `total_cents` for a request: captures up to the held amount (the processor releases the rest
+/// of the hold) and charges what the hold does not cover off-session on the saved card; with no hold
+/// (a request booked far ahead, or a hold that lapsed) the whole total is charged off-session.
+/// Idempotent: a charge already billed returns its settlement, and an intent the processor already
+/// captured is recorded, not captured again. Only a decline is a final failure; any other processor
+/// error leaves the charge as it was, to be billed again.
 pub async fn capture(
     state: &AppState,
     customer_user_id: &str,
@@ -294,86 +346,87 @@ pub async fn capture(
             code: "no_authorization".into(),
         });
     };
-    if charge.status != ChargeStatus::Authorized {
-        return Ok(match charge.status {
-            // The processor let the hold lapse before billing: nothing can be captured.
-            ChargeStatus::Released => Settlement::Failed {
-                paid_cents: 0,
-                code: charge
-                    .failure_code
-                    .clone()
-                    .unwrap_or_else(|| "authorization_released".into()),
-            },
-            _ => charge.settlement(),
-        });
+    if !matches!(charge.status, ChargeStatus::Authorized | ChargeStatus::Saved) {
+        return Ok(charge.settlement());
     }
-    let take = total_cents.clamp(0, charge.authorized_cents);
-    let intent = state.processor.intent(&charge.intent_id).await?;
-    let captured = match intent.status {
-        IntentStatus::RequiresCapture if take == 0 => state
-            .processor
-            .cancel(&charge.intent_id, &format!("release-{request_id}"))
-            .await
-            .map(|_| 0),
-        IntentStatus::RequiresCapture => state
-            .processor
-            .capture(&charge.intent_id, take, &format!("capture-{request_id}"))
-            .await
-            .map(|_| take),
-        // Captured by an earlier try of this very step, whose record was lost.
-        IntentStatus::Succeeded => Ok(take),
-        _ => Err(ProcessorError::Declined {
-            code: "authorization_expired".into(),
-        }),
-    };
-    match captured {
-        Ok(cents) => {
-            charge.captured_cents = cents;
-            charge.status = ChargeStatus::Captured;
-        }
-        Err(ProcessorError::Declined { code }) | Err(ProcessorError::Refused { code, .. }) => {
-            charge.status = ChargeStatus::Failed;
-            charge.failure_code = Some(code);
-        }
-        Err(error) => return Err(error.into()),
+    let total_cents = total_cents.max(0);
+    let mut payment_method = charge.payment_method.clone();
+    if charge.status == ChargeStatus::Authorized {
+        let take = total_cents.min(charge.authorized_cents);
+        let intent = state.processor.intent(&charge.intent_id).await?;
+        payment_method = payment_method.or(intent.payment_method.clone());
+        charge.captured_cents = match intent.status {
+            IntentStatus::RequiresCapture if take == 0 => {
+                state
+                    .processor
+                    .cancel(&charge.intent_id, &format!("release-{request_id}"))
+                    .await?;
+                0
+            }
+            IntentStatus::RequiresCapture => {
+                state
+                    .processor
+                    .capture(&charge.intent_id, take, &format!("capture-{request_id}"))
+                    .await?;
+                take
+            }
+            // Captured by an earlier try of this very step, whose record was lost.
+            IntentStatus::Succeeded => take,
+            // The hold lapsed: the whole total is charged off-session below.
+            _ => 0,
+        };
     }
     let rest = total_cents - charge.captured_cents;
-    if charge.status == ChargeStatus::Captured && rest > 0 {
-        match charge_difference(state, &charge, intent.payment_method.as_deref(), rest).await {
-            Ok(extra_intent_id) => {
-                charge.extra_intent_id = Some(extra_intent_id);
+    if rest > 0 {
+        // `charge-…` when nothing was held, `extra-…` for what a hold did not cover.
+        let purpose = if charge.captured_cents == 0 {
+            "charge"
+        } else {
+            "extra"
+        };
+        match charge_off_session(state, &charge, payment_method.as_deref(), rest, purpose).await {
+            Ok(intent_id) => {
+                charge.extra_intent_id = Some(intent_id);
                 charge.extra_cents = rest;
+                charge.status = ChargeStatus::Captured;
             }
-            Err(ProcessorError::Declined { code }) | Err(ProcessorError::Refused { code, .. }) => {
+            Err(ProcessorError::Declined { code }) => {
                 charge.status = ChargeStatus::Failed;
                 charge.failure_code = Some(code);
             }
             Err(error) => {
-                // The capture stands; the difference is tried again next time (same idempotency key).
-                tracing::warn!(error = %error, request_id = %request_id, "difference not charged yet");
+                if charge.captured_cents > 0 {
+                    // The capture stands and is recorded; the rest is tried again (same key).
+                    charge.updated_at = state.clock.now();
+                    let _ = state.store.replace(&charge, version).await;
+                }
                 return Err(error.into());
             }
         }
+    } else {
+        charge.status = ChargeStatus::Captured;
     }
     charge.updated_at = state.clock.now();
     match state.store.replace(&charge, version).await {
         Ok(_) => Ok(charge.settlement()),
+        // Written meanwhile (a concurrent billing, a webhook): what is stored now stands.
         Err(StoreError::ConditionFailed) => Ok(state
             .store
             .get::<Charge>(&key)
             .await?
             .map(|v| v.record.settlement())
-            .unwrap_or(Settlement::Pending)),
+            .unwrap_or(charge.settlement())),
         Err(error) => Err(error.into()),
     }
 }
 
-/// Charges `cents` off-session on the payment method of the authorisation; returns the intent id.
-async fn charge_difference(
+/// Charges `cents` off-session on the saved payment method; returns the intent id.
+async fn charge_off_session(
     state: &AppState,
     charge: &Charge,
     payment_method: Option<&str>,
     cents: i64,
+    purpose: &str,
 ) -> Result<String, ProcessorError> {
     let method = payment_method.ok_or(ProcessorError::Declined {
         code: "no_payment_method".into(),
@@ -397,10 +450,10 @@ async fn charge_difference(
             customer: &customer,
             payment_method: method,
             amount_cents: cents,
-            currency: "usd",
+            currency: CURRENCY,
             manual_capture: false,
             metadata: &metadata,
-            idempotency_key: &format!("extra-{}", charge.request_id),
+            idempotency_key: &format!("{purpose}-{}", charge.request_id),
         })
         .await?;
     match intent.status {
@@ -411,62 +464,87 @@ async fn charge_difference(
     }
 }
 
+/// The currency every price is in.
+pub const CURRENCY: &str = "usd";
+
 /// Releases the hold of a request that will not be billed (cancelled without a fee, rejected,
-/// expired unapproved), or refunds what was taken (an agency's cancellation after a capture).
-/// Idempotent; a request without a charge is no error.
+/// expired unapproved, completed with nobody worked), or refunds what was taken (an agency's
+/// cancellation after a capture). Idempotent; a request without a charge is no error. A record
+/// changed meanwhile (a webhook) is read again and released from where it stands.
 pub async fn release(state: &AppState, customer_user_id: &str, request_id: &str) -> Result<(), ApiError> {
     let key = Charge::key_of(customer_user_id, request_id);
-    let Some(Versioned {
-        record: mut charge,
-        version,
-    }) = state.store.get::<Charge>(&key).await?
-    else {
-        return Ok(());
-    };
-    match charge.status {
-        ChargeStatus::Authorized => {
-            let intent = state.processor.intent(&charge.intent_id).await?;
-            if matches!(
-                intent.status,
-                IntentStatus::RequiresCapture
+    for _ in 0..3 {
+        let Some(Versioned {
+            record: mut charge,
+            version,
+        }) = state.store.get::<Charge>(&key).await?
+        else {
+            return Ok(());
+        };
+        match charge.status {
+            ChargeStatus::Saved => charge.status = ChargeStatus::Released,
+            ChargeStatus::Authorized => {
+                let intent = state.processor.intent(&charge.intent_id).await?;
+                match intent.status {
+                    IntentStatus::RequiresCapture
                     | IntentStatus::RequiresPaymentMethod
                     | IntentStatus::RequiresConfirmation
-                    | IntentStatus::RequiresAction
-            ) {
-                state
-                    .processor
-                    .cancel(&charge.intent_id, &format!("release-{request_id}"))
-                    .await?;
+                    | IntentStatus::RequiresAction => {
+                        state
+                            .processor
+                            .cancel(&charge.intent_id, &format!("release-{request_id}"))
+                            .await?;
+                        charge.status = ChargeStatus::Released;
+                    }
+                    // Captured by a billing whose record was lost: given back.
+                    IntentStatus::Succeeded => {
+                        state
+                            .processor
+                            .refund(
+                                &charge.intent_id,
+                                intent.amount_cents,
+                                &format!("refund-{request_id}"),
+                            )
+                            .await?;
+                        charge.captured_cents = intent.amount_cents;
+                        charge.refunded_cents = intent.amount_cents;
+                        charge.status = ChargeStatus::Refunded;
+                    }
+                    _ => charge.status = ChargeStatus::Released,
+                }
             }
-            charge.status = ChargeStatus::Released;
+            ChargeStatus::Captured | ChargeStatus::Failed
+                if charge.captured_cents + charge.extra_cents > charge.refunded_cents =>
+            {
+                if charge.captured_cents > 0 {
+                    state
+                        .processor
+                        .refund(
+                            &charge.intent_id,
+                            charge.captured_cents,
+                            &format!("refund-{request_id}"),
+                        )
+                        .await?;
+                }
+                if let Some(extra) = charge.extra_intent_id.clone().filter(|_| charge.extra_cents > 0) {
+                    state
+                        .processor
+                        .refund(&extra, charge.extra_cents, &format!("refund-extra-{request_id}"))
+                        .await?;
+                }
+                charge.refunded_cents = charge.captured_cents + charge.extra_cents;
+                charge.status = ChargeStatus::Refunded;
+            }
+            _ => return Ok(()),
         }
-        ChargeStatus::Captured => {
-            if charge.captured_cents > 0 {
-                state
-                    .processor
-                    .refund(
-                        &charge.intent_id,
-                        charge.captured_cents,
-                        &format!("refund-{request_id}"),
-                    )
-                    .await?;
-            }
-            if let Some(extra) = charge.extra_intent_id.clone().filter(|_| charge.extra_cents > 0) {
-                state
-                    .processor
-                    .refund(&extra, charge.extra_cents, &format!("refund-extra-{request_id}"))
-                    .await?;
-            }
-            charge.refunded_cents = charge.captured_cents + charge.extra_cents;
-            charge.status = ChargeStatus::Refunded;
+        charge.updated_at = state.clock.now();
+        match state.store.replace(&charge, version).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
         }
-        ChargeStatus::Released | ChargeStatus::Refunded | ChargeStatus::Failed => return Ok(()),
     }
-    charge.updated_at = state.clock.now();
-    match state.store.replace(&charge, version).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+    Err(ApiError::Conflict("the payment kept changing; try again".into()))
 }
 
 /// What the processor reported about one of our intents, once checked against the processor itself:
@@ -504,10 +582,11 @@ pub async fn reconcile(state: &AppState, intent_id: &str) -> Result<Option<Recon
     let is_hold = charge.intent_id == intent.id;
     let is_extra = charge.extra_intent_id.as_deref() == Some(intent.id.as_str());
     let changed = match (charge.status, intent.status) {
-        // The processor let an uncaptured hold lapse (Stripe does after 7 days).
+        // The processor let an uncaptured hold lapse (Stripe does after 7 days): the card stays
+        // saved, and billing charges it off-session.
         (ChargeStatus::Authorized, IntentStatus::Canceled) if is_hold => {
-            charge.status = ChargeStatus::Released;
-            charge.failure_code = Some("authorization_expired".into());
+            charge.status = ChargeStatus::Saved;
+            charge.payment_method = charge.payment_method.clone().or(intent.payment_method.clone());
             true
         }
         // The off-session charge of a difference failed after it was accepted.
@@ -567,6 +646,7 @@ mod tests {
             request_id: "r".into(),
             status,
             intent_id: "pi_1".into(),
+            payment_method: Some("pm_1".into()),
             authorized_cents: 10_000,
             captured_cents: 9_000,
             refunded_cents: 0,
@@ -594,15 +674,6 @@ mod tests {
                 code: "card_declined".into()
             }
         );
-        let mut lapsed = charge(ChargeStatus::Released);
-        lapsed.captured_cents = 0;
-        lapsed.failure_code = Some("authorization_expired".into());
-        assert_eq!(
-            lapsed.settlement(),
-            Settlement::Failed {
-                paid_cents: 0,
-                code: "authorization_expired".into()
-            }
-        );
+        assert_eq!(charge(ChargeStatus::Saved).settlement(), Settlement::Pending);
     }
 }

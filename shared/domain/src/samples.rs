@@ -420,6 +420,7 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
                 request_id: "request-1".into(),
                 status: crate::payments::ChargeStatus::Failed,
                 intent_id: "pi_Quillfeather7".into(),
+                payment_method: Some("pm_Quillmethod9".into()),
                 authorized_cents: 18_765,
                 captured_cents: 17_654,
                 refunded_cents: 16_543,
@@ -431,6 +432,7 @@ pub fn all_records(user_id: &str) -> Vec<Sample> {
             },
             vec![
                 "pi_quillfeather7".into(),
+                "pm_quillmethod9".into(),
                 "18765".into(),
                 "17654".into(),
                 "16543".into(),

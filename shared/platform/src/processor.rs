@@ -165,7 +165,7 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(WebhookRefused::Malformed);
     }
-    if (now.as_second() - timestamp).abs() > WEBHOOK_TOLERANCE_SECONDS {
+    if now.as_second().abs_diff(timestamp) > WEBHOOK_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(WebhookRefused::Stale);
     }
     let mac = |signature: &[u8]| {
@@ -284,19 +284,24 @@ struct IdBody {
 }
 
 impl StripeProcessor {
-    /// An adapter calling `api_base`, with the keys in the secret `secret_id`.
-    pub fn new(api_base: String, secrets: aws_sdk_secretsmanager::Client, secret_id: String) -> Self {
+    /// An adapter calling `api_base`, with the keys in the secret `secret_id`. Fails when no HTTPS
+    /// client can be built (no TLS roots): a function must not start without its timeout.
+    pub fn new(
+        api_base: String,
+        secrets: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+    ) -> Result<Self, ProcessorError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(8))
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|_| ProcessorError::Unavailable("no HTTPS client could be built".into()))?;
+        Ok(Self {
             http,
             api_base: api_base.trim_end_matches('/').to_owned(),
             secrets,
             secret_id,
             keys: OnceCell::new(),
-        }
+        })
     }
 
     /// The keys, read from Secrets Manager on first use and kept for the container's life.
@@ -359,13 +364,16 @@ impl StripeProcessor {
             return serde_json::from_slice(&bytes)
                 .map_err(|_| ProcessorError::Unavailable("an answer this client cannot read".into()));
         }
-        if status.is_server_error() {
+        // 409 (the same idempotency key in flight) and 429 (rate limited) pass: try again later.
+        if status.is_server_error() || status.as_u16() == 409 || status.as_u16() == 429 {
             return Err(ProcessorError::Unavailable(format!("HTTP {}", status.as_u16())));
         }
         let detail = serde_json::from_slice::<ErrorBody>(&bytes).ok().map(|b| b.error);
+        // A code is a short machine word; anything else is not passed on (it could echo input).
         let code = detail
             .as_ref()
             .and_then(|d| d.decline_code.clone().or_else(|| d.code.clone()))
+            .filter(|c| c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
             .unwrap_or_else(|| "unknown".into());
         let declined =
             status.as_u16() == 402 || detail.as_ref().and_then(|d| d.kind.as_deref()) == Some("card_error");
@@ -567,6 +575,11 @@ mod tests {
         assert_eq!(
             verify_signature(SECRET, payload, &header, at(1_800_000_000 - 301)),
             Err(WebhookRefused::Stale)
+        );
+        assert_eq!(
+            verify_signature(SECRET, payload, &format!("t={},v1=00", i64::MIN), now),
+            Err(WebhookRefused::Stale),
+            "the most negative time neither overflows nor passes"
         );
         for bad in ["", "t=1800000000", "v1=00", "t=x,v1=00", "t=1800000000,v1=zz"] {
             assert_eq!(

@@ -19,6 +19,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Processor(#[from] crate::processor::ProcessorError),
 }
 
 /// Per-container state. Cheap to clone (clients are reference-counted).
@@ -81,7 +83,7 @@ impl AppState {
                 config.stripe_api_base.clone(),
                 aws_sdk_secretsmanager::Client::new(sdk),
                 config.stripe_secret_id.clone(),
-            )),
+            )?),
             kms,
             config: Arc::new(config),
             clock,

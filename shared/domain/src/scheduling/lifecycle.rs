@@ -151,6 +151,10 @@ async fn step(
                             .any(|a| a.record.status == AssignmentStatus::Completed)
                 }
             };
+            if issued.is_none() && !awaited {
+                // Nothing to bill (nobody worked, or a cancellation without a fee): the hold goes.
+                crate::scheduling::notices::release_payment(state, request).await;
+            }
             let mut checked = request.clone();
             checked.due(awaited.then(|| now + INVOICE_CHECK_EVERY));
             commit(state, &checked, current.version).await?;

@@ -113,28 +113,7 @@ pub async fn book(
         created_at: now,
     };
     state.keys.create_user_key(&caller.user_id).await?;
-    // Each occurrence is held on the card now (manual capture) and captured when it is billed; a
-    // decline books nothing (402).
-    let to_authorize: Vec<crate::payments::ToAuthorize> = requests
-        .iter()
-        .map(|r| crate::payments::ToAuthorize {
-            request_id: &r.request_id,
-            amount_cents: r.price.total_cents,
-        })
-        .collect();
-    let charges = crate::payments::authorize(
-        state,
-        &caller.user_id,
-        &series_id,
-        &payment.processor_token,
-        &to_authorize,
-        &payment.currency,
-    )
-    .await?;
     let mut writes = Vec::new();
-    for charge in &charges {
-        writes.push(state.store.write_create(charge)?);
-    }
     for request in &requests {
         writes.push(state.store.write_create(request)?);
         writes.push(state.store.write_create(&RequestPointer {
@@ -153,6 +132,33 @@ pub async fn book(
             request_ids: requests.iter().map(|r| r.request_id.clone()).collect(),
             recorded_at: now,
         })?);
+    }
+    // Each occurrence starting soon is held on the card now (manual capture), a later one has the
+    // card saved; each is charged when billed. A decline books nothing (402). Authorised last, so
+    // that nothing but the transaction itself can fail after a hold was taken.
+    let to_authorize: Vec<crate::payments::ToAuthorize> = requests
+        .iter()
+        .map(|r| crate::payments::ToAuthorize {
+            request_id: &r.request_id,
+            amount_cents: r.price.total_cents,
+            starts_at: r.starts_at,
+        })
+        .collect();
+    let charges = crate::payments::authorize(
+        state,
+        &caller.user_id,
+        &series_id,
+        &payment.processor_token,
+        &to_authorize,
+        &payment.currency,
+    )
+    .await?;
+    match crate::payments::writes_for(state, &charges) {
+        Ok(charge_writes) => writes.extend(charge_writes),
+        Err(error) => {
+            crate::payments::release_unstored(state, &charges).await;
+            return Err(error.into());
+        }
     }
     let committed = state.store.transact(writes).await;
     if committed.is_err() {

@@ -132,6 +132,7 @@ pub const PAYMENT_CHARGE: ItemType = ItemType {
         signed("request_id"),
         unsigned("status"),
         personal("intent_id"),
+        personal("payment_method"),
         personal("authorized_cents"),
         personal("captured_cents"),
         personal("refunded_cents"),
