@@ -124,15 +124,17 @@ pub async fn book(
         })?);
     }
     writes.push(state.store.write_create(&payment)?);
-    if let Some(key) = idempotency_key {
-        writes.push(state.store.write_create(&IdempotencyRecord {
+    // Last in the transaction, so that its failed condition (a concurrent retry won) is recognised.
+    let idempotency_write = match idempotency_key {
+        Some(key) => Some(state.store.write_create(&IdempotencyRecord {
             user_id: caller.user_id.clone(),
             key: key.to_owned(),
             body_sha256: body_sha256.clone(),
             request_ids: requests.iter().map(|r| r.request_id.clone()).collect(),
             recorded_at: now,
-        })?);
-    }
+        })?),
+        None => None,
+    };
     // Each occurrence starting soon is held on the card now (manual capture), a later one has the
     // card saved; each is charged when billed. A decline books nothing (402). Authorised last, so
     // that nothing but the transaction itself can fail after a hold was taken.
@@ -160,6 +162,7 @@ pub async fn book(
             return Err(error.into());
         }
     }
+    writes.extend(idempotency_write);
     let committed = state.store.transact(writes).await;
     if committed.is_err() {
         // Nothing was booked: no hold may stay on the card.
