@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod authorization;
+mod cost;
 mod encryption;
 mod erasure;
 mod fixtures;

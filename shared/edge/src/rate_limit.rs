@@ -1,8 +1,9 @@
 //! Fraud and abuse protection by IP and by account: fixed-window rate limits on registration, the
 //! calls that follow a sign-in, and the privacy endpoints. Each window is an atomic counter item
 //! (`RATE#…`, `UpdateItem ADD`) that expires with its window, so limits hold across every Lambda
-//! container without a read-then-write race. The IP is counted under a keyed hash (KMS HMAC), never in
-//! plaintext.
+//! container without a read-then-write race. The IP and the user id are counted under keyed hashes
+//! (`LookupKey::digest`: HMAC under a key derived once per container from the KMS key), never in
+//! plaintext, and without a KMS call per request.
 
 use crate::error::ApiError;
 use platform::AppState;
@@ -83,13 +84,18 @@ pub async fn check(
     source_ip: Option<&str>,
     user_id: Option<&str>,
 ) -> Result<(), ApiError> {
+    // Neither the address nor the user id is kept in a counter's key: both are keyed hashes.
     let ip_key = match source_ip {
         Some(ip) => Some(state.lookup.digest("rate-limit-ip", ip.as_bytes()).await?),
         None => None,
     };
+    let account_key = match user_id {
+        Some(id) => Some(state.lookup.digest("rate-limit-account", id.as_bytes()).await?),
+        None => None,
+    };
     for (scope, subject, limit) in [
         ("ip", ip_key.as_deref(), limits.per_ip),
-        ("account", user_id, limits.per_account),
+        ("account", account_key.as_deref(), limits.per_account),
     ] {
         let Some(subject) = subject else { continue };
         let now = state.clock.epoch_seconds();
