@@ -121,35 +121,15 @@ impl Emulator {
                 child: None,
             });
         }
-        let (stdout, stderr) = match log_file {
-            Some(path) => {
-                let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
-                let copy = file.try_clone().map_err(EmulatorError::Spawn)?;
-                (Stdio::from(file), Stdio::from(copy))
-            }
-            None => (Stdio::null(), Stdio::null()),
-        };
         // moto through infra/python/serial_moto.py: one request at a time (see that file for why).
-        let child = Command::new(venv_bin("python"))
-            .arg(repo_root().join("infra/python/serial_moto.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(EmulatorError::Spawn)?;
+        let port = port.to_string();
+        let child = spawn_python("serial_moto.py", &["-H", "127.0.0.1", "-p", &port], log_file)?;
         let emulator = Self {
             endpoint,
             child: Some(child),
         };
-        for _ in 0..600 {
-            if answers(&emulator.endpoint).await {
-                return Ok(emulator);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(EmulatorError::NotReady(emulator.endpoint.clone()))
+        wait_until(&emulator.endpoint, 600, |url| async move { answers(&url).await }).await?;
+        Ok(emulator)
     }
 
     /// Starts moto on a free port (tests: never collides with a running dev stack).
@@ -181,34 +161,14 @@ impl LocalStripe {
         if stripe_answers(&url).await {
             return Ok(Self { url, child: None });
         }
-        let (stdout, stderr) = match log_file {
-            Some(path) => {
-                let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
-                let copy = file.try_clone().map_err(EmulatorError::Spawn)?;
-                (Stdio::from(file), Stdio::from(copy))
-            }
-            None => (Stdio::null(), Stdio::null()),
-        };
-        let child = Command::new(venv_bin("python"))
-            .arg(repo_root().join("infra/python/local_stripe.py"))
-            .args(["--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(EmulatorError::Spawn)?;
+        let port = port.to_string();
+        let child = spawn_python("local_stripe.py", &["--port", &port], log_file)?;
         let stripe = Self {
             url,
             child: Some(child),
         };
-        for _ in 0..300 {
-            if stripe_answers(&stripe.url).await {
-                return Ok(stripe);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(EmulatorError::NotReady(stripe.url.clone()))
+        wait_until(&stripe.url, 300, |url| async move { stripe_answers(&url).await }).await?;
+        Ok(stripe)
     }
 
     /// Starts localstripe on a free port.
@@ -234,6 +194,43 @@ pub async fn stripe_answers(url: &str) -> bool {
         .send()
         .await
         .is_ok_and(|response| response.status().is_success())
+}
+
+/// Starts `infra/python/<script>` with the virtualenv's Python, its output to `log_file` (or
+/// nowhere); the process ends when its handle is dropped.
+fn spawn_python(script: &str, args: &[&str], log_file: Option<&Path>) -> Result<Child, EmulatorError> {
+    let (stdout, stderr) = match log_file {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
+            let copy = file.try_clone().map_err(EmulatorError::Spawn)?;
+            (Stdio::from(file), Stdio::from(copy))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    Command::new(venv_bin("python"))
+        .arg(repo_root().join("infra/python").join(script))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(EmulatorError::Spawn)
+}
+
+/// Waits until `ready(url)` holds, checking every 100 ms, at most `tries` times.
+async fn wait_until<F, Fut>(url: &str, tries: u32, ready: F) -> Result<(), EmulatorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..tries {
+        if ready(url.to_owned()).await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(EmulatorError::NotReady(url.to_owned()))
 }
 
 /// A port that was free a moment ago.

@@ -115,6 +115,36 @@ impl Record for Charge {
 }
 
 impl Charge {
+    /// The charge of a request just booked: `hold` (intent id, cents) when it was authorised, else the
+    /// card is only saved.
+    fn booked(
+        customer_user_id: &str,
+        request_id: &str,
+        payment_method: &str,
+        hold: Option<(String, i64)>,
+        now: Timestamp,
+    ) -> Self {
+        let (status, intent_id, authorized_cents) = match hold {
+            Some((intent_id, cents)) => (ChargeStatus::Authorized, intent_id, cents),
+            None => (ChargeStatus::Saved, String::new(), 0),
+        };
+        Charge {
+            customer_user_id: customer_user_id.to_owned(),
+            request_id: request_id.to_owned(),
+            status,
+            intent_id,
+            payment_method: Some(payment_method.to_owned()),
+            authorized_cents,
+            captured_cents: 0,
+            refunded_cents: 0,
+            extra_intent_id: None,
+            extra_cents: 0,
+            failure_code: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Where the charge of `request_id`, booked by `customer_user_id`, is kept.
     pub fn key_of(customer_user_id: &str, request_id: &str) -> ItemKey {
         ItemKey::new(user_partition(customer_user_id), format!("CHARGE#{request_id}"))
@@ -241,21 +271,13 @@ pub async fn authorize(
     let mut charges: Vec<Charge> = Vec::new();
     for request in requests {
         if request.starts_at > hold_until {
-            charges.push(Charge {
-                customer_user_id: customer_user_id.to_owned(),
-                request_id: request.request_id.to_owned(),
-                status: ChargeStatus::Saved,
-                intent_id: String::new(),
-                payment_method: Some(method.clone()),
-                authorized_cents: 0,
-                captured_cents: 0,
-                refunded_cents: 0,
-                extra_intent_id: None,
-                extra_cents: 0,
-                failure_code: None,
-                created_at: now,
-                updated_at: now,
-            });
+            charges.push(Charge::booked(
+                customer_user_id,
+                request.request_id,
+                &method,
+                None,
+                now,
+            ));
             continue;
         }
         let metadata = [("user_id", customer_user_id), ("request_id", request.request_id)];
@@ -273,21 +295,14 @@ pub async fn authorize(
             .await;
         let failure = match created {
             Ok(intent) if intent.status == IntentStatus::RequiresCapture => {
-                charges.push(Charge {
-                    customer_user_id: customer_user_id.to_owned(),
-                    request_id: request.request_id.to_owned(),
-                    status: ChargeStatus::Authorized,
-                    intent_id: intent.id,
-                    payment_method: Some(method.clone()),
-                    authorized_cents: request.amount_cents,
-                    captured_cents: 0,
-                    refunded_cents: 0,
-                    extra_intent_id: None,
-                    extra_cents: 0,
-                    failure_code: None,
-                    created_at: now,
-                    updated_at: now,
-                });
+                let hold = Some((intent.id, request.amount_cents));
+                charges.push(Charge::booked(
+                    customer_user_id,
+                    request.request_id,
+                    &method,
+                    hold,
+                    now,
+                ));
                 continue;
             }
             // 3-D Secure or another step the customer must take in the app: not an authorisation.
