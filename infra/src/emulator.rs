@@ -49,7 +49,9 @@ pub async fn ensure_tools() -> Result<(), EmulatorError> {
     {
         return Ok(());
     }
-    eprintln!("installing the local AWS emulator and linters into .venv (one time, about a minute)…");
+    eprintln!(
+        "installing the local AWS emulator, localstripe and the linters into .venv (one time, a few minutes)…"
+    );
     if !venv_bin("python").exists() {
         run(
             "python3",
