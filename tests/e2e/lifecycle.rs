@@ -66,6 +66,15 @@ async fn a_request_starts_loses_a_no_show_is_refilled_completes_and_its_retentio
         .await
         .expect("claim");
     let key = stored(&w, &request_id).await.key();
+    // Booked more than 6 days ahead, the run first holds the saved card, 6 days before the start.
+    if let Some(hold_at) = domain::payments::hold_due(start, Timestamp::now()) {
+        let hold_time = at(hold_at + SignedDuration::from_mins(1)).await;
+        assert!(due_now(&hold_time, &key).await, "due to hold the card");
+        let review = scheduling::review_request(&hold_time, &key)
+            .await
+            .expect("review");
+        assert!(review.held, "{review:?}");
+    }
     assert!(!due_now(&at(start - SignedDuration::from_mins(1)).await, &key).await);
     assert!(
         due_now(&at(start).await, &key).await,

@@ -589,3 +589,50 @@ async fn a_hold_the_processor_let_lapse_is_replaced_by_an_off_session_charge_of_
     // The lapsed hold itself was never captured.
     assert_eq!(intent(&held.intent_id).await["status"], "canceled");
 }
+
+#[tokio::test]
+async fn a_request_booked_weeks_ahead_is_held_by_the_scheduled_run_six_days_before_its_start() {
+    let w = world(|_| {}).await;
+    let start = days_ahead(20);
+    let request_id = book(&w, start, 4).await;
+    let saved = charge(&w, &request_id).await;
+    assert_eq!(
+        (saved.status, saved.intent_id.as_str()),
+        (ChargeStatus::Saved, "")
+    );
+    let (_, located) = domain::service_requests::located(&w.state, &request_id)
+        .await
+        .expect("read")
+        .expect("the request");
+    let key = located.record.key();
+    let hold_at = domain::payments::hold_due(start, Timestamp::now()).expect("a hold step");
+    assert_eq!(
+        hold_at,
+        start - SignedDuration::from_hours(24 * domain::payments::HOLD_WITHIN_DAYS)
+    );
+    // A day early, nothing happens; at the hold time, the saved card is held for the price.
+    let early = scheduling::review_request(&at(hold_at - SignedDuration::from_hours(24)).await, &key)
+        .await
+        .expect("review");
+    assert!(!early.held, "{early:?}");
+    let review = scheduling::review_request(&at(hold_at + SignedDuration::from_mins(5)).await, &key)
+        .await
+        .expect("review");
+    assert!(review.held, "{review:?}");
+    let held = charge(&w, &request_id).await;
+    assert_eq!(
+        (held.status, held.authorized_cents),
+        (ChargeStatus::Authorized, 27_300)
+    );
+    let at_processor = intent(&held.intent_id).await;
+    assert_eq!(
+        (at_processor["status"].clone(), at_processor["amount"].clone()),
+        (json!("requires_capture"), json!(27_300))
+    );
+    // Running again holds nothing more.
+    let again = scheduling::review_request(&at(hold_at + SignedDuration::from_mins(10)).await, &key)
+        .await
+        .expect("review");
+    assert!(!again.held, "{again:?}");
+    assert_eq!(charge(&w, &request_id).await.intent_id, held.intent_id);
+}

@@ -5,8 +5,9 @@
 //!
 //! Stripe lets an uncaptured hold lapse after 7 days, so a request is held at booking only when it
 //! starts within [`HOLD_WITHIN_DAYS`]; a later one has its card saved (attached, checked by the
-//! issuer) and is charged off-session when it is billed. A hold that lapsed anyway (the request was
-//! billed late, or the processor cancelled it) is replaced the same way. A decline at booking books
+//! issuer) and the scheduled run holds it [`HOLD_WITHIN_DAYS`] before the start ([`hold_saved`]). A
+//! request billed without a hold (the run was late, the hold was declined or lapsed) is charged
+//! off-session. A decline at booking books
 //! nothing; a decline at billing is the invoice's `payment_failed`.
 //!
 //! The policy lets payment data go to the designated processor "for purposes of processing and
@@ -194,6 +195,84 @@ pub struct ToAuthorize<'a> {
     pub request_id: &'a str,
     pub amount_cents: i64,
     pub starts_at: Timestamp,
+}
+
+/// When the scheduled run must hold the card for a request starting at `starts_at`, booked at `now`:
+/// [`HOLD_WITHIN_DAYS`] before the start, or `None` when the booking holds it at once.
+pub fn hold_due(starts_at: Timestamp, now: Timestamp) -> Option<Timestamp> {
+    let due = starts_at - jiff::SignedDuration::from_hours(24 * HOLD_WITHIN_DAYS);
+    (due > now).then_some(due)
+}
+
+/// The scheduled run, [`HOLD_WITHIN_DAYS`] before the start: holds `amount_cents` on the card saved
+/// at booking, so a decline shows before the event rather than at billing. A decline keeps the card
+/// saved with the code (billing tries again and the invoice says what happened); any other processor
+/// error is returned, and the run tries again next hour. Idempotent.
+pub async fn hold_saved(
+    state: &AppState,
+    customer_user_id: &str,
+    request_id: &str,
+    amount_cents: i64,
+) -> Result<ChargeStatus, ApiError> {
+    let key = Charge::key_of(customer_user_id, request_id);
+    let Some(Versioned {
+        record: mut charge,
+        version,
+    }) = state.store.get::<Charge>(&key).await?
+    else {
+        return Ok(ChargeStatus::Released);
+    };
+    if charge.status != ChargeStatus::Saved || charge.failure_code.is_some() {
+        return Ok(charge.status);
+    }
+    let (Some(method), Some(customer)) = (
+        charge.payment_method.clone(),
+        state
+            .store
+            .get::<ProcessorCustomer>(&ProcessorCustomer::key_of(customer_user_id))
+            .await?
+            .map(|v| v.record.customer_id),
+    ) else {
+        return Ok(charge.status);
+    };
+    let metadata = [("user_id", customer_user_id), ("request_id", request_id)];
+    let created = state
+        .processor
+        .create_intent(&IntentRequest {
+            customer: &customer,
+            payment_method: &method,
+            amount_cents,
+            currency: CURRENCY,
+            manual_capture: true,
+            metadata: &metadata,
+            idempotency_key: &format!("authorize-{request_id}"),
+        })
+        .await;
+    match created {
+        Ok(intent) if intent.status == IntentStatus::RequiresCapture => {
+            charge.status = ChargeStatus::Authorized;
+            charge.intent_id = intent.id;
+            charge.authorized_cents = amount_cents;
+        }
+        Ok(intent) => {
+            let _ = state
+                .processor
+                .cancel(&intent.id, &format!("release-{request_id}"))
+                .await;
+            charge.failure_code = Some("authentication_required".into());
+        }
+        Err(ProcessorError::Declined { code }) => {
+            tracing::info!(request_id = %request_id, "the saved card was declined for the hold");
+            charge.failure_code = Some(code);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    charge.updated_at = state.clock.now();
+    match state.store.replace(&charge, version).await {
+        Ok(_) => Ok(charge.status),
+        Err(StoreError::ConditionFailed) => Ok(charge.status),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The transaction writes that store a booking's charges (with the booking, all or nothing).

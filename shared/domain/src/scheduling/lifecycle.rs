@@ -42,6 +42,8 @@ pub struct RequestReview {
     pub completed: bool,
     /// A booking nobody approved before its start.
     pub expired: bool,
+    /// The card saved at booking was held (or its decline recorded), 6 days before the start.
+    pub held: bool,
 }
 
 /// Most steps one review takes on one request (start, no-shows, completion, plus a lost race).
@@ -106,6 +108,26 @@ async fn step(
             };
             expired.due(None);
             expired
+        }
+        // Six days before the start of a request booked further ahead: the saved card is held now.
+        Status::AwaitingApproval | Status::Requested | Status::PartiallyStaffed | Status::FullyStaffed
+            if now < request.starts_at
+                && request
+                    .due_at
+                    .is_some_and(|due| due < request.starts_at.as_second() && now.as_second() >= due) =>
+        {
+            crate::payments::hold_saved(
+                state,
+                &request.customer_user_id,
+                &request.request_id,
+                request.price.total_cents,
+            )
+            .await?;
+            review.held = true;
+            let mut next = request.clone();
+            next.due(Some(request.starts_at));
+            commit(state, &next, current.version).await?;
+            return Ok(Step::Idle);
         }
         Status::Requested | Status::PartiallyStaffed | Status::FullyStaffed if now >= request.starts_at => {
             started(request, rules, request.starts_at, now)

@@ -95,9 +95,12 @@ pub async fn book(
             due_day: None,
             due_at: None,
         });
-        // The scheduled run takes it from here at its start (in progress, or expired unapproved).
+        // The scheduled run takes it from here: 6 days before its start to hold the card (when it is
+        // too far ahead to hold now), then at its start (in progress, or expired unapproved).
         if let Some(request) = requests.last_mut() {
-            request.due(Some(starts_at));
+            request.due(Some(
+                crate::payments::hold_due(starts_at, now).unwrap_or(starts_at),
+            ));
         }
     }
     let total_cents = sum_cents(requests.iter().map(|r| r.price.total_cents))?;
