@@ -40,6 +40,24 @@ async fn requests_list_mine() {
     assert_eq!(body["next_cursor"], Value::Null);
 }
 
+/// A Stripe event as API Gateway delivers it, with a signature that is not ours (and long stale):
+/// a 400 problem, and nothing about the intent is read or changed.
+#[tokio::test]
+async fn requests_stripe_webhook_with_a_forged_signature_is_a_400() {
+    let (status, body) = invoke(
+        "RequestsFunction",
+        requests::router(),
+        "requests-stripe-webhook-forged.json",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["type"], "urn:officertrak:problem:bad-request");
+    assert_eq!(
+        body["instance"],
+        "urn:officertrak:request:fixture-v1-webhooks-stripe"
+    );
+}
+
 #[tokio::test]
 async fn scheduling_my_assignments() {
     let (status, body) = invoke(

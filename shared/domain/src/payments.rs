@@ -235,31 +235,20 @@ pub async fn hold_saved(
     ) else {
         return Ok(charge.status);
     };
-    let metadata = [("user_id", customer_user_id), ("request_id", request_id)];
-    let created = state
-        .processor
-        .create_intent(&IntentRequest {
-            customer: &customer,
-            payment_method: &method,
-            amount_cents,
-            currency: CURRENCY,
-            manual_capture: true,
-            metadata: &metadata,
-            idempotency_key: &format!("authorize-{request_id}"),
-        })
-        .await;
-    match created {
-        Ok(intent) if intent.status == IntentStatus::RequiresCapture => {
+    match hold(
+        state,
+        customer_user_id,
+        request_id,
+        &customer,
+        &method,
+        amount_cents,
+    )
+    .await
+    {
+        Ok(intent_id) => {
             charge.status = ChargeStatus::Authorized;
-            charge.intent_id = intent.id;
+            charge.intent_id = intent_id;
             charge.authorized_cents = amount_cents;
-        }
-        Ok(intent) => {
-            let _ = state
-                .processor
-                .cancel(&intent.id, &format!("release-{request_id}"))
-                .await;
-            charge.failure_code = Some("authentication_required".into());
         }
         Err(ProcessorError::Declined { code }) => {
             tracing::info!(request_id = %request_id, "the saved card was declined for the hold");
@@ -273,6 +262,42 @@ pub async fn hold_saved(
         Err(StoreError::ConditionFailed) => Ok(charge.status),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Holds `amount_cents` on `method` for one request (manual capture, key `authorize-<request>`);
+/// returns the intent id. An intent that needs a step from the customer (3-D Secure) is no hold: it
+/// is cancelled and reported as a decline.
+async fn hold(
+    state: &AppState,
+    customer_user_id: &str,
+    request_id: &str,
+    customer: &str,
+    method: &str,
+    amount_cents: i64,
+) -> Result<String, ProcessorError> {
+    let metadata = [("user_id", customer_user_id), ("request_id", request_id)];
+    let intent = state
+        .processor
+        .create_intent(&IntentRequest {
+            customer,
+            payment_method: method,
+            amount_cents,
+            currency: CURRENCY,
+            manual_capture: true,
+            metadata: &metadata,
+            idempotency_key: &format!("authorize-{request_id}"),
+        })
+        .await?;
+    if intent.status == IntentStatus::RequiresCapture {
+        return Ok(intent.id);
+    }
+    let _ = state
+        .processor
+        .cancel(&intent.id, &format!("release-{request_id}"))
+        .await;
+    Err(ProcessorError::Declined {
+        code: "authentication_required".into(),
+    })
 }
 
 /// The transaction writes that store a booking's charges (with the booking, all or nothing).
@@ -328,7 +353,6 @@ pub async fn authorize(
     series_id: &str,
     payment_method: &str,
     requests: &[ToAuthorize<'_>],
-    currency: &str,
 ) -> Result<Vec<Charge>, ApiError> {
     let customer = customer_id(state, customer_user_id).await?;
     let method = state
@@ -359,42 +383,28 @@ pub async fn authorize(
             ));
             continue;
         }
-        let metadata = [("user_id", customer_user_id), ("request_id", request.request_id)];
-        let created = state
-            .processor
-            .create_intent(&IntentRequest {
-                customer: &customer,
-                payment_method: &method,
-                amount_cents: request.amount_cents,
-                currency,
-                manual_capture: true,
-                metadata: &metadata,
-                idempotency_key: &format!("authorize-{}", request.request_id),
-            })
-            .await;
-        let failure = match created {
-            Ok(intent) if intent.status == IntentStatus::RequiresCapture => {
-                let hold = Some((intent.id, request.amount_cents));
+        let failure = match hold(
+            state,
+            customer_user_id,
+            request.request_id,
+            &customer,
+            &method,
+            request.amount_cents,
+        )
+        .await
+        {
+            Ok(intent_id) => {
+                let held = Some((intent_id, request.amount_cents));
                 charges.push(Charge::booked(
                     customer_user_id,
                     request.request_id,
                     &method,
-                    hold,
+                    held,
                     now,
                 ));
                 continue;
             }
-            // 3-D Secure or another step the customer must take in the app: not an authorisation.
-            Ok(intent) => {
-                let _ = state
-                    .processor
-                    .cancel(&intent.id, &format!("release-{}", request.request_id))
-                    .await;
-                ApiError::PaymentDeclined {
-                    code: "authentication_required".into(),
-                }
-            }
-            Err(error) => error.into(),
+            Err(error) => ApiError::from(error),
         };
         release_unstored(state, &charges).await;
         return Err(failure);

@@ -155,7 +155,6 @@ pub async fn book(
         &series_id,
         &payment.processor_token,
         &to_authorize,
-        &payment.currency,
     )
     .await?;
     match crate::payments::writes_for(state, &charges) {
