@@ -209,9 +209,15 @@ fn spawn_python(script: &str, args: &[&str], log_file: Option<&Path>) -> Result<
         }
         None => (Stdio::null(), Stdio::null()),
     };
+    // moto's request recorder (the cost benchmark) writes `moto_recording` into its working
+    // directory: that is `.local/`, never the repository's top level.
+    let local = repo_root().join(".local");
+    std::fs::create_dir_all(&local).map_err(EmulatorError::Spawn)?;
     Command::new(venv_bin("python"))
         .arg(repo_root().join("infra/python").join(script))
         .args(args)
+        .current_dir(&local)
+        .env("MOTO_RECORDER_FILEPATH", local.join("moto_recording"))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
