@@ -131,6 +131,7 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
     for (logical_id, properties) in template.resources_of_type("AWS::DynamoDB::Table") {
         ensure_table(&dynamodb, logical_id, properties, &mut stack).await?;
     }
+    ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &template, &mut stack).await?;
     ensure_identity(
         &aws_sdk_cognitoidentityprovider::Client::new(&sdk),
         &template,
@@ -200,6 +201,60 @@ async fn ensure_processor(
         Err(error) if error.code() == Some("ResourceExistsException") => Ok(()),
         Err(error) => Err(aws_error("StripeSecretId")(error)),
     }
+}
+
+/// The template's SQS queues, named after their logical ids: dead-letter queues first, then the queues
+/// that redrive to them (`RedrivePolicy`, resolved), with their visibility timeout and retention.
+/// `!Ref` gives the queue URL, `!GetAtt` its `Arn`, `QueueName` and `QueueUrl`, as in CloudFormation.
+async fn ensure_queues(
+    sqs: &aws_sdk_sqs::Client,
+    template: &Template,
+    stack: &mut LocalStack,
+) -> Result<(), BootstrapError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut queues: Vec<(&str, &Value)> = template.resources_of_type("AWS::SQS::Queue").collect();
+    queues.sort_by_key(|(_, properties)| properties.get("RedrivePolicy").is_some());
+    for (logical_id, properties) in queues {
+        let mut request = sqs.create_queue().queue_name(logical_id);
+        for (field, attribute) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
+        ] {
+            if let Some(value) = properties.get(field) {
+                request = request.attributes(attribute, resolve(value, stack)?);
+            }
+        }
+        if let Some(redrive) = properties.get("RedrivePolicy") {
+            let target = redrive.get("deadLetterTargetArn").unwrap_or(&Value::Null);
+            let count = redrive.get("maxReceiveCount").unwrap_or(&Value::Null);
+            let policy = serde_json::json!({
+                "deadLetterTargetArn": resolve(target, stack)?,
+                "maxReceiveCount": resolve(count, stack)?,
+            });
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = request
+            .send()
+            .await
+            .map_err(aws_error(logical_id))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{logical_id}");
+        stack.refs.insert(logical_id.to_owned(), url.clone());
+        for (attribute, value) in [
+            ("Arn", arn),
+            ("QueueName", logical_id.to_owned()),
+            ("QueueUrl", url),
+        ] {
+            stack
+                .attributes
+                .insert((logical_id.to_owned(), attribute.to_owned()), value);
+        }
+    }
+    Ok(())
 }
 
 /// KMS keys are found again by their alias, so every key in the template needs one.

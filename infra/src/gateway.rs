@@ -679,7 +679,14 @@ mod tests {
             .map(|f| f.binary)
             .collect();
         let workspace = std::fs::read_to_string(crate::repo_root().join("Cargo.toml")).expect("Cargo.toml");
-        for crate_name in ["registration", "requests", "scheduling", "privacy", "retention"] {
+        for crate_name in [
+            "registration",
+            "requests",
+            "scheduling",
+            "privacy",
+            "retention",
+            "privacy-worker",
+        ] {
             assert!(
                 workspace.contains(&format!("functions/{crate_name}")),
                 "{crate_name} in the workspace"

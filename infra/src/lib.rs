@@ -6,6 +6,7 @@
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
 //! - [`identity`]: local users and tokens.
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
+//! - [`worker`]: Lambda's SQS event source for the privacy worker, locally.
 //!
 //! The `xtask` binary (`cargo xtask dev|test|token|lint`) ties them together.
 
@@ -15,6 +16,7 @@ pub mod gateway;
 pub mod identity;
 pub mod layers;
 pub mod template;
+pub mod worker;
 
 use std::path::PathBuf;
 

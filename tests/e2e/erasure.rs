@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use platform::AppState;
 use platform::Clock;
 use reqwest::Method;
+use serde_json::json;
 
 fn caller(user_id: &str, roles: &[Role]) -> Caller {
     Caller {
@@ -115,7 +116,7 @@ async fn run_with_crashes(state: &AppState, user_id: &str) -> (erasure::ErasureJ
     loop {
         match erasure::run(state, user_id, 1).await.expect("erasure run") {
             Progress::Paused(_) => crashes += 1,
-            Progress::Done(job) => return (job, crashes),
+            Progress::Done(job) => return (*job, crashes),
         }
         assert!(crashes < 200, "the job makes progress");
     }
@@ -160,9 +161,13 @@ async fn an_erasure_interrupted_again_and_again_finishes_and_keeps_only_what_the
         200
     );
 
-    erasure::start(&state, &user_id, ErasureReason::Request)
-        .await
-        .expect("start");
+    erasure::start(
+        &state,
+        &user_id,
+        erasure::ErasureOrder::without_request(ErasureReason::Request, &user_id),
+    )
+    .await
+    .expect("start");
     let (job, crashes) = run_with_crashes(&state, &user_id).await;
     assert!(
         crashes >= 3,
@@ -239,9 +244,13 @@ async fn a_minors_data_is_erased_entirely_and_the_key_is_shredded() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let (user_id, _, _) = busy_user(&state).await;
-    erasure::start(&state, &user_id, ErasureReason::Minor)
-        .await
-        .expect("start");
+    erasure::start(
+        &state,
+        &user_id,
+        erasure::ErasureOrder::without_request(ErasureReason::Minor, &user_id),
+    )
+    .await
+    .expect("start");
     let (job, _) = run_with_crashes(&state, &user_id).await;
     assert!(
         job.retained.is_empty(),
@@ -285,7 +294,9 @@ async fn a_deleted_users_still_valid_token_writes_nothing_on_any_route() {
         None,
     )
     .await;
-    assert!(status.is_success(), "{status} {answer}");
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{answer}");
+    let done = e2e::await_request(&token, answer["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
     let user_items = raw_partition(&user_id).await.len();
     let access_log = platform::keys::access_log_partition(&user_id);
     assert_eq!(
@@ -363,9 +374,10 @@ async fn a_deleted_users_still_valid_token_writes_nothing_on_any_route() {
         None,
     )
     .await;
-    assert!(
-        status.is_success(),
-        "a deletion can be retried: {status} {answer}"
+    assert_eq!(
+        (status, answer["id"].clone(), answer["status"].clone()),
+        (reqwest::StatusCode::OK, done["id"].clone(), json!("fulfilled")),
+        "a deletion can be retried, and finds the one deletion done: {answer}"
     );
     // Reads are served (there is nothing left to read) and not logged under the person either.
     let (status, _) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
@@ -387,4 +399,606 @@ async fn a_deleted_users_still_valid_token_writes_nothing_on_any_route() {
             "no {role} e-mail lock"
         );
     }
+}
+
+/// Every raw item of the whole table (plain client, no decryption): what a backup holds.
+async fn raw_table(state: &AppState) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = state
+            .store
+            .raw()
+            .scan()
+            .table_name(state.store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("raw scan");
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+            Some(key) => start = Some(key),
+            None => return items,
+        }
+    }
+}
+
+/// Whether any attribute of `item` holds one of `needles` in plaintext (keys and signed fields are
+/// plaintext; encrypted fields are ciphertext).
+fn names_any(item: &std::collections::HashMap<String, AttributeValue>, needles: &[String]) -> bool {
+    let text = format!("{item:?}");
+    needles.iter().any(|n| text.contains(n.as_str()))
+}
+
+fn type_of(item: &std::collections::HashMap<String, AttributeValue>) -> String {
+    match item.get("item_type") {
+        Some(AttributeValue::S(t)) => t.clone(),
+        _ => "?".into(),
+    }
+}
+
+fn expiry_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<i64> {
+    match item.get("expires_at") {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The proof of issue 16: a person who used every feature (customer and officer: bookings, an
+/// assignment worked with its timesheet, another to come, a paid invoice, consents, privacy requests
+/// with an export, a disclosure, a do-not-hire entry, an access log) asks for deletion through the
+/// gateway. The worker erases them; then a plain read of the whole table (what a backup holds) finds
+/// their id only on the kept categories and none of their personal values anywhere; the report
+/// counts what was found, deleted and kept. After the kept records' period and the purge, nothing of
+/// theirs is live, the key is gone, and what the emulator still stores has expired (DynamoDB's TTL
+/// deletes it; moto never does).
+#[tokio::test]
+async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() {
+    use crate::scheduling::{always, book_at, next_tuesday_10, officer_with, world};
+    use domain::scheduling::{self, Action};
+    let stack = stack();
+    let w = world(|_| {}).await;
+    let email = unique_email("everything");
+    let tokens = stack.user_with_email(&email, &["customer", "provider"]).await;
+    let token = tokens.id_token.clone();
+    let user_id = sub_of(&token);
+    let person = officer_with(&w, Some(user_id.clone()), email.clone(), always(), |_| {}).await;
+    w.state
+        .store
+        .create(&domain::samples::customer(&user_id, &email))
+        .await
+        .expect("customer account");
+    w.state
+        .store
+        .create(&domain::samples::w9(&user_id, Timestamp::now()))
+        .await
+        .expect("w9");
+    for role in ["customer", "provider"] {
+        w.state
+            .store
+            .create(&EmailLock {
+                role: role.into(),
+                email_hash: w.state.lookup.email_hash(&email).await.expect("hash"),
+                owner_user_id: user_id.clone(),
+                created_at: Timestamp::now(),
+            })
+            .await
+            .expect("lock");
+    }
+    let as_customer = caller(&user_id, &[Role::Customer]);
+    let at = |time: Timestamp| async move { stack.state("SchedulingFunction", Clock::fixed(time)).await };
+
+    // As a customer: a booking worked by another officer, completed, its timesheet approved, invoiced
+    // and paid; and a booking to come.
+    let start = next_tuesday_10() + jiff::SignedDuration::from_hours(24 * 7);
+    let book = |start: Timestamp, customer: Caller| {
+        let w = &w;
+        async move {
+            let body = serde_json::json!({
+                "agency_id": w.agency_id,
+                "event": {"name": "Everything Gala", "kind": "gala"},
+                "site": {"name": "Marbleton Hall", "address": {"line1": "5 Hall St", "city": "Marbleton",
+                         "region": "WY", "postal_code": "83113", "country": "US"},
+                         "contact": {"name": "Ottoline Fairweather-Quince", "phone": "+13075550166"}},
+                "starts_at": crate::scheduling::local(start),
+                "ends_at": crate::scheduling::local(start + jiff::SignedDuration::from_hours(4)),
+                "time_zone": "America/Denver",
+                "officers": 1,
+                "requirements": {"armed": false, "attire": "uniformed"},
+                "payment": {"processor_token": "pm_card_visa", "card_brand": "visa", "card_last4": "4242"}
+            });
+            domain::service_requests::book(&w.state, &customer, body.to_string().as_bytes(), None)
+                .await
+                .expect("booking")
+                .0
+                .requests[0]
+                .request_id
+                .clone()
+        }
+    };
+    let worked_for_them = book(start, as_customer.clone()).await;
+    let _coming = book(
+        start + jiff::SignedDuration::from_hours(24 * 20),
+        as_customer.clone(),
+    )
+    .await;
+    let other = officer_with(&w, None, unique_email("colleague"), always(), |_| {}).await;
+    let work = |officer: Caller, request_id: String| {
+        let w = &w;
+        async move {
+            scheduling::claim(&w.state, &officer, &request_id)
+                .await
+                .expect("claim");
+            let id = w
+                .state
+                .store
+                .get::<domain::scheduling::assignments::Assignment>(
+                    &domain::scheduling::assignments::Assignment::key_of(&officer.user_id, &request_id),
+                )
+                .await
+                .expect("read")
+                .expect("assignment")
+                .record
+                .assignment_id;
+            scheduling::act(&at(start).await, &officer, &id, Action::CheckIn)
+                .await
+                .expect("check in");
+            let end = start + jiff::SignedDuration::from_hours(4);
+            scheduling::act(&at(end).await, &officer, &id, Action::CheckOut)
+                .await
+                .expect("check out");
+            scheduling::submit_timesheet(&at(end).await, &officer, &id)
+                .await
+                .expect("timesheet");
+            let approval = scheduling::TimesheetApproval {
+                worked_from: None,
+                worked_until: None,
+                reason: None,
+            };
+            scheduling::approve_timesheet(&at(end).await, &w.dispatcher, &id, approval)
+                .await
+                .expect("approved");
+        }
+    };
+    work(other.clone(), worked_for_them.clone()).await;
+    // As an officer: a shift worked for someone else (timesheet approved), one to come.
+    let worked_by_them = book_at(&w, start, 4, 1, false).await;
+    work(person.clone(), worked_by_them).await;
+    let coming_shift = book_at(&w, start + jiff::SignedDuration::from_hours(24 * 21), 3, 1, false).await;
+    scheduling::claim(&w.state, &person, &coming_shift)
+        .await
+        .expect("a shift to come");
+    let (_, invoice) = call_api(
+        Method::GET,
+        &format!("/v1/service-requests/{worked_for_them}/invoice"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert!(invoice["total_cents"].as_i64().unwrap_or(0) > 0, "{invoice}");
+
+    // Consents, an export, a correction, a disclosure, a do-not-hire entry.
+    let consent = serde_json::json!({"marketing": false, "source": "app"});
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/me/consents",
+        Some(&token),
+        Some(&consent),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {answer}");
+    let access = serde_json::json!({"type": "access"});
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&access),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{queued}");
+    let export = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(export["status"], "fulfilled", "{export}");
+    let correction = serde_json::json!({"type": "correction"});
+    let (status, _) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&correction),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let dpo = stack.user("dpo-everything", &["privacy_officer"]).await.id_token;
+    let disclosure = serde_json::json!({
+        "subject_user_id": user_id, "recipient_category": "legal_demand", "recipient": "Sublette County Court",
+        "legal_basis": "court order", "data_categories": ["customer_account"], "reference": "CV-2026-118",
+        "disclosed_at": "2026-11-20T10:00:00Z"
+    });
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/admin/disclosures",
+        Some(&dpo),
+        Some(&disclosure),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    let path = format!("/v1/agencies/{}/do-not-hire/{user_id}", w.agency_id);
+    let note = serde_json::json!({"note": "argued with Ottoline at the gate"});
+    let (status, answer) = call_api(Method::PUT, &path, Some(&w.admin_token), Some(&note), None).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+
+    // Deletion, through the gateway and the worker.
+    let deletion = serde_json::json!({"type": "deletion", "jurisdiction": "ccpa"});
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&deletion),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{queued}");
+    let done = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let report = done["result"]["erasure"].clone();
+    println!("erasure report: {report:#}");
+    let items = report["items"].as_array().expect("items").clone();
+    let count = |kind: &str, field: &str| {
+        items
+            .iter()
+            .find(|i| i["item_type"] == kind)
+            .and_then(|i| i[field].as_u64())
+            .unwrap_or(0)
+    };
+    for kind in [
+        "customer_account",
+        "provider_account",
+        "service_request",
+        "assignment",
+        "assignment_pointer",
+        "request_pointer",
+        "roster",
+        "agency_membership",
+        "do_not_hire",
+        "consent_record",
+        "access_log_entry",
+        "export_part",
+        "email_lock",
+    ] {
+        assert!(count(kind, "found") >= 1, "{kind} was counted: {report:#}");
+    }
+    for item in &items {
+        let (found, deleted, kept) = (
+            item["found"].as_u64(),
+            item["deleted"].as_u64(),
+            item["kept"].as_u64(),
+        );
+        assert_eq!(found, Some(deleted.unwrap_or(0) + kept.unwrap_or(0)), "{item}");
+        if kept.unwrap_or(0) > 0 {
+            assert!(
+                item["legal_basis"].is_string() && item["kept_until"].is_string(),
+                "{item}"
+            );
+        }
+    }
+    for kind in ["w9_record", "invoice", "payment_charge"] {
+        assert!(count(kind, "kept") >= 1, "the law keeps {kind}: {report:#}");
+    }
+    assert_eq!(report["processor_customer"], "deleted", "{report:#}");
+    assert!(report["identity_deleted_at"].is_string());
+    assert!(report["key_shred_scheduled_at"].is_string());
+
+    // The raw table, as a backup holds it.
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let mut personal = domain::samples::customer_personal_values(&email);
+    personal.extend(domain::samples::provider_personal_values(&email));
+    personal.extend(domain::samples::w9_personal_values());
+    personal.extend([
+        "Ottoline".to_owned(),
+        "argued with".to_owned(),
+        "CV-2026-118".to_owned(),
+    ]);
+    let kept_types = [
+        "w9_record",
+        "payment_record",
+        "invoice",
+        "payment_charge",
+        "privacy_request",
+        "privacy_audit_entry",
+        "privacy_request_pointer",
+        "disclosure",
+        "erasure_job",
+    ];
+    let table = raw_table(&state).await;
+    let mut naming: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for item in &table {
+        assert!(
+            !names_any(item, &personal),
+            "a personal value in plaintext in a {} item",
+            type_of(item)
+        );
+        if names_any(item, std::slice::from_ref(&user_id)) {
+            *naming.entry(type_of(item)).or_default() += 1;
+        }
+    }
+    println!(
+        "items still naming the person after erasure: {naming:?} (of {} in the table)",
+        table.len()
+    );
+    for kind in naming.keys() {
+        assert!(
+            kept_types.contains(&kind.as_str()),
+            "{kind} still names the person: {naming:?}"
+        );
+    }
+    assert!(
+        naming.contains_key("invoice") && naming.contains_key("w9_record"),
+        "{naming:?}"
+    );
+
+    // After the kept records' period: the purge's step deletes them and destroys the key.
+    let shred_at: Timestamp = report["key_shred_scheduled_at"]
+        .as_str()
+        .expect("date")
+        .parse()
+        .expect("timestamp");
+    let later = stack.state("RetentionFunction", Clock::fixed(shred_at)).await;
+    assert!(
+        erasure::finish_retention(&later, &user_id, usize::MAX)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        raw_partition(&user_id).await.is_empty(),
+        "nothing left in the partition"
+    );
+    assert_eq!(
+        state.keys.shred_user(&user_id).await.expect("shred"),
+        0,
+        "the key is gone"
+    );
+    let job = erasure::job_of(&state, &user_id)
+        .await
+        .expect("read")
+        .expect("job");
+    let job_expiry = platform::retention::RetentionClass::PrivacyAudit
+        .expires_at(job.key_shredded_at)
+        .expect("the job's own record expires");
+    for item in raw_table(&state).await {
+        if names_any(&item, std::slice::from_ref(&user_id)) {
+            let expires = expiry_of(&item).unwrap_or(i64::MAX);
+            assert!(
+                expires <= shred_at.as_second() || (type_of(&item) == "erasure_job" && expires <= job_expiry),
+                "a {} item outlives the retention: expires {expires}",
+                type_of(&item)
+            );
+        }
+    }
+}
+
+/// Two deletion requests sent at once (other keys, or none) are one request and one job: both
+/// answers name the same request, neither is a 500, and the worker erases once.
+#[tokio::test]
+async fn concurrent_deletion_requests_are_one_request_and_one_job() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let email = unique_email("twice");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    state.keys.create_user_key(&user_id).await.expect("key");
+    state
+        .store
+        .create(&domain::samples::customer(&user_id, &email))
+        .await
+        .expect("account");
+    let deletion = json!({"type": "deletion"});
+    let send = |key: Option<&'static str>| {
+        let (token, deletion) = (token.clone(), deletion.clone());
+        async move {
+            call_api(
+                Method::POST,
+                "/v1/privacy-requests",
+                Some(&token),
+                Some(&deletion),
+                key,
+            )
+            .await
+        }
+    };
+    let answers = futures::future::join_all([send(Some("first")), send(Some("second")), send(None)]).await;
+    for (status, answer) in &answers {
+        assert!(
+            [reqwest::StatusCode::ACCEPTED, reqwest::StatusCode::OK].contains(status),
+            "{status} {answer}"
+        );
+        assert_eq!(answer["id"], answers[0].1["id"], "one request: {answers:?}");
+    }
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(status, _)| *status == reqwest::StatusCode::ACCEPTED)
+            .count(),
+        1,
+        "created once: {answers:?}"
+    );
+    let done = e2e::await_request(&token, answers[0].1["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let (_, mine) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+}
+
+/// Registration racing an erasure: a registration whose token was checked before the erasure began
+/// still commits nothing once the person is revoked (the account, its e-mail lock and the revocation
+/// marker's absence are one transaction), so no lock outlives the erasure.
+#[tokio::test]
+async fn a_registration_racing_an_erasure_leaves_no_email_lock_behind() {
+    let stack = stack();
+    let state = stack.state("RegistrationFunction", Clock::System).await;
+    let email = unique_email("racer");
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let mut racer = caller(&user_id, &[Role::Customer]);
+    racer.email = Some(email.clone());
+    racer.email_verified = true;
+    edge::revocation::revoke(&state, &user_id).await.expect("revoked");
+    let input: domain::accounts::CustomerRegistration = serde_json::from_value(json!({
+        "kind": "individual", "name": "Rhiannon Racer", "phone": "+13075550123", "email": email,
+        "date_of_birth": "1984-05-06",
+        "home_address": {"line1": "1 Race St", "city": "Pinedale", "region": "WY", "postal_code": "82941", "country": "US"},
+        "policy_version": "2026-11-01", "marketing_consent": false
+    }))
+    .expect("registration");
+    let refused = domain::accounts::register_customer(&state, &racer, input)
+        .await
+        .expect_err("revoked before the commit");
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN, "{refused:?}");
+    let lock = EmailLock::key_for("customer", &state.lookup.email_hash(&email).await.expect("hash"));
+    assert!(!state.store.exists(&lock).await.expect("read"), "no e-mail lock");
+    assert!(raw_partition(&user_id).await.is_empty(), "no account");
+}
+
+/// A job the worker cannot finish (here: an export of a partition with a tampered item, which the
+/// encryption layer refuses to read) is retried by the queue; from the third failed delivery its
+/// request is listed as stuck for the privacy officers (who are mailed), after the fifth the message
+/// waits in the dead-letter queue; once the cause is gone, the hourly run queues the job again and
+/// it finishes.
+#[tokio::test]
+async fn a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered_then_recovered() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let email = unique_email("stuck");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    state.keys.create_user_key(&user_id).await.expect("key");
+    state
+        .store
+        .create(&domain::samples::customer(&user_id, &email))
+        .await
+        .expect("account");
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(platform::keys::user_partition(&user_id));
+    let original = raw_partition(&user_id).await.remove(0);
+    let mut tampered = original.clone();
+    let (name, value) = tampered
+        .iter()
+        .find_map(|(name, value)| match value {
+            AttributeValue::B(bytes) if !name.starts_with("aws_dbe") => Some((name.clone(), bytes.clone())),
+            _ => None,
+        })
+        .expect("an encrypted attribute");
+    let mut bytes = value.into_inner();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    tampered.insert(name, AttributeValue::B(aws_smithy_types::Blob::new(bytes)));
+    let put = |item| {
+        let state = &state;
+        async move {
+            state
+                .store
+                .raw()
+                .put_item()
+                .table_name(state.store.table())
+                .set_item(Some(item))
+                .send()
+                .await
+                .expect("raw put");
+        }
+    };
+    put(tampered).await;
+    assert_eq!(original.get("pk"), Some(&key));
+
+    let officer = stack.user("dpo-stuck", &["privacy_officer"]).await.id_token;
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&json!({"type": "access"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{queued}");
+    let id = queued["id"].as_str().expect("id").to_owned();
+    let started = std::time::Instant::now();
+    let stuck = loop {
+        let (_, listed) = call_api(
+            Method::GET,
+            "/v1/admin/privacy-requests?status=stuck",
+            Some(&officer),
+            None,
+            None,
+        )
+        .await;
+        if let Some(item) = listed["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["id"] == id.as_str()).cloned())
+        {
+            break item;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "never listed as stuck: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert!(stuck["stuck"]["attempts"].as_u64().unwrap_or(0) >= 3, "{stuck}");
+    assert_eq!(stuck["stuck"]["error_kind"], "store", "{stuck}");
+    let (_, mine) = call_api(
+        Method::GET,
+        &format!("/v1/privacy-requests/{id}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(mine["status"], "in_progress", "{mine}");
+
+    // After five deliveries the message is in the dead-letter queue.
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk().await);
+    let dead_letters = stack
+        .stack
+        .physical_id("PrivacyJobsDeadLetterQueue")
+        .expect("the dead-letter queue");
+    let mut dead = Vec::new();
+    while dead.is_empty() {
+        assert!(started.elapsed().as_secs() < 90, "never dead-lettered");
+        let received = sqs
+            .receive_message()
+            .queue_url(&dead_letters)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        dead.extend(
+            received
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.body().unwrap_or("").contains(&id)),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(
+        !dead[0].body().unwrap_or("").contains(&email),
+        "ids only in the queue"
+    );
+
+    // The cause removed, the hourly run queues the stalled job again and the worker finishes it.
+    put(original).await;
+    let later = stack
+        .state(
+            "RetentionFunction",
+            Clock::fixed(Timestamp::now() + jiff::SignedDuration::from_mins(61)),
+        )
+        .await;
+    assert!(
+        domain::privacy::jobs::requeue_stalled(&later, 10_000)
+            .await
+            .expect("requeue")
+            >= 1
+    );
+    let done = e2e::await_request(&token, &id).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    assert!(done.get("stuck").is_none(), "{done}");
 }

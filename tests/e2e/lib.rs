@@ -1,6 +1,7 @@
 //! The harness of the end-to-end tests: one emulator (started by `cargo xtask test`, found through
-//! `AWS_ENDPOINT_URL`), the template's resources created in it once, and one local gateway serving the
-//! functions on a free port, shared by every test of the run.
+//! `AWS_ENDPOINT_URL`), the template's resources created in it once, one local gateway serving the
+//! functions on a free port, and the privacy worker taking jobs from its queue, shared by every test
+//! of the run.
 
 use aws_config::SdkConfig;
 use infra::bootstrap::{LocalStack, bootstrap};
@@ -69,6 +70,19 @@ pub fn stack() -> &'static TestStack {
                     .await
                     .expect("a free port");
                 let address = listener.local_addr().expect("the gateway's address");
+                let worker = infra::worker::LocalWorker::new(
+                    AppState::new(
+                        stack
+                            .function_config("PrivacyWorkerFunction")
+                            .expect("worker config"),
+                        &stack.sdk_config().await,
+                        Clock::System,
+                    )
+                    .await
+                    .expect("worker state"),
+                    aws_sdk_sqs::Client::new(&stack.sdk_config().await),
+                );
+                tokio::spawn(worker.run(std::time::Duration::from_millis(200)));
                 ready.send((stack, address)).expect("the harness is waiting");
                 gateway
                     .serve(listener, std::future::pending())
@@ -232,6 +246,25 @@ pub async fn call_api(
             .await
             .unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Reads `GET /v1/privacy-requests/{id}` as `token` until the privacy worker has carried the request
+/// out (its status is no longer `in_progress`), and returns it; fails after two minutes.
+pub async fn await_request(token: &str, id: &str) -> serde_json::Value {
+    let path = format!("/v1/privacy-requests/{id}");
+    let started = std::time::Instant::now();
+    loop {
+        let (status, request) = call_api(reqwest::Method::GET, &path, Some(token), None, None).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{request}");
+        if request["status"] != "in_progress" && request["status"] != "open" {
+            return request;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the worker did not finish request {id}: {request}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
 }
 
 /// The `sub` of a token (read without verifying: the gateway verified it).

@@ -445,9 +445,13 @@ async fn erasing_a_customer_cancels_their_coming_requests_and_frees_the_officers
     scheduling::claim(&w.state, &freed, &request_id)
         .await
         .expect("claim");
-    erasure::start(&w.state, &w.customer.user_id, ErasureReason::Request)
-        .await
-        .expect("erasure started");
+    erasure::start(
+        &w.state,
+        &w.customer.user_id,
+        erasure::ErasureOrder::without_request(ErasureReason::Request, &w.customer.user_id),
+    )
+    .await
+    .expect("erasure started");
     erasure::run(&w.state, &w.customer.user_id, usize::MAX)
         .await
         .expect("erasure ran");

@@ -598,9 +598,13 @@ async fn apply(w: &World, change: Change, officer: &Caller) {
         }
         Change::Erasure => {
             use domain::privacy::erasure::{self, ErasureReason};
-            erasure::start(&w.state, &officer.user_id, ErasureReason::Request)
-                .await
-                .expect("erasure started");
+            erasure::start(
+                &w.state,
+                &officer.user_id,
+                erasure::ErasureOrder::without_request(ErasureReason::Request, &officer.user_id),
+            )
+            .await
+            .expect("erasure started");
             erasure::run(&w.state, &officer.user_id, usize::MAX)
                 .await
                 .expect("erasure ran");
@@ -790,9 +794,13 @@ async fn an_erased_officers_do_not_hire_entries_go_with_them() {
     .await
     .expect_err("only a real provider can be listed");
     assert!(matches!(nobody, ApiError::NotFound(_)), "{nobody:?}");
-    erasure::start(&w.state, &listed.user_id, ErasureReason::Request)
-        .await
-        .expect("erasure started");
+    erasure::start(
+        &w.state,
+        &listed.user_id,
+        erasure::ErasureOrder::without_request(ErasureReason::Request, &listed.user_id),
+    )
+    .await
+    .expect("erasure started");
     erasure::run(&w.state, &listed.user_id, usize::MAX)
         .await
         .expect("erasure ran");

@@ -275,12 +275,14 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
 
     // Access: the export is built at once; only the subject fetches it, and it checks out.
-    let (status, access) = post(&token, json!({"type": "access", "jurisdiction": "gdpr"}), None).await;
+    let (status, queued) = post(&token, json!({"type": "access", "jurisdiction": "gdpr"}), None).await;
     assert_eq!(
-        (status, access["status"].clone()),
-        (StatusCode::CREATED, json!("fulfilled")),
-        "{access}"
+        (status, queued["status"].clone()),
+        (StatusCode::ACCEPTED, json!("in_progress")),
+        "the export is built off the request path: {queued}"
     );
+    let access = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(access["status"], "fulfilled", "{access}");
     let export_path = format!(
         "/v1/privacy-requests/{}/export",
         access["id"].as_str().expect("id")
@@ -577,11 +579,35 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
 
     // Deletion: everything but the W-9 goes; the result says what is kept, why, until when.
-    let (status, deletion) = post(&token, json!({"type": "deletion", "jurisdiction": "gdpr"}), None).await;
+    let (status, queued) = post(&token, json!({"type": "deletion", "jurisdiction": "gdpr"}), None).await;
     assert_eq!(
-        (status, deletion["status"].clone()),
-        (StatusCode::CREATED, json!("fulfilled")),
-        "{deletion}"
+        (status, queued["status"].clone()),
+        (StatusCode::ACCEPTED, json!("in_progress")),
+        "{queued}"
+    );
+    assert!(
+        queued["will_keep"]
+            .as_array()
+            .is_some_and(|kept| kept.iter().any(|k| k["category"] == "w9_record"
+                && k["kept_for"].as_str().unwrap_or("").starts_with("7 years"))),
+        "the answer says what the law keeps, why and how long: {queued}"
+    );
+    let deletion = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(deletion["status"], "fulfilled", "{deletion}");
+    let report = &deletion["result"]["erasure"];
+    let w9 = report["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["item_type"] == "w9_record"))
+        .expect("the report counts the W-9");
+    assert_eq!(
+        (w9["found"].as_u64(), w9["kept"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(report["identity_deleted_at"].is_string(), "{report}");
+    assert!(
+        report["key_shred_scheduled_at"].is_string(),
+        "kept records: the key waits: {report}"
     );
     let retained = &deletion["result"]["retained"][0];
     assert_eq!(retained["category"], "w9_record");
@@ -627,12 +653,30 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
             .iter()
             .any(|e| e.action == "verified->denied" && e.actor_user_id == officer_id)
     );
+    // What the worker carried out (the export, the deletion) it completed, audited as its own.
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|e| e.action == "in_processing->completed")
+            .map(|e| e.actor_user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["privacy-worker", "privacy-worker"],
+        "{trail:?}"
+    );
     // Every move the subject caused is theirs (the hourly overdue alert, run by other tests with
     // clocks months ahead, may add its own "system" entries).
     assert!(
         trail
             .iter()
-            .filter(|e| !["overdue_alert_sent", "extended", "verified->denied"].contains(&e.action.as_str()))
+            .filter(|e| {
+                ![
+                    "overdue_alert_sent",
+                    "extended",
+                    "verified->denied",
+                    "in_processing->completed",
+                ]
+                .contains(&e.action.as_str())
+            })
             .all(|e| e.actor_user_id == user_id),
         "{trail:?}"
     );
@@ -653,12 +697,26 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
         "only privacy officers"
     );
     let officer = stack.user("dpo", &["privacy_officer"]).await.id_token;
-    let (status, done) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
-    assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!(done["case_reference"], "INQ-2026-0042");
+    let (status, queued) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["case_reference"], "INQ-2026-0042");
+    let done = e2e::await_request(&token, queued["request_id"].as_str().expect("request id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
     assert!(
         done["result"].get("retained").is_none(),
         "nothing is kept for a minor: {done}"
+    );
+    assert!(
+        done["result"]["erasure"]["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|i| i["kept"] == 0)),
+        "{done}"
+    );
+    let (status, again) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
+    assert_eq!(
+        (status, again["request_id"].clone()),
+        (StatusCode::ACCEPTED, queued["request_id"].clone()),
+        "a repeat finds the one deletion"
     );
     assert!(raw_partition(&user_id).await.is_empty());
     assert_eq!(
@@ -794,15 +852,38 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
     );
 }
 
+/// An export built one Query page per slice (as if the worker's budget ran out after every page),
+/// with parts of 600 bytes, resumes from its checkpoint each time and ends with a manifest whose hash
+/// and counts are those of the parts; a slice run again after the end changes nothing.
 #[tokio::test]
 async fn a_large_export_is_written_in_parts_whose_hash_the_manifest_gives() {
+    use domain::privacy::export::{ExportProgress, build_slice};
     let stack = stack();
-    let state = stack.state("PrivacyFunction", Clock::System).await;
+    let state = stack.state("PrivacyWorkerFunction", Clock::System).await;
     let (user_id, _, _, _) = subject(&state).await;
-    let manifest = domain::privacy::export::build(&state, &user_id, "parts-test", 600)
-        .await
-        .expect("export");
+    let mut slices = 0;
+    let manifest = loop {
+        slices += 1;
+        assert!(slices < 50, "the export makes progress");
+        match build_slice(&state, &user_id, "parts-test", 1, 600)
+            .await
+            .expect("slice")
+        {
+            ExportProgress::Building(job) => assert!(job.source <= 3),
+            ExportProgress::Ready(manifest) => break manifest,
+        }
+    };
+    assert!(slices >= 3, "one slice per source partition at least: {slices}");
     assert!(manifest.parts >= 3, "{manifest:?}");
+    match build_slice(&state, &user_id, "parts-test", 1, 600)
+        .await
+        .expect("again")
+    {
+        ExportProgress::Ready(again) => {
+            assert_eq!(again, manifest, "a finished export is answered, not rebuilt")
+        }
+        other => panic!("{other:?}"),
+    }
     let mut document = String::new();
     for part in 0..manifest.parts {
         document.push_str(
@@ -916,12 +997,10 @@ async fn a_user_without_an_account_can_opt_out_and_get_an_export() {
         (StatusCode::CREATED, json!("fulfilled")),
         "{opt_out}"
     );
-    let (status, access) = post(&token, json!({"type": "access"}), None).await;
-    assert_eq!(
-        (status, access["status"].clone()),
-        (StatusCode::CREATED, json!("fulfilled")),
-        "{access}"
-    );
+    let (status, queued) = post(&token, json!({"type": "access"}), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let access = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(access["status"], "fulfilled", "{access}");
     assert!(
         access["result"]["export"]["items_by_type"]["privacy_request"]
             .as_u64()

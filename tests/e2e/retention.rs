@@ -11,13 +11,16 @@ async fn every_call_is_logged_with_its_ip_encrypted_and_forgotten_after_90_days(
     let stack = stack();
     let user = stack.user("logged", &["customer"]).await;
     let user_id = sub_of(&user.id_token);
+    // A user's log is encrypted under their own key, which registration creates (before it, calls
+    // are in the anonymous log).
+    let state = stack.state("RegistrationFunction", Clock::System).await;
+    state.keys.create_user_key(&user_id).await.expect("key");
     let before = Timestamp::now();
     let (status, _) = call_api(Method::GET, "/v1/me", Some(&user.id_token), None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no account yet");
     let (status, _) = call_api(Method::GET, "/v1/privacy/policy", None, None, None).await;
     assert!(status.is_success() || status == StatusCode::NOT_FOUND);
 
-    let state = stack.state("RegistrationFunction", Clock::System).await;
     let entries = access_log::entries_of(&state.store, &user_id, 10)
         .await
         .expect("entries");
@@ -99,9 +102,13 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
         .create(&domain::samples::payment(&user_id, "pay-expiring"))
         .await
         .expect("payment");
-    erasure::start(&state, &user_id, ErasureReason::Request)
-        .await
-        .expect("start");
+    erasure::start(
+        &state,
+        &user_id,
+        erasure::ErasureOrder::without_request(ErasureReason::Request, &user_id),
+    )
+    .await
+    .expect("start");
     let Progress::Done(job) = erasure::run(&state, &user_id, usize::MAX).await.expect("erase") else {
         panic!("an unbounded run finishes");
     };
@@ -158,8 +165,13 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
         .expect("read")
         .expect("the record of the erasure stays");
     assert!(
-        job.record.shred_at.is_none() && job.record.retained.is_empty(),
+        job.record.shred_at.is_none() && job.record.key_shredded_at.is_some(),
         "{again:?}"
+    );
+    assert_eq!(
+        job.record.report().key_shredded_at,
+        job.record.key_shredded_at,
+        "the report says when the key went"
     );
 }
 
@@ -211,9 +223,13 @@ async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
             .create(&domain::samples::w9(&user_id, Timestamp::now()))
             .await
             .expect("w9");
-        erasure::start(&state, &user_id, ErasureReason::Request)
-            .await
-            .expect("start");
+        erasure::start(
+            &state,
+            &user_id,
+            erasure::ErasureOrder::without_request(ErasureReason::Request, &user_id),
+        )
+        .await
+        .expect("start");
         let Progress::Done(job) = erasure::run(&state, &user_id, usize::MAX).await.expect("erase") else {
             panic!("done");
         };

@@ -77,23 +77,25 @@ async fn list_mine(state: AppState, request: Request) -> HandlerResult {
     )
 }
 
-/// `POST /v1/privacy-requests` (honours `Idempotency-Key`): 201 when created, 200 for a retry.
+/// `POST /v1/privacy-requests` (honours `Idempotency-Key`): 201 when done at once, 202 when queued
+/// for the privacy worker (deletion, access, portability), 200 for a retry.
 async fn create(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let key = idempotency_key(&request);
     let input: requests::RequestInput = json_body(&request)?;
     let deletion = input.kind == requests::RequestType::Deletion;
+    let queued = input.kind.runs_in_background();
     let (view, created) = requests::create(&state, &caller, input, key).await?;
     let mut response = json(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
+        match (created, queued) {
+            (true, true) => StatusCode::ACCEPTED,
+            (true, false) => StatusCode::CREATED,
+            (false, _) => StatusCode::OK,
         },
         &view,
     )?;
     if deletion {
-        // The caller's own erasure ran: the router files this call's log line as anonymous.
+        // The caller's own erasure started: the router files this call's log line as anonymous.
         response.extensions_mut().insert(edge::revocation::SubjectRevoked);
     }
     Ok(response)
@@ -182,10 +184,11 @@ async fn list_open(state: AppState, request: Request) -> HandlerResult {
         None | Some("open") => requests::StatusFilter::Open,
         Some("overdue") => requests::StatusFilter::Overdue,
         Some("closed") => requests::StatusFilter::Closed,
+        Some("stuck") => requests::StatusFilter::Stuck,
         Some(_) => {
             return Err(ApiError::Validation(vec![edge::error::FieldError {
                 pointer: "?status".into(),
-                detail: "must be open, overdue or closed".into(),
+                detail: "must be open, overdue, closed or stuck".into(),
             }]));
         }
     };
@@ -199,13 +202,14 @@ async fn list_open(state: AppState, request: Request) -> HandlerResult {
     )
 }
 
-/// `POST /v1/admin/minors/{user_id}` (privacy officers; body `{"case_reference": …}`).
+/// `POST /v1/admin/minors/{user_id}` (privacy officers; body `{"case_reference": …}`): 202, the
+/// privacy worker erases.
 async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let user_id = path_param(&request, "user_id")?;
     let input = json_body(&request)?;
     json(
-        StatusCode::OK,
+        StatusCode::ACCEPTED,
         &requests::delete_minor(&state, &caller, &user_id, input).await?,
     )
 }

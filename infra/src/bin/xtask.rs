@@ -142,6 +142,17 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
             }
         }
     });
+    // The privacy worker, fed from its queue as Lambda's SQS event source would.
+    let worker = infra::worker::LocalWorker::new(
+        AppState::new(
+            stack.function_config("PrivacyWorkerFunction")?,
+            &stack.sdk_config().await,
+            Clock::System,
+        )
+        .await?,
+        aws_sdk_sqs::Client::new(&stack.sdk_config().await),
+    );
+    tokio::spawn(worker.run(std::time::Duration::from_secs(1)));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("port {port} is taken: stop what uses it or pass --port"))?;
@@ -154,7 +165,8 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
          \n\nAct as a user (in another terminal):\
          \n  TOKEN=$(cargo xtask token --email ada@example.com --group customer)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/me\
-         \n\nThe retention purge runs hourly; `cargo xtask purge` runs it now. Ctrl-C stops everything.\n",
+         \n\nThe retention purge runs hourly; `cargo xtask purge` runs it now. The privacy worker takes\
+         \nerasures and exports from its queue as they come. Ctrl-C stops everything.\n",
         started.elapsed().as_secs_f64(),
         routes.len(),
         emulator.endpoint,

@@ -163,6 +163,27 @@ pub fn overdue_privacy_requests(lines: &[String]) -> Mail {
     service_message("Overdue privacy requests".to_owned(), "privacy team", &paragraphs)
 }
 
+/// Tells the privacy officers a privacy job keeps failing (ids and error kinds only).
+pub fn stuck_privacy_jobs(lines: &[String]) -> Mail {
+    let mut paragraphs = vec!["The privacy worker keeps failing a job; its request waits:".to_owned()];
+    paragraphs.extend(lines.iter().cloned());
+    paragraphs.push(
+        "Ops: see the worker's log for the error kind, fix the cause, then redrive the dead-letter queue."
+            .to_owned(),
+    );
+    service_message("A privacy job is stuck".to_owned(), "privacy team", &paragraphs)
+}
+
+/// Tells the subject their export is ready, with the way to fetch it (never the data itself).
+pub fn export_ready(request_id: &str, parts: u32, available_until: &str) -> (String, String) {
+    (
+        "Your data export is ready".to_owned(),
+        format!(
+            "The export for your request {request_id} is ready: {parts} part(s), available until {available_until}. Sign in to the app to download it (GET /v1/privacy-requests/{request_id}/export)."
+        ),
+    )
+}
+
 /// Announces a significant change of the privacy policy.
 pub fn policy_changed(version: &str, effective_date: &str, summary: &str) -> Mail {
     service_message(

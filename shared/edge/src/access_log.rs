@@ -3,7 +3,8 @@
 //!
 //! Entries live in their own partition per caller (`ACCESS#<user id>`, or `ACCESS#anonymous` for
 //! calls without a token), so the log of a user is found by Query from their id (export, erasure)
-//! and never mixes with the account's own items.
+//! and never mixes with the account's own items. A user's entries are encrypted under the user's own
+//! key (`platform::crypto::branch_key_for`), so shredding it makes backups of their log unreadable.
 
 use jiff::Timestamp;
 use platform::schema::{self, ItemType};
@@ -11,7 +12,7 @@ use platform::store::{ItemKey, Record, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Who a call without a verified token is logged under.
-pub const ANONYMOUS: &str = "anonymous";
+pub const ANONYMOUS: &str = platform::keys::ANONYMOUS_CALLER;
 
 /// One API call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +45,20 @@ impl Record for AccessLogEntry {
     }
 }
 
-/// Writes one entry.
+/// Writes one entry. A user's entry is encrypted under their own key; a caller who has none yet (signed
+/// in, never registered) is logged as anonymous instead, so the entry is kept either way.
 pub async fn record(store: &Store, entry: &AccessLogEntry) -> Result<(), StoreError> {
-    store.create(entry).await
+    match store.create(entry).await {
+        Err(StoreError::ConditionFailed) => Err(StoreError::ConditionFailed),
+        Err(_) if entry.log_owner != ANONYMOUS => {
+            let anonymous = AccessLogEntry {
+                log_owner: ANONYMOUS.to_owned(),
+                ..entry.clone()
+            };
+            store.create(&anonymous).await
+        }
+        other => other,
+    }
 }
 
 /// Up to `limit` live entries of `owner`, oldest first (entries past their 90 days are not returned).

@@ -103,6 +103,16 @@ pub async fn identity_deleted(state: &AppState, user_id: &str) -> Result<(), Rev
     }
 }
 
+/// A transaction condition that `user_id`'s sign-in is not revoked: registration writes the account
+/// and its e-mail lock only if no erasure started meanwhile, so a lock can never outlive an erasure.
+pub async fn condition_not_revoked(
+    state: &AppState,
+    user_id: &str,
+) -> Result<platform::store::Write, RevocationError> {
+    let key = key_of(&subject_hash(state, user_id).await?);
+    Ok(state.store.write_absent(&key)?)
+}
+
 /// Whether `user_id`'s sign-in is revoked (an erasure runs, or ended less than the marker's
 /// retention ago).
 pub async fn is_revoked(state: &AppState, user_id: &str) -> Result<bool, RevocationError> {

@@ -30,6 +30,8 @@ pub struct PurgeReport {
     pub unverified_registrations_closed: usize,
     /// Privacy requests found past their deadline this run (the privacy officers were mailed).
     pub overdue_privacy_requests: usize,
+    /// Privacy jobs (erasures, exports) whose request stopped moving, queued again this run.
+    pub privacy_jobs_requeued: usize,
     /// Users mailed this run about a significant policy change.
     pub policy_announcements_sent: usize,
     /// What the review of memberships and requests due by time did this run.
@@ -50,6 +52,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         budget_spent: false,
         unverified_registrations_closed: 0,
         overdue_privacy_requests: 0,
+        privacy_jobs_requeued: 0,
         policy_announcements_sent: 0,
         due_work: DueReview::default(),
     })
@@ -129,7 +132,8 @@ impl platform::store::Record for PurgeCheckpoint {
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
 /// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
-/// announcements, [`review_due`], and the alert of privacy requests past their deadline.
+/// announcements, [`review_due`], the alert of privacy requests past their deadline, and queueing
+/// again the privacy jobs that stopped moving.
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -140,6 +144,10 @@ pub async fn scheduled_run(
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
+        .await
+        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+    // A privacy job whose message was lost or dead-lettered is queued again: a request never strands.
+    report.privacy_jobs_requeued = domain::privacy::jobs::requeue_stalled(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     // Last, so a stuck item there never holds up the work above.

@@ -22,6 +22,9 @@ pub struct Config {
     /// Name or ARN of the Secrets Manager secret holding the processor's secret key and webhook
     /// secret (read once per container, on first use).
     pub stripe_secret_id: String,
+    /// URL of the queue of privacy jobs (erasures, exports) the privacy worker takes
+    /// (`PrivacyJobsQueue`).
+    pub privacy_jobs_queue_url: String,
 }
 
 /// A required environment variable is missing or empty; the message names it.
@@ -33,7 +36,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Names of the environment variables, in one place so that tests and the local stack agree.
-    pub const VARIABLES: [&'static str; 8] = [
+    pub const VARIABLES: [&'static str; 9] = [
         "TABLE_NAME",
         "KEY_STORE_TABLE_NAME",
         "DATA_KEY_ARN",
@@ -42,6 +45,7 @@ impl Config {
         "USER_POOL_ID",
         "STRIPE_API_BASE",
         "STRIPE_SECRET_ID",
+        "PRIVACY_JOBS_QUEUE_URL",
     ];
 
     /// Reads the configuration from the process environment (the Lambda case).
@@ -66,6 +70,7 @@ impl Config {
             user_pool_id: get("USER_POOL_ID")?,
             stripe_api_base: get("STRIPE_API_BASE")?,
             stripe_secret_id: get("STRIPE_SECRET_ID")?,
+            privacy_jobs_queue_url: get("PRIVACY_JOBS_QUEUE_URL")?,
         })
     }
 }

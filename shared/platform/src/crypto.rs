@@ -68,9 +68,24 @@ fn setup<E: std::fmt::Debug>(error: E) -> CryptoError {
     CryptoError::Setup(format!("{error:?}"))
 }
 
-/// The branch key id that protects items in partition `pk`.
-pub fn branch_key_for_partition(pk: &str) -> String {
-    match pk.strip_prefix(crate::keys::USER_PARTITION_PREFIX) {
+/// The branch key id that protects the item at (`pk`, `sk`): the owner's key for everything about one
+/// person, so that shredding it makes every copy unreadable, backups included. That is the person's
+/// partition (`USER#<id>`), their access log (`ACCESS#<id>`; the anonymous log is the system's), and
+/// an agency's do-not-hire entry about them (`AGENCY#…` / `DNH#<id>`, whose note describes them).
+/// Everything else is the system's.
+pub fn branch_key_for(pk: &str, sk: &str) -> String {
+    let person = pk
+        .strip_prefix(crate::keys::USER_PARTITION_PREFIX)
+        .or_else(|| {
+            pk.strip_prefix(crate::keys::ACCESS_LOG_PARTITION_PREFIX)
+                .filter(|owner| *owner != crate::keys::ANONYMOUS_CALLER)
+        })
+        .or_else(|| {
+            pk.starts_with(crate::keys::AGENCY_PARTITION_PREFIX)
+                .then(|| sk.strip_prefix(crate::keys::DO_NOT_HIRE_SORT_PREFIX))
+                .flatten()
+        });
+    match person {
         Some(user_id) if !user_id.is_empty() => user_branch_key(user_id),
         _ => SYSTEM_KEY_ID.to_owned(),
     }
@@ -89,18 +104,20 @@ impl DynamoDbKeyBranchKeyIdSupplier for OwnerKeySupplier {
         &self,
         input: GetBranchKeyIdFromDdbKeyInput,
     ) -> Result<GetBranchKeyIdFromDdbKeyOutput, SupplierError> {
-        let partition = input
-            .ddb_key
-            .as_ref()
-            .and_then(|key| key.get("pk"))
-            .and_then(|pk| pk.as_s().ok());
-        let Some(partition) = partition else {
+        let key = |name: &str| {
+            input
+                .ddb_key
+                .as_ref()
+                .and_then(|key| key.get(name))
+                .and_then(|value| value.as_s().ok())
+        };
+        let Some(partition) = key("pk") else {
             return Err(SupplierError::DynamoDbEncryptionException {
                 message: "item has no string partition key `pk`".into(),
             });
         };
         GetBranchKeyIdFromDdbKeyOutput::builder()
-            .branch_key_id(branch_key_for_partition(partition))
+            .branch_key_id(branch_key_for(partition, key("sk").map_or("", |sk| sk.as_str())))
             .build()
             .map_err(|error| SupplierError::DynamoDbEncryptionException {
                 message: format!("{error:?}"),
@@ -335,13 +352,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn owners_keys_come_from_the_partition_key() {
-        assert_eq!(branch_key_for_partition("USER#abc"), "user-abc");
-        assert_eq!(
-            branch_key_for_partition("LOCK#EMAIL#customer#00ff"),
-            SYSTEM_KEY_ID
-        );
-        assert_eq!(branch_key_for_partition("USER#"), SYSTEM_KEY_ID);
-        assert_eq!(branch_key_for_partition("POLICY"), SYSTEM_KEY_ID);
+    fn owners_keys_come_from_the_key() {
+        assert_eq!(branch_key_for("USER#abc", "ACCOUNT#CUSTOMER"), "user-abc");
+        assert_eq!(branch_key_for("ACCESS#abc", "req-1"), "user-abc");
+        assert_eq!(branch_key_for("ACCESS#anonymous", "req-1"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("AGENCY#a-1", "DNH#abc"), "user-abc");
+        assert_eq!(branch_key_for("AGENCY#a-1", "SETTINGS"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("PRIVACY#abc", "REQUEST#r"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("LOCK#EMAIL#customer#00ff", "LOCK"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("USER#", "X"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("ACCESS#", "X"), SYSTEM_KEY_ID);
+        assert_eq!(branch_key_for("POLICY", "CURRENT"), SYSTEM_KEY_ID);
     }
 }

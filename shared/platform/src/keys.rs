@@ -38,15 +38,29 @@ pub fn sortable_time(at: jiff::Timestamp) -> String {
     format!("{:015}", at.as_millisecond())
 }
 
+/// Prefix of an agency's partition key.
+pub const AGENCY_PARTITION_PREFIX: &str = "AGENCY#";
+
 /// Partition of an agency's items.
 pub fn agency_partition(agency_id: &str) -> String {
-    format!("AGENCY#{agency_id}")
+    format!("{AGENCY_PARTITION_PREFIX}{agency_id}")
 }
 
+/// Sort-key prefix of an agency's do-not-hire entry about an officer (`DNH#<officer id>`): the
+/// encryption layer protects it with the officer's key.
+pub const DO_NOT_HIRE_SORT_PREFIX: &str = "DNH#";
+
+/// Prefix of an access log's partition key (`ACCESS#<owner>`).
+pub const ACCESS_LOG_PARTITION_PREFIX: &str = "ACCESS#";
+
+/// The access-log owner of calls without a verified token (and of calls by a person being erased).
+pub const ANONYMOUS_CALLER: &str = "anonymous";
+
 /// The partition of `owner`'s access log (`owner` is a user id, or `anonymous`). Kept here, beside the
-/// other key shapes, because erasure, export and the inventory find a user's log by it.
+/// other key shapes, because erasure, export and the inventory find a user's log by it. A user's log
+/// is under their own key; the anonymous one under the system's.
 pub fn access_log_partition(owner: &str) -> String {
-    format!("ACCESS#{owner}")
+    format!("{ACCESS_LOG_PARTITION_PREFIX}{owner}")
 }
 
 /// The partition of `user_id`'s privacy requests and their audit trail (kept 24 months, through

@@ -5,7 +5,7 @@
 //! it into the DB-ESDK configuration; [`store`] is typed, encrypted access to the table; [`lookup`]
 //! computes keyed hashes for uniqueness locks. [`directory`] (the user pool) and [`mailer`] (SES) are
 //! ports with an AWS adapter and an in-memory one; [`processor`] is the payment processor's port
-//! (Stripe). [`AppState`] bundles what a function builds once per
+//! (Stripe); [`queue`] hands jobs to the privacy worker (SQS). [`AppState`] bundles what a function builds once per
 //! container. The layers above: `edge` (HTTP), `domain` (business rules), `jobs` (scheduled work).
 
 pub mod clock;
@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lookup;
 pub mod mailer;
 pub mod processor;
+pub mod queue;
 pub mod retention;
 pub mod schema;
 pub mod state;

@@ -7,6 +7,7 @@ use crate::directory::{CognitoDirectory, UserDirectory};
 use crate::lookup::LookupKey;
 use crate::mailer::{Mailer, SesMailer};
 use crate::processor::{PaymentProcessor, StripeProcessor};
+use crate::queue::{JobQueue, SqsQueue};
 use crate::store::Store;
 use aws_config::SdkConfig;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub directory: Arc<dyn UserDirectory>,
     /// The payment processor (Stripe): authorisations, captures, refunds, webhook signatures.
     pub processor: Arc<dyn PaymentProcessor>,
+    /// The privacy worker's queue: erasures and exports run there, off the request path.
+    pub jobs: Arc<dyn JobQueue>,
     /// Key management service.
     pub kms: aws_sdk_kms::Client,
     /// The one source of "now".
@@ -84,6 +87,10 @@ impl AppState {
                 aws_sdk_secretsmanager::Client::new(sdk),
                 config.stripe_secret_id.clone(),
             )?),
+            jobs: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                config.privacy_jobs_queue_url.clone(),
+            )),
             kms,
             config: Arc::new(config),
             clock,

@@ -391,6 +391,10 @@ async fn register<R: Record>(
         state.store.write_create(&lock)?,
     ];
     writes.extend(extra);
+    // An erasure that started after this caller's token was checked must still win: the person's
+    // revocation marker must be absent when the account and its lock are written, or neither is.
+    writes.push(edge::revocation::condition_not_revoked(state, &caller.user_id).await?);
+    let revocation_check = writes.len() - 1;
     match state.store.transact(writes).await {
         Ok(()) => {
             tracing::info!(user_id = %caller.user_id, role = role.name(), "account registered");
@@ -406,6 +410,16 @@ async fn register<R: Record>(
             if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") =>
         {
             Err(RegisterError::EmailTaken)
+        }
+        Err(StoreError::TransactionCancelled(reasons))
+            if reasons
+                .get(revocation_check)
+                .is_some_and(|r| r == "ConditionalCheckFailed") =>
+        {
+            Err(RegisterError::Api(ApiError::Forbidden(
+                "this sign-in belongs to an account that is being deleted or was deleted: it can no longer change anything"
+                    .into(),
+            )))
         }
         Err(error) => Err(error.into()),
     }

@@ -4,16 +4,22 @@
 //! (crypto-shredding), except the records the law makes us keep (tax and payment records), which stay
 //! encrypted until their retention ends; the job then waits on the due-date index to shred the key.
 //!
-//! It runs as a resumable job: its progress is a record (`ERASURE#<user id>`) checkpointed after
-//! every step, and every step is idempotent, so running it again after a crash at any point finishes
-//! the work and never corrupts. [`run`] takes an operation budget and stops when it is spent: a
-//! bounded batch for scheduled runs, and a crash at any operation for the tests.
+//! It runs as a resumable job, off the request path (the privacy worker, `crate::privacy::jobs`): its
+//! progress is a record (`ERASURE#<user id>`) checkpointed after every step and whenever a budget
+//! runs out, and every step is idempotent, so running it again after a crash at any point finishes
+//! the work and never corrupts. [`run`] takes an operation budget and stops when it is spent: one
+//! worker invocation's slice, and a crash at any operation for the tests.
+//!
+//! The proof is measured, not bookkept: the first step counts every item about the person (their
+//! partition by type, their access log, the items elsewhere that point at them), and the finished
+//! job's [`ErasureReport`] sets those counts against what is left (the kept records, with their legal
+//! basis and last day) and says what happened to the user-pool user, the processor's customer and the
+//! key.
 
 use crate::accounts::{self, AccountRole, AccountStatus, EmailLock, StatusChange};
 use crate::scheduling::assignments::{Assignment, AssignmentPointer};
 use crate::scheduling::roster::{PoolEntry, Roster};
 use crate::service_requests::ServiceRequest;
-use edge::access_log;
 use edge::auth::{Caller, Role};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -23,6 +29,7 @@ use platform::retention::RetentionClass;
 use platform::schema::{self, ItemType};
 use platform::store::{ItemKey, Record, StoreError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// Why the data is erased.
@@ -63,6 +70,49 @@ pub struct RetainedCategory {
     pub until: Option<jiff::civil::Date>,
 }
 
+/// One item type in an erasure report: how many there were, how many went, how many the law keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemTypeCount {
+    pub item_type: String,
+    pub found: usize,
+    pub deleted: usize,
+    pub kept: usize,
+    /// Why the kept ones are kept (only when some are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    /// The last day any kept one is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<jiff::civil::Date>,
+}
+
+/// What became of the person's customer record at the payment processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessorCustomerFate {
+    /// They never paid through us: there was none.
+    NoneExisted,
+    /// Deleted at the processor (with the cards saved there).
+    Deleted,
+}
+
+/// The proof a finished erasure carries (ids, counts and dates only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReport {
+    /// Per item type, sorted by name.
+    pub items: Vec<ItemTypeCount>,
+    /// When the user-pool user (e-mail, phone, password) was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_deleted_at: Option<Timestamp>,
+    pub processor_customer: ProcessorCustomerFate,
+    /// When the person's key was destroyed (every copy of what it protected, backups included, is
+    /// unreadable from then on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_shredded_at: Option<Timestamp>,
+    /// While kept records live: when the key will be destroyed (the day after the last one ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_shred_scheduled_at: Option<Timestamp>,
+}
+
 /// The persistent state of one user's erasure (no personal data: ids, steps, categories, dates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureJob {
@@ -71,8 +121,33 @@ pub struct ErasureJob {
     pub step: ErasureStep,
     pub requested_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The privacy request this job carries out (its result gets the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Who asked: the subject, or the privacy officer deleting a minor's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// For a minor's deletion: the case it answers (an inquiry id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_reference: Option<String>,
     #[serde(default)]
     pub retained: Vec<RetainedCategory>,
+    /// Items about the person per item type, counted before anything was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<BTreeMap<String, usize>>,
+    /// Items still found outside the kept records when the job checked at the end (0 unless
+    /// something wrote about the person meanwhile; then the next run deletes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leftovers: Option<BTreeMap<String, usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_deleted_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_customer: Option<ProcessorCustomerFate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_shredded_at: Option<Timestamp>,
+    /// Worker slices spent so far.
+    #[serde(default)]
+    pub slices: u32,
     /// When the branch key may be shredded (the last retained record's expiry); `None` once shredded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shred_at: Option<Timestamp>,
@@ -89,6 +164,41 @@ impl ErasureJob {
     /// The key of `user_id`'s erasure job.
     pub fn key_of(user_id: &str) -> ItemKey {
         ItemKey::new(format!("ERASURE#{user_id}"), "JOB".to_owned())
+    }
+
+    /// The proof of what the job did, from its counts (complete once the step is `Done`).
+    pub fn report(&self) -> ErasureReport {
+        let found = self.found.clone().unwrap_or_default();
+        let leftovers = self.leftovers.clone().unwrap_or_default();
+        let mut names: Vec<&String> = found.keys().chain(leftovers.keys()).collect();
+        names.extend(self.retained.iter().map(|c| &c.category));
+        names.sort();
+        names.dedup();
+        let items = names
+            .into_iter()
+            .map(|name| {
+                let kept_category = self.retained.iter().find(|c| &c.category == name);
+                let kept = kept_category.map_or(0, |c| c.items) + leftovers.get(name).copied().unwrap_or(0);
+                let found = found.get(name).copied().unwrap_or(0).max(kept);
+                ItemTypeCount {
+                    item_type: name.clone(),
+                    found,
+                    deleted: found - kept,
+                    kept,
+                    legal_basis: kept_category.map(|c| c.legal_basis.clone()),
+                    kept_until: kept_category.and_then(|c| c.until),
+                }
+            })
+            .collect();
+        ErasureReport {
+            items,
+            identity_deleted_at: self.identity_deleted_at,
+            processor_customer: self
+                .processor_customer
+                .unwrap_or(ProcessorCustomerFate::NoneExisted),
+            key_shredded_at: self.key_shredded_at,
+            key_shred_scheduled_at: self.shred_at,
+        }
     }
 }
 
@@ -148,29 +258,70 @@ pub async fn job_of(state: &AppState, user_id: &str) -> Result<Option<ErasureJob
         .map(|v| v.record))
 }
 
-/// Starts (or finds) the erasure job of `user_id`. Idempotent: a second request finds the first job.
-/// First of all, the person's sign-in stops writing (`edge::revocation`).
-pub async fn start(
-    state: &AppState,
-    user_id: &str,
-    reason: ErasureReason,
-) -> Result<ErasureJob, ErasureError> {
+/// Who asked for an erasure, and why: what [`start`] records on the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureOrder {
+    pub reason: ErasureReason,
+    /// The privacy request the job carries out.
+    pub request_id: Option<String>,
+    /// The subject, or the privacy officer.
+    pub requested_by: String,
+    /// A minor's deletion: the case it answers.
+    pub case_reference: Option<String>,
+}
+
+impl ErasureOrder {
+    /// An erasure no privacy request tracks (the retention purge's and the tests' own), asked by
+    /// `requested_by`.
+    pub fn without_request(reason: ErasureReason, requested_by: &str) -> Self {
+        Self {
+            reason,
+            request_id: None,
+            requested_by: requested_by.to_owned(),
+            case_reference: None,
+        }
+    }
+}
+
+/// Starts (or finds) the erasure job of `user_id`. Idempotent: a second request finds the first job
+/// (a minor's deletion that finds a subject's own deletion not yet past its partition step makes it
+/// keep nothing). First of all, the person's sign-in stops writing (`edge::revocation`).
+pub async fn start(state: &AppState, user_id: &str, order: ErasureOrder) -> Result<ErasureJob, ErasureError> {
     edge::revocation::revoke(state, user_id).await?;
-    if let Some(job) = state
+    if let Some(existing) = state
         .store
         .get::<ErasureJob>(&ErasureJob::key_of(user_id))
         .await?
     {
-        return Ok(job.record);
+        let mut job = existing.record;
+        if order.reason == ErasureReason::Minor
+            && job.reason == ErasureReason::Request
+            && job.step <= ErasureStep::DeletePartition
+        {
+            job.reason = ErasureReason::Minor;
+            job.case_reference = order.case_reference;
+            job.updated_at = state.clock.now();
+            state.store.replace(&job, existing.version).await?;
+        }
+        return Ok(job);
     }
     let now = state.clock.now();
     let job = ErasureJob {
         user_id: user_id.to_owned(),
-        reason,
+        reason: order.reason,
         step: ErasureStep::MarkPending,
         requested_at: now,
         updated_at: now,
+        request_id: order.request_id,
+        requested_by: Some(order.requested_by),
+        case_reference: order.case_reference,
         retained: Vec::new(),
+        found: None,
+        leftovers: None,
+        identity_deleted_at: None,
+        processor_customer: None,
+        key_shredded_at: None,
+        slices: 0,
         shred_at: None,
         completed_at: None,
         due_day: None,
@@ -207,7 +358,7 @@ pub enum Progress {
     /// The budget ran out; run again to continue.
     Paused(ErasureStep),
     /// Erased (the key is shredded, or scheduled to be once the retained records expire).
-    Done(ErasureJob),
+    Done(Box<ErasureJob>),
 }
 
 /// Runs `user_id`'s erasure job for at most `max_operations` writes and deletes. Safe to call any
@@ -225,16 +376,20 @@ pub async fn run(state: &AppState, user_id: &str, max_operations: usize) -> Resu
     let mut version = current.version;
     let mut job = current.record;
     let mut budget = Budget(max_operations);
+    job.slices = job.slices.saturating_add(1);
     while job.step != ErasureStep::Done {
         let finished = match job.step {
-            ErasureStep::MarkPending => mark_pending(state, user_id, &mut budget).await?,
-            ErasureStep::DeleteLinked => delete_linked(state, user_id, &mut budget).await?,
+            ErasureStep::MarkPending => mark_pending(state, &mut job, &mut budget).await?,
+            ErasureStep::DeleteLinked => delete_linked(state, &mut job, &mut budget).await?,
             ErasureStep::DeletePartition => delete_partition(state, &mut job, &mut budget).await?,
-            ErasureStep::DeleteIdentity => delete_identity(state, user_id, &mut budget).await?,
+            ErasureStep::DeleteIdentity => delete_identity(state, &mut job, &mut budget).await?,
             ErasureStep::Shred => shred(state, &mut job, &mut budget).await?,
             ErasureStep::Done => true,
         };
         if !finished {
+            // The slice count (and any fact a step learnt) survives the pause.
+            job.updated_at = state.clock.now();
+            state.store.replace(&job, version).await?;
             return Ok(Progress::Paused(job.step));
         }
         job.step = next(job.step);
@@ -245,7 +400,7 @@ pub async fn run(state: &AppState, user_id: &str, max_operations: usize) -> Resu
         version = state.store.replace(&job, version).await?;
         tracing::info!(step = ?job.step, "erasure step done");
     }
-    Ok(Progress::Done(job))
+    Ok(Progress::Done(Box::new(job)))
 }
 
 fn next(step: ErasureStep) -> ErasureStep {
@@ -258,7 +413,16 @@ fn next(step: ErasureStep) -> ErasureStep {
     }
 }
 
-async fn mark_pending(state: &AppState, user_id: &str, budget: &mut Budget) -> Result<bool, ErasureError> {
+async fn mark_pending(
+    state: &AppState,
+    job: &mut ErasureJob,
+    budget: &mut Budget,
+) -> Result<bool, ErasureError> {
+    let user_id = job.user_id.clone();
+    let user_id = user_id.as_str();
+    if job.found.is_none() {
+        job.found = Some(survey(state, user_id).await?);
+    }
     for role in [AccountRole::Customer, AccountRole::Provider] {
         let change = accounts::set_status(
             &state.store,
@@ -296,8 +460,97 @@ async fn delete_keys(
     Ok(true)
 }
 
-/// Items outside the user's partition that are about the user, found from the partition itself.
-async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> Result<bool, ErasureError> {
+/// Every item about the person, per item type, before anything is deleted: their partition and their
+/// access log (keys only, by Query), and the items elsewhere that point at them.
+async fn survey(state: &AppState, user_id: &str) -> Result<BTreeMap<String, usize>, ErasureError> {
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    for pk in [
+        user_partition(user_id),
+        platform::keys::access_log_partition(user_id),
+    ] {
+        for (_, item_type, _) in state.store.keys_in_partition(&pk).await? {
+            *found.entry(item_type).or_default() += 1;
+        }
+    }
+    for (key, item_type) in linked_keys(state, user_id).await? {
+        if state.store.exists(&key).await? {
+            *found.entry(item_type.to_owned()).or_default() += 1;
+        }
+    }
+    Ok(found)
+}
+
+/// The items outside the person's partition and access log that are about them, found from the
+/// partition itself (never a Scan): the id pointers of their requests and assignments, the agencies'
+/// do-not-hire entries about them, their listing in agency pools, and their e-mail locks.
+async fn linked_keys(state: &AppState, user_id: &str) -> Result<Vec<(ItemKey, &'static str)>, ErasureError> {
+    let mut keys = Vec::new();
+    let partition = user_partition(user_id);
+    for assignment in state
+        .store
+        .query::<Assignment>(&partition, "ASSIGNMENT#", usize::MAX)
+        .await?
+    {
+        keys.push((
+            AssignmentPointer::key_of(&assignment.record.assignment_id),
+            schema::ASSIGNMENT_POINTER.name,
+        ));
+    }
+    for request in state
+        .store
+        .query::<ServiceRequest>(&partition, "REQUEST#", usize::MAX)
+        .await?
+    {
+        keys.push((
+            ItemKey::new(format!("REQUEST#{}", request.record.request_id), "REF".to_owned()),
+            schema::REQUEST_POINTER.name,
+        ));
+    }
+    for (key, item_type, _) in state.store.keys_in_partition(&partition).await? {
+        if item_type == schema::DO_NOT_HIRE_POINTER.name
+            && let Some(agency_id) = key.sk.strip_prefix(crate::scheduling::roster::DO_NOT_HIRE_PREFIX)
+        {
+            keys.push((
+                crate::scheduling::roster::DoNotHire::key_of(agency_id, user_id),
+                schema::DO_NOT_HIRE.name,
+            ));
+        }
+    }
+    if let Some(roster) = state.store.get::<Roster>(&Roster::key_of(user_id)).await? {
+        for agency_id in &roster.record.agency_ids {
+            for pool_key in &roster.record.pool_keys {
+                keys.push((
+                    PoolEntry::key_of(agency_id, pool_key, &roster.record.pool_token),
+                    schema::POOL_ENTRY.name,
+                ));
+            }
+        }
+    }
+    for (role, email) in account_emails(state, user_id).await? {
+        let hash = state.lookup.email_hash(&email).await?;
+        let lock = EmailLock::key_for(role.name(), &hash);
+        if state
+            .store
+            .get::<EmailLock>(&lock)
+            .await?
+            .is_some_and(|l| l.record.owner_user_id == user_id)
+        {
+            keys.push((lock, schema::EMAIL_LOCK.name));
+        }
+    }
+    Ok(keys)
+}
+
+/// Items outside the user's partition that are about the user: their future shifts released, their
+/// coming requests cancelled (officers told), the processor's customer deleted, then the linked items
+/// and the access log deleted.
+async fn delete_linked(
+    state: &AppState,
+    job: &mut ErasureJob,
+    budget: &mut Budget,
+) -> Result<bool, ErasureError> {
+    let user_id = job.user_id.clone();
+    let user_id = user_id.as_str();
     let now = state.clock.now();
     // Future shifts the officer holds are released first, so requests stay consistent (the slot
     // reopens) instead of counting an officer who no longer exists.
@@ -358,63 +611,55 @@ async fn delete_linked(state: &AppState, user_id: &str, budget: &mut Budget) -> 
             return Ok(false);
         }
         match crate::payments::forget_customer(state, user_id).await {
-            Ok(()) => {}
+            Ok(()) => job.processor_customer = Some(ProcessorCustomerFate::Deleted),
             Err(edge::ApiError::Store(error)) => return Err(error.into()),
             Err(other) => return Err(ErasureError::Processor(other.to_string())),
         }
     }
-    let mut keys: Vec<ItemKey> = assignments
-        .iter()
-        .map(|a| AssignmentPointer::key_of(&a.record.assignment_id))
+    let mut keys: Vec<ItemKey> = linked_keys(state, user_id)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
         .collect();
-    for request in state
-        .store
-        .query::<ServiceRequest>(&user_partition(user_id), "REQUEST#", usize::MAX)
-        .await?
-    {
-        keys.push(ItemKey::new(
-            format!("REQUEST#{}", request.record.request_id),
-            "REF".to_owned(),
-        ));
-    }
-    // Do-not-hire entries about the officer (their notes describe the person) go too.
-    for pointer in state
-        .store
-        .query::<crate::scheduling::roster::DoNotHirePointer>(
-            &user_partition(user_id),
-            crate::scheduling::roster::DO_NOT_HIRE_PREFIX,
-            usize::MAX,
-        )
-        .await?
-    {
-        keys.push(crate::scheduling::roster::DoNotHire::key_of(
-            &pointer.record.agency_id,
-            user_id,
-        ));
-    }
-    if let Some(roster) = state.store.get::<Roster>(&Roster::key_of(user_id)).await? {
-        for agency_id in &roster.record.agency_ids {
-            for pool_key in &roster.record.pool_keys {
-                keys.push(PoolEntry::key_of(agency_id, pool_key, &roster.record.pool_token));
-            }
-        }
-    }
-    for (role, email) in account_emails(state, user_id).await? {
-        let hash = state.lookup.email_hash(&email).await?;
-        let lock = EmailLock::key_for(role.name(), &hash);
-        if state
-            .store
-            .get::<EmailLock>(&lock)
-            .await?
-            .is_some_and(|l| l.record.owner_user_id == user_id)
-        {
-            keys.push(lock);
-        }
-    }
-    for entry in access_log::entries_of(&state.store, user_id, usize::MAX).await? {
-        keys.push(entry.key());
-    }
+    keys.extend(access_log_keys(state, user_id).await?);
     delete_keys(state, keys, budget).await
+}
+
+/// The keys of the person's access log (plain Query of keys: thousands of entries are never decrypted
+/// only to be deleted).
+async fn access_log_keys(state: &AppState, user_id: &str) -> Result<Vec<ItemKey>, ErasureError> {
+    Ok(state
+        .store
+        .keys_in_partition(&platform::keys::access_log_partition(user_id))
+        .await?
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect())
+}
+
+/// What is left about the person outside the kept records, per item type: nothing, unless something
+/// wrote about them while the job ran (then it is deleted by the next run of the step that owns it).
+async fn leftovers(state: &AppState, job: &ErasureJob) -> Result<BTreeMap<String, usize>, ErasureError> {
+    let mut left: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, item_type, _) in state
+        .store
+        .keys_in_partition(&user_partition(&job.user_id))
+        .await?
+    {
+        if !job.retained.iter().any(|c| c.category == item_type) {
+            *left.entry(item_type).or_default() += 1;
+        }
+    }
+    for (key, item_type) in linked_keys(state, &job.user_id).await? {
+        if state.store.exists(&key).await? {
+            *left.entry(item_type.to_owned()).or_default() += 1;
+        }
+    }
+    let log = access_log_keys(state, &job.user_id).await?.len();
+    if log > 0 {
+        left.insert(schema::ACCESS_LOG_ENTRY.name.to_owned(), log);
+    }
+    Ok(left)
 }
 
 async fn account_emails(state: &AppState, user_id: &str) -> Result<Vec<(AccountRole, String)>, ErasureError> {
@@ -426,6 +671,42 @@ async fn account_emails(state: &AppState, user_id: &str) -> Result<Vec<(AccountR
         emails.push((AccountRole::Provider, a.record.email));
     }
     Ok(emails)
+}
+
+/// A category the law keeps through a deletion, as a deletion request announces it before the
+/// worker has counted anything (the finished request gives the counts and dates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptByLaw {
+    pub category: String,
+    pub legal_basis: String,
+    /// `7 years from the transaction`.
+    pub kept_for: String,
+}
+
+/// What an erasure for `reason` keeps, if the person has such records: every item type the law
+/// makes us keep, from the schema registry.
+pub fn kept_by_law(reason: ErasureReason) -> Vec<KeptByLaw> {
+    schema::ITEM_TYPES
+        .iter()
+        .filter(|t| retained_by_law(t, reason))
+        .map(|t| KeptByLaw {
+            category: t.name.to_owned(),
+            legal_basis: t.retention.legal_basis().to_owned(),
+            kept_for: match t.retention.period() {
+                Some(span) => format!("{} from {}", describe(span), t.retention.runs_from()),
+                None => t.retention.runs_from().to_owned(),
+            },
+        })
+        .collect()
+}
+
+fn describe(span: jiff::Span) -> String {
+    match (span.get_years(), span.get_months(), span.get_days()) {
+        (y, 0, 0) if y > 0 => format!("{y} years"),
+        (0, m, 0) if m > 0 => format!("{m} months"),
+        (0, 0, d) => format!("{d} days"),
+        _ => format!("{span:#}"),
+    }
 }
 
 /// Whether items of `item_type` survive a deletion request (the law makes us keep them).
@@ -477,23 +758,40 @@ async fn delete_partition(
     Ok(true)
 }
 
-async fn delete_identity(state: &AppState, user_id: &str, budget: &mut Budget) -> Result<bool, ErasureError> {
+async fn delete_identity(
+    state: &AppState,
+    job: &mut ErasureJob,
+    budget: &mut Budget,
+) -> Result<bool, ErasureError> {
     if !budget.spend() {
         return Ok(false);
     }
     state
         .directory
-        .delete_user(user_id)
+        .delete_user(&job.user_id)
         .await
         .map_err(|error| ErasureError::Identity(error.to_string()))?;
     // A token issued just before the deletion lives up to an hour more: the marker's clock starts now.
-    edge::revocation::identity_deleted(state, user_id).await?;
+    edge::revocation::identity_deleted(state, &job.user_id).await?;
+    job.identity_deleted_at = Some(state.clock.now());
     Ok(true)
 }
 
 /// Shreds the key when nothing retained is left; otherwise schedules the shredding on the due-date
 /// index for the day the last retained record expires.
 async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> Result<bool, ErasureError> {
+    // The check the report rests on: read again what is left, before the key goes.
+    let left = leftovers(state, job).await?;
+    if !left.is_empty() {
+        // Something wrote about the person while the job ran: the steps that own it run again.
+        tracing::warn!(
+            types = left.len(),
+            "erasure found items written meanwhile: running again"
+        );
+        job.step = ErasureStep::DeleteLinked;
+        return Ok(false);
+    }
+    job.leftovers = Some(left);
     match shred_after(&job.retained, state.clock.now()) {
         Some(at) => {
             job.shred_at = Some(at);
@@ -506,6 +804,7 @@ async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> R
                 return Ok(false);
             }
             state.keys.shred_user(&job.user_id).await?;
+            job.key_shredded_at = Some(state.clock.now());
             job.shred_at = None;
             job.due_day = None;
             job.due_at = None;
@@ -563,10 +862,10 @@ pub async fn finish_retention(
         return Ok(false);
     }
     state.keys.shred_user(user_id).await?;
+    job.key_shredded_at = Some(now);
     job.shred_at = None;
     job.due_day = None;
     job.due_at = None;
-    job.retained.clear();
     job.updated_at = now;
     state.store.replace(&job, current.version).await?;
     tracing::info!("retained records expired: erased user's key shredded");

@@ -2,9 +2,11 @@
 //! decrypted, as JSON Lines (`{"type": …, "data": {…}}` per line), with a manifest (items per type,
 //! generated-at, SHA-256 of the whole document, number of parts).
 //!
-//! Built by Query only, one page at a time: the document is cut into parts of about
+//! Built off the request path by the privacy worker ([`build_slice`], a few Query pages per
+//! invocation) and by Query only, one page at a time: the document is cut into parts of about
 //! [`PART_BYTES`] as it is written, so a user with 10,000 records never has more than a page and a
-//! part in memory. Parts are stored encrypted under the user's own key in the user's partition
+//! part in memory. Where it got to is an [`ExportJob`] record, so a crash or a spent slice resumes
+//! from the last page read. Parts are stored encrypted under the user's own key in the user's partition
 //! (`EXPORT#<request id>#<part>`), expire after 7 days (the `export` retention class) and are
 //! served to the subject only (`GET /v1/privacy-requests/{id}/export?part=N`).
 
@@ -81,7 +83,7 @@ pub struct ExportManifest {
 }
 
 /// The partitions an export reads: the user's own, their access log, their privacy requests.
-fn sources(user_id: &str) -> [String; 3] {
+pub fn sources(user_id: &str) -> [String; 3] {
     [
         user_partition(user_id),
         platform::keys::access_log_partition(user_id),
@@ -96,7 +98,7 @@ fn line_of(item: Item) -> Option<(String, String)> {
         Some(aws_sdk_dynamodb::types::AttributeValue::S(t)) => t.clone(),
         _ => return None,
     };
-    if item_type == schema::EXPORT_PART.name {
+    if item_type == schema::EXPORT_PART.name || item_type == schema::EXPORT_JOB.name {
         return None;
     }
     let data: Item = item
@@ -113,63 +115,179 @@ fn line_of(item: Item) -> Option<(String, String)> {
     Some((item_type, line))
 }
 
-/// Builds the export for privacy request `request_id` of `user_id`, in parts of about `part_bytes`.
-/// Re-running it rewrites the same parts (idempotent).
-pub async fn build(
+/// The worker's checkpoint of one export: which source partition it reads, the last key it read
+/// there, the parts written and the items counted so far; the manifest once it is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportJob {
+    pub user_id: String,
+    pub request_id: String,
+    pub created_at: Timestamp,
+    /// Index into [`sources`]; `sources().len()` once every partition was read.
+    pub source: usize,
+    /// The sort key of the last item read in the current source (`None`: from its start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_sk: Option<String>,
+    pub parts: u32,
+    #[serde(default)]
+    pub items_by_type: BTreeMap<String, usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ExportManifest>,
+    #[serde(default)]
+    pub slices: u32,
+}
+
+impl ExportJob {
+    /// The key of the checkpoint of `request_id`'s export.
+    pub fn key_of(user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(user_partition(user_id), format!("EXPORTJOB#{request_id}"))
+    }
+
+    /// Items written to parts so far.
+    pub fn items(&self) -> usize {
+        self.items_by_type.values().sum()
+    }
+}
+
+impl Record for ExportJob {
+    const TYPE: &'static ItemType = &schema::EXPORT_JOB;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.user_id, &self.request_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.created_at)
+    }
+}
+
+/// Where an export stands after a slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportProgress {
+    /// More to read: queue the next slice.
+    Building(ExportJob),
+    /// Every part is written and checked: the manifest.
+    Ready(ExportManifest),
+}
+
+/// Builds up to `max_pages` Query pages more of privacy request `request_id`'s export of
+/// `user_id`, in parts of about `part_bytes`, and checkpoints after each page. Re-running it after a
+/// crash rewrites the same parts from the last checkpoint (idempotent); once done, it answers the
+/// stored manifest.
+pub async fn build_slice(
     state: &AppState,
     user_id: &str,
     request_id: &str,
+    max_pages: usize,
     part_bytes: usize,
-) -> Result<ExportManifest, StoreError> {
+) -> Result<ExportProgress, StoreError> {
     let now = state.clock.now();
-    // The parts are stored under the user's own key; someone who never registered has none yet.
-    state
-        .keys
-        .create_user_key(user_id)
-        .await
-        .map_err(|error| StoreError::Sdk(error.to_string()))?;
-    let mut hasher = Sha256::new();
-    let mut items_by_type: BTreeMap<String, usize> = BTreeMap::new();
-    let mut buffer = String::new();
-    let mut part = 0u32;
-    for pk in sources(user_id) {
-        let mut start = None;
-        loop {
-            let (items, next) = state.store.partition_page(&pk, start).await?;
-            for item in items {
-                let Some((item_type, line)) = line_of(item) else {
-                    continue;
-                };
-                *items_by_type.entry(item_type).or_default() += 1;
-                buffer.push_str(&line);
-                buffer.push('\n');
-                if buffer.len() >= part_bytes {
-                    write_part(state, user_id, request_id, part, &mut buffer, &mut hasher, now).await?;
-                    part += 1;
-                }
+    let key = ExportJob::key_of(user_id, request_id);
+    let (mut job, mut version) = match state.store.get::<ExportJob>(&key).await? {
+        Some(current) => (current.record, current.version),
+        None => {
+            // The parts are stored under the user's own key; someone who never registered has none yet.
+            state
+                .keys
+                .create_user_key(user_id)
+                .await
+                .map_err(|error| StoreError::Sdk(error.to_string()))?;
+            let job = ExportJob {
+                user_id: user_id.to_owned(),
+                request_id: request_id.to_owned(),
+                created_at: now,
+                source: 0,
+                after_sk: None,
+                parts: 0,
+                items_by_type: BTreeMap::new(),
+                manifest: None,
+                slices: 0,
+            };
+            match state.store.create(&job).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(error) => return Err(error),
             }
-            match next {
-                Some(key) => start = Some(key),
-                None => break,
+            let current = state
+                .store
+                .get::<ExportJob>(&key)
+                .await?
+                .ok_or_else(|| StoreError::Decode("the export checkpoint vanished".into()))?;
+            (current.record, current.version)
+        }
+    };
+    if let Some(manifest) = job.manifest {
+        return Ok(ExportProgress::Ready(manifest));
+    }
+    job.slices = job.slices.saturating_add(1);
+    let sources = sources(user_id);
+    let mut pages = 0;
+    while job.source < sources.len() && pages < max_pages {
+        let pk = &sources[job.source];
+        let start = job
+            .after_sk
+            .as_ref()
+            .map(|sk| ItemKey::new(pk.clone(), sk.clone()).to_item());
+        let (items, next) = state.store.partition_page(pk, start).await?;
+        pages += 1;
+        let mut buffer = String::new();
+        let mut last_sk = None;
+        for item in items {
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get("sk") {
+                last_sk = Some(sk.clone());
+            }
+            let Some((item_type, line)) = line_of(item) else {
+                continue;
+            };
+            *job.items_by_type.entry(item_type).or_default() += 1;
+            buffer.push_str(&line);
+            buffer.push('\n');
+            if buffer.len() >= part_bytes {
+                write_part(state, user_id, request_id, job.parts, &mut buffer, now).await?;
+                job.parts += 1;
             }
         }
+        if !buffer.is_empty() {
+            write_part(state, user_id, request_id, job.parts, &mut buffer, now).await?;
+            job.parts += 1;
+        }
+        match next {
+            Some(_) => job.after_sk = last_sk.or(job.after_sk.take()),
+            None => {
+                job.source += 1;
+                job.after_sk = None;
+            }
+        }
+        version = state.store.replace(&job, version).await?;
     }
-    if !buffer.is_empty() || part == 0 {
-        write_part(state, user_id, request_id, part, &mut buffer, &mut hasher, now).await?;
-        part += 1;
+    if job.source < sources.len() {
+        return Ok(ExportProgress::Building(job));
+    }
+    if job.parts == 0 {
+        write_part(state, user_id, request_id, 0, &mut String::new(), now).await?;
+        job.parts = 1;
+    }
+    // The digest is of the stored parts, read back one at a time (memory stays at one part).
+    let mut hasher = Sha256::new();
+    for part in 0..job.parts {
+        let content = part_of(state, user_id, request_id, part)
+            .await?
+            .ok_or_else(|| StoreError::Decode(format!("export part {part} is missing")))?;
+        hasher.update(content.as_bytes());
     }
     let expires = platform::retention::RetentionClass::Export
-        .expires_at(Some(now))
+        .expires_at(Some(job.created_at))
         .and_then(|s| Timestamp::from_second(s).ok())
         .unwrap_or(now);
-    Ok(ExportManifest {
+    let manifest = ExportManifest {
         generated_at: now,
         available_until: expires,
-        parts: part,
+        parts: job.parts,
         sha256: hex::encode(hasher.finalize()),
-        items_by_type,
+        items_by_type: job.items_by_type.clone(),
         format: "application/x-ndjson; one {\"type\", \"data\"} object per line".into(),
-    })
+    };
+    job.manifest = Some(manifest.clone());
+    state.store.replace(&job, version).await?;
+    Ok(ExportProgress::Ready(manifest))
 }
 
 async fn write_part(
@@ -178,10 +296,8 @@ async fn write_part(
     request_id: &str,
     part: u32,
     buffer: &mut String,
-    hasher: &mut Sha256,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    hasher.update(buffer.as_bytes());
     let record = ExportPart {
         user_id: user_id.to_owned(),
         request_id: request_id.to_owned(),

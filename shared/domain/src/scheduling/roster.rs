@@ -191,7 +191,7 @@ impl Record for DoNotHirePointer {
 }
 
 /// Sort-key prefix of an agency's do-not-hire entries.
-pub const DO_NOT_HIRE_PREFIX: &str = "DNH#";
+pub const DO_NOT_HIRE_PREFIX: &str = platform::keys::DO_NOT_HIRE_SORT_PREFIX;
 
 impl DoNotHire {
     /// The key of `provider_user_id` on `agency_id`'s list.

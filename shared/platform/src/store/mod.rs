@@ -49,7 +49,7 @@ impl ItemKey {
         Self { pk, sk }
     }
 
-    fn to_item(&self) -> Item {
+    pub fn to_item(&self) -> Item {
         HashMap::from([
             ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
             ("sk".to_owned(), AttributeValue::S(self.sk.clone())),

@@ -5,10 +5,13 @@
 //! outlive an erasure: the record of a deletion is kept after the data is gone. Operators find open
 //! ones through `gsi1` (`PRIVACY_REQUESTS#OPEN`, by due date).
 //!
-//! Processed at once: `marketing_opt_out`, `restriction`, `lift_restriction`, `deletion` (through
-//! [`crate::privacy::erasure`]), `access` and `portability` (through [`crate::privacy::export`]). `correction` is tracked
-//! with its deadline for the privacy officers; the self-service correction flow is not built yet
-//! (the profile endpoints correct data directly).
+//! Processed at once: `marketing_opt_out`, `restriction`, `lift_restriction`, and a `correction` that
+//! names fields. Processed off the request path, by the privacy worker ([`crate::privacy::jobs`]),
+//! because their work grows with the user's data: `deletion` (through [`crate::privacy::erasure`];
+//! one per user, whatever the key) and `access` and `portability` (through
+//! [`crate::privacy::export`]). These answer 202 with the request `in_progress`; the request shows
+//! the worker's progress, then its result. A correction naming no field is tracked with its deadline
+//! for the privacy officers.
 
 mod operators;
 mod processing;
@@ -16,18 +19,20 @@ mod subject;
 
 pub use operators::{
     Decision, MinorDeletion, MinorDeletionInput, RequestPointer, StatusFilter, alert_overdue, audit_trail,
-    decide, delete_minor, list_by_status, list_open,
+    decide, delete_minor, list_by_status, list_open, record_minor_deleted,
 };
-pub use processing::{create, set_restricted};
+pub use processing::{
+    complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,
+};
 pub use subject::{ExportAnswer, OperatorView, export_of, list_mine, read_mine};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
-use processing::{audit, delete, transition};
+use processing::{audit, transition};
 
 use operators::notify_requester;
 
 use crate::accounts::{self, AccountRole, AccountStatus, StatusChange};
-use crate::privacy::erasure::{self, ErasureReason, Progress, RetainedCategory};
+use crate::privacy::erasure::{self, ErasureReason, RetainedCategory};
 use edge::auth::{Caller, Role};
 use edge::error::ApiError;
 use edge::validation::Validator;
@@ -71,6 +76,11 @@ pub enum RequestType {
 }
 
 impl RequestType {
+    /// Whether the privacy worker carries the request out (its work grows with the user's data).
+    pub fn runs_in_background(self) -> bool {
+        matches!(self, Self::Access | Self::Portability | Self::Deletion)
+    }
+
     /// Whether the request discloses or destroys data, and so needs a recent sign-in.
     pub fn needs_recent_sign_in(self) -> bool {
         matches!(
@@ -102,7 +112,7 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
-    fn is_open(self) -> bool {
+    pub fn is_open(self) -> bool {
         matches!(self, Self::Received | Self::Verified | Self::InProcessing)
     }
 
@@ -174,6 +184,35 @@ pub struct RequestResult {
     /// For access and portability: the export's manifest (`GET …/{id}/export?part=N` for the parts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<crate::privacy::export::ExportManifest>,
+    /// For a deletion: the proof of what was deleted and kept, per item type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<crate::privacy::erasure::ErasureReport>,
+}
+
+/// How far the privacy worker got with a request it carries out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// `erasure: <step>` or `export: reading` (what the worker does next).
+    pub stage: String,
+    /// Export: items written so far.
+    #[serde(default)]
+    pub items: usize,
+    /// Export: parts written so far.
+    #[serde(default)]
+    pub parts: u32,
+    /// Worker invocations spent so far.
+    pub slices: u32,
+    pub updated_at: Timestamp,
+}
+
+/// The worker failed the request's job again and again: privacy officers see it as stuck.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckJob {
+    /// Deliveries that failed so far (the queue sends it to its dead-letter queue after 5).
+    pub attempts: u32,
+    /// The kind of error (never a value): what ops look for in the worker's log.
+    pub error_kind: String,
+    pub since: Timestamp,
 }
 
 /// A stored privacy request.
@@ -198,6 +237,12 @@ pub struct PrivacyRequest {
     /// When the privacy officers were told it is overdue (once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue_alerted_at: Option<Timestamp>,
+    /// The worker's progress (deletion, access, portability).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+    /// Set while the worker's job for this request keeps failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<StuckJob>,
     pub updated_at: Timestamp,
     /// `PRIVACY_REQUESTS#OPEN` or `PRIVACY_REQUESTS#CLOSED`.
     pub gsi1pk: String,
@@ -283,11 +328,23 @@ pub struct RequestView {
     pub extension_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<RequestResult>,
+    /// While the worker carries it out: how far it got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+    /// A deletion: what the law makes us keep, why and for how long (the result gives the dates).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub will_keep: Vec<crate::privacy::erasure::KeptByLaw>,
 }
 
 impl From<&PrivacyRequest> for RequestView {
     fn from(r: &PrivacyRequest) -> Self {
         Self {
+            progress: r.progress.clone().filter(|_| r.status.is_open()),
+            will_keep: if r.kind == RequestType::Deletion && r.status.is_open() {
+                crate::privacy::erasure::kept_by_law(ErasureReason::Request)
+            } else {
+                Vec::new()
+            },
             id: r.request_id.clone(),
             kind: r.kind,
             jurisdiction: r.jurisdiction,

@@ -30,6 +30,9 @@ pub enum StatusFilter {
     Overdue,
     /// Completed, denied or cancelled (kept 24 months).
     Closed,
+    /// Open, and the worker's job for it failed again and again (retried by the queue, then in its
+    /// dead-letter queue): what ops must fix.
+    Stuck,
 }
 
 /// `GET /v1/admin/privacy-requests?status=open|overdue|closed` (privacy officers), by due date.
@@ -46,6 +49,7 @@ pub async fn list_by_status(
         "PRIVACY_REQUESTS#OPEN"
     };
     let only_overdue = filter == StatusFilter::Overdue;
+    let only_stuck = filter == StatusFilter::Stuck;
     Ok(state
         .store
         .query_gsi1::<PrivacyRequest>(partition)
@@ -61,9 +65,11 @@ pub async fn list_by_status(
                 status: r.status,
                 due_at: due,
                 overdue: due < now,
+                stuck: r.stuck,
             }
         })
         .filter(|v| !only_overdue || (v.overdue && v.status.is_open()))
+        .filter(|v| !only_stuck || v.stuck.is_some())
         .collect())
 }
 
@@ -132,6 +138,20 @@ pub async fn alert_overdue(state: &AppState, max: usize) -> Result<usize, ApiErr
         "privacy officers alerted of overdue requests"
     );
     Ok(alerted.len())
+}
+
+/// Tells the privacy officers that the worker keeps failing a request's job (ids and the error kind,
+/// never user data). A failed mail is logged: the request is listed as stuck anyway.
+pub(super) async fn alert_stuck(state: &AppState, request_id: &str, attempts: u32, error_kind: &str) {
+    let lines = [format!(
+        "request {request_id}: its job failed {attempts} times ({error_kind}); it is listed with ?status=stuck and waits in the dead-letter queue after 5"
+    )];
+    let message = crate::mail::stuck_privacy_jobs(&lines);
+    for address in privacy_officer_addresses(state).await {
+        if let Err(error) = state.mailer.send(&address, &message).await {
+            tracing::warn!(error = %error, "stuck-job alert not sent");
+        }
+    }
 }
 
 /// The e-mail addresses of the `privacy_officer` group, from the user pool.
@@ -230,6 +250,7 @@ pub async fn decide(
                 summary: summary.trim().to_owned(),
                 retained: Vec::new(),
                 export: None,
+                erasure: None,
             });
             transition(
                 state,
@@ -251,6 +272,7 @@ pub async fn decide(
                 summary: summary.clone(),
                 retained: Vec::new(),
                 export: None,
+                erasure: None,
             });
             transition(
                 state,
@@ -311,6 +333,7 @@ pub async fn decide(
         status: request.status,
         due_at: due,
         overdue: due < state.clock.now(),
+        stuck: request.stuck,
     })
 }
 
@@ -330,14 +353,17 @@ pub(super) async fn notify_requester(state: &AppState, user_id: &str, subject: &
     }
 }
 
-/// What `POST /v1/admin/minors/{user_id}` did.
+/// What `POST /v1/admin/minors/{user_id}` started: the deletion request the worker carries out
+/// (nothing is kept), with the case it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MinorDeletion {
     pub user_id: String,
     /// The case the deletion answers (as sent).
     pub case_reference: String,
-    pub deleted_at: Timestamp,
-    pub result: RequestResult,
+    pub requested_at: Timestamp,
+    /// The subject's deletion request (`GET /v1/admin/privacy-requests` lists it).
+    pub request_id: String,
+    pub status: &'static str,
 }
 
 /// What a privacy officer sends to delete a minor's data: the case it answers (the inquiry or report
@@ -352,9 +378,10 @@ pub struct MinorDeletionInput {
 const MAX_CASE_REFERENCE: usize = 64;
 
 /// `POST /v1/admin/minors/{user_id}` (privacy officers): data found to belong to someone under 18 is
-/// deleted at once, nothing kept, audited with the case reference. Destroying data needs a recent
-/// sign-in, and `user_id` must name a real user (a user-pool id the pool or an account knows): never
-/// `anonymous`, another partition, or a made-up id.
+/// deleted, nothing kept, audited with the case reference: the subject's one deletion request is
+/// opened (or found) and the worker erases them. Destroying data needs a recent sign-in, and
+/// `user_id` must name a real user (a user-pool id the pool or an account knows): never `anonymous`,
+/// another partition, or a made-up id.
 pub async fn delete_minor(
     state: &AppState,
     caller: &Caller,
@@ -386,15 +413,87 @@ pub async fn delete_minor(
         &caller.user_id,
     )
     .await?;
-    let result = delete(state, user_id, ErasureReason::Minor).await?;
-    audit(state, user_id, &case, "minor_data_deleted", &caller.user_id).await?;
-    tracing::info!("minor's data deleted");
+    let now = state.clock.now();
+    let request_id = deletion_request_id(user_id);
+    let mut request = PrivacyRequest {
+        request_id: request_id.clone(),
+        user_id: user_id.to_owned(),
+        kind: RequestType::Deletion,
+        jurisdiction: Jurisdiction::Other,
+        status: Lifecycle::InProcessing,
+        received_at: now,
+        deadline_at: deadline(Jurisdiction::Other, RequestType::Deletion, now),
+        receipt_due_at: None,
+        extended_until: None,
+        extension_reason: None,
+        result: None,
+        overdue_alerted_at: None,
+        progress: None,
+        stuck: None,
+        updated_at: now,
+        gsi1pk: String::new(),
+        gsi1sk: String::new(),
+    };
+    request.index();
+    match state
+        .store
+        .create(&RequestPointer {
+            request_id: request_id.clone(),
+            user_id: user_id.to_owned(),
+            received_at: now,
+        })
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match state.store.create(&request).await {
+        Ok(()) => audit(state, user_id, &request_id, "received", &caller.user_id).await?,
+        // The subject asked first (or the officer repeats): the one deletion request goes on.
+        Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let order = erasure::ErasureOrder {
+        reason: ErasureReason::Minor,
+        request_id: Some(request_id.clone()),
+        requested_by: caller.user_id.clone(),
+        case_reference: Some(reference.to_owned()),
+    };
+    erasure::start(state, user_id, order).await?;
+    let job = crate::privacy::jobs::PrivacyJob::Erasure {
+        user_id: user_id.to_owned(),
+    };
+    if let Err(error) = crate::privacy::jobs::enqueue(state, &job).await {
+        tracing::warn!(error = %error, "minor's erasure not queued: the hourly run will queue it");
+    }
+    tracing::info!("minor's data deletion queued");
     Ok(MinorDeletion {
         user_id: user_id.to_owned(),
         case_reference: reference.to_owned(),
-        deleted_at: state.clock.now(),
-        result,
+        requested_at: now,
+        request_id,
+        status: Lifecycle::InProcessing.user_facing(),
     })
+}
+
+/// Audits that a minor's data is deleted (the worker finished the erasure `officer` ordered for
+/// `case`). Idempotent enough: a redelivered last slice may add a second identical entry.
+pub async fn record_minor_deleted(
+    state: &AppState,
+    user_id: &str,
+    case: &str,
+    officer: &str,
+) -> Result<(), StoreError> {
+    audit(
+        state,
+        user_id,
+        &format!("case:{case}"),
+        "minor_data_deleted",
+        officer,
+    )
+    .await?;
+    tracing::info!("minor's data deleted");
+    Ok(())
 }
 
 /// Whether `user_id` is a user-pool id (a UUID in its canonical form) that the user pool, an account

@@ -1,5 +1,7 @@
 //! Receiving a request and carrying it out: the audit trail and transitions, `POST
-//! /v1/privacy-requests`, and what each type does (opt-out, restriction, deletion, correction, access).
+//! /v1/privacy-requests`, what each type does at once (opt-out, restriction, correction), and how a
+//! request the privacy worker carries out (deletion, access, portability) is queued, shows its
+//! progress, and is completed.
 
 use super::*;
 
@@ -54,6 +56,9 @@ pub(super) async fn transition(
                 request.overdue_alerted_at = current.record.overdue_alerted_at;
                 request.extended_until = current.record.extended_until;
                 request.extension_reason = current.record.extension_reason.clone();
+                if request.progress.is_none() {
+                    request.progress = current.record.progress.clone();
+                }
                 request.index();
                 expected = current.version;
             }
@@ -75,6 +80,13 @@ pub(super) async fn transition(
     Ok(version)
 }
 
+/// The one deletion request a user can have: its id follows from the user id, so concurrent or
+/// repeated deletion requests (with any `Idempotency-Key`, or none) are the same request and one job.
+pub fn deletion_request_id(user_id: &str) -> String {
+    let digest = Sha256::digest(format!("deletion-request:{user_id}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
 fn request_id_for(user_id: &str, key: Option<&str>) -> Result<String, ApiError> {
     match key {
         None => Ok(uuid::Uuid::new_v4().to_string()),
@@ -89,8 +101,9 @@ fn request_id_for(user_id: &str, key: Option<&str>) -> Result<String, ApiError> 
 }
 
 /// `POST /v1/privacy-requests`: records the request (with `Idempotency-Key`, a retry returns the
-/// first), verifies it (a recent sign-in for requests that disclose or destroy data) and processes
-/// what can be processed at once. Returns the request and whether it was created now.
+/// first; a deletion is one per user), verifies it (a recent sign-in for requests that disclose or
+/// destroy data), processes what can be processed at once and queues the rest for the privacy worker.
+/// Returns the request and whether it was created now.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
@@ -107,19 +120,26 @@ pub async fn create(
             "this account is being deleted: only the deletion request itself can be retried".into(),
         ));
     }
-    let request_id = request_id_for(&caller.user_id, idempotency_key)?;
-    if let Some(existing) = state
-        .store
-        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, &request_id))
-        .await?
-    {
-        if existing.record.kind != input.kind {
-            return Err(ApiError::Validation(vec![edge::error::FieldError {
-                pointer: "/type".into(),
-                detail: "this Idempotency-Key was used for a request of another type".into(),
-            }]));
+    let keyed_id = request_id_for(&caller.user_id, idempotency_key)?;
+    let request_id = if input.kind == RequestType::Deletion {
+        deletion_request_id(&caller.user_id)
+    } else {
+        keyed_id.clone()
+    };
+    for id in [&keyed_id, &request_id] {
+        if let Some(existing) = state
+            .store
+            .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, id))
+            .await?
+        {
+            if existing.record.kind != input.kind {
+                return Err(ApiError::Validation(vec![edge::error::FieldError {
+                    pointer: "/type".into(),
+                    detail: "this Idempotency-Key was used for a request of another type".into(),
+                }]));
+            }
+            return Ok((RequestView::from(&existing.record), false));
         }
-        return Ok((RequestView::from(&existing.record), false));
     }
     // A correction is applied first, with the same validation as the profile endpoints (a 422 records
     // nothing). Its verification is the recent sign-in, not the field being corrected.
@@ -148,6 +168,8 @@ pub async fn create(
         extension_reason: None,
         result: None,
         overdue_alerted_at: None,
+        progress: None,
+        stuck: None,
         updated_at: now,
         gsi1pk: String::new(),
         gsi1sk: String::new(),
@@ -207,13 +229,13 @@ pub async fn create(
     )
     .await;
     // The caller is authenticated by the user pool (and recently, where that matters): verified.
-    let mut version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
+    let version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
     let outcome = match request.kind {
         RequestType::MarketingOptOut => Some(opt_out(state, caller).await?),
         RequestType::Restriction => Some(set_restricted(state, &caller.user_id, true).await?),
         RequestType::LiftRestriction => Some(set_restricted(state, &caller.user_id, false).await?),
-        RequestType::Deletion => {
-            version = transition(
+        RequestType::Deletion | RequestType::Access | RequestType::Portability => {
+            transition(
                 state,
                 &mut request,
                 version,
@@ -221,33 +243,28 @@ pub async fn create(
                 &caller.user_id,
             )
             .await?;
-            Some(delete(state, &caller.user_id, ErasureReason::Request).await?)
-        }
-        RequestType::Access | RequestType::Portability => {
-            version = transition(
-                state,
-                &mut request,
-                version,
-                Lifecycle::InProcessing,
-                &caller.user_id,
-            )
-            .await?;
-            let manifest = crate::privacy::export::build(
-                state,
-                &caller.user_id,
-                &request.request_id,
-                crate::privacy::export::PART_BYTES,
-            )
-            .await?;
-            Some(RequestResult {
-                summary: format!(
-                    "your data export is ready: {} part(s), available until {}",
-                    manifest.parts,
-                    manifest.available_until.strftime("%Y-%m-%d %H:%M UTC")
-                ),
-                retained: Vec::new(),
-                export: Some(manifest),
-            })
+            let job = if request.kind == RequestType::Deletion {
+                let order = erasure::ErasureOrder {
+                    reason: ErasureReason::Request,
+                    request_id: Some(request.request_id.clone()),
+                    requested_by: caller.user_id.clone(),
+                    case_reference: None,
+                };
+                erasure::start(state, &caller.user_id, order).await?;
+                crate::privacy::jobs::PrivacyJob::Erasure {
+                    user_id: caller.user_id.clone(),
+                }
+            } else {
+                crate::privacy::jobs::PrivacyJob::Export {
+                    user_id: caller.user_id.clone(),
+                    request_id: request.request_id.clone(),
+                }
+            };
+            // A lost message is not a lost request: the hourly run queues a job that stopped moving.
+            if let Err(error) = crate::privacy::jobs::enqueue(state, &job).await {
+                tracing::warn!(error = %error, "privacy job not queued: the hourly run will queue it");
+            }
+            None
         }
         RequestType::Correction => corrected,
     };
@@ -322,6 +339,7 @@ async fn correct(
         summary: format!("corrected: {}", fields.join(", ")),
         retained: Vec::new(),
         export: None,
+        erasure: None,
     }))
 }
 
@@ -345,6 +363,7 @@ async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, Api
         summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
         retained: Vec::new(),
         export: None,
+        erasure: None,
     })
 }
 
@@ -385,25 +404,116 @@ pub async fn set_restricted(
         },
         retained: Vec::new(),
         export: None,
+        erasure: None,
     })
 }
 
-pub(super) async fn delete(
+/// Records how far the worker got with `request_id` (shown to the subject while it runs), and clears
+/// a stuck mark once the job moves again. A request that moved on meanwhile is left alone.
+pub async fn note_progress(
     state: &AppState,
     user_id: &str,
-    reason: ErasureReason,
-) -> Result<RequestResult, ApiError> {
-    erasure::start(state, user_id, reason).await?;
-    match erasure::run(state, user_id, usize::MAX).await? {
-        Progress::Done(job) => Ok(RequestResult {
-            summary: if job.retained.is_empty() {
-                "all your data was deleted".into()
-            } else {
-                "your data was deleted except the records the law makes us keep, listed here; they stay encrypted and are deleted when their period ends".into()
-            },
-            retained: job.retained,
-            export: None,
-        }),
-        Progress::Paused(step) => Err(ApiError::Internal(format!("erasure paused at {step:?}"))),
+    request_id: &str,
+    progress: JobProgress,
+) -> Result<(), StoreError> {
+    let Some(current) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(user_id, request_id))
+        .await?
+    else {
+        return Ok(());
+    };
+    if current.record.status != Lifecycle::InProcessing {
+        return Ok(());
     }
+    let mut request = current.record;
+    request.progress = Some(progress);
+    request.stuck = None;
+    match state.store.replace(&request, current.version).await {
+        // Someone else wrote it meanwhile; the next slice reports again.
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Marks `request_id` as stuck after the worker failed its job `attempts` times (privacy officers
+/// list it with `?status=stuck`); the first time, mails them. Idempotent per attempt count.
+pub async fn note_stuck(
+    state: &AppState,
+    user_id: &str,
+    request_id: &str,
+    attempts: u32,
+    error_kind: &str,
+) -> Result<(), StoreError> {
+    let Some(current) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(user_id, request_id))
+        .await?
+    else {
+        return Ok(());
+    };
+    if !current.record.status.is_open() {
+        return Ok(());
+    }
+    let mut request = current.record;
+    let first = request.stuck.is_none();
+    request.stuck = Some(StuckJob {
+        attempts,
+        error_kind: error_kind.to_owned(),
+        since: request
+            .stuck
+            .as_ref()
+            .map_or(state.clock.now(), |stuck| stuck.since),
+    });
+    match state.store.replace(&request, current.version).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => return Ok(()),
+        Err(error) => return Err(error),
+    }
+    if first {
+        audit(state, user_id, request_id, "job_stuck", "privacy-worker").await?;
+        super::operators::alert_stuck(state, request_id, attempts, error_kind).await;
+    }
+    Ok(())
+}
+
+/// Completes a request the worker carried out with `result` (audited as the worker's), and mails the
+/// subject when `mail` is given (an export: a link to the API, never the data). Idempotent: a request
+/// already closed is left as it is.
+pub async fn complete_by_worker(
+    state: &AppState,
+    user_id: &str,
+    request_id: &str,
+    result: RequestResult,
+    mail: Option<(&str, String)>,
+) -> Result<(), ApiError> {
+    let Some(current) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(user_id, request_id))
+        .await?
+    else {
+        return Ok(());
+    };
+    if !current.record.status.is_open() {
+        return Ok(());
+    }
+    let mut request = current.record;
+    request.result = Some(result);
+    request.stuck = None;
+    if let Some(progress) = request.progress.as_mut() {
+        progress.stage = "done".into();
+        progress.updated_at = state.clock.now();
+    }
+    transition(
+        state,
+        &mut request,
+        current.version,
+        Lifecycle::Completed,
+        "privacy-worker",
+    )
+    .await?;
+    if let Some((subject, text)) = mail {
+        notify_requester(state, user_id, subject, &text).await;
+    }
+    Ok(())
 }

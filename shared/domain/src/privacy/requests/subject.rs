@@ -78,4 +78,7 @@ pub struct OperatorView {
     pub status: Lifecycle,
     pub due_at: Timestamp,
     pub overdue: bool,
+    /// Set while the worker's job for it keeps failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<StuckJob>,
 }
