@@ -601,6 +601,17 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
     assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{queued}");
     let export = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
     assert_eq!(export["status"], "fulfilled", "{export}");
+    let ready: Vec<String> = e2e::mails_to(&email)
+        .await
+        .into_iter()
+        .filter(|m| m.contains("Your data export is ready"))
+        .collect();
+    assert_eq!(ready.len(), 1, "the subject is told once");
+    assert!(
+        ready[0].contains("/export") && !ready[0].contains("Quarrington") && !ready[0].contains("Okonkwo"),
+        "a link to the API, never the data: {}",
+        ready[0]
+    );
     let correction = serde_json::json!({"type": "correction"});
     let (status, _) = call_api(
         Method::POST,
@@ -1001,4 +1012,119 @@ async fn a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered
     let done = e2e::await_request(&token, &id).await;
     assert_eq!(done["status"], "fulfilled", "{done}");
     assert!(done.get("stuck").is_none(), "{done}");
+}
+
+/// Resident memory of this process (`VmRSS`, kB).
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `job` slice by slice as the worker does (budget [`WORK_PER_INVOCATION`]) until it finishes;
+/// returns the slices, the longest slice and the highest resident memory seen after a slice.
+async fn run_like_the_worker(
+    state: &AppState,
+    job: &domain::privacy::jobs::PrivacyJob,
+) -> (u32, std::time::Duration, u64) {
+    use domain::privacy::jobs::{JobOutcome, WORK_PER_INVOCATION, work};
+    let (mut slices, mut longest, mut peak) = (0, std::time::Duration::ZERO, rss_kb());
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = work(state, job, WORK_PER_INVOCATION).await.expect("slice");
+        slices += 1;
+        longest = longest.max(started.elapsed());
+        peak = peak.max(rss_kb());
+        if outcome == JobOutcome::Finished {
+            return (slices, longest, peak);
+        }
+        assert!(slices < 2_000, "the job makes progress");
+    }
+}
+
+/// Issue 16's figures: a user with 1,000 and with 10,000 access-log entries (an active officer's 90
+/// days) is exported, then erased, slice by slice as the worker runs them. Prints, per size: slices,
+/// the longest slice (the worker's timeout is 60 s), and how far resident memory rose above its level
+/// before the export (flat: it does not grow with the user's data).
+#[tokio::test]
+#[ignore = "benchmark: prints figures, run with cargo xtask bench"]
+async fn bench_a_large_user_is_exported_and_erased_in_budgeted_slices() {
+    use futures::StreamExt;
+    let stack = stack();
+    let state = stack.state("PrivacyWorkerFunction", Clock::System).await;
+    println!(
+        "| items | export slices | longest export slice | RSS rise (export) | erasure slices | longest erasure slice | left after |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for items in [1_000usize, 10_000] {
+        let user_id = e2e::new_user(&state).await;
+        let email = unique_email("large");
+        state
+            .store
+            .create(&domain::samples::customer(&user_id, &email))
+            .await
+            .expect("account");
+        futures::stream::iter(0..items)
+            .map(|n| {
+                let state = &state;
+                let user_id = &user_id;
+                async move {
+                    let entry = edge::access_log::AccessLogEntry {
+                        log_owner: user_id.clone(),
+                        request_id: format!("bench-{n:06}"),
+                        route: "GET /v1/me".into(),
+                        status_code: 200,
+                        accessed_at: Timestamp::now(),
+                        source_ip: Some(format!("10.1.{}.{}", n / 250, n % 250)),
+                    };
+                    state.store.create(&entry).await.expect("entry");
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        let before = rss_kb();
+        let export = domain::privacy::jobs::PrivacyJob::Export {
+            user_id: user_id.clone(),
+            request_id: format!("bench-export-{items}"),
+        };
+        let (export_slices, export_longest, export_peak) = run_like_the_worker(&state, &export).await;
+        let job = domain::privacy::export::ExportJob::key_of(&user_id, &format!("bench-export-{items}"));
+        let manifest = state
+            .store
+            .get::<domain::privacy::export::ExportJob>(&job)
+            .await
+            .expect("read")
+            .expect("job")
+            .record
+            .manifest
+            .expect("manifest");
+        assert_eq!(manifest.items_by_type.get("access_log_entry"), Some(&items));
+        erasure::start(
+            &state,
+            &user_id,
+            erasure::ErasureOrder::without_request(ErasureReason::Request, &user_id),
+        )
+        .await
+        .expect("start");
+        let erase = domain::privacy::jobs::PrivacyJob::Erasure {
+            user_id: user_id.clone(),
+        };
+        let (erase_slices, erase_longest, _) = run_like_the_worker(&state, &erase).await;
+        let left = raw_count(&state, &platform::keys::access_log_partition(&user_id)).await
+            + raw_partition(&user_id).await.len() as i32;
+        assert_eq!(left, 0, "nothing left");
+        println!(
+            "| {items} | {export_slices} | {:.2} s | {:.1} MB | {erase_slices} | {:.2} s | {left} |",
+            export_longest.as_secs_f64(),
+            export_peak.saturating_sub(before) as f64 / 1024.0,
+            erase_longest.as_secs_f64(),
+        );
+    }
 }

@@ -261,3 +261,20 @@ async fn an_array_longer_than_its_cap_is_a_422() {
     assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert!(e2e::pointers(&problem).contains("/skills"), "{problem}");
 }
+
+/// An SQS batch as Lambda delivers it to the privacy worker: a message that is not a job is dropped
+/// (retrying cannot help), and a job the worker cannot do (an erasure nobody started) is reported as
+/// that message's failure alone, so the queue redelivers it and, after five, dead-letters it.
+#[tokio::test]
+async fn privacy_worker_drops_what_is_not_a_job_and_reports_a_failing_job_alone() {
+    let state = stack().state("PrivacyWorkerFunction", Clock::System).await;
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&event("privacy-worker-jobs.json")).expect("an SQS event");
+    let response = privacy_worker::handle(&state, batch).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["fixture-erasure-without-a-job"]);
+}

@@ -339,15 +339,30 @@ pub async fn start(state: &AppState, user_id: &str, order: ErasureOrder) -> Resu
     }
 }
 
-/// Counts operations against a budget; a spent budget stops the job where it is.
-struct Budget(usize);
+/// The longest a run (one worker slice) goes on before it checkpoints and pauses, whatever is left
+/// of its operation budget: well inside the worker's 60 s timeout, measured against the slowest store
+/// here (the local emulator with a debug build; see `bench_a_large_user…`).
+pub const MAX_SLICE_TIME: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Counts operations against a budget and the slice's time; either spent stops the job where it is.
+struct Budget {
+    left: usize,
+    until: std::time::Instant,
+}
 
 impl Budget {
+    fn new(operations: usize) -> Self {
+        Self {
+            left: operations,
+            until: std::time::Instant::now() + MAX_SLICE_TIME,
+        }
+    }
+
     fn spend(&mut self) -> bool {
-        if self.0 == 0 {
+        if self.left == 0 || std::time::Instant::now() >= self.until {
             return false;
         }
-        self.0 -= 1;
+        self.left -= 1;
         true
     }
 }
@@ -375,7 +390,7 @@ pub async fn run(state: &AppState, user_id: &str, max_operations: usize) -> Resu
     };
     let mut version = current.version;
     let mut job = current.record;
-    let mut budget = Budget(max_operations);
+    let mut budget = Budget::new(max_operations);
     job.slices = job.slices.saturating_add(1);
     while job.step != ErasureStep::Done {
         let finished = match job.step {
@@ -847,7 +862,7 @@ pub async fn finish_retention(
         Some(at) if at <= now && job.step == ErasureStep::Done => {}
         _ => return Ok(false),
     }
-    let mut budget = Budget(max_operations);
+    let mut budget = Budget::new(max_operations);
     let leftovers: Vec<ItemKey> = state
         .store
         .keys_in_partition(&user_partition(user_id))
@@ -943,8 +958,11 @@ mod tests {
 
     #[test]
     fn a_budget_allows_exactly_its_operations() {
-        let mut budget = Budget(2);
+        let mut budget = Budget::new(2);
         assert!(budget.spend() && budget.spend());
         assert!(!budget.spend());
+        let mut late = Budget::new(5);
+        late.until = std::time::Instant::now();
+        assert!(!late.spend(), "a slice past its time stops");
     }
 }

@@ -170,7 +170,8 @@ pub enum ExportProgress {
 }
 
 /// Builds up to `max_pages` Query pages more of privacy request `request_id`'s export of
-/// `user_id`, in parts of about `part_bytes`, and checkpoints after each page. Re-running it after a
+/// `user_id` (fewer once the slice has run `MAX_SLICE_TIME`), in parts of about `part_bytes`, and
+/// checkpoints after each page. Re-running it after a
 /// crash rewrites the same parts from the last checkpoint (idempotent); once done, it answers the
 /// stored manifest.
 pub async fn build_slice(
@@ -220,7 +221,8 @@ pub async fn build_slice(
     job.slices = job.slices.saturating_add(1);
     let sources = sources(user_id);
     let mut pages = 0;
-    while job.source < sources.len() && pages < max_pages {
+    let until = std::time::Instant::now() + crate::privacy::erasure::MAX_SLICE_TIME;
+    while job.source < sources.len() && pages < max_pages && std::time::Instant::now() < until {
         let pk = &sources[job.source];
         let start = job
             .after_sk
