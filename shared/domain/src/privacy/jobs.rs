@@ -19,8 +19,9 @@ use edge::ApiError;
 use jiff::SignedDuration;
 use platform::AppState;
 use platform::store::StoreError;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+pub use crate::privacy::job_queue::{PrivacyJob, enqueue};
 
 /// Deliveries that fail before the request is shown to privacy officers as stuck.
 pub const STUCK_AFTER: u32 = 3;
@@ -29,16 +30,6 @@ pub const STUCK_AFTER: u32 = 3;
 /// pages of up to 1 MB: 8). The worker's timeout in template.yaml is 60 s; the note of issue 16 and
 /// README give the measured time of a slice.
 pub const WORK_PER_INVOCATION: usize = 400;
-
-/// A job of the privacy worker (ids only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "job", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PrivacyJob {
-    /// Erase `user_id` (their erasure job says why, and which request it answers).
-    Erasure { user_id: String },
-    /// Build the export answering `request_id` of `user_id`.
-    Export { user_id: String, request_id: String },
-}
 
 /// What a slice achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,30 +81,6 @@ impl From<JobError> for ApiError {
             other => Self::Internal(other.to_string()),
         }
     }
-}
-
-impl PrivacyJob {
-    /// The message body.
-    pub fn to_message(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Parses a message body; `None` for anything that is not a job (logged and dropped by the worker).
-    pub fn from_message(body: &str) -> Option<Self> {
-        serde_json::from_str(body).ok()
-    }
-
-    /// The user the job is about.
-    pub fn user_id(&self) -> &str {
-        match self {
-            Self::Erasure { user_id } | Self::Export { user_id, .. } => user_id,
-        }
-    }
-}
-
-/// Queues `job` for the worker.
-pub async fn enqueue(state: &AppState, job: &PrivacyJob) -> Result<(), platform::queue::QueueError> {
-    state.jobs.send(&job.to_message(), 0).await
 }
 
 /// Runs one slice of `job` with a budget of `budget` writes (an export reads `budget / 50` pages,

@@ -7,5 +7,6 @@ pub mod disclosures;
 pub mod erasure;
 pub mod export;
 pub mod inventory;
+pub mod job_queue;
 pub mod jobs;
 pub mod requests;

@@ -552,7 +552,8 @@ pub const EXPORT_PART: ItemType = ItemType {
 };
 
 /// Where the worker is in building one export: the partition it reads, the last key it read, the
-/// parts written and the items counted per type. In the user's partition, under their key.
+/// parts written and the items counted per type (ids and counts: no personal data). In the user's
+/// partition, under their key, so erasure finds it.
 pub const EXPORT_JOB: ItemType = ItemType {
     name: "export_job",
     key: "pk=USER#<user_id> sk=EXPORTJOB#<request_id>",
@@ -561,7 +562,7 @@ pub const EXPORT_JOB: ItemType = ItemType {
         signed("request_id"),
         signed("created_at"),
         signed("source"),
-        personal("after_sk"),
+        signed("after_sk"),
         signed("parts"),
         signed("items_by_type"),
         signed("manifest"),

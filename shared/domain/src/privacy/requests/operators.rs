@@ -460,10 +460,10 @@ pub async fn delete_minor(
         case_reference: Some(reference.to_owned()),
     };
     erasure::start(state, user_id, order).await?;
-    let job = crate::privacy::jobs::PrivacyJob::Erasure {
+    let job = crate::privacy::job_queue::PrivacyJob::Erasure {
         user_id: user_id.to_owned(),
     };
-    if let Err(error) = crate::privacy::jobs::enqueue(state, &job).await {
+    if let Err(error) = crate::privacy::job_queue::enqueue(state, &job).await {
         tracing::warn!(error = %error, "minor's erasure not queued: the hourly run will queue it");
     }
     tracing::info!("minor's data deletion queued");

@@ -251,17 +251,17 @@ pub async fn create(
                     case_reference: None,
                 };
                 erasure::start(state, &caller.user_id, order).await?;
-                crate::privacy::jobs::PrivacyJob::Erasure {
+                crate::privacy::job_queue::PrivacyJob::Erasure {
                     user_id: caller.user_id.clone(),
                 }
             } else {
-                crate::privacy::jobs::PrivacyJob::Export {
+                crate::privacy::job_queue::PrivacyJob::Export {
                     user_id: caller.user_id.clone(),
                     request_id: request.request_id.clone(),
                 }
             };
             // A lost message is not a lost request: the hourly run queues a job that stopped moving.
-            if let Err(error) = crate::privacy::jobs::enqueue(state, &job).await {
+            if let Err(error) = crate::privacy::job_queue::enqueue(state, &job).await {
                 tracing::warn!(error = %error, "privacy job not queued: the hourly run will queue it");
             }
             None
