@@ -56,6 +56,7 @@ pub fn function_router(binary: &str) -> Option<Router> {
         "requests" => Some(requests::router()),
         "scheduling" => Some(scheduling::router()),
         "privacy" => Some(privacy::router()),
+        "support" => Some(support::router()),
         _ => None,
     }
 }

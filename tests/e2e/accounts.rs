@@ -20,7 +20,7 @@ fn address(tag: &str) -> Value {
     json!({"line1": format!("{tag} 12 Larkspur Row"), "city": "Pinedale", "region": "WY", "postal_code": "82941", "country": "US"})
 }
 
-fn customer_body(email: &str, name: &str) -> Value {
+pub(crate) fn customer_body(email: &str, name: &str) -> Value {
     json!({
         "kind": "business",
         "name": name,

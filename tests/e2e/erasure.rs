@@ -446,7 +446,8 @@ fn expiry_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option
 
 /// The proof of issue 16: a person who used every feature (customer and officer: bookings, an
 /// assignment worked with its timesheet, another to come, a paid invoice, consents, privacy requests
-/// with an export, a disclosure, a do-not-hire entry, an access log) asks for deletion through the
+/// with an export, a disclosure, a do-not-hire entry, an access log, support inquiries signed in and
+/// anonymous from their address) asks for deletion through the
 /// gateway. The worker erases them; then a plain read of the whole table (what a backup holds) finds
 /// their id only on the kept categories and none of their personal values anywhere; the report
 /// counts what was found, deleted and kept. After the kept records' period and the purge, nothing of
@@ -578,6 +579,30 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
     .await;
     assert!(invoice["total_cents"].as_i64().unwrap_or(0) > 0, "{invoice}");
 
+    // Support: one inquiry signed in, one sent earlier without signing in from the same address.
+    let inquiry =
+        serde_json::json!({"topic": "billing", "message": "Ask Fenwick-Achterberg about the regatta bill"});
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/me/support/inquiries",
+        Some(&token),
+        Some(&inquiry),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    let anonymous = serde_json::json!({"name": "Persephone Fenwick-Achterberg", "email": email,
+        "topic": "information", "message": "Do you staff regattas?"});
+    let (status, answer) = call_api(
+        Method::POST,
+        "/v1/support/inquiries",
+        None,
+        Some(&anonymous),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+
     // Consents, an export, a correction, a disclosure, a do-not-hire entry.
     let consent = serde_json::json!({"marketing": false, "source": "app"});
     let (status, answer) = call_api(
@@ -682,6 +707,14 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
     ] {
         assert!(count(kind, "found") >= 1, "{kind} was counted: {report:#}");
     }
+    assert_eq!(
+        (
+            count("support_inquiry", "found"),
+            count("support_inquiry", "deleted")
+        ),
+        (2, 2),
+        "both inquiries, the anonymous one included: {report:#}"
+    );
     for item in &items {
         let (found, deleted, kept) = (
             item["found"].as_u64(),
@@ -711,6 +744,8 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
     personal.extend([
         "Ottoline".to_owned(),
         "argued with".to_owned(),
+        "Fenwick-Achterberg".to_owned(),
+        "staff regattas".to_owned(),
         "CV-2026-118".to_owned(),
     ]);
     let kept_types = [

@@ -18,4 +18,5 @@ mod resources;
 mod retention;
 mod scheduling;
 mod storage;
+mod support;
 mod telemetry;

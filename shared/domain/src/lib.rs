@@ -19,4 +19,5 @@ pub mod privacy;
 pub mod samples;
 pub mod scheduling;
 pub mod service_requests;
+pub mod support;
 pub mod tax;

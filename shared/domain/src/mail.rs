@@ -292,6 +292,44 @@ pub fn payment_failed(first_name: &str, event_name: &str, owed_cents: i64, code:
     )
 }
 
+/// Acknowledges a support inquiry to the address it gave. It never repeats the message, so the form
+/// cannot carry someone else's words to a stranger's mailbox.
+pub fn inquiry_received(inquiry_id: &str) -> Mail {
+    service_message(
+        "We received your message".to_owned(),
+        "there",
+        &[
+            format!("we received your message to OfficerTRAK support (reference {inquiry_id})."),
+            "We answer by e-mail to this address. If you did not write to us, you can ignore this mail."
+                .to_owned(),
+        ],
+    )
+}
+
+/// Support's answer to an inquiry (the recipient wrote it; replying reaches the support address).
+pub fn inquiry_answered(inquiry_id: &str, answer: &str) -> Mail {
+    service_message(
+        format!("Re: your message to OfficerTRAK support ({inquiry_id})"),
+        "there",
+        &[
+            answer.to_owned(),
+            "Reply to this mail to write to us again.".to_owned(),
+        ],
+    )
+}
+
+/// Tells the privacy officers a report about a minor's data arrived (its reference only).
+pub fn minor_report_received(inquiry_id: &str) -> Mail {
+    service_message(
+        "A report about a minor's data".to_owned(),
+        "privacy team",
+        &[
+            format!("A support inquiry reports that we may hold data about someone under 18: {inquiry_id}."),
+            "Read it (GET /v1/support/inquiries/{id}); to delete the minor's data, use POST /v1/admin/minors/{user_id} with the inquiry as case_reference.".to_owned(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,17 +20,20 @@ pub enum Role {
     Dispatcher,
     PrivacyOfficer,
     Ops,
+    /// Staff who answer support inquiries.
+    Support,
 }
 
 impl Role {
     /// Every role, in the order template.yaml declares the groups.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Self::Customer,
         Self::Provider,
         Self::AgencyAdmin,
         Self::Dispatcher,
         Self::PrivacyOfficer,
         Self::Ops,
+        Self::Support,
     ];
 
     /// The Cognito group name of this role.
@@ -42,6 +45,7 @@ impl Role {
             Self::Dispatcher => "dispatcher",
             Self::PrivacyOfficer => "privacy_officer",
             Self::Ops => "ops",
+            Self::Support => "support",
         }
     }
 }

@@ -61,12 +61,25 @@ const PRIVACY: RouteLimits = RouteLimits {
     },
 };
 
+const SUPPORT: RouteLimits = RouteLimits {
+    group: "support",
+    per_ip: Limit {
+        max: 30,
+        window_seconds: 3600,
+    },
+    per_account: Limit {
+        max: 20,
+        window_seconds: 3600,
+    },
+};
+
 /// The limits that apply to `route_key`, if any.
 pub fn limits_for(route_key: &str) -> Option<RouteLimits> {
     let (method, path) = route_key.split_once(' ')?;
     match (method, path) {
         ("POST", "/v1/customers" | "/v1/providers") => Some(REGISTRATION),
         ("GET", "/v1/me") => Some(AFTER_SIGN_IN),
+        ("POST", "/v1/support/inquiries" | "/v1/me/support/inquiries") => Some(SUPPORT),
         (_, path)
             if path.starts_with("/v1/privacy-requests") || path.starts_with("/v1/me/data-inventory") =>
         {

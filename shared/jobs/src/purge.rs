@@ -175,6 +175,8 @@ pub struct DueReview {
     pub requests_completed: usize,
     /// Bookings nobody approved before their start, expired as rejected.
     pub unapproved_expired: usize,
+    /// Support inquiries closed after a quiet period (their retention period starts).
+    pub inquiries_closed: usize,
     /// Items whose step failed this run (logged; the next run tries again).
     pub failed: usize,
 }
@@ -205,7 +207,8 @@ pub async fn review_due(
                 .sk
                 .starts_with(domain::accounts::memberships::MEMBERSHIP_PREFIX);
             let request = key.pk.starts_with("USER#") && key.sk.starts_with("REQUEST#");
-            if !membership && !request {
+            let inquiry = key.sk.starts_with(domain::support::INQUIRY_PREFIX);
+            if !membership && !request && !inquiry {
                 continue;
             }
             if reviewed == max {
@@ -213,7 +216,15 @@ pub async fn review_due(
             }
             reviewed += 1;
             // One item that fails is logged and left for the next run; the others go on.
-            if membership {
+            if inquiry {
+                match domain::support::close_if_quiet(state, key).await {
+                    Ok(closed) => review.inquiries_closed += usize::from(closed),
+                    Err(error) => {
+                        review.failed += 1;
+                        tracing::warn!(error = %error, "inquiry review failed");
+                    }
+                }
+            } else if membership {
                 match domain::scheduling::review_membership(state, key).await {
                     Ok(MembershipReview::NoticeSent) => review.membership_lapse_notices += 1,
                     Ok(MembershipReview::Lapsed) => review.memberships_lapsed += 1,

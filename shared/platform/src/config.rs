@@ -25,6 +25,9 @@ pub struct Config {
     /// URL of the queue of privacy jobs (erasures, exports) the privacy worker takes
     /// (`PrivacyJobsQueue`).
     pub privacy_jobs_queue_url: String,
+    /// The support address (the policy's support@officertrak.com): every mail we send names it as
+    /// Reply-To, so a person's answer reaches support, never the no-reply sender.
+    pub support_address: String,
 }
 
 /// A required environment variable is missing or empty; the message names it.
@@ -36,7 +39,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Names of the environment variables, in one place so that tests and the local stack agree.
-    pub const VARIABLES: [&'static str; 9] = [
+    pub const VARIABLES: [&'static str; 10] = [
         "TABLE_NAME",
         "KEY_STORE_TABLE_NAME",
         "DATA_KEY_ARN",
@@ -46,6 +49,7 @@ impl Config {
         "STRIPE_API_BASE",
         "STRIPE_SECRET_ID",
         "PRIVACY_JOBS_QUEUE_URL",
+        "SUPPORT_ADDRESS",
     ];
 
     /// Reads the configuration from the process environment (the Lambda case).
@@ -71,6 +75,7 @@ impl Config {
             stripe_api_base: get("STRIPE_API_BASE")?,
             stripe_secret_id: get("STRIPE_SECRET_ID")?,
             privacy_jobs_queue_url: get("PRIVACY_JOBS_QUEUE_URL")?,
+            support_address: get("SUPPORT_ADDRESS")?,
         })
     }
 }

@@ -68,6 +68,27 @@ pub trait UserDirectory: Send + Sync {
     async fn list_group(&self, group: &str, page: Option<String>) -> Result<UserPage, DirectoryError>;
 }
 
+/// The e-mail addresses of every member of `group` (staff alerts: privacy officers, support). A
+/// directory failure ends the list early and is logged: an alert must never fail the work it reports.
+pub async fn group_addresses(directory: &dyn UserDirectory, group: &str) -> Vec<String> {
+    let mut addresses = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match directory.list_group(group, token.take()).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(error = %error, group, "group members not listed");
+                return addresses;
+            }
+        };
+        addresses.extend(page.users.into_iter().filter_map(|user| user.email));
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return addresses,
+        }
+    }
+}
+
 /// The Cognito user pool adapter.
 pub struct CognitoDirectory {
     client: aws_sdk_cognitoidentityprovider::Client,

@@ -34,12 +34,18 @@ pub trait Mailer: Send + Sync {
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
     sender: String,
+    reply_to: String,
 }
 
 impl SesMailer {
-    /// An adapter sending from `sender`, which SES must have verified.
-    pub fn new(client: aws_sdk_sesv2::Client, sender: String) -> Self {
-        Self { client, sender }
+    /// An adapter sending from `sender`, which SES must have verified, with replies going to
+    /// `reply_to` (the support address: a person answering any of our mails reaches support).
+    pub fn new(client: aws_sdk_sesv2::Client, sender: String, reply_to: String) -> Self {
+        Self {
+            client,
+            sender,
+            reply_to,
+        }
     }
 }
 
@@ -56,6 +62,7 @@ impl Mailer for SesMailer {
         self.client
             .send_email()
             .from_email_address(&self.sender)
+            .reply_to_addresses(&self.reply_to)
             .destination(Destination::builder().to_addresses(recipient).build())
             .content(
                 EmailContent::builder()

@@ -36,11 +36,14 @@ pub enum RetentionClass {
     /// while the erasure runs, then the longest token lifetime (1 h, Cognito's default, which
     /// template.yaml keeps) plus an hour after the user-pool user is deleted.
     Revocation,
+    /// A support inquiry and its answers: 2 years after it is closed (a complaint about how it was
+    /// handled, a question that comes back).
+    SupportInquiry,
 }
 
 impl RetentionClass {
     /// Every class, for documentation and tests.
-    pub const ALL: [RetentionClass; 11] = [
+    pub const ALL: [RetentionClass; 12] = [
         Self::Account,
         Self::ServiceRequest,
         Self::TaxRecord,
@@ -52,6 +55,7 @@ impl RetentionClass {
         Self::Metrics,
         Self::Export,
         Self::Revocation,
+        Self::SupportInquiry,
     ];
 
     /// How long after its start an item of this class is kept; `None` while the account lives.
@@ -67,6 +71,7 @@ impl RetentionClass {
             Self::Metrics => Some(2.years()),
             Self::Export => Some(7.days()),
             Self::Revocation => Some(2.hours()),
+            Self::SupportInquiry => Some(2.years()),
         }
     }
 
@@ -84,6 +89,7 @@ impl RetentionClass {
             Self::Metrics => "the day counted",
             Self::Export => "generation of the export",
             Self::Revocation => "the deletion of the user-pool user (kept while the erasure runs)",
+            Self::SupportInquiry => "the closing of the inquiry",
         }
     }
 
@@ -102,6 +108,9 @@ impl RetentionClass {
             Self::Export => "legal obligation: the right of access and portability (delivery to the subject)",
             Self::Revocation => {
                 "legal obligation: an erased person's still-valid token must not write new data"
+            }
+            Self::SupportInquiry => {
+                "legitimate interest: answering the person, and follow-ups or complaints about the answer"
             }
         }
     }

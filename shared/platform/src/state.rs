@@ -77,6 +77,7 @@ impl AppState {
             mailer: Arc::new(SesMailer::new(
                 aws_sdk_sesv2::Client::new(sdk),
                 config.mail_sender.clone(),
+                config.support_address.clone(),
             )),
             directory: Arc::new(CognitoDirectory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(sdk),

@@ -140,6 +140,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[],
     },
     Description {
+        item_type: &schema::SUPPORT_INQUIRY,
+        what: "the messages you sent our support and their answers",
+        purpose: "to answer you",
+        source: "you, when you write to support (signed in, or from your account's address)",
+        shared_with: &[PROCESSORS, LEGAL],
+    },
+    Description {
         item_type: &schema::EXPORT_PART,
         what: "data exports you asked for",
         purpose: "to give you your data",

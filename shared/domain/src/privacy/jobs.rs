@@ -86,6 +86,12 @@ impl From<JobError> for ApiError {
 /// Runs one slice of `job` with a budget of `budget` writes (an export reads `budget / 50` pages,
 /// at least one). Returns whether to queue it again.
 pub async fn work(state: &AppState, job: &PrivacyJob, budget: usize) -> Result<JobOutcome, JobError> {
+    // Inquiries the person sent without signing in, from their verified address, join their data
+    // first: the export shows them and the erasure deletes them.
+    let (_, more) = crate::support::adopt_anonymous(state, job.user_id(), (budget / 4).max(1)).await?;
+    if more {
+        return Ok(JobOutcome::Continue);
+    }
     match job {
         PrivacyJob::Erasure { user_id } => erase(state, user_id, budget).await,
         PrivacyJob::Export { user_id, request_id } => {

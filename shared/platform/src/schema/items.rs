@@ -616,6 +616,31 @@ pub const POLICY_ANNOUNCEMENT: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A support or information inquiry and support's answers: in the sender's partition when signed in,
+/// under a keyed hash of their address (`INQUIRER#<hmac>`) when not. Owned by `domain::support`.
+pub const SUPPORT_INQUIRY: ItemType = ItemType {
+    name: "support_inquiry",
+    key: "pk=USER#<user_id> | INQUIRER#<email hmac> sk=INQUIRY#<uuid>",
+    attributes: &[
+        signed("inquiry_id"),
+        signed("user_id"),
+        signed("inquirer_hash"),
+        personal("name"),
+        personal("email"),
+        personal("phone"),
+        signed("topic"),
+        personal("message"),
+        signed("minor_report"),
+        unsigned("status"),
+        personal("answers"),
+        signed("created_at"),
+        signed("closed_at"),
+        signed("closed_by"),
+    ],
+    retention: RetentionClass::SupportInquiry,
+    indexes: &["gsi1", "by-due-date"],
+};
+
 /// Every item type of the table.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &CUSTOMER_ACCOUNT,
@@ -652,4 +677,5 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &PRIVACY_REQUEST_POINTER,
     &POLICY_ANNOUNCEMENT,
     &REVOKED_SUBJECT,
+    &SUPPORT_INQUIRY,
 ];

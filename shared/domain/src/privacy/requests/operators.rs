@@ -156,26 +156,7 @@ pub(super) async fn alert_stuck(state: &AppState, request_id: &str, attempts: u3
 
 /// The e-mail addresses of the `privacy_officer` group, from the user pool.
 async fn privacy_officer_addresses(state: &AppState) -> Vec<String> {
-    let mut addresses = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = match state
-            .directory
-            .list_group(Role::PrivacyOfficer.group_name(), token.take())
-            .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(error = %error, "privacy officers not listed");
-                return addresses;
-            }
-        };
-        addresses.extend(page.users.into_iter().filter_map(|user| user.email));
-        match page.next {
-            Some(next) => token = Some(next),
-            None => return addresses,
-        }
-    }
+    platform::directory::group_addresses(state.directory.as_ref(), Role::PrivacyOfficer.group_name()).await
 }
 
 /// Finds a request's owner by request id (for privacy officers, who act by id).

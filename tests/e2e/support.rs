@@ -1,0 +1,526 @@
+//! Support inquiries through the local gateway: an anonymous and a signed-in inquiry are
+//! acknowledged, answered by mail (read back from the emulator's SES) and closed with their retention
+//! clock running; a report about a minor reaches the privacy officers; inquiries are the sender's data
+//! (inventory, export) and go with their erasure, including those sent anonymously from their address.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use e2e::{await_request, call_api, mails_to, stack, sub_of, unique_email};
+use platform::Clock;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Every raw item (no decryption) of partition `pk`, as debug text.
+async fn raw_items(pk: &str) -> Vec<String> {
+    let state = stack().state("SupportFunction", Clock::System).await;
+    state
+        .store
+        .raw()
+        .query()
+        .table_name(state.store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .send()
+        .await
+        .expect("raw query")
+        .items
+        .unwrap_or_default()
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect()
+}
+
+fn anonymous_partition(inquiry_id: &str) -> String {
+    let hash = inquiry_id
+        .split('.')
+        .nth(1)
+        .expect("the id names the address hash");
+    format!("INQUIRER#{hash}")
+}
+
+async fn send_anonymous(email: &str, topic: &str, message: &str) -> Value {
+    let body = json!({"name": "Marguerite Oyelaran", "email": email, "topic": topic, "message": message});
+    let (status, receipt) = call_api(Method::POST, "/v1/support/inquiries", None, Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    receipt
+}
+
+fn queue_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["inquiry_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_anonymous_inquiry_is_acknowledged_answered_by_mail_and_closed_with_its_clock_running() {
+    let stack = stack();
+    let email = unique_email("asker");
+    let message = "Do you staff school graduations in Sublette County? Ask for Ms Oyelaran.";
+    let receipt = send_anonymous(&email, "information", message).await;
+    let id = receipt["inquiry_id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("a."), "{receipt}");
+    assert_eq!(receipt["status"], "open");
+
+    // The acknowledgement names the reference, never the message.
+    let acknowledgement = mails_to(&email).await;
+    assert_eq!(acknowledgement.len(), 1, "{acknowledgement:?}");
+    assert!(acknowledgement[0].contains(&id));
+    assert!(
+        !acknowledgement[0].contains("graduations"),
+        "{}",
+        acknowledgement[0]
+    );
+
+    // Stored encrypted: neither the name, the address nor the message is readable in the table.
+    let raw = raw_items(&anonymous_partition(&id)).await.join("\n");
+    assert!(raw.contains("support_inquiry"), "{raw}");
+    for plain in ["Oyelaran", "graduations", email.as_str()] {
+        assert!(!raw.contains(plain), "{plain} is stored in plaintext");
+    }
+
+    // Bad input: a clear error, nothing stored.
+    for (body, pointer) in [
+        (
+            json!({"name": "A", "email": "not-an-address", "topic": "general", "message": "hi"}),
+            "/email",
+        ),
+        (
+            json!({"name": "A", "email": email, "topic": "general", "message": ""}),
+            "/message",
+        ),
+        (
+            json!({"name": "A", "email": email, "topic": "general", "message": "x".repeat(5001)}),
+            "/message",
+        ),
+    ] {
+        let (status, problem) =
+            call_api(Method::POST, "/v1/support/inquiries", None, Some(&body), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(e2e::pointers(&problem).contains(pointer), "{problem}");
+    }
+    let body = json!({"name": "A", "email": email, "topic": "gossip", "message": "hi"});
+    let (status, problem) = call_api(Method::POST, "/v1/support/inquiries", None, Some(&body), None).await;
+    assert!(status.is_client_error(), "{status} {problem}");
+
+    // Only support staff see the queue; support sees the sender's word marked as such.
+    let customer = stack.user("curious", &["customer"]).await.id_token;
+    let (status, _) = call_api(Method::GET, "/v1/support/inquiries", Some(&customer), None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{id}"),
+        Some(&customer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call_api(Method::GET, "/v1/support/inquiries", None, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let support = stack.user("helpdesk", &["support"]).await.id_token;
+    let (status, queue) = call_api(Method::GET, "/v1/support/inquiries", Some(&support), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let seen = queue["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["inquiry_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("the inquiry is in the open queue: {queue}"))
+        .clone();
+    assert_eq!(seen["sender"], "unverified");
+    assert_eq!(seen["message"], message);
+    assert_eq!(seen["email"], email.as_str());
+
+    // The answer is mailed to the address given, and kept.
+    let answer = json!({"message": "Yes: our officers staff graduations across Sublette County."});
+    let path = format!("/v1/support/inquiries/{id}/answers");
+    let (status, _) = call_api(Method::POST, &path, Some(&customer), Some(&answer), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only support answers");
+    let (status, answered) = call_api(Method::POST, &path, Some(&support), Some(&answer), None).await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answers"][0]["mailed"], true, "{answered}");
+    let mails = mails_to(&email).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("staff graduations across Sublette")),
+        "the answer reached the sender: {mails:?}"
+    );
+    let (_, open) = call_api(Method::GET, "/v1/support/inquiries", Some(&support), None, None).await;
+    assert!(
+        !queue_ids(&open).contains(&id),
+        "answered inquiries leave the open queue"
+    );
+    let (_, waiting) = call_api(
+        Method::GET,
+        "/v1/support/inquiries?status=answered",
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert!(queue_ids(&waiting).contains(&id), "{waiting}");
+
+    // Closing starts the 2-year retention: the item carries its expiry, the queue forgets it.
+    let close = format!("/v1/support/inquiries/{id}/close");
+    let (status, closed) = call_api(Method::POST, &close, Some(&support), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    let closed_at: jiff::Timestamp = closed["closed_at"]
+        .as_str()
+        .expect("closed_at")
+        .parse()
+        .expect("time");
+    let kept_until: jiff::Timestamp = closed["kept_until"]
+        .as_str()
+        .expect("kept_until")
+        .parse()
+        .expect("time");
+    let kept = kept_until.duration_since(closed_at).as_hours();
+    assert!((365 * 2 * 24..=366 * 2 * 24).contains(&kept), "kept {kept} h");
+    let raw = raw_items(&anonymous_partition(&id)).await.join("\n");
+    assert!(
+        raw.contains(&format!("\"expires_at\": N(\"{}\")", kept_until.as_second())),
+        "the TTL attribute is set: {raw}"
+    );
+    let (status, _) = call_api(Method::POST, &close, Some(&support), None, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "closing twice");
+    let (status, _) = call_api(Method::POST, &path, Some(&support), Some(&answer), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a closed inquiry takes no answer");
+    let (_, waiting) = call_api(
+        Method::GET,
+        "/v1/support/inquiries?status=answered",
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert!(!queue_ids(&waiting).contains(&id));
+    let (status, read) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, read["status"].clone()),
+        (StatusCode::OK, json!("closed"))
+    );
+
+    // A forged id reaches nothing.
+    for forged in ["u.someone.else", "a.x.y", "USER%23x", "u.a%23b.c"] {
+        let (status, problem) = call_api(
+            Method::GET,
+            &format!("/v1/support/inquiries/{forged}"),
+            Some(&support),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{forged}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn an_address_cannot_flood_support_or_a_strangers_mailbox() {
+    let email = unique_email("flooded");
+    for _ in 0..5 {
+        send_anonymous(&email, "general", "Hello").await;
+    }
+    let body = json!({"name": "A", "email": email, "topic": "general", "message": "Hello"});
+    let (status, problem) = call_api(Method::POST, "/v1/support/inquiries", None, Some(&body), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    assert_eq!(mails_to(&email).await.len(), 5, "no mail for the refused one");
+}
+
+#[tokio::test]
+async fn a_quiet_inquiry_is_closed_by_the_hourly_run() {
+    let email = unique_email("quiet");
+    let id = send_anonymous(&email, "booking", "Is a Saturday booking possible?").await["inquiry_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let key = platform::store::ItemKey::new(
+        anonymous_partition(&id),
+        format!("INQUIRY#{}", id.rsplit('.').next().expect("uuid")),
+    );
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 89);
+    let state = stack().state("RetentionFunction", Clock::fixed(soon)).await;
+    assert!(
+        !domain::support::close_if_quiet(&state, &key)
+            .await
+            .expect("review"),
+        "not yet due after 89 days"
+    );
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 91);
+    let state = stack().state("RetentionFunction", Clock::fixed(due)).await;
+    assert!(
+        domain::support::close_if_quiet(&state, &key)
+            .await
+            .expect("review")
+    );
+    let support = stack().user("helpdesk", &["support"]).await.id_token;
+    let (_, read) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(read["status"], "closed", "{read}");
+    assert!(read["kept_until"].is_string(), "its retention runs: {read}");
+    assert!(
+        !domain::support::close_if_quiet(&state, &key)
+            .await
+            .expect("review"),
+        "closing is done once"
+    );
+}
+
+#[tokio::test]
+async fn a_report_about_a_minor_reaches_the_privacy_officers_and_only_that() {
+    let stack = stack();
+    let officer_email = unique_email("privacy-officer");
+    let officer = stack
+        .user_with_email(&officer_email, &["privacy_officer"])
+        .await
+        .id_token;
+    let report = send_anonymous(
+        &unique_email("parent"),
+        "minor_data",
+        "My son (15) has an account.",
+    )
+    .await;
+    let report_id = report["inquiry_id"].as_str().expect("id").to_owned();
+    let other = send_anonymous(&unique_email("other"), "billing", "A question about an invoice").await;
+    let other_id = other["inquiry_id"].as_str().expect("id").to_owned();
+
+    let mails = mails_to(&officer_email).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains(&report_id) && !m.contains("My son")),
+        "the privacy officers are told the reference only: {mails:?}"
+    );
+    assert!(!mails.iter().any(|m| m.contains(&other_id)));
+    let (status, queue) = call_api(Method::GET, "/v1/support/inquiries", Some(&officer), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let ids = queue_ids(&queue);
+    assert!(ids.contains(&report_id), "{queue}");
+    assert!(
+        !ids.contains(&other_id),
+        "a privacy officer sees only reports about minors"
+    );
+    assert!(
+        queue["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|i| i["minor_report"] == true)
+    );
+    let (status, read) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{report_id}"),
+        Some(&officer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, read["minor_report"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, _) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{other_id}"),
+        Some(&officer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call_api(
+        Method::POST,
+        &format!("/v1/support/inquiries/{report_id}/close"),
+        Some(&officer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "support closes, not the privacy officers"
+    );
+}
+
+#[tokio::test]
+async fn inquiries_are_the_senders_data_in_the_inventory_and_export_and_go_with_their_erasure() {
+    let stack = stack();
+    let email = unique_email("member");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    let body = crate::accounts::customer_body(&email, "Temperance Aldous-Okafor");
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+
+    // Before signing in to write, they wrote anonymously from the same address (another spelling).
+    let anonymous = send_anonymous(&email.to_uppercase(), "account", "Can I book for my school?").await;
+    let anonymous_id = anonymous["inquiry_id"].as_str().expect("id").to_owned();
+
+    // Signed in: the body cannot name another address to be answered at.
+    let forged =
+        json!({"topic": "billing", "message": "Where is my invoice?", "email": "attacker@example.com"});
+    let (status, _) = call_api(
+        Method::POST,
+        "/v1/me/support/inquiries",
+        Some(&token),
+        Some(&forged),
+        None,
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    let mine = json!({"topic": "billing", "message": "Where is my invoice for the regatta?"});
+    let (status, receipt) = call_api(
+        Method::POST,
+        "/v1/me/support/inquiries",
+        Some(&token),
+        Some(&mine),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let id = receipt["inquiry_id"].as_str().expect("id").to_owned();
+    assert_eq!(id.split('.').nth(1), Some(user_id.as_str()));
+
+    // Support answers; the mail goes to the account's verified address.
+    let support = stack.user("helpdesk", &["support"]).await.id_token;
+    let answer = json!({"message": "Your regatta invoice is under Invoices in the app."});
+    let (status, answered) = call_api(
+        Method::POST,
+        &format!("/v1/support/inquiries/{id}/answers"),
+        Some(&support),
+        Some(&answer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["sender"], "account");
+    assert!(
+        mails_to(&email)
+            .await
+            .iter()
+            .any(|m| m.contains("under Invoices in the app")),
+        "answered at the verified address"
+    );
+    let (status, own) = call_api(Method::GET, "/v1/me/support/inquiries", Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(queue_ids(&own), vec![id.clone()]);
+    assert_eq!(own["items"][0]["answers"][0]["message"], answer["message"]);
+    let stranger = stack.user("stranger", &["customer"]).await.id_token;
+    let (_, theirs) = call_api(
+        Method::GET,
+        "/v1/me/support/inquiries",
+        Some(&stranger),
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        queue_ids(&theirs).is_empty(),
+        "nobody reads another's inquiries: {theirs}"
+    );
+
+    let (status, inventory) = call_api(Method::GET, "/v1/me/data-inventory", Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{inventory}");
+    let category = inventory["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["category"] == "support_inquiry")
+        .unwrap_or_else(|| panic!("the inventory describes inquiries: {inventory}"))
+        .clone();
+    assert_eq!(category["records_held"], 1, "{category}");
+    assert_eq!(category["retention"]["class"], "support_inquiry");
+
+    // The access export holds both: the signed-in one and the one sent anonymously from the address.
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&json!({"type": "access", "jurisdiction": "ccpa"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let access = await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(access["status"], "fulfilled", "{access}");
+    let manifest = &access["result"]["export"];
+    assert_eq!(manifest["items_by_type"]["support_inquiry"], 2, "{manifest}");
+    let export_path = format!(
+        "/v1/privacy-requests/{}/export",
+        access["id"].as_str().expect("id")
+    );
+    let mut document = String::new();
+    for part in 0..manifest["parts"].as_u64().expect("parts") {
+        let response = reqwest::Client::new()
+            .get(stack.url(&format!("{export_path}?part={part}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("part");
+        document.push_str(&response.text().await.expect("text"));
+    }
+    assert!(document.contains("Where is my invoice for the regatta?"));
+    assert!(document.contains("Can I book for my school?"));
+    assert!(
+        raw_items(&anonymous_partition(&anonymous_id)).await.is_empty(),
+        "the anonymous inquiry moved into the user's own partition, under their key"
+    );
+
+    // Erased with the user: nothing of either inquiry is left.
+    let (status, deletion) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&json!({"type": "deletion", "jurisdiction": "ccpa"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deletion}");
+    let done = await_request(&token, deletion["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let report = &done["result"]["erasure"];
+    let counted = report["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["item_type"] == "support_inquiry")
+        .unwrap_or_else(|| panic!("the erasure report counts inquiries: {report}"))
+        .clone();
+    assert_eq!(
+        (counted["found"].clone(), counted["deleted"].clone()),
+        (json!(2), json!(2)),
+        "{counted}"
+    );
+    let left = raw_items(&platform::keys::user_partition(&user_id)).await;
+    assert!(
+        !left.iter().any(|item| item.contains("support_inquiry")),
+        "no inquiry survives the erasure: {left:?}"
+    );
+    let (status, _) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
