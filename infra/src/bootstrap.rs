@@ -132,6 +132,7 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
         ensure_table(&dynamodb, logical_id, properties, &mut stack).await?;
     }
     ensure_queues(&aws_sdk_sqs::Client::new(&sdk), &template, &mut stack).await?;
+    ensure_buckets(&s3_client(&sdk), &template, &mut stack).await?;
     ensure_identity(
         &aws_sdk_cognitoidentityprovider::Client::new(&sdk),
         &template,
@@ -253,6 +254,43 @@ async fn ensure_queues(
                 .attributes
                 .insert((logical_id.to_owned(), attribute.to_owned()), value);
         }
+    }
+    Ok(())
+}
+
+/// An S3 client for the emulator: moto serves buckets by path (`<endpoint>/<bucket>/<key>`), not as
+/// subdomains of 127.0.0.1.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// The template's S3 buckets, named after their logical ids in lower case (bucket names allow no
+/// capitals). `!Ref` gives the name, `!GetAtt` its `Arn`, as in CloudFormation.
+async fn ensure_buckets(
+    s3: &aws_sdk_s3::Client,
+    template: &Template,
+    stack: &mut LocalStack,
+) -> Result<(), BootstrapError> {
+    for (logical_id, _) in template.resources_of_type("AWS::S3::Bucket") {
+        let name = logical_id.to_lowercase();
+        let created = s3.create_bucket().bucket(&name).send().await;
+        if let Err(error) = created
+            && !matches!(
+                error.code(),
+                Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+            )
+        {
+            return Err(aws_error(logical_id)(error));
+        }
+        stack.refs.insert(logical_id.to_owned(), name.clone());
+        stack.attributes.insert(
+            (logical_id.to_owned(), "Arn".to_owned()),
+            format!("arn:aws:s3:::{name}"),
+        );
     }
     Ok(())
 }

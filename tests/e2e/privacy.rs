@@ -1010,3 +1010,79 @@ async fn a_user_without_an_account_can_opt_out_and_get_an_export() {
     let (status, _) = post(&token, json!({"type": "restriction"}), None).await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// An export the worker builds over several slices shows, between them, that it is in progress and
+/// how far it got (items read and slices spent, growing), then the manifest; the progress is gone
+/// once it is fulfilled. The queue is an in-memory one here, so that this test drives the slices
+/// itself (with a budget of one page each) instead of the harness's worker.
+#[tokio::test]
+async fn an_export_shows_its_progress_slice_by_slice_then_its_manifest() {
+    use domain::privacy::jobs::{self, JobOutcome, PrivacyJob};
+    let mut state = stack().state("PrivacyFunction", Clock::System).await;
+    let queue = std::sync::Arc::new(platform::queue::MemoryQueue::default());
+    state.jobs = queue.clone();
+    let user_id = e2e::new_user(&state).await;
+    state
+        .store
+        .create(&domain::samples::customer(&user_id, &unique_email("progress")))
+        .await
+        .expect("account");
+    let entries = 450;
+    for n in 0..entries {
+        let entry = edge::access_log::AccessLogEntry {
+            log_owner: user_id.clone(),
+            request_id: format!("progress-{n:04}"),
+            route: "GET /v1/me".into(),
+            status_code: 200,
+            accessed_at: Timestamp::now(),
+            source_ip: Some(format!("10.2.{}.{}", n / 250, n % 250)),
+        };
+        state.store.create(&entry).await.expect("entry");
+    }
+    let subject = caller(&user_id, &[Role::Customer], Some(Timestamp::now()));
+    let input = RequestInput {
+        kind: RequestType::Access,
+        jurisdiction: Some(Jurisdiction::Gdpr),
+        customer: None,
+        provider: None,
+    };
+    let (view, created) = requests::create(&state, &subject, input, None)
+        .await
+        .expect("request");
+    assert!(created);
+    assert_eq!(view.status, "in_progress");
+    assert_eq!(queue.sent().len(), 1, "the job is queued, not run in the call");
+    let job = PrivacyJob::Export {
+        user_id: user_id.clone(),
+        request_id: view.id.clone(),
+    };
+    let mut seen = Vec::new();
+    loop {
+        match jobs::work(&state, &job, 1).await.expect("a slice") {
+            JobOutcome::Continue => {
+                let now = requests::read_mine(&state, &subject, &view.id)
+                    .await
+                    .expect("read");
+                assert_eq!(now.status, "in_progress");
+                let progress = now.progress.expect("the request shows its progress");
+                assert_eq!(progress.stage, "export: reading");
+                seen.push((progress.slices, progress.items));
+            }
+            JobOutcome::Finished => break,
+        }
+        assert!(seen.len() < 100, "the export finishes");
+    }
+    println!("progress seen between slices (slices, items): {seen:?}");
+    assert!(seen.len() >= 2, "several slices: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1) && seen[seen.len() - 1].1 > seen[0].1,
+        "slices and items grow: {seen:?}"
+    );
+    let done = requests::read_mine(&state, &subject, &view.id)
+        .await
+        .expect("read");
+    assert_eq!(done.status, "fulfilled");
+    assert!(done.progress.is_none(), "no progress once fulfilled");
+    let manifest = done.result.and_then(|r| r.export).expect("the manifest");
+    assert_eq!(manifest.items_by_type.get("access_log_entry"), Some(&entries));
+}

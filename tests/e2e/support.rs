@@ -146,8 +146,9 @@ async fn an_anonymous_inquiry_is_acknowledged_answered_by_mail_and_closed_with_i
     assert!(
         mails
             .iter()
-            .any(|m| m.contains("staff graduations across Sublette")),
-        "the answer reached the sender: {mails:?}"
+            .any(|m| m.contains("staff graduations across Sublette")
+                && m.contains("\"source\":\"support@officertrak.com\"")),
+        "the answer reached the sender, from the support address: {mails:?}"
     );
     let (_, open) = call_api(Method::GET, "/v1/support/inquiries", Some(&support), None, None).await;
     assert!(
@@ -523,4 +524,292 @@ async fn inquiries_are_the_senders_data_in_the_inventory_and_export_and_go_with_
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Delivers a message to the support address the way SES does: the raw message into the mail
+/// bucket under `inbound/<message id>`, then the receipt event (from `events/`) to the inbound-mail
+/// function, in process. Returns the message id and what became of the message.
+async fn deliver(
+    from: &str,
+    subject: &str,
+    body: &str,
+    received_at: jiff::Timestamp,
+    spam: &str,
+) -> (String, domain::support::MailOutcome) {
+    let message_id = uuid::Uuid::new_v4().simple().to_string();
+    deliver_as(&message_id, from, subject, body, received_at, spam).await
+}
+
+async fn deliver_as(
+    message_id: &str,
+    from: &str,
+    subject: &str,
+    body: &str,
+    received_at: jiff::Timestamp,
+    spam: &str,
+) -> (String, domain::support::MailOutcome) {
+    let stack = stack();
+    let sdk = stack.sdk().await;
+    let s3 = infra::bootstrap::s3_client(&sdk);
+    let bucket = stack
+        .stack
+        .physical_id("SupportMailBucket")
+        .expect("the mail bucket");
+    let raw = format!(
+        "From: {from}\r\nTo: support@officertrak.com\r\nSubject: {subject}\r\nMessage-ID: <{message_id}@mail.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key(format!("{}{message_id}", inbound_mail::OBJECT_PREFIX))
+        .body(raw.into_bytes().into())
+        .send()
+        .await
+        .expect("the message is stored");
+    let mut event: Value = serde_json::from_str(&e2e::event("inbound-mail-receipt.json")).expect("fixture");
+    let record = &mut event["Records"][0]["ses"];
+    record["mail"]["messageId"] = json!(message_id);
+    record["mail"]["timestamp"] = json!(received_at.to_string());
+    record["receipt"]["timestamp"] = json!(received_at.to_string());
+    record["receipt"]["spamVerdict"]["status"] = json!(spam);
+    let event: aws_lambda_events::event::ses::SimpleEmailEvent =
+        serde_json::from_value(event).expect("a receipt event");
+    let state = stack.state("InboundMailFunction", Clock::System).await;
+    let mailbox = inbound_mail::Mailbox { s3, bucket };
+    let outcome = inbound_mail::take_in(&state, &mailbox, &event.records[0])
+        .await
+        .expect("the message is taken in");
+    // The whole handler takes the same event again without error (a redelivery).
+    inbound_mail::handle(&state, &mailbox, event)
+        .await
+        .expect("the handler answers");
+    (message_id.to_owned(), outcome)
+}
+
+async fn registered_customer(name: &str) -> (String, String, String) {
+    let email = unique_email(name);
+    let token = stack().user_with_email(&email, &["customer"]).await.id_token;
+    let body = crate::accounts::customer_body(&email, "Temperance Aldous-Okafor");
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let user_id = sub_of(&token);
+    (email, token, user_id)
+}
+
+fn request_in(list: &Value, id: &str) -> Value {
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn an_emailed_deletion_request_counts_from_receipt_and_runs_only_once_the_account_holder_confirms() {
+    use domain::support::MailOutcome;
+    let (email, token, user_id) = registered_customer("writer").await;
+    let received = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72);
+    let (message_id, outcome) = deliver(
+        &format!("Temperance Aldous-Okafor <{email}>"),
+        "Please delete my account",
+        "Hello, I no longer use OfficerTRAK. Please delete my data.",
+        received,
+        "PASS",
+    )
+    .await;
+    let MailOutcome::Received {
+        inquiry_id,
+        written_request: Some(request_id),
+    } = outcome
+    else {
+        panic!("a written deletion request was opened: {outcome:?}");
+    };
+
+    // Recorded, its clock running from the mail's receipt, and nothing done yet.
+    let (_, list) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
+    let request = request_in(&list, &request_id);
+    assert_eq!(request["status"], "identity_unverified", "{list}");
+    assert_eq!(request["type"], "deletion");
+    let received_at: jiff::Timestamp = request["received_at"]
+        .as_str()
+        .expect("received_at")
+        .parse()
+        .expect("time");
+    assert_eq!(
+        received_at.as_second(),
+        received.as_second(),
+        "counted from receipt"
+    );
+    let due: jiff::Timestamp = request["due_at"].as_str().expect("due_at").parse().expect("time");
+    assert_eq!(due.duration_since(received_at).as_hours(), 30 * 24);
+    let (status, _) = call_api(Method::GET, "/v1/me", Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "the account is untouched until confirmed");
+    let mails = mails_to(&email).await;
+    assert!(mails.iter().any(|m| m.contains("Confirm the privacy request we received by mail") && m.contains(&request_id)), "{mails:?}");
+    assert!(
+        mails.iter().any(|m| m.contains("We received your message")),
+        "{mails:?}"
+    );
+
+    // The same message delivered again is the same inquiry and the same request.
+    let (_, again) = deliver_as(
+        &message_id,
+        &format!("Temperance Aldous-Okafor <{email}>"),
+        "Please delete my account",
+        "Hello, I no longer use OfficerTRAK. Please delete my data.",
+        received,
+        "PASS",
+    )
+    .await;
+    assert_eq!(again, MailOutcome::Duplicate);
+
+    // Support sees the mail as an unverified sender's inquiry.
+    let support = stack().user("helpdesk", &["support"]).await.id_token;
+    let (status, inquiry) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{inquiry_id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{inquiry}");
+    assert_eq!(
+        (inquiry["channel"].clone(), inquiry["sender"].clone()),
+        (json!("email"), json!("unverified"))
+    );
+    assert_eq!(inquiry["topic"], "privacy");
+
+    // Only the account's holder confirms it.
+    let confirm = format!("/v1/privacy-requests/{request_id}/confirmation");
+    let stranger = stack().user("stranger", &["customer"]).await.id_token;
+    let (status, _) = call_api(Method::POST, &confirm, Some(&stranger), None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, confirmed) = call_api(Method::POST, &confirm, Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{confirmed}");
+    assert_eq!(confirmed["status"], "in_progress");
+    let done = await_request(&token, &request_id).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let raw = raw_items(&platform::keys::user_partition(&user_id)).await;
+    assert!(
+        !raw.iter().any(|i| i.contains("customer_account")),
+        "the account is erased"
+    );
+    assert!(
+        raw_items(&anonymous_partition(&inquiry_id)).await.is_empty(),
+        "the mail's inquiry went with the erasure"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
+    use domain::support::MailOutcome;
+    // Someone writes in a registered customer's name: the request waits for the real holder, who is
+    // told; unconfirmed, it lapses and nothing was done.
+    let (victim_email, victim_token, victim_id) = registered_customer("victim").await;
+    let (_, outcome) = deliver(
+        &victim_email,
+        "Delete my account",
+        "Erase everything now.",
+        jiff::Timestamp::now(),
+        "PASS",
+    )
+    .await;
+    let MailOutcome::Received {
+        written_request: Some(request_id),
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 15);
+    let state = stack().state("RetentionFunction", Clock::fixed(later)).await;
+    assert!(
+        domain::privacy::requests::lapse_unconfirmed(&state, 1000)
+            .await
+            .expect("lapse")
+            >= 1
+    );
+    let (_, list) = call_api(
+        Method::GET,
+        "/v1/privacy-requests",
+        Some(&victim_token),
+        None,
+        None,
+    )
+    .await;
+    let request = request_in(&list, &request_id);
+    assert_eq!(request["status"], "expired", "{list}");
+    assert!(
+        request["result"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was done")
+    );
+    let (status, problem) = call_api(
+        Method::POST,
+        &format!("/v1/privacy-requests/{request_id}/confirmation"),
+        Some(&victim_token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a lapsed request cannot be confirmed: {problem}"
+    );
+    let raw = raw_items(&platform::keys::user_partition(&victim_id)).await;
+    assert!(
+        raw.iter().any(|i| i.contains("customer_account")),
+        "nothing was deleted"
+    );
+
+    // An address no account holds: an inquiry, the same acknowledgement, no request for anyone.
+    let unknown = unique_email("nobody");
+    let (_, outcome) = deliver(
+        &unknown,
+        "Send me a copy of my data",
+        "I want a copy of my data, and my son (15) uses your app.",
+        jiff::Timestamp::now(),
+        "PASS",
+    )
+    .await;
+    let MailOutcome::Received {
+        inquiry_id,
+        written_request: None,
+    } = outcome
+    else {
+        panic!("no request without an account: {outcome:?}");
+    };
+    let mails = mails_to(&unknown).await;
+    assert_eq!(mails.len(), 1, "one acknowledgement and nothing else: {mails:?}");
+    assert!(mails[0].contains("We received your message") && !mails[0].contains("copy of my data"));
+    let support = stack().user("helpdesk", &["support"]).await.id_token;
+    let (_, inquiry) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{inquiry_id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        inquiry["minor_report"], true,
+        "a report about a minor is flagged: {inquiry}"
+    );
+
+    // A message SES's scan failed is dropped: nothing stored, nobody mailed.
+    let spammer = unique_email("spam");
+    let (_, outcome) = deliver(
+        &spammer,
+        "Delete my account",
+        "win",
+        jiff::Timestamp::now(),
+        "FAIL",
+    )
+    .await;
+    assert!(matches!(outcome, MailOutcome::Dropped(_)), "{outcome:?}");
+    assert!(mails_to(&spammer).await.is_empty());
 }

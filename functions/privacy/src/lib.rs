@@ -16,6 +16,7 @@ pub fn router() -> Router {
         .route("GET /v1/privacy-requests", list_mine)
         .route("POST /v1/privacy-requests", create)
         .route("GET /v1/privacy-requests/{id}", read_mine)
+        .route("POST /v1/privacy-requests/{id}/confirmation", confirm_written)
         .route("GET /v1/privacy-requests/{id}/export", export)
         .route("GET /v1/me/data-inventory", data_inventory)
         .route("POST /v1/admin/disclosures", record_disclosure)
@@ -106,6 +107,29 @@ async fn read_mine(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
     json(StatusCode::OK, &requests::read_mine(&state, &caller, &id).await?)
+}
+
+/// `POST /v1/privacy-requests/{id}/confirmation`: the subject confirms a request that arrived in
+/// writing; 202 when the privacy worker carries it out, 200 otherwise.
+async fn confirm_written(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let view = requests::confirm_written(&state, &caller, &id).await?;
+    let queued = view.kind.runs_in_background();
+    let deletion = view.kind == requests::RequestType::Deletion;
+    let mut response = json(
+        if queued {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        &view,
+    )?;
+    if deletion {
+        // The caller's own erasure started: the router files this call's log line as anonymous.
+        response.extensions_mut().insert(edge::revocation::SubjectRevoked);
+    }
+    Ok(response)
 }
 
 /// `POST /v1/admin/privacy-requests/{id}/decision` (privacy officers): fulfil, deny or extend.

@@ -32,6 +32,8 @@ pub struct PurgeReport {
     pub overdue_privacy_requests: usize,
     /// Privacy jobs (erasures, exports) whose request stopped moving, queued again this run.
     pub privacy_jobs_requeued: usize,
+    /// Written privacy requests their subject did not confirm in time, lapsed this run.
+    pub written_requests_lapsed: usize,
     /// Users mailed this run about a significant policy change.
     pub policy_announcements_sent: usize,
     /// What the review of memberships and requests due by time did this run.
@@ -53,6 +55,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         unverified_registrations_closed: 0,
         overdue_privacy_requests: 0,
         privacy_jobs_requeued: 0,
+        written_requests_lapsed: 0,
         policy_announcements_sent: 0,
         due_work: DueReview::default(),
     })
@@ -132,8 +135,8 @@ impl platform::store::Record for PurgeCheckpoint {
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
 /// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
-/// announcements, [`review_due`], the alert of privacy requests past their deadline, and queueing
-/// again the privacy jobs that stopped moving.
+/// announcements, [`review_due`], the alert of privacy requests past their deadline, queueing
+/// again the privacy jobs that stopped moving, and the lapse of written requests nobody confirmed.
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -148,6 +151,9 @@ pub async fn scheduled_run(
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     // A privacy job whose message was lost or dead-lettered is queued again: a request never strands.
     report.privacy_jobs_requeued = domain::privacy::jobs::requeue_stalled(state, max_items)
+        .await
+        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+    report.written_requests_lapsed = domain::privacy::requests::lapse_unconfirmed(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
     // Last, so a stuck item there never holds up the work above.

@@ -28,23 +28,25 @@ pub struct MailError(pub String);
 pub trait Mailer: Send + Sync {
     /// Sends `mail` to `recipient`.
     async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError>;
+    /// Sends `mail` from the support address: support's answers to the people who wrote to it.
+    async fn send_from_support(&self, recipient: &str, mail: &Mail) -> Result<(), MailError>;
 }
 
 /// The SES v2 adapter.
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
     sender: String,
-    reply_to: String,
+    support_address: String,
 }
 
 impl SesMailer {
-    /// An adapter sending from `sender`, which SES must have verified, with replies going to
-    /// `reply_to` (the support address: a person answering any of our mails reaches support).
-    pub fn new(client: aws_sdk_sesv2::Client, sender: String, reply_to: String) -> Self {
+    /// An adapter sending from `sender` (support's answers from `support_address`), both of which
+    /// SES must have verified; replies to any of our mails go to the support address.
+    pub fn new(client: aws_sdk_sesv2::Client, sender: String, support_address: String) -> Self {
         Self {
             client,
             sender,
-            reply_to,
+            support_address,
         }
     }
 }
@@ -52,6 +54,16 @@ impl SesMailer {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        self.send_as(&self.sender, recipient, mail).await
+    }
+
+    async fn send_from_support(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        self.send_as(&self.support_address, recipient, mail).await
+    }
+}
+
+impl SesMailer {
+    async fn send_as(&self, from: &str, recipient: &str, mail: &Mail) -> Result<(), MailError> {
         let content = |data: &str| {
             Content::builder()
                 .data(data)
@@ -61,8 +73,8 @@ impl Mailer for SesMailer {
         };
         self.client
             .send_email()
-            .from_email_address(&self.sender)
-            .reply_to_addresses(&self.reply_to)
+            .from_email_address(from)
+            .reply_to_addresses(&self.support_address)
             .destination(Destination::builder().to_addresses(recipient).build())
             .content(
                 EmailContent::builder()
@@ -91,6 +103,8 @@ impl Mailer for SesMailer {
 pub struct SentMail {
     pub recipient: String,
     pub mail: Mail,
+    /// Sent from the support address rather than the no-reply sender.
+    pub from_support: bool,
 }
 
 /// The in-memory adapter: records every message; refuses recipients listed in `failing`.
@@ -117,6 +131,16 @@ impl MemoryMailer {
 #[async_trait]
 impl Mailer for MemoryMailer {
     async fn send(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        self.record(recipient, mail, false)
+    }
+
+    async fn send_from_support(&self, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        self.record(recipient, mail, true)
+    }
+}
+
+impl MemoryMailer {
+    fn record(&self, recipient: &str, mail: &Mail, from_support: bool) -> Result<(), MailError> {
         let refused = self
             .failing
             .lock()
@@ -129,6 +153,7 @@ impl Mailer for MemoryMailer {
         sent.push(SentMail {
             recipient: recipient.to_owned(),
             mail: mail.clone(),
+            from_support,
         });
         Ok(())
     }

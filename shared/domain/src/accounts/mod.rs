@@ -300,6 +300,21 @@ pub async fn statuses(store: &Store, user_id: &str) -> Result<Vec<(AccountRole, 
     Ok(found)
 }
 
+/// The user whose account (customer, else provider) holds the e-mail whose keyed hash is
+/// `email_hash`: registration locked it with the address the user pool had verified. How a mail to
+/// the support address is matched to an account; `None` when no account holds it.
+pub async fn owner_of_email(store: &Store, email_hash: &str) -> Result<Option<String>, StoreError> {
+    for role in [AccountRole::Customer, AccountRole::Provider] {
+        if let Some(lock) = store
+            .get::<EmailLock>(&EmailLock::key_for(role.name(), email_hash))
+            .await?
+        {
+            return Ok(Some(lock.record.owner_user_id));
+        }
+    }
+    Ok(None)
+}
+
 /// What [`set_status`] did to one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusChange {

@@ -11,11 +11,14 @@
 //! one per user, whatever the key) and `access` and `portability` (through
 //! [`crate::privacy::export`]). These answer 202 with the request `in_progress`; the request shows
 //! the worker's progress, then its result. A correction naming no field is tracked with its deadline
-//! for the privacy officers.
+//! for the privacy officers. A request that arrives in writing (mail to the support address, see
+//! `written`) waits `identity_unverified` until its subject confirms it signed in; unconfirmed, it
+//! lapses after [`CONFIRM_WITHIN_DAYS`] days.
 
 mod operators;
 mod processing;
 mod subject;
+mod written;
 
 pub use operators::{
     Decision, MinorDeletion, MinorDeletionInput, RequestPointer, StatusFilter, alert_overdue, audit_trail,
@@ -25,9 +28,10 @@ pub use processing::{
     complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,
 };
 pub use subject::{ExportAnswer, OperatorView, export_of, list_mine, read_mine};
+pub use written::{CONFIRM_WITHIN_DAYS, confirm_written, lapse_unconfirmed, receive_written};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
-use processing::{audit, transition};
+use processing::{audit, carry_out, transition};
 
 use operators::notify_requester;
 
@@ -243,6 +247,10 @@ pub struct PrivacyRequest {
     /// Set while the worker's job for this request keeps failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stuck: Option<StuckJob>,
+    /// Set when the request arrived in writing (mail to the support address): the inquiry it came
+    /// in. It waits `identity_unverified` until the subject confirms it signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_inquiry_id: Option<String>,
     pub updated_at: Timestamp,
     /// `PRIVACY_REQUESTS#OPEN` or `PRIVACY_REQUESTS#CLOSED`.
     pub gsi1pk: String,
@@ -257,6 +265,11 @@ impl PrivacyRequest {
             platform::keys::privacy_partition(user_id),
             format!("REQUEST#{request_id}"),
         )
+    }
+
+    /// Whether it arrived in writing and its subject has not confirmed it yet.
+    pub fn awaits_confirmation(&self) -> bool {
+        self.written_inquiry_id.is_some() && self.status == Lifecycle::Received
     }
 
     fn index(&mut self) {
@@ -348,7 +361,11 @@ impl From<&PrivacyRequest> for RequestView {
             id: r.request_id.clone(),
             kind: r.kind,
             jurisdiction: r.jurisdiction,
-            status: r.status.user_facing(),
+            status: if r.awaits_confirmation() {
+                "identity_unverified"
+            } else {
+                r.status.user_facing()
+            },
             received_at: r.received_at,
             due_at: r.deadline_at,
             extended_until: r.extended_until,

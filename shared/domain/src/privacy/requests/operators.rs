@@ -411,6 +411,7 @@ pub async fn delete_minor(
         overdue_alerted_at: None,
         progress: None,
         stuck: None,
+        written_inquiry_id: None,
         updated_at: now,
         gsi1pk: String::new(),
         gsi1sk: String::new(),

@@ -138,6 +138,12 @@ pub async fn create(
                     detail: "this Idempotency-Key was used for a request of another type".into(),
                 }]));
             }
+            // The subject asks in the app for what they (or someone) asked in writing: signing in to
+            // ask is the confirmation.
+            if existing.record.awaits_confirmation() {
+                let view = confirm_written(state, caller, &existing.record.request_id).await?;
+                return Ok((view, true));
+            }
             return Ok((RequestView::from(&existing.record), false));
         }
     }
@@ -170,6 +176,7 @@ pub async fn create(
         overdue_alerted_at: None,
         progress: None,
         stuck: None,
+        written_inquiry_id: None,
         updated_at: now,
         gsi1pk: String::new(),
         gsi1sk: String::new(),
@@ -229,20 +236,27 @@ pub async fn create(
     )
     .await;
     // The caller is authenticated by the user pool (and recently, where that matters): verified.
-    let version = transition(state, &mut request, 1, Lifecycle::Verified, &caller.user_id).await?;
+    carry_out(state, caller, &mut request, 1, corrected).await?;
+    Ok((RequestView::from(&request), true))
+}
+
+/// Verifies `request` (at `version`, received and not yet verified) as made by `caller`, then does
+/// what its type does at once, or queues it for the privacy worker. `corrected` is what a correction
+/// already changed. Shared by requests made in the app and written ones the subject confirmed.
+pub(super) async fn carry_out(
+    state: &AppState,
+    caller: &Caller,
+    request: &mut PrivacyRequest,
+    version: u64,
+    corrected: Option<RequestResult>,
+) -> Result<(), ApiError> {
+    let version = transition(state, request, version, Lifecycle::Verified, &caller.user_id).await?;
     let outcome = match request.kind {
         RequestType::MarketingOptOut => Some(opt_out(state, caller).await?),
         RequestType::Restriction => Some(set_restricted(state, &caller.user_id, true).await?),
         RequestType::LiftRestriction => Some(set_restricted(state, &caller.user_id, false).await?),
         RequestType::Deletion | RequestType::Access | RequestType::Portability => {
-            transition(
-                state,
-                &mut request,
-                version,
-                Lifecycle::InProcessing,
-                &caller.user_id,
-            )
-            .await?;
+            transition(state, request, version, Lifecycle::InProcessing, &caller.user_id).await?;
             let job = if request.kind == RequestType::Deletion {
                 let order = erasure::ErasureOrder {
                     reason: ErasureReason::Request,
@@ -270,16 +284,9 @@ pub async fn create(
     };
     if let Some(result) = outcome {
         request.result = Some(result);
-        transition(
-            state,
-            &mut request,
-            version,
-            Lifecycle::Completed,
-            &caller.user_id,
-        )
-        .await?;
+        transition(state, request, version, Lifecycle::Completed, &caller.user_id).await?;
     }
-    Ok((RequestView::from(&request), true))
+    Ok(())
 }
 
 /// Places the field pointers of a validation error under `prefix` (the correction's place in the

@@ -11,6 +11,8 @@
 //!   address are their word only: the staff view says so, and an answer goes only to that address.
 //! - **Its clock.** Closing starts its retention (2 years); the hourly run closes an inquiry nobody
 //!   touched for [`AUTO_CLOSE_UNANSWERED_DAYS`] (open) or [`AUTO_CLOSE_ANSWERED_DAYS`] (answered).
+//! - **Mail.** Mail to the support address arrives through `mailbox` ([`receive_mail`]): an
+//!   inquiry, and the written privacy request it asks for.
 //! - **Abuse.** The anonymous route is rate-limited per IP by the router and per address here; the
 //!   acknowledgement mailed to the given address never repeats the message, so the form cannot carry
 //!   someone else's words to a stranger.
@@ -25,6 +27,10 @@ use platform::keys::{due_day_partition, sortable_time, user_partition};
 use platform::schema::{self, ItemType};
 use platform::store::{ItemKey, Record, StoreError, Versioned};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+mod mailbox;
+pub use mailbox::{InboundMail, MailOutcome, classify, receive_mail};
 
 /// Sort-key prefix of an inquiry, in either partition.
 pub const INQUIRY_PREFIX: &str = "INQUIRY#";
@@ -87,6 +93,17 @@ impl InquiryStatus {
     }
 }
 
+/// How an inquiry reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Through the API (the apps' contact form).
+    #[default]
+    Api,
+    /// By mail to the support address.
+    Email,
+}
+
 /// One answer from support, as mailed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
@@ -119,6 +136,8 @@ pub struct Inquiry {
     pub topic: Topic,
     pub message: String,
     pub minor_report: bool,
+    #[serde(default)]
+    pub channel: Channel,
     pub status: InquiryStatus,
     #[serde(default)]
     pub answers: Vec<Answer>,
@@ -252,6 +271,7 @@ pub struct InquiryView {
     pub topic: Topic,
     pub message: String,
     pub minor_report: bool,
+    pub channel: Channel,
     pub status: InquiryStatus,
     pub answers: Vec<Answer>,
     pub created_at: Timestamp,
@@ -282,6 +302,7 @@ impl From<Inquiry> for InquiryView {
             topic: inquiry.topic,
             message: inquiry.message,
             minor_report: inquiry.minor_report,
+            channel: inquiry.channel,
             status: inquiry.status,
             answers: inquiry.answers,
             created_at: inquiry.created_at,
@@ -315,6 +336,7 @@ fn new_inquiry(
         topic,
         message: message.trim().to_owned(),
         minor_report: topic == Topic::MinorData,
+        channel: Channel::Api,
         status: InquiryStatus::Open,
         answers: Vec::new(),
         created_at: now,
@@ -500,7 +522,7 @@ pub async fn answer(
     };
     let mail = crate::mail::inquiry_answered(inquiry_id, input.message.trim());
     let mailed = match &address {
-        Some(address) => match state.mailer.send(address, &mail).await {
+        Some(address) => match state.mailer.send_from_support(address, &mail).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(error = %error, "support answer not mailed");

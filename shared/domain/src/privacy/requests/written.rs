@@ -1,0 +1,206 @@
+//! Requests that arrive in writing: the policy tells people to send deletion requests "in writing to
+//! support@officertrak.com". A mail's sender address is the sender's word, so a written request is
+//! recorded (its legal clock running from the mail's receipt) for the account that holds that address,
+//! and waits `identity_unverified`: nothing is done and nothing disclosed until the account's holder
+//! signs in and confirms it (`POST /v1/privacy-requests/{id}/confirmation`, a recent sign-in for what
+//! discloses or destroys data). The confirmation mail goes to the account's address in the user pool,
+//! never to a reply-to a sender chose. Unconfirmed, it lapses after [`CONFIRM_WITHIN_DAYS`].
+
+use super::*;
+
+/// Days a written request waits for its subject's confirmation before the hourly run lets it lapse.
+pub const CONFIRM_WITHIN_DAYS: i64 = 14;
+
+/// The audit actor of what the support mailbox received.
+const MAILBOX_ACTOR: &str = "support-mailbox";
+
+/// Records a request of `kind` that arrived in writing at `received_at` (inquiry `inquiry_id`) for
+/// `user_id`, the account that holds the sender's address, and mails that account how to confirm it.
+/// Idempotent per inquiry (a deletion is one per user, whatever its channel). Returns the request, or
+/// `None` when the account is being erased already.
+pub async fn receive_written(
+    state: &AppState,
+    user_id: &str,
+    kind: RequestType,
+    received_at: Timestamp,
+    inquiry_id: &str,
+) -> Result<Option<RequestView>, ApiError> {
+    if edge::revocation::is_revoked(state, user_id).await? {
+        return Ok(None);
+    }
+    let request_id = if kind == RequestType::Deletion {
+        deletion_request_id(user_id)
+    } else {
+        let digest = Sha256::digest(format!("written-request:{user_id}:{inquiry_id}").as_bytes());
+        hex::encode(&digest[..16])
+    };
+    if let Some(existing) = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(user_id, &request_id))
+        .await?
+    {
+        return Ok(Some(RequestView::from(&existing.record)));
+    }
+    let jurisdiction = Jurisdiction::Other;
+    let mut request = PrivacyRequest {
+        request_id,
+        user_id: user_id.to_owned(),
+        kind,
+        jurisdiction,
+        status: Lifecycle::Received,
+        received_at,
+        deadline_at: deadline(jurisdiction, kind, received_at),
+        receipt_due_at: receipt_deadline(jurisdiction, received_at),
+        extended_until: None,
+        extension_reason: None,
+        result: None,
+        overdue_alerted_at: None,
+        progress: None,
+        stuck: None,
+        written_inquiry_id: Some(inquiry_id.to_owned()),
+        updated_at: state.clock.now(),
+        gsi1pk: String::new(),
+        gsi1sk: String::new(),
+    };
+    request.index();
+    match state
+        .store
+        .create(&RequestPointer {
+            request_id: request.request_id.clone(),
+            user_id: user_id.to_owned(),
+            received_at,
+        })
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match state.store.create(&request).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            let existing = state
+                .store
+                .get::<PrivacyRequest>(&request.key())
+                .await?
+                .ok_or(ApiError::Conflict("the request is being recorded: retry".into()))?;
+            return Ok(Some(RequestView::from(&existing.record)));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    audit(
+        state,
+        user_id,
+        &request.request_id,
+        "received_in_writing",
+        MAILBOX_ACTOR,
+    )
+    .await?;
+    tracing::info!(request_id = %request.request_id, kind = ?kind, "written privacy request received");
+    let kind_name = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|k| k.replace('_', " ")))
+        .unwrap_or_default();
+    notify_requester(
+        state,
+        user_id,
+        "Confirm the privacy request we received by mail",
+        &format!(
+            "We received a {kind_name} request for your account in writing on {} (request {}). We act on it only once you confirm it: sign in to the app and confirm it there (POST /v1/privacy-requests/{}/confirmation) by {}. If you did not send it, do nothing: it lapses then and nothing is done. We answer by {} at the latest.",
+            received_at.strftime("%Y-%m-%d"),
+            request.request_id,
+            request.request_id,
+            confirm_by(received_at).strftime("%Y-%m-%d"),
+            request.deadline_at.strftime("%Y-%m-%d"),
+        ),
+    )
+    .await;
+    Ok(Some(RequestView::from(&request)))
+}
+
+fn confirm_by(received_at: Timestamp) -> Timestamp {
+    received_at + SignedDuration::from_hours(24 * CONFIRM_WITHIN_DAYS)
+}
+
+/// `POST /v1/privacy-requests/{id}/confirmation`: the subject, signed in, confirms a written request;
+/// it is then verified and carried out like one made in the app (202 for the worker's kinds). 404 for
+/// anyone else's request, 409 when it is not waiting for confirmation.
+pub async fn confirm_written(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+) -> Result<RequestView, ApiError> {
+    let current = state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, request_id))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?;
+    if !current.record.awaits_confirmation() {
+        return Err(ApiError::Conflict(
+            "this request is not waiting for a confirmation".into(),
+        ));
+    }
+    let now = state.clock.now();
+    if now > confirm_by(current.record.received_at) {
+        return Err(ApiError::Conflict(
+            "this request was not confirmed in time and has lapsed".into(),
+        ));
+    }
+    if current.record.kind.needs_recent_sign_in() {
+        require_recent_sign_in(caller, now)?;
+    }
+    let mut request = current.record;
+    audit(
+        state,
+        &caller.user_id,
+        &request.request_id,
+        "confirmed_by_subject",
+        &caller.user_id,
+    )
+    .await?;
+    // A written correction names no field: the privacy officers handle it once it is verified.
+    carry_out(state, caller, &mut request, current.version, None).await?;
+    Ok(RequestView::from(&request))
+}
+
+/// The hourly run: lets written requests that waited longer than [`CONFIRM_WITHIN_DAYS`] lapse
+/// (nothing was done; audited), at most `max`. Returns how many lapsed.
+pub async fn lapse_unconfirmed(state: &AppState, max: usize) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let mut lapsed = 0;
+    for current in state
+        .store
+        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
+        .await?
+    {
+        if lapsed == max {
+            break;
+        }
+        if !current.record.awaits_confirmation() || confirm_by(current.record.received_at) >= now {
+            continue;
+        }
+        let mut request = current.record;
+        request.result = Some(RequestResult {
+            summary: format!(
+                "not confirmed from the account within {CONFIRM_WITHIN_DAYS} days: nothing was done"
+            ),
+            retained: Vec::new(),
+            export: None,
+            erasure: None,
+        });
+        match transition(
+            state,
+            &mut request,
+            current.version,
+            Lifecycle::Cancelled,
+            "system",
+        )
+        .await
+        {
+            Ok(_) => lapsed += 1,
+            // Confirmed meanwhile: the subject won.
+            Err(ApiError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(lapsed)
+}
