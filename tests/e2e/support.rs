@@ -765,6 +765,24 @@ async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
         raw.iter().any(|i| i.contains("customer_account")),
         "nothing was deleted"
     );
+    // The lapsed forgery does not stand in the way of the holder's own deletion.
+    let (status, own) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&victim_token),
+        Some(&json!({"type": "deletion"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, own["id"].clone()),
+        (StatusCode::ACCEPTED, json!(request_id)),
+        "{own}"
+    );
+    assert_eq!(
+        await_request(&victim_token, &request_id).await["status"],
+        "fulfilled"
+    );
 
     // An address no account holds: an inquiry, the same acknowledgement, no request for anyone.
     let unknown = unique_email("nobody");
@@ -778,14 +796,24 @@ async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
     .await;
     let MailOutcome::Received {
         inquiry_id,
-        written_request: None,
+        written_request: Some(_),
     } = outcome
     else {
-        panic!("no request without an account: {outcome:?}");
+        panic!("a request about the address itself: {outcome:?}");
     };
     let mails = mails_to(&unknown).await;
-    assert_eq!(mails.len(), 1, "one acknowledgement and nothing else: {mails:?}");
-    assert!(mails[0].contains("We received your message") && !mails[0].contains("copy of my data"));
+    assert_eq!(
+        mails.len(),
+        2,
+        "the acknowledgement and the signed link, nothing else: {mails:?}"
+    );
+    assert!(mails.iter().any(|m| m.contains("We received your message")));
+    assert!(
+        mails
+            .iter()
+            .all(|m| !m.contains("my son") && !m.contains("Aldous")),
+        "nothing of the message or of any account is mailed back: {mails:?}"
+    );
     let support = stack().user("helpdesk", &["support"]).await.id_token;
     let (_, inquiry) = call_api(
         Method::GET,
@@ -812,4 +840,114 @@ async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
     .await;
     assert!(matches!(outcome, MailOutcome::Dropped(_)), "{outcome:?}");
     assert!(mails_to(&spammer).await.is_empty());
+}
+
+/// The body of the newest mail to `address` whose text contains `marker`.
+async fn mail_body(address: &str, marker: &str) -> String {
+    mails_to(address)
+        .await
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+        .filter_map(|m| m["body"].as_str().map(str::to_owned))
+        .rfind(|body| body.contains(marker))
+        .unwrap_or_else(|| panic!("no mail to {address} says {marker}"))
+}
+
+/// The value after `"<field>": ` in a mailed confirmation (the body is HTML-escaped).
+fn mailed_field(body: &str, field: &str) -> String {
+    let text = body.replace("&quot;", "\"");
+    let start = text.find(&format!("\"{field}\": ")).expect("the field is mailed") + field.len() + 4;
+    text[start..]
+        .chars()
+        .skip_while(|c| *c == '"')
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}
+
+#[tokio::test]
+async fn an_address_without_an_account_confirms_by_the_signed_link_and_its_messages_are_deleted() {
+    use domain::support::MailOutcome;
+    let address = unique_email("formless");
+    let first = send_anonymous(&address, "information", "Do you staff county fairs?").await;
+    let (_, outcome) = deliver(
+        &address,
+        "Please delete my data",
+        "I wrote to you before; please erase what you keep.",
+        jiff::Timestamp::now(),
+        "PASS",
+    )
+    .await;
+    let MailOutcome::Received {
+        inquiry_id,
+        written_request: Some(request_id),
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    let body = mail_body(&address, "POST /v1/support/confirmations").await;
+    let signature = mailed_field(&body, "signature");
+    let expires: i64 = mailed_field(&body, "expires").parse().expect("expiry");
+    assert_eq!(mailed_field(&body, "request_id"), request_id);
+
+    // Only the three mailed values together confirm it; nothing else is taken as proof.
+    let path = "/v1/support/confirmations";
+    for (body, expected) in [
+        (
+            json!({"request_id": request_id, "expires": expires, "signature": "0".repeat(64)}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"request_id": request_id, "expires": expires + 86_400, "signature": signature}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({"request_id": "no-such-request", "expires": expires, "signature": signature}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"request_id": request_id}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, problem) = call_api(Method::POST, path, None, Some(&body), None).await;
+        assert!(
+            status == expected
+                || (expected == StatusCode::UNPROCESSABLE_ENTITY && status == StatusCode::BAD_REQUEST),
+            "{body}: {status} {problem}"
+        );
+    }
+    assert_eq!(
+        raw_items(&anonymous_partition(&inquiry_id)).await.len(),
+        2,
+        "nothing deleted yet"
+    );
+
+    let good = json!({"request_id": request_id, "expires": expires, "signature": signature});
+    let (status, done) = call_api(Method::POST, path, None, Some(&good), None).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    assert!(
+        done["result"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 message(s)"),
+        "{done}"
+    );
+    assert!(
+        raw_items(&anonymous_partition(&inquiry_id)).await.is_empty(),
+        "both messages from the address are gone, the form's and the mail's"
+    );
+    let support = stack().user("helpdesk", &["support"]).await.id_token;
+    let first_id = first["inquiry_id"].as_str().expect("id");
+    let (status, _) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{first_id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call_api(Method::POST, path, None, Some(&good), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a link works once");
 }

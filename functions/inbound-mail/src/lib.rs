@@ -107,6 +107,8 @@ pub async fn take_in(
     let received_at =
         jiff::Timestamp::from_second(receipt.timestamp.timestamp()).unwrap_or_else(|_| state.clock.now());
     let failed_scan = failed(&receipt.spam_verdict) || failed(&receipt.virus_verdict);
+    let failed_authentication =
+        failed(&receipt.dmarc_verdict) || (failed(&receipt.spf_verdict) && failed(&receipt.dkim_verdict));
     let raw = mailbox.raw_message(&message_id).await?;
     let mail = match mail_parser::MessageParser::default().parse(&raw) {
         Some(message) => {
@@ -122,6 +124,7 @@ pub async fn take_in(
                 text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
                 received_at,
                 failed_scan,
+                failed_authentication,
             }
         }
         // Not a message at all: nothing to answer, nobody to answer.

@@ -21,6 +21,7 @@ pub fn router() -> Router {
         .route("GET /v1/support/inquiries/{id}", read)
         .route("POST /v1/support/inquiries/{id}/answers", answer)
         .route("POST /v1/support/inquiries/{id}/close", close)
+        .route("POST /v1/support/confirmations", confirm)
 }
 
 #[derive(Serialize)]
@@ -108,4 +109,14 @@ async fn close(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
     json(StatusCode::OK, &support::close(&state, &caller, &id).await?)
+}
+
+/// `POST /v1/support/confirmations` (no token needed, none read: the mailed signature is the proof):
+/// confirms a written privacy request about an address no account holds.
+async fn confirm(state: AppState, request: Request) -> HandlerResult {
+    let input = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &support::confirm_address_request(&state, input).await?,
+    )
 }

@@ -330,6 +330,44 @@ pub fn minor_report_received(inquiry_id: &str) -> Mail {
     )
 }
 
+/// The signed, expiring confirmation of a written request about an address no account holds.
+pub fn address_request_link(
+    request_id: &str,
+    kind: &str,
+    expires: i64,
+    signature: &str,
+    until: &str,
+) -> Mail {
+    service_message(
+        "Confirm the privacy request we received by mail".to_owned(),
+        "there",
+        &[
+            format!(
+                "we received a {kind} request by mail about the messages sent to us from this address (request {request_id})."
+            ),
+            format!(
+                "We act on it only once you confirm it, by {until}: POST /v1/support/confirmations with {{\"request_id\": \"{request_id}\", \"expires\": {expires}, \"signature\": \"{signature}\"}}."
+            ),
+            "If you did not send it, ignore this mail: nothing will be done.".to_owned(),
+        ],
+    )
+}
+
+/// What we hold from an address no account holds, mailed to it once its holder confirmed an access
+/// or portability request: their own messages and our answers, as JSON.
+pub fn address_export(request_id: &str, count: usize, json: &str) -> Mail {
+    service_message(
+        "The messages you sent us".to_owned(),
+        "there",
+        &[
+            format!(
+                "as you asked (request {request_id}), here are the {count} message(s) sent to us from this address and our answers. We hold nothing else about this address."
+            ),
+            json.to_owned(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

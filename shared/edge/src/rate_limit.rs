@@ -79,7 +79,9 @@ pub fn limits_for(route_key: &str) -> Option<RouteLimits> {
     match (method, path) {
         ("POST", "/v1/customers" | "/v1/providers") => Some(REGISTRATION),
         ("GET", "/v1/me") => Some(AFTER_SIGN_IN),
-        ("POST", "/v1/support/inquiries" | "/v1/me/support/inquiries") => Some(SUPPORT),
+        ("POST", "/v1/support/inquiries" | "/v1/me/support/inquiries" | "/v1/support/confirmations") => {
+            Some(SUPPORT)
+        }
         (_, path)
             if path.starts_with("/v1/privacy-requests") || path.starts_with("/v1/me/data-inventory") =>
         {

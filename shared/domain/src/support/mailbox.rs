@@ -8,7 +8,8 @@
 //! account holds gets the same acknowledgement and nothing else. A report about a minor is flagged.
 
 use super::*;
-use crate::privacy::requests::{self, RequestType};
+use crate::privacy::requests::{self, RequestType, RequestView, WrittenSubject};
+use subtle::ConstantTimeEq;
 
 /// One received message, as the inbound-mail function read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct InboundMail {
     pub received_at: Timestamp,
     /// SES's spam or virus scan failed it.
     pub failed_scan: bool,
+    /// SES's sender checks failed it (DMARC, or both SPF and DKIM): the From header is likely forged.
+    pub failed_authentication: bool,
 }
 
 /// What became of one message.
@@ -145,38 +148,177 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
         .map(|n| truncated(n.trim(), 200))
         .filter(|n| !n.is_empty());
     inquiry.email = Some(address.to_owned());
-    match state.store.create(&inquiry).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Ok(MailOutcome::Duplicate),
+    let duplicate = match state.store.create(&inquiry).await {
+        Ok(()) => false,
+        Err(StoreError::ConditionFailed) => true,
         Err(error) => return Err(error.into()),
-    }
-    tracing::info!(topic = ?inquiry.topic, channel = "email", "support inquiry received");
-    match edge::rate_limit::check(state, ANONYMOUS_PER_ADDRESS, None, Some(&hash)).await {
-        Ok(()) => {
-            let ack = crate::mail::inquiry_received(&inquiry.inquiry_id);
-            if let Err(error) = state.mailer.send(address, &ack).await {
-                tracing::warn!(error = %error, "inquiry acknowledgement not sent");
+    };
+    // The same message delivered again (SES, or Lambda's retry after a failure below) finishes what
+    // the first delivery left undone: opening the written request is idempotent; no mail is repeated.
+    let acknowledged = if duplicate {
+        false
+    } else {
+        tracing::info!(topic = ?inquiry.topic, channel = "email", "support inquiry received");
+        match edge::rate_limit::check(state, ANONYMOUS_PER_ADDRESS, None, Some(&hash)).await {
+            Ok(()) => {
+                let ack = crate::mail::inquiry_received(&inquiry.inquiry_id);
+                if let Err(error) = state.mailer.send(address, &ack).await {
+                    tracing::warn!(error = %error, "inquiry acknowledgement not sent");
+                }
+                true
             }
+            Err(ApiError::TooManyRequests { .. }) => {
+                tracing::info!("acknowledgement withheld: the address's daily limit is reached");
+                false
+            }
+            Err(error) => return Err(error),
         }
-        Err(ApiError::TooManyRequests { .. }) => {
-            tracing::info!("acknowledgement withheld: the address's daily limit is reached");
-        }
-        Err(error) => return Err(error),
-    }
+    };
+    // Over the address's daily limit, or failing the sender checks (DMARC), a message stays an
+    // inquiry for support: forged mail cannot open requests or send mail without bound.
     let mut written_request = None;
     if let Some(kind) = right
-        && let Some(user_id) = crate::accounts::owner_of_email(&state.store, &hash).await?
+        && (acknowledged || duplicate)
+        && !mail.failed_authentication
     {
-        written_request =
-            requests::receive_written(state, &user_id, kind, mail.received_at, &inquiry.inquiry_id)
-                .await?
-                .map(|view| view.id);
+        let subject = match crate::accounts::owner_of_email(&state.store, &hash).await? {
+            Some(user_id) => WrittenSubject::Account(user_id),
+            None => WrittenSubject::Address(hash.clone()),
+        };
+        let view =
+            requests::receive_written(state, &subject, kind, mail.received_at, &inquiry.inquiry_id).await?;
+        if let (Some(view), WrittenSubject::Address(_)) = (&view, &subject)
+            && acknowledged
+        {
+            mail_confirmation_link(state, address, view).await?;
+        }
+        written_request = view.map(|view| view.id);
     }
-    flag_minor_report(state, &inquiry).await;
+    if duplicate {
+        return Ok(MailOutcome::Duplicate);
+    }
+    if acknowledged {
+        flag_minor_report(state, &inquiry).await;
+    }
     Ok(MailOutcome::Received {
         inquiry_id: inquiry.inquiry_id,
         written_request,
     })
+}
+
+/// Purpose label of the confirmation link's signature (a keyed digest, see `platform::lookup`).
+const LINK_PURPOSE: &str = "written-request-link";
+
+async fn link_signature(state: &AppState, request_id: &str, expires: i64) -> Result<String, ApiError> {
+    Ok(state
+        .lookup
+        .digest(LINK_PURPOSE, format!("{request_id}:{expires}").as_bytes())
+        .await?)
+}
+
+/// Mails the sender of a written request about an address no account holds the signed, expiring
+/// confirmation: only someone who reads that mailbox can confirm it.
+async fn mail_confirmation_link(state: &AppState, address: &str, view: &RequestView) -> Result<(), ApiError> {
+    let expires = requests::confirm_by(view.received_at);
+    let signature = link_signature(state, &view.id, expires.as_second()).await?;
+    let mail = crate::mail::address_request_link(
+        &view.id,
+        &serde_json::to_value(view.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|k| k.replace('_', " ")))
+            .unwrap_or_default(),
+        expires.as_second(),
+        &signature,
+        &expires.strftime("%Y-%m-%d").to_string(),
+    );
+    if let Err(error) = state.mailer.send_from_support(address, &mail).await {
+        tracing::warn!(error = %error, "confirmation link not sent");
+    }
+    Ok(())
+}
+
+/// The body of `POST /v1/support/confirmations`: what the mailed link carries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressConfirmation {
+    pub request_id: String,
+    pub expires: i64,
+    pub signature: String,
+}
+
+/// Most inquiries one confirmation acts on; beyond, the privacy officers finish the request.
+const CONFIRMATION_MAX_INQUIRIES: usize = 500;
+
+/// `POST /v1/support/confirmations` (no sign-in: the signature is the proof): the holder of an
+/// address no account holds confirms the written request they made about the messages sent from it.
+/// A deletion deletes those inquiries; access and portability mail them to the address (from
+/// support); a correction or restriction is verified for the privacy officers. 403 for a wrong or
+/// expired signature, 404 for an unknown request, 409 for one not waiting.
+pub async fn confirm_address_request(
+    state: &AppState,
+    input: AddressConfirmation,
+) -> Result<RequestView, ApiError> {
+    let request = requests::address_request(state, &input.request_id).await?;
+    let expected = link_signature(state, &request.request_id, request.confirm_by.as_second()).await?;
+    let signed = input.expires == request.confirm_by.as_second()
+        && bool::from(expected.as_bytes().ct_eq(input.signature.as_bytes()));
+    if !signed {
+        return Err(ApiError::Forbidden("this confirmation link is not valid".into()));
+    }
+    let pk = format!("{ANONYMOUS_PARTITION_PREFIX}{}", request.address_hash);
+    let found = state
+        .store
+        .query::<Inquiry>(&pk, INQUIRY_PREFIX, CONFIRMATION_MAX_INQUIRIES + 1)
+        .await?;
+    let complete = found.len() <= CONFIRMATION_MAX_INQUIRIES;
+    let inquiries: Vec<Inquiry> = found
+        .into_iter()
+        .take(CONFIRMATION_MAX_INQUIRIES)
+        .map(|v| v.record)
+        .collect();
+    let outcome = match request.kind {
+        RequestType::Deletion => {
+            for inquiry in &inquiries {
+                state.store.delete(&inquiry.key()).await?;
+            }
+            complete.then(|| {
+                summary(format!(
+                    "the {} message(s) sent to us from this address were deleted",
+                    inquiries.len()
+                ))
+            })
+        }
+        RequestType::Access | RequestType::Portability => {
+            let address = inquiries.iter().find_map(|i| i.email.clone());
+            let views: Vec<InquiryView> = inquiries.into_iter().map(InquiryView::from).collect();
+            let text = serde_json::to_string_pretty(&views).unwrap_or_default();
+            if let Some(address) = address {
+                let mail = crate::mail::address_export(&request.request_id, views.len(), &text);
+                state
+                    .mailer
+                    .send_from_support(&address, &mail)
+                    .await
+                    .map_err(|error| ApiError::Internal(error.to_string()))?;
+            }
+            complete.then(|| {
+                summary(format!(
+                    "the {} message(s) sent to us from this address were mailed to it",
+                    views.len()
+                ))
+            })
+        }
+        _ => None,
+    };
+    requests::finish_address_request(state, &request.request_id, outcome).await
+}
+
+fn summary(text: String) -> requests::RequestResult {
+    requests::RequestResult {
+        summary: text,
+        retained: Vec::new(),
+        export: None,
+        erasure: None,
+    }
 }
 
 #[cfg(test)]

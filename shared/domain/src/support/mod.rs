@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 mod mailbox;
-pub use mailbox::{InboundMail, MailOutcome, classify, receive_mail};
+pub use mailbox::{
+    AddressConfirmation, InboundMail, MailOutcome, classify, confirm_address_request, receive_mail,
+};
 
 /// Sort-key prefix of an inquiry, in either partition.
 pub const INQUIRY_PREFIX: &str = "INQUIRY#";
@@ -289,7 +291,9 @@ impl From<Inquiry> for InquiryView {
             .expires_at(inquiry.closed_at)
             .and_then(|second| Timestamp::from_second(second).ok());
         Self {
-            sender: if inquiry.user_id.is_some() {
+            // A signed-in sender stores no name or address; one that does (an anonymous inquiry,
+            // even once joined to an account) carries only the sender's word.
+            sender: if inquiry.user_id.is_some() && inquiry.email.is_none() {
                 "account"
             } else {
                 "unverified"
@@ -590,7 +594,8 @@ pub async fn close_if_quiet(state: &AppState, key: &ItemKey) -> Result<bool, Api
 /// Moves up to `max` inquiries sent anonymously from the account's verified address into the user's
 /// partition (under their key), so that their access export shows them and their erasure deletes
 /// them. The privacy worker calls it before an export or an erasure; returns how many it moved and
-/// whether more wait. The address is the user pool's, never a client's word.
+/// whether more wait. The address is the one the user's account locked at registration, never a
+/// client's word.
 pub async fn adopt_anonymous(state: &AppState, user_id: &str, max: usize) -> Result<(usize, bool), ApiError> {
     let address = match state.directory.user(user_id).await {
         Ok(user) => user.and_then(|u| u.email),
@@ -600,6 +605,15 @@ pub async fn adopt_anonymous(state: &AppState, user_id: &str, max: usize) -> Res
         return Ok((0, false));
     };
     let hash = state.lookup.email_hash(&address).await?;
+    // The user pool's current address is not proof enough (a user can change it): the address must be
+    // the one registration locked for this user after the user pool verified it.
+    if crate::accounts::owner_of_email(&state.store, &hash)
+        .await?
+        .as_deref()
+        != Some(user_id)
+    {
+        return Ok((0, false));
+    }
     let pk = format!("{ANONYMOUS_PARTITION_PREFIX}{hash}");
     let found = state.store.query::<Inquiry>(&pk, INQUIRY_PREFIX, max + 1).await?;
     let more = found.len() > max;

@@ -28,7 +28,10 @@ pub use processing::{
     complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,
 };
 pub use subject::{ExportAnswer, OperatorView, export_of, list_mine, read_mine};
-pub use written::{CONFIRM_WITHIN_DAYS, confirm_written, lapse_unconfirmed, receive_written};
+pub use written::{
+    ADDRESS_SUBJECT_PREFIX, AddressRequest, CONFIRM_WITHIN_DAYS, WrittenSubject, address_request, confirm_by,
+    confirm_written, finish_address_request, lapse_unconfirmed, receive_written,
+};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
 use processing::{audit, carry_out, transition};

@@ -126,6 +126,9 @@ pub async fn create(
     } else {
         keyed_id.clone()
     };
+    // A written deletion that lapsed unconfirmed (perhaps forged) must not keep its holder from
+    // deleting: asking in the app replaces it, at the version read.
+    let mut lapsed_version = None;
     for id in [&keyed_id, &request_id] {
         if let Some(existing) = state
             .store
@@ -143,6 +146,11 @@ pub async fn create(
             if existing.record.awaits_confirmation() {
                 let view = confirm_written(state, caller, &existing.record.request_id).await?;
                 return Ok((view, true));
+            }
+            if existing.record.written_inquiry_id.is_some() && existing.record.status == Lifecycle::Cancelled
+            {
+                lapsed_version = Some(existing.version);
+                continue;
             }
             return Ok((RequestView::from(&existing.record), false));
         }
@@ -195,8 +203,12 @@ pub async fn create(
         Ok(()) | Err(StoreError::ConditionFailed) => {}
         Err(error) => return Err(error.into()),
     }
-    match state.store.create(&request).await {
-        Ok(()) => {}
+    let written = match lapsed_version {
+        None => state.store.create(&request).await.map(|()| 1),
+        Some(version) => state.store.replace(&request, version).await,
+    };
+    let version = match written {
+        Ok(version) => version,
         Err(StoreError::ConditionFailed) => {
             // A concurrent retry with the same key won: answer with its request.
             let existing = state
@@ -207,7 +219,7 @@ pub async fn create(
             return Ok((RequestView::from(&existing.record), false));
         }
         Err(error) => return Err(error.into()),
-    }
+    };
     audit(
         state,
         &caller.user_id,
@@ -236,7 +248,7 @@ pub async fn create(
     )
     .await;
     // The caller is authenticated by the user pool (and recently, where that matters): verified.
-    carry_out(state, caller, &mut request, 1, corrected).await?;
+    carry_out(state, caller, &mut request, version, corrected).await?;
     Ok((RequestView::from(&request), true))
 }
 

@@ -7,6 +7,7 @@
 //! never to a reply-to a sender chose. Unconfirmed, it lapses after [`CONFIRM_WITHIN_DAYS`].
 
 use super::*;
+use platform::store::Versioned;
 
 /// Days a written request waits for its subject's confirmation before the hourly run lets it lapse.
 pub const CONFIRM_WITHIN_DAYS: i64 = 14;
@@ -20,15 +21,17 @@ const MAILBOX_ACTOR: &str = "support-mailbox";
 /// `None` when the account is being erased already.
 pub async fn receive_written(
     state: &AppState,
-    user_id: &str,
+    subject: &WrittenSubject,
     kind: RequestType,
     received_at: Timestamp,
     inquiry_id: &str,
 ) -> Result<Option<RequestView>, ApiError> {
-    if edge::revocation::is_revoked(state, user_id).await? {
+    let subject_id = subject.subject_id();
+    let user_id = subject_id.as_str();
+    if matches!(subject, WrittenSubject::Account(_)) && edge::revocation::is_revoked(state, user_id).await? {
         return Ok(None);
     }
-    let request_id = if kind == RequestType::Deletion {
+    let request_id = if kind == RequestType::Deletion && matches!(subject, WrittenSubject::Account(_)) {
         deletion_request_id(user_id)
     } else {
         let digest = Sha256::digest(format!("written-request:{user_id}:{inquiry_id}").as_bytes());
@@ -96,6 +99,10 @@ pub async fn receive_written(
     )
     .await?;
     tracing::info!(request_id = %request.request_id, kind = ?kind, "written privacy request received");
+    if matches!(subject, WrittenSubject::Address(_)) {
+        // No account, no user-pool address: the caller mails the signed confirmation link.
+        return Ok(Some(RequestView::from(&request)));
+    }
     let kind_name = serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(|k| k.replace('_', " ")))
@@ -117,7 +124,32 @@ pub async fn receive_written(
     Ok(Some(RequestView::from(&request)))
 }
 
-fn confirm_by(received_at: Timestamp) -> Timestamp {
+/// Whose data a written request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrittenSubject {
+    /// The account (user id) that holds the sender's address.
+    Account(String),
+    /// No account holds the address: its keyed hash, under which the sender's own inquiries are kept.
+    /// The request is tracked under `address-<hash>`; the sender proves control of the address with
+    /// a signed link mailed to it (see `support::confirm_address_request`).
+    Address(String),
+}
+
+/// Prefix of the subject id of a request about an address no account holds.
+pub const ADDRESS_SUBJECT_PREFIX: &str = "address-";
+
+impl WrittenSubject {
+    /// The id the request is tracked under (`PRIVACY#<id>`).
+    pub fn subject_id(&self) -> String {
+        match self {
+            Self::Account(user_id) => user_id.clone(),
+            Self::Address(hash) => format!("{ADDRESS_SUBJECT_PREFIX}{hash}"),
+        }
+    }
+}
+
+/// The last moment a written request received at `received_at` can be confirmed.
+pub fn confirm_by(received_at: Timestamp) -> Timestamp {
     received_at + SignedDuration::from_hours(24 * CONFIRM_WITHIN_DAYS)
 }
 
@@ -203,4 +235,83 @@ pub async fn lapse_unconfirmed(state: &AppState, max: usize) -> Result<usize, Ap
         }
     }
     Ok(lapsed)
+}
+
+/// A written request about an address no account holds, waiting for the address holder's
+/// confirmation: the address's keyed hash, the request's type and when it can be confirmed until.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRequest {
+    pub request_id: String,
+    pub address_hash: String,
+    pub kind: RequestType,
+    pub confirm_by: Timestamp,
+}
+
+async fn address_request_record(
+    state: &AppState,
+    request_id: &str,
+) -> Result<Versioned<PrivacyRequest>, ApiError> {
+    let pointer = state
+        .store
+        .get::<RequestPointer>(&ItemKey::new(
+            format!("PRIVACY_REQUEST#{request_id}"),
+            "REF".to_owned(),
+        ))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))?
+        .record;
+    if !pointer.user_id.starts_with(ADDRESS_SUBJECT_PREFIX) {
+        return Err(ApiError::NotFound("privacy request"));
+    }
+    state
+        .store
+        .get::<PrivacyRequest>(&PrivacyRequest::key_of(&pointer.user_id, request_id))
+        .await?
+        .ok_or(ApiError::NotFound("privacy request"))
+}
+
+/// The written request `request_id` about an address no account holds, if it still waits for its
+/// confirmation (404 when there is no such request, 409 when it does not wait).
+pub async fn address_request(state: &AppState, request_id: &str) -> Result<AddressRequest, ApiError> {
+    let current = address_request_record(state, request_id).await?.record;
+    if !current.awaits_confirmation() || state.clock.now() > confirm_by(current.received_at) {
+        return Err(ApiError::Conflict(
+            "this request is not waiting for a confirmation".into(),
+        ));
+    }
+    Ok(AddressRequest {
+        address_hash: current
+            .user_id
+            .strip_prefix(ADDRESS_SUBJECT_PREFIX)
+            .unwrap_or_default()
+            .to_owned(),
+        request_id: current.request_id,
+        kind: current.kind,
+        confirm_by: confirm_by(current.received_at),
+    })
+}
+
+/// The address holder proved control of the address: the request is verified (audited) and, with
+/// `outcome`, fulfilled; without it, left verified for the privacy officers.
+pub async fn finish_address_request(
+    state: &AppState,
+    request_id: &str,
+    outcome: Option<RequestResult>,
+) -> Result<RequestView, ApiError> {
+    const ACTOR: &str = "address-holder";
+    let current = address_request_record(state, request_id).await?;
+    if !current.record.awaits_confirmation() {
+        return Err(ApiError::Conflict(
+            "this request is not waiting for a confirmation".into(),
+        ));
+    }
+    let mut request = current.record;
+    let subject = request.user_id.clone();
+    audit(state, &subject, request_id, "confirmed_by_address_holder", ACTOR).await?;
+    let version = transition(state, &mut request, current.version, Lifecycle::Verified, ACTOR).await?;
+    if let Some(result) = outcome {
+        request.result = Some(result);
+        transition(state, &mut request, version, Lifecycle::Completed, ACTOR).await?;
+    }
+    Ok(RequestView::from(&request))
 }
