@@ -294,6 +294,13 @@ pub fn pointers(problem: &serde_json::Value) -> std::collections::BTreeSet<Strin
 pub async fn raw_partition(
     user_id: &str,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    raw_items_of(&platform::keys::user_partition(user_id)).await
+}
+
+/// Every raw item (no decryption, as a backup holds it) in partition `pk`.
+pub async fn raw_items_of(
+    pk: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let state = stack().state("RegistrationFunction", Clock::System).await;
     state
         .store
@@ -301,10 +308,7 @@ pub async fn raw_partition(
         .query()
         .table_name(state.store.table())
         .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(platform::keys::user_partition(user_id)),
-        )
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
         .send()
         .await
         .expect("raw query")

@@ -3,7 +3,6 @@
 //! clock running; a report about a minor reaches the privacy officers; inquiries are the sender's data
 //! (inventory, export) and go with their erasure, including those sent anonymously from their address.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::{await_request, call_api, mails_to, stack, sub_of, unique_email};
 use platform::Clock;
 use reqwest::{Method, StatusCode};
@@ -11,19 +10,8 @@ use serde_json::{Value, json};
 
 /// Every raw item (no decryption) of partition `pk`, as debug text.
 async fn raw_items(pk: &str) -> Vec<String> {
-    let state = stack().state("SupportFunction", Clock::System).await;
-    state
-        .store
-        .raw()
-        .query()
-        .table_name(state.store.table())
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-        .send()
+    e2e::raw_items_of(pk)
         .await
-        .expect("raw query")
-        .items
-        .unwrap_or_default()
         .iter()
         .map(|item| format!("{item:?}"))
         .collect()

@@ -161,10 +161,7 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
         tracing::info!(topic = ?inquiry.topic, channel = "email", "support inquiry received");
         match edge::rate_limit::check(state, ANONYMOUS_PER_ADDRESS, None, Some(&hash)).await {
             Ok(()) => {
-                let ack = crate::mail::inquiry_received(&inquiry.inquiry_id);
-                if let Err(error) = state.mailer.send(address, &ack).await {
-                    tracing::warn!(error = %error, "inquiry acknowledgement not sent");
-                }
+                acknowledge(state, address, &inquiry.inquiry_id).await;
                 true
             }
             Err(ApiError::TooManyRequests { .. }) => {

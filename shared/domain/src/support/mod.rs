@@ -382,10 +382,7 @@ pub async fn create_anonymous(state: &AppState, input: AnonymousInquiryInput) ->
     inquiry.email = Some(input.email.trim().to_owned());
     state.store.create(&inquiry).await?;
     tracing::info!(topic = ?inquiry.topic, signed_in = false, "support inquiry received");
-    let mail = crate::mail::inquiry_received(&inquiry.inquiry_id);
-    if let Err(error) = state.mailer.send(input.email.trim(), &mail).await {
-        tracing::warn!(error = %error, "inquiry acknowledgement not sent");
-    }
+    acknowledge(state, input.email.trim(), &inquiry.inquiry_id).await;
     flag_minor_report(state, &inquiry).await;
     Ok(receipt(&inquiry))
 }
@@ -645,6 +642,15 @@ pub async fn adopt_anonymous(state: &AppState, user_id: &str, max: usize) -> Res
         tracing::info!(moved, "anonymous inquiries joined to the account");
     }
     Ok((moved, more))
+}
+
+/// Acknowledges an inquiry to the address it came from: its reference, never its words. A failure is
+/// logged (never the address) and costs nothing else.
+async fn acknowledge(state: &AppState, address: &str, inquiry_id: &str) {
+    let mail = crate::mail::inquiry_received(inquiry_id);
+    if let Err(error) = state.mailer.send(address, &mail).await {
+        tracing::warn!(error = %error, "inquiry acknowledgement not sent");
+    }
 }
 
 /// Mails the privacy officers that a report about a minor's data arrived (its id only).

@@ -167,11 +167,18 @@ pub struct RequestPointer {
     pub received_at: Timestamp,
 }
 
+impl RequestPointer {
+    /// The pointer of request `request_id`.
+    pub fn key_of(request_id: &str) -> ItemKey {
+        ItemKey::new(format!("PRIVACY_REQUEST#{request_id}"), "REF".to_owned())
+    }
+}
+
 impl Record for RequestPointer {
     const TYPE: &'static ItemType = &schema::PRIVACY_REQUEST_POINTER;
 
     fn key(&self) -> ItemKey {
-        ItemKey::new(format!("PRIVACY_REQUEST#{}", self.request_id), "REF".to_owned())
+        Self::key_of(&self.request_id)
     }
 
     fn retention_start(&self) -> Option<Timestamp> {
@@ -209,10 +216,7 @@ pub async fn decide(
     v.finish()?;
     let pointer = state
         .store
-        .get::<RequestPointer>(&ItemKey::new(
-            format!("PRIVACY_REQUEST#{request_id}"),
-            "REF".to_owned(),
-        ))
+        .get::<RequestPointer>(&RequestPointer::key_of(request_id))
         .await?
         .ok_or(ApiError::NotFound("privacy request"))?
         .record;

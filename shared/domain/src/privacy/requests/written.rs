@@ -253,10 +253,7 @@ async fn address_request_record(
 ) -> Result<Versioned<PrivacyRequest>, ApiError> {
     let pointer = state
         .store
-        .get::<RequestPointer>(&ItemKey::new(
-            format!("PRIVACY_REQUEST#{request_id}"),
-            "REF".to_owned(),
-        ))
+        .get::<RequestPointer>(&RequestPointer::key_of(request_id))
         .await?
         .ok_or(ApiError::NotFound("privacy request"))?
         .record;
