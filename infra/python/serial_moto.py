@@ -14,9 +14,20 @@ purpose (duplicate registrations, idempotent retries, 100 officers claiming one 
   target item's old state is saved; on cancellation exactly those items are put back. Because
   requests are serialised, nothing else can change them in between: the semantics DynamoDB gives
   (all or nothing, conditions checked on current items) are unchanged.
+
+With `OFFICERTRAK_ACTIONS_LOG=<file>` set, it also writes each distinct IAM action a caller needed,
+as one JSON line `{"principal", "action", "resource"}`: the principal is the access key id of the
+request's signature (the local stack signs each function's requests with the function's logical id),
+the resource names what the action was applied to (a table, index, key, pool, queue, bucket, secret
+or sender), never a value from the request's data. `cargo xtask test` compares these lines with what
+each function declares and the template grants (infra::permissions).
 """
 
 import copy
+import io
+import json
+import os
+import re
 import sys
 import threading
 
@@ -29,8 +40,124 @@ _lock = threading.Lock()
 _handle = DomainDispatcherApplication.__call__
 
 
+_ACTIONS_LOG = os.environ.get("OFFICERTRAK_ACTIONS_LOG")
+_seen_actions = set()
+
+# X-Amz-Target prefixes of the JSON-protocol services the functions call, and their IAM prefix.
+_TARGET_SERVICES = {
+    "DynamoDB_20120810": "dynamodb",
+    "TrentService": "kms",
+    "AWSCognitoIdentityProviderService": "cognito-idp",
+    "AmazonSQS": "sqs",
+    "secretsmanager": "secretsmanager",
+}
+
+# The DynamoDB operations whose IAM action is named per item, not after the operation.
+_TRANSACT_WRITE_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _principal(environ):
+    match = re.search(r"Credential=([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else None
+
+
+def _body(environ):
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _dynamodb_actions(operation, request):
+    table = request.get("TableName")
+    if operation == "TransactWriteItems":
+        for entry in request.get("TransactItems", []):
+            for kind, item in entry.items():
+                yield _TRANSACT_WRITE_ACTIONS.get(kind, kind), item.get("TableName")
+    elif operation == "TransactGetItems":
+        for entry in request.get("TransactItems", []):
+            yield "GetItem", entry.get("Get", {}).get("TableName")
+    elif operation in ("BatchGetItem", "BatchWriteItem"):
+        for name in request.get("RequestItems", {}):
+            yield operation, name
+    elif request.get("IndexName"):
+        yield operation, f"{table}/index/{request['IndexName']}"
+    else:
+        yield operation, table
+
+
+def _actions(environ):
+    """The IAM actions (with their resource) a request needs, as far as the functions use them."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    method = environ.get("REQUEST_METHOD", "")
+    path = environ.get("PATH_INFO", "")
+    if "." in target:
+        prefix, operation = target.split(".", 1)
+        service = _TARGET_SERVICES.get(prefix)
+        if service is None:
+            return
+        try:
+            request = json.loads(_body(environ) or b"{}")
+        except ValueError:
+            request = {}
+        if service == "dynamodb":
+            for action, resource in _dynamodb_actions(operation, request):
+                yield f"dynamodb:{action}", resource
+        elif service == "kms":
+            key = request.get("KeyId") or request.get("DestinationKeyId") or ""
+            if operation == "ReEncrypt":
+                yield "kms:ReEncryptFrom", key
+                yield "kms:ReEncryptTo", request.get("DestinationKeyId") or key
+            else:
+                yield f"kms:{operation}", key
+        elif service == "cognito-idp":
+            yield f"cognito-idp:{operation}", request.get("UserPoolId", "")
+        elif service == "sqs":
+            yield f"sqs:{operation}", request.get("QueueUrl", "")
+        else:
+            yield f"secretsmanager:{operation}", request.get("SecretId", "")
+    elif path == "/v2/email/outbound-emails" and method == "POST":
+        try:
+            request = json.loads(_body(environ) or b"{}")
+        except ValueError:
+            request = {}
+        yield "ses:SendEmail", request.get("FromEmailAddress", "")
+        if request.get("ConfigurationSetName"):
+            yield "ses:SendEmail", f"configuration-set/{request['ConfigurationSetName']}"
+    elif environ.get("HTTP_AUTHORIZATION", "").find("/s3/aws4_request") >= 0:
+        parts = path.lstrip("/").split("/")
+        actions = {"GET": "s3:GetObject", "PUT": "s3:PutObject", "DELETE": "s3:DeleteObject"}
+        if method in actions and len(parts) > 1:
+            # The bucket and the key's first segment: the prefix a grant names (`inbound/*`).
+            prefix = f"{parts[1]}/*" if len(parts) > 2 else "*"
+            yield actions[method], f"{parts[0]}/{prefix}"
+
+
+def _record_actions(environ):
+    principal = _principal(environ)
+    if principal is None:
+        return
+    for action, resource in _actions(environ):
+        line = (principal, action, resource or "")
+        if line in _seen_actions:
+            continue
+        _seen_actions.add(line)
+        with open(_ACTIONS_LOG, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"principal": line[0], "action": line[1], "resource": line[2]}) + "\n")
+
+
 def _one_at_a_time(self, environ, start_response):
     with _lock:
+        if _ACTIONS_LOG:
+            _record_actions(environ)
         # moto answers with complete bodies, so the response is built inside the lock.
         return list(_handle(self, environ, start_response))
 

@@ -86,6 +86,75 @@ impl LocalStack {
         self.reference(logical_id)
     }
 
+    /// Every physical name and ARN of the stack, with the logical id (or parameter) it belongs to:
+    /// how [`crate::permissions`] reads the emulator's log of what each function called. A parameter
+    /// wins over a resource with the same value (an SES identity is granted by its address).
+    pub fn symbols(&self) -> BTreeMap<String, String> {
+        let parameters = self.template.parameter_defaults();
+        let mut symbols = BTreeMap::new();
+        for ((logical_id, _), value) in &self.attributes {
+            symbols.insert(value.clone(), logical_id.clone());
+        }
+        for (name, value) in &self.refs {
+            if !parameters.contains_key(name) {
+                symbols.insert(value.clone(), name.clone());
+            }
+        }
+        for (name, value) in &self.refs {
+            if parameters.contains_key(name) {
+                symbols.insert(value.clone(), name.clone());
+            }
+        }
+        symbols
+    }
+
+    /// SDK configuration for the emulator as function `logical_id`: its requests are signed with the
+    /// function's logical id as access key, so the emulator's actions log says who called what.
+    pub async fn function_sdk_config(&self, logical_id: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                logical_id,
+                "testing",
+                None,
+                None,
+                "local-function",
+            ))
+            .load()
+            .await
+    }
+
+    /// The state function `logical_id` gets in the local stack: its configuration, its own
+    /// credentials (see [`LocalStack::function_sdk_config`]) and `clock`.
+    pub async fn function_state(
+        &self,
+        logical_id: &str,
+        clock: platform::Clock,
+    ) -> Result<platform::AppState, BootstrapError> {
+        let sdk = self.function_sdk_config(logical_id).await;
+        platform::AppState::new(self.function_config(logical_id)?, &sdk, clock)
+            .await
+            .map_err(|error| BootstrapError::Aws {
+                resource: logical_id.to_owned(),
+                detail: error.to_string(),
+            })
+    }
+
+    /// Creates table `name` with the shape template.yaml declares for table `logical_id`: tests that
+    /// need an empty copy of a shared table (a fresh key store) use it.
+    pub async fn create_table_copy(&self, logical_id: &str, name: &str) -> Result<(), BootstrapError> {
+        let (_, raw) = self
+            .template
+            .resources_of_type("AWS::DynamoDB::Table")
+            .find(|(id, _)| *id == logical_id)
+            .ok_or_else(|| TemplateError::Shape(format!("no table {logical_id}")))?;
+        let properties: TableProperties = serde_norway::from_value(raw.clone())
+            .map_err(|error| TemplateError::Shape(format!("{logical_id}: {error}")))?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk_config().await);
+        create_table(&dynamodb, name, &properties, self).await
+    }
+
     /// The configuration a function gets, from its resolved template environment.
     pub fn function_config(&self, logical_id: &str) -> Result<Config, BootstrapError> {
         let environment = self.template.function_environment(logical_id, self)?;
@@ -150,9 +219,27 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
         }
         stack.refs.insert(logical_id.to_owned(), address);
     }
+    for (logical_id, properties) in template.resources_of_type("AWS::SES::ConfigurationSet") {
+        let name = resolve(properties.get("Name").unwrap_or(&Value::Null), &stack)?;
+        let created = mail
+            .create_configuration_set()
+            .configuration_set_name(&name)
+            .send()
+            .await;
+        // SES v2 names the error AlreadyExistsException; moto, ConfigurationSetAlreadyExistsException.
+        if let Err(error) = created
+            && !error
+                .code()
+                .is_some_and(|code| code.ends_with("AlreadyExistsException"))
+        {
+            return Err(aws_error(logical_id)(error));
+        }
+        stack.refs.insert(logical_id.to_owned(), name);
+    }
     stack.refs.insert("Api".into(), "local".into());
     ensure_processor(&aws_sdk_secretsmanager::Client::new(&sdk), &mut stack).await?;
     // The branch keys every deployment needs: system data and beacons (per-user keys come with users).
+    // Deployed, the key set-up creates them (SystemKeys in template.yaml, functions/key-setup).
     if let Some(function) = template.functions()?.first() {
         let config = stack.function_config(&function.logical_id)?;
         let keys = KeyClients {
@@ -314,15 +401,11 @@ async fn ensure_keys(
     let aliases: Vec<(String, String, String)> = template
         .resources_of_type("AWS::KMS::Alias")
         .map(|(alias_id, properties)| {
-            let name = properties
-                .get("AliasName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let name = resolve(properties.get("AliasName").unwrap_or(&Value::Null), &*stack)?;
             let target = ref_target(properties.get("TargetKeyId")).unwrap_or_default();
-            (alias_id.to_owned(), name, target)
+            Ok((alias_id.to_owned(), name, target))
         })
-        .collect();
+        .collect::<Result<_, BootstrapError>>()?;
     for (key_id, properties) in template.resources_of_type("AWS::KMS::Key") {
         let Some((alias_id, alias_name, _)) = aliases.iter().find(|(_, _, target)| target == key_id) else {
             return Err(BootstrapError::Aws {
@@ -382,6 +465,31 @@ async fn ensure_keys(
         stack.refs.insert(alias_id.clone(), alias_name.clone());
     }
     Ok(())
+}
+
+/// The app client's auth flows. The template chooses them with `!If [AdminPasswordAuth, with, without]`:
+/// the local stack takes the first list, since its token tool (`cargo xtask token`) signs users in
+/// with ADMIN_USER_PASSWORD_AUTH; a deployed stack has it only when its parameter says so.
+fn auth_flows(properties: &Value) -> Vec<String> {
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    match properties.get("ExplicitAuthFlows") {
+        Some(Value::Tagged(tagged)) if tagged.tag == "If" => tagged
+            .value
+            .as_sequence()
+            .and_then(|branches| branches.get(1))
+            .map(strings)
+            .unwrap_or_default(),
+        Some(list) => strings(list),
+        None => Vec::new(),
+    }
 }
 
 /// A property that is a list of strings (missing → empty).
@@ -751,11 +859,10 @@ async fn ensure_identity(
 ) -> Result<(), BootstrapError> {
     use aws_sdk_cognitoidentityprovider::types as idp;
     for (pool_id, properties) in template.resources_of_type("AWS::Cognito::UserPool") {
-        let name = properties
-            .get("UserPoolName")
-            .and_then(Value::as_str)
-            .unwrap_or(pool_id)
-            .to_owned();
+        let name = match properties.get("UserPoolName") {
+            Some(value) => resolve(value, &*stack)?,
+            None => pool_id.to_owned(),
+        };
         let pools = cognito
             .list_user_pools()
             .max_results(60)
@@ -847,7 +954,7 @@ async fn ensure_identity(
         let physical = match found {
             Some(id) => id,
             None => {
-                let flows = string_list(properties, "ExplicitAuthFlows")
+                let flows = auth_flows(properties)
                     .iter()
                     .map(|f| idp::ExplicitAuthFlowsType::from(f.as_str()))
                     .collect();

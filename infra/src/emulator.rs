@@ -116,6 +116,16 @@ impl Emulator {
     /// Starts moto on `port`, or reuses a moto that already answers there (then it is left running
     /// when this handle is dropped). Waits until it answers.
     pub async fn start(port: u16, log_file: Option<&Path>) -> Result<Self, EmulatorError> {
+        Self::start_logging_actions(port, log_file, None).await
+    }
+
+    /// Like [`Emulator::start`]; with `actions_log`, a new emulator also writes there each distinct
+    /// IAM action a caller needed (see `infra/python/serial_moto.py` and [`crate::permissions`]).
+    pub async fn start_logging_actions(
+        port: u16,
+        log_file: Option<&Path>,
+        actions_log: Option<&Path>,
+    ) -> Result<Self, EmulatorError> {
         let endpoint = format!("http://127.0.0.1:{port}");
         if answers(&endpoint).await {
             return Ok(Self {
@@ -125,7 +135,16 @@ impl Emulator {
         }
         // moto through infra/python/serial_moto.py: one request at a time (see that file for why).
         let port = port.to_string();
-        let child = spawn_python("serial_moto.py", &["-H", "127.0.0.1", "-p", &port], log_file)?;
+        let env: Vec<(&str, &Path)> = actions_log
+            .map(|path| ("OFFICERTRAK_ACTIONS_LOG", path))
+            .into_iter()
+            .collect();
+        let child = spawn_python(
+            "serial_moto.py",
+            &["-H", "127.0.0.1", "-p", &port],
+            log_file,
+            &env,
+        )?;
         let emulator = Self {
             endpoint,
             child: Some(child),
@@ -164,7 +183,7 @@ impl LocalStripe {
             return Ok(Self { url, child: None });
         }
         let port = port.to_string();
-        let child = spawn_python("local_stripe.py", &["--port", &port], log_file)?;
+        let child = spawn_python("local_stripe.py", &["--port", &port], log_file, &[])?;
         let stripe = Self {
             url,
             child: Some(child),
@@ -200,7 +219,12 @@ pub async fn stripe_answers(url: &str) -> bool {
 
 /// Starts `infra/python/<script>` with the virtualenv's Python, its output to `log_file` (or
 /// nowhere); the process ends when its handle is dropped.
-fn spawn_python(script: &str, args: &[&str], log_file: Option<&Path>) -> Result<Child, EmulatorError> {
+fn spawn_python(
+    script: &str,
+    args: &[&str],
+    log_file: Option<&Path>,
+    env: &[(&str, &Path)],
+) -> Result<Child, EmulatorError> {
     let (stdout, stderr) = match log_file {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(EmulatorError::Spawn)?;
@@ -218,6 +242,7 @@ fn spawn_python(script: &str, args: &[&str], log_file: Option<&Path>) -> Result<
         .args(args)
         .current_dir(&local)
         .env("MOTO_RECORDER_FILEPATH", local.join("moto_recording"))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -255,4 +280,59 @@ pub async fn answers(endpoint: &str) -> bool {
         .send()
         .await
         .is_ok_and(|response| response.status().is_success())
+}
+
+/// The deployment tools' own virtualenv (`.venv/deploy`): checkov pins a boto3 that the SAM CLI in
+/// `.venv` does not accept, so the two cannot share one.
+pub fn deploy_venv_dir() -> PathBuf {
+    venv_dir().join("deploy")
+}
+
+/// A program of the deployment tools (`checkov`, `cargo-lambda`, `python-zig`).
+pub fn deploy_venv_bin(name: &str) -> PathBuf {
+    deploy_venv_dir().join("bin").join(name)
+}
+
+/// Makes sure `.venv` (the linters, the SAM CLI) and `.venv/deploy` (checkov, cargo-lambda, zig, the
+/// pinned versions of `infra/python/deploy-requirements.txt`) are installed, and that rustup has
+/// the `aarch64-unknown-linux-gnu` target the functions are built for. A second call is instant.
+pub async fn ensure_deploy_tools() -> Result<(), EmulatorError> {
+    ensure_tools().await?;
+    let requirements_path = repo_root().join("infra/python/deploy-requirements.txt");
+    let requirements =
+        std::fs::read_to_string(&requirements_path).map_err(|error| EmulatorError::Install {
+            what: format!("reading {}", requirements_path.display()),
+            detail: error.to_string(),
+        })?;
+    let marker = deploy_venv_dir().join(".officertrak-requirements");
+    let installed = std::fs::read_to_string(&marker).is_ok_and(|installed| installed == requirements)
+        && deploy_venv_bin("checkov").exists();
+    if !installed {
+        eprintln!("installing checkov, cargo-lambda and zig into .venv/deploy (one time, about a minute)…");
+        if !deploy_venv_bin("python").exists() {
+            run(
+                "python3",
+                &["-m", "venv", &deploy_venv_dir().to_string_lossy()],
+                "creating .venv/deploy",
+            )
+            .await?;
+        }
+        let pip = deploy_venv_bin("pip");
+        run(
+            &pip.to_string_lossy(),
+            &["install", "--quiet", "-r", &requirements_path.to_string_lossy()],
+            "pip install -r infra/python/deploy-requirements.txt",
+        )
+        .await?;
+        std::fs::write(&marker, requirements).map_err(|error| EmulatorError::Install {
+            what: "writing the marker".into(),
+            detail: error.to_string(),
+        })?;
+    }
+    run(
+        "rustup",
+        &["target", "add", "aarch64-unknown-linux-gnu"],
+        "rustup target add aarch64-unknown-linux-gnu",
+    )
+    .await
 }

@@ -88,7 +88,6 @@ impl Gateway {
     /// Builds the gateway for `stack`: one route per templated `HttpApi` event, each bound to its
     /// function's router and state. `clock` drives token expiry and the functions' "now".
     pub async fn new(stack: &LocalStack, clock: Clock) -> Result<Self, GatewayError> {
-        let sdk = stack.sdk_config().await;
         let mut routes = Vec::new();
         for function in stack.template.functions()? {
             if function.routes.is_empty() {
@@ -99,6 +98,7 @@ impl Gateway {
                 binary: function.binary.clone(),
             })?;
             let router = Arc::new(router);
+            let sdk = stack.function_sdk_config(&function.logical_id).await;
             let state =
                 AppState::new(stack.function_config(&function.logical_id)?, &sdk, clock.clone()).await?;
             for spec in function.routes {

@@ -6,6 +6,7 @@
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
 //! - [`identity`]: local users and tokens.
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
+//! - [`permissions`]: least privilege, template vs each function's declared and observed AWS calls.
 //! - [`worker`]: Lambda's SQS event source for the privacy worker, locally.
 //!
 //! The `xtask` binary (`cargo xtask dev|test|token|lint`) ties them together.
@@ -15,6 +16,7 @@ pub mod emulator;
 pub mod gateway;
 pub mod identity;
 pub mod layers;
+pub mod permissions;
 pub mod template;
 pub mod worker;
 
@@ -46,6 +48,141 @@ mod documentation {
                 readme.contains(&format!("| `{name}` |")),
                 "README.md's retention table lacks {name}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod deployment {
+    //! What ops rely on in template.yaml and samconfig.toml, beyond what cfn-lint and checkov check.
+
+    use serde_norway::Value;
+
+    fn template() -> Value {
+        let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).expect("template.yaml");
+        serde_norway::from_str(&text).expect("yaml")
+    }
+
+    fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+        template["Resources"]
+            .as_mapping()
+            .expect("resources")
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+            .filter_map(|(id, r)| Some((id.as_str()?, r)))
+            .collect()
+    }
+
+    /// Tells `!Ref X` (or `!GetAtt X.Arn`) apart from anything else, by its target.
+    fn target(value: &Value) -> Option<String> {
+        match value {
+            Value::Tagged(tagged) => tagged
+                .value
+                .as_str()
+                .map(|t| t.split('.').next().unwrap_or(t).to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn staging_and_production_are_separate_stacks_with_known_parameters() {
+        let text =
+            std::fs::read_to_string(crate::repo_root().join("samconfig.toml")).expect("samconfig.toml");
+        let config: toml::Table = text.parse().expect("toml");
+        let template = template();
+        let parameters = template["Parameters"].as_mapping().expect("parameters");
+        let mut stacks = Vec::new();
+        for environment in ["staging", "production"] {
+            let stack = config[environment]["global"]["parameters"]["stack_name"]
+                .as_str()
+                .expect("stack name")
+                .to_owned();
+            stacks.push(stack);
+            let overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+                .as_array()
+                .expect("parameter overrides");
+            for entry in overrides {
+                let (name, value) = entry
+                    .as_str()
+                    .and_then(|e| e.split_once('='))
+                    .expect("Name=value");
+                assert!(
+                    parameters.contains_key(name),
+                    "{environment}: {name} is no template parameter"
+                );
+                if name == "AllowAdminPasswordAuth" {
+                    assert_eq!(value, "false", "{environment} allows admin password sign-in");
+                }
+            }
+        }
+        assert_ne!(stacks[0], stacks[1]);
+    }
+
+    /// Each function logs to its own group with a retention, runs with its own role, and has an
+    /// errors and a throttles alarm.
+    #[test]
+    fn every_function_has_a_log_group_a_role_and_alarms() {
+        let template = template();
+        let alarms = resources_of(&template, "AWS::CloudWatch::Alarm");
+        let groups = resources_of(&template, "AWS::Logs::LogGroup");
+        for (function, resource) in resources_of(&template, "AWS::Serverless::Function") {
+            let properties = &resource["Properties"];
+            let group = target(&properties["LoggingConfig"]["LogGroup"]).expect("a log group");
+            let (_, group) = groups
+                .iter()
+                .find(|(id, _)| *id == group)
+                .expect("the group exists");
+            assert!(
+                target(&group["Properties"]["RetentionInDays"]).is_some(),
+                "{function}"
+            );
+            assert!(
+                target(&properties["Role"]).is_some_and(|r| r.ends_with("Role")),
+                "{function}"
+            );
+            for metric in ["Errors", "Throttles"] {
+                let watched = alarms.iter().any(|(_, alarm)| {
+                    let p = &alarm["Properties"];
+                    p["MetricName"].as_str() == Some(metric)
+                        && target(&p["Dimensions"][0]["Value"]).as_deref() == Some(function)
+                });
+                assert!(watched, "{function} has no {metric} alarm");
+            }
+        }
+    }
+
+    #[test]
+    fn the_access_log_keeps_no_path_query_address_or_token() {
+        let template = template();
+        let (_, api) = resources_of(&template, "AWS::Serverless::HttpApi")[0];
+        let format = api["Properties"]["AccessLogSettings"]["Format"]
+            .as_str()
+            .expect("a format");
+        for forbidden in [
+            "sourceIp",
+            "$context.path",
+            "querystring",
+            "authorizer",
+            "userAgent",
+            "identity",
+        ] {
+            assert!(
+                !format.contains(forbidden),
+                "the access log format has {forbidden}"
+            );
+        }
+        assert!(format.contains("$context.routeKey") && format.contains("$context.requestId"));
+    }
+
+    #[test]
+    fn kms_aliases_are_named_after_the_stack() {
+        let template = template();
+        for (id, alias) in resources_of(&template, "AWS::KMS::Alias") {
+            let name = match &alias["Properties"]["AliasName"] {
+                Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+                other => other.as_str().unwrap_or_default().to_owned(),
+            };
+            assert!(name.starts_with("alias/${AWS::StackName}-"), "{id}: {name}");
         }
     }
 }

@@ -122,6 +122,11 @@ impl Template {
             .collect()
     }
 
+    /// `Globals.Function`: the settings every function shares (runtime, tracing, environment).
+    pub fn globals_function(&self) -> Option<&Value> {
+        self.root.get("Globals").and_then(|g| g.get("Function"))
+    }
+
     /// Every `AWS::Serverless::Function` with its binary and HTTP routes.
     pub fn functions(&self) -> Result<Vec<FunctionSpec>, TemplateError> {
         let mut functions = Vec::new();

@@ -792,7 +792,9 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
         .expect("date")
         .parse()
         .expect("timestamp");
-    let later = stack.state("RetentionFunction", Clock::fixed(shred_at)).await;
+    let later = stack
+        .function_state("RetentionFunction", Clock::fixed(shred_at))
+        .await;
     assert!(
         erasure::finish_retention(&later, &user_id, usize::MAX)
             .await
@@ -1033,7 +1035,7 @@ async fn a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered
     // The cause removed, the hourly run queues the stalled job again and the worker finishes it.
     put(original).await;
     let later = stack
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(Timestamp::now() + jiff::SignedDuration::from_mins(61)),
         )

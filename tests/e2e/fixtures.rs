@@ -9,7 +9,7 @@ use platform::Clock;
 use serde_json::Value;
 
 async fn invoke(function_logical_id: &str, router: edge::http::Router, file: &str) -> (u16, Value) {
-    let state = stack().state(function_logical_id, Clock::System).await;
+    let state = stack().function_state(function_logical_id, Clock::System).await;
     let request = lambda_http::request::from_str(&event(file)).expect("a payload-2.0 event");
     let response = router.handle(&state, request).await;
     let body = match response.body() {
@@ -95,7 +95,7 @@ async fn retention_hourly_purge_finds_due_work_through_the_index() {
     let stack = stack();
     // A month no other test writes to, so the count is exact.
     let now: jiff::Timestamp = "2031-05-17T12:00:00Z".parse().expect("time");
-    let state = stack.state("RetentionFunction", Clock::fixed(now)).await;
+    let state = stack.function_state("RetentionFunction", Clock::fixed(now)).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk().await);
     for (sk, due_at) in [
         ("overdue", now.as_second() - 60),
@@ -128,7 +128,7 @@ async fn retention_hourly_purge_finds_due_work_through_the_index() {
 async fn retention_ttl_stream_counts_anonymously_and_cascades() {
     use platform::store::ItemKey;
     let stack = stack();
-    let state = stack.state("RetentionFunction", Clock::System).await;
+    let state = stack.function_state("RetentionFunction", Clock::System).await;
     let pointers = [
         ItemKey::new(
             "REQUEST#3f2a9e61-8c4d-4b7e-a1f5-0d9c2b7e6a14".into(),
@@ -267,7 +267,9 @@ async fn an_array_longer_than_its_cap_is_a_422() {
 /// that message's failure alone, so the queue redelivers it and, after five, dead-letters it.
 #[tokio::test]
 async fn privacy_worker_drops_what_is_not_a_job_and_reports_a_failing_job_alone() {
-    let state = stack().state("PrivacyWorkerFunction", Clock::System).await;
+    let state = stack()
+        .function_state("PrivacyWorkerFunction", Clock::System)
+        .await;
     let batch: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_str(&event("privacy-worker-jobs.json")).expect("an SQS event");
     let response = privacy_worker::handle(&state, batch).await;

@@ -70,16 +70,13 @@ pub fn stack() -> &'static TestStack {
                     .await
                     .expect("a free port");
                 let address = listener.local_addr().expect("the gateway's address");
+                // The local worker receives as Lambda's event source would (Lambda's requests, not
+                // the function's: only the handler runs with the function's credentials).
                 let worker = infra::worker::LocalWorker::new(
-                    AppState::new(
-                        stack
-                            .function_config("PrivacyWorkerFunction")
-                            .expect("worker config"),
-                        &stack.sdk_config().await,
-                        Clock::System,
-                    )
-                    .await
-                    .expect("worker state"),
+                    stack
+                        .function_state("PrivacyWorkerFunction", Clock::System)
+                        .await
+                        .expect("worker state"),
                     aws_sdk_sqs::Client::new(&stack.sdk_config().await),
                 );
                 tokio::spawn(worker.run(std::time::Duration::from_millis(200)));
@@ -130,13 +127,24 @@ impl TestStack {
         }
     }
 
-    /// The state a function gets, with the given clock, for in-process handler tests.
+    /// The configuration a function gets, with the given clock, for a test's own set-up and direct
+    /// calls of domain code: its AWS requests are signed as the tests', not as the function's.
     pub async fn state(&self, function_logical_id: &str, clock: Clock) -> AppState {
         let config = self
             .stack
             .function_config(function_logical_id)
             .expect("function config");
         AppState::new(config, &self.sdk().await, clock)
+            .await
+            .expect("function state")
+    }
+
+    /// The state of function `function_logical_id` itself, for tests that run one of its entry
+    /// points in-process (a handler with a fixture event, a scheduled run): its AWS requests are
+    /// signed as the function's, so the least-privilege check counts them (infra::permissions).
+    pub async fn function_state(&self, function_logical_id: &str, clock: Clock) -> AppState {
+        self.stack
+            .function_state(function_logical_id, clock)
             .await
             .expect("function state")
     }

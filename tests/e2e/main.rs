@@ -8,6 +8,7 @@ mod cost;
 mod encryption;
 mod erasure;
 mod fixtures;
+mod key_setup;
 mod key_usage;
 mod lifecycle;
 mod memberships;

@@ -300,7 +300,7 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
 
     // 29 days before: the admins are told, once.
     let notice_day = stack()
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(until - SignedDuration::from_hours(24 * 29)),
         )
@@ -313,7 +313,7 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
         "on the due-date index 29 days ahead"
     );
     let early = stack()
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(until - SignedDuration::from_hours(24 * 31)),
         )
@@ -336,7 +336,7 @@ async fn an_approval_lapses_after_the_agencys_period_with_notice_and_a_revocatio
 
     // After the period: lapsed, the future shift released, the officer told.
     let lapse_day = stack()
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(until + SignedDuration::from_hours(1)),
         )

@@ -806,7 +806,7 @@ async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
     .await
     .expect("request");
     let late = stack
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(request.due_at + SignedDuration::from_hours(1)),
         )

@@ -24,6 +24,27 @@ async fn call(
     e2e::call_api(method, path, Some(token), body, key).await
 }
 
+/// A signed-in customer who registered (only registration creates the key a booking is stored under).
+async fn registered_customer(name: &str) -> infra::identity::Tokens {
+    let email = e2e::unique_email(name);
+    let tokens = stack().user_with_email(&email, &["customer"]).await;
+    let body = crate::accounts::customer_body(&email, "Temperance Aldous-Okafor");
+    let (status, account) = call(Method::POST, "/v1/customers", &tokens.id_token, Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    tokens
+}
+
+/// A new user with a customer account, stored directly (for tests that call the domain in-process).
+async fn customer_account(state: &platform::AppState) -> String {
+    let user_id = new_user(state).await;
+    state
+        .store
+        .create(&domain::samples::customer(&user_id, &e2e::unique_email("direct")))
+        .await
+        .expect("the customer account");
+    user_id
+}
+
 /// A local start `hours` from `now` in Denver, on the hour, and its end `length_minutes` later.
 fn window(now: Timestamp, hours: i64, length_minutes: i64) -> (String, String) {
     let start = (now + SignedDuration::from_hours(hours))
@@ -100,7 +121,7 @@ fn count_of(items: &[std::collections::HashMap<String, AttributeValue>], item_ty
 async fn a_customer_books_and_only_the_right_people_read_it() {
     let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("booker", &["customer"]).await;
+    let customer = registered_customer("booker").await;
     let (starts, ends) = window(Timestamp::now(), 24 * 10, 300);
     let (status, booking) = call(
         Method::POST,
@@ -177,9 +198,8 @@ async fn a_customer_books_and_only_the_right_people_read_it() {
 
 #[tokio::test]
 async fn each_agency_rule_has_its_own_422() {
-    let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("rules", &["customer"]).await;
+    let customer = registered_customer("rules").await;
     let now = Timestamp::now();
     let ok = window(now, 24 * 10, 240);
     let cases: Vec<(&str, Value, &str, &str)> = vec![
@@ -290,9 +310,8 @@ async fn each_agency_rule_has_its_own_422() {
 
 #[tokio::test]
 async fn card_numbers_are_refused_and_leave_no_trace() {
-    let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("pan", &["customer"]).await;
+    let customer = stack().user("pan", &["customer"]).await;
     let (s, e) = window(Timestamp::now(), 240, 240);
     let mut with_number = request_body(&agency.id, &s, &e, 2);
     with_number["payment"] =
@@ -330,9 +349,8 @@ async fn card_numbers_are_refused_and_leave_no_trace() {
 
 #[tokio::test]
 async fn a_retried_booking_with_the_same_key_books_once() {
-    let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("retry", &["customer"]).await;
+    let customer = registered_customer("retry").await;
     let (s, e) = window(Timestamp::now(), 240, 240);
     let body = request_body(&agency.id, &s, &e, 2);
     let key = uuid::Uuid::new_v4().to_string();
@@ -426,13 +444,12 @@ async fn a_retried_booking_with_the_same_key_books_once() {
 
 #[tokio::test]
 async fn a_quote_explains_every_line_and_stores_nothing() {
-    let stack = stack();
     let now = Timestamp::now();
     // 50 h ahead: past the 48 h lead time, inside the 72 h short-notice window, on a holiday.
     let (starts, ends) = window(now, 50, 150);
     let holiday = starts[..10].to_owned();
     let agency = agency(std::slice::from_ref(&holiday)).await;
-    let customer = stack.user("quote", &["customer"]).await;
+    let customer = stack().user("quote", &["customer"]).await;
     let mut body = request_body(&agency.id, &starts, &ends, 2);
     body["requirements"]["vehicle"] = json!(true);
     body.as_object_mut().expect("o").remove("payment");
@@ -486,7 +503,7 @@ async fn cancellation_fees_follow_the_notice_bands() {
     let booked_at = start - SignedDuration::from_hours(96);
     let state = stack.state("RequestsFunction", Clock::fixed(booked_at)).await;
     let caller = Caller {
-        user_id: new_user(&state).await,
+        user_id: customer_account(&state).await,
         username: None,
         email: None,
         email_verified: false,
@@ -534,7 +551,7 @@ async fn cancellation_fees_follow_the_notice_bands() {
 async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
     let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("pages", &["customer"]).await;
+    let customer = registered_customer("pages").await;
     // Weekly across the start of daylight saving time: the local start stays 18:00.
     let mut body = request_body(&agency.id, "2027-03-07T18:00:00", "2027-03-07T22:00:00", 2);
     body["recurrence"] = json!({"frequency": "weekly", "count": 5});
@@ -671,7 +688,7 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
 async fn an_assigned_officer_sees_the_site_only_and_is_told_of_a_cancellation() {
     let stack = stack();
     let agency = agency(&[]).await;
-    let customer = stack.user("withofficer", &["customer"]).await;
+    let customer = registered_customer("withofficer").await;
     let officer_email = e2e::unique_email("officer");
     let officer = stack.user_with_email(&officer_email, &["provider"]).await;
     let bystander = stack.user("bystander", &["provider"]).await;

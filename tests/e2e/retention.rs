@@ -121,7 +121,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
 
     // Before the day nothing happens; after it, one run (even after a crash) removes everything.
     let early = stack
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(shred_at - SignedDuration::from_hours(48)),
         )
@@ -133,7 +133,7 @@ async fn when_retained_records_expire_one_purge_run_leaves_nothing_even_after_a_
         "kept until their period ends"
     );
     let later = stack
-        .state(
+        .function_state(
             "RetentionFunction",
             Clock::fixed(shred_at + SignedDuration::from_hours(1)),
         )
@@ -234,7 +234,7 @@ async fn bench_purge_items_read_grow_with_due_work_not_table_size() {
             panic!("done");
         };
         let later = stack
-            .state(
+            .function_state(
                 "RetentionFunction",
                 Clock::fixed(job.shred_at.expect("scheduled") + SignedDuration::from_hours(1)),
             )

@@ -239,7 +239,9 @@ async fn a_quiet_inquiry_is_closed_by_the_hourly_run() {
         format!("INQUIRY#{}", id.rsplit('.').next().expect("uuid")),
     );
     let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 89);
-    let state = stack().state("RetentionFunction", Clock::fixed(soon)).await;
+    let state = stack()
+        .function_state("RetentionFunction", Clock::fixed(soon))
+        .await;
     assert!(
         !domain::support::close_if_quiet(&state, &key)
             .await
@@ -247,7 +249,9 @@ async fn a_quiet_inquiry_is_closed_by_the_hourly_run() {
         "not yet due after 89 days"
     );
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 91);
-    let state = stack().state("RetentionFunction", Clock::fixed(due)).await;
+    let state = stack()
+        .function_state("RetentionFunction", Clock::fixed(due))
+        .await;
     assert!(
         domain::support::close_if_quiet(&state, &key)
             .await
@@ -561,8 +565,12 @@ async fn deliver_as(
     record["receipt"]["spamVerdict"]["status"] = json!(spam);
     let event: aws_lambda_events::event::ses::SimpleEmailEvent =
         serde_json::from_value(event).expect("a receipt event");
-    let state = stack.state("InboundMailFunction", Clock::System).await;
-    let mailbox = inbound_mail::Mailbox { s3, bucket };
+    let state = stack.function_state("InboundMailFunction", Clock::System).await;
+    // The function reads the message with its own role (SES stored it with SES's).
+    let mailbox = inbound_mail::Mailbox {
+        s3: infra::bootstrap::s3_client(&stack.stack.function_sdk_config("InboundMailFunction").await),
+        bucket,
+    };
     let outcome = inbound_mail::take_in(&state, &mailbox, &event.records[0])
         .await
         .expect("the message is taken in");
@@ -712,7 +720,9 @@ async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
         panic!("{outcome:?}");
     };
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 15);
-    let state = stack().state("RetentionFunction", Clock::fixed(later)).await;
+    let state = stack()
+        .function_state("RetentionFunction", Clock::fixed(later))
+        .await;
     assert!(
         domain::privacy::requests::lapse_unconfirmed(&state, 1000)
             .await

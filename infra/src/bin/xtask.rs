@@ -9,14 +9,18 @@
 //! - `purge`: one run of the retention purge against the running dev stack (which also runs it hourly).
 //! - `token`: signs a local user in and prints an ID token.
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
+//! - `deploy-check`: lint, checkov, the least-privilege tests and `sam build` (cargo-lambda, arm64),
+//!   with each function's zipped size.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use infra::bootstrap::{REGION, bootstrap, sdk_config};
-use infra::emulator::{Emulator, LocalStripe, ensure_tools, venv_bin};
+use infra::emulator::{
+    Emulator, LocalStripe, deploy_venv_bin, deploy_venv_dir, ensure_deploy_tools, ensure_tools, venv_bin,
+    venv_dir,
+};
 use infra::gateway::Gateway;
 use infra::{project_template, repo_root};
-use platform::AppState;
 use platform::Clock;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
@@ -84,6 +88,9 @@ enum Task {
     },
     /// Lint template.yaml with cfn-lint and `sam validate --lint`.
     Lint,
+    /// What ops run before `sam deploy` (CI too): lint, checkov, the least-privilege tests, and
+    /// `sam build` through cargo-lambda for arm64; prints each function's zipped size.
+    DeployCheck,
 }
 
 #[tokio::main]
@@ -110,6 +117,7 @@ async fn main() -> Result<()> {
             ensure_tools().await?;
             lint().await
         }
+        Task::DeployCheck => deploy_check().await,
     }
 }
 
@@ -126,12 +134,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     let gateway = Gateway::new(&stack, Clock::System).await?;
     let routes = gateway.route_keys();
     // The schedule template.yaml gives the retention function, on a local timer.
-    let retention = AppState::new(
-        stack.function_config("RetentionFunction")?,
-        &stack.sdk_config().await,
-        Clock::System,
-    )
-    .await?;
+    let retention = stack.function_state("RetentionFunction", Clock::System).await?;
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
@@ -144,12 +147,9 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     });
     // The privacy worker, fed from its queue as Lambda's SQS event source would.
     let worker = infra::worker::LocalWorker::new(
-        AppState::new(
-            stack.function_config("PrivacyWorkerFunction")?,
-            &stack.sdk_config().await,
-            Clock::System,
-        )
-        .await?,
+        stack
+            .function_state("PrivacyWorkerFunction", Clock::System)
+            .await?,
         aws_sdk_sqs::Client::new(&stack.sdk_config().await),
     );
     tokio::spawn(worker.run(std::time::Duration::from_secs(1)));
@@ -190,12 +190,7 @@ async fn purge_once(emulator_port: u16, stripe_port: u16) -> Result<()> {
     }
     let mut stack = bootstrap(&endpoint, project_template()?).await?;
     stack.set_parameter("StripeApiBase", &format!("http://127.0.0.1:{stripe_port}"));
-    let state = AppState::new(
-        stack.function_config("RetentionFunction")?,
-        &stack.sdk_config().await,
-        Clock::System,
-    )
-    .await?;
+    let state = stack.function_state("RetentionFunction", Clock::System).await?;
     let report = jobs::purge::scheduled_run(&state, retention::ITEMS_PER_RUN).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
@@ -246,7 +241,14 @@ async fn test() -> Result<()> {
         ]),
     )
     .await?;
-    let emulator = Emulator::start_on_free_port(None).await?;
+    let actions_log = repo_root().join(".local/aws-actions.jsonl");
+    std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
+    // A fresh log: what this run's functions called, and nothing from an earlier run.
+    if actions_log.exists() {
+        std::fs::remove_file(&actions_log).context("removing the previous actions log")?;
+    }
+    let port = infra::emulator::free_port().context("a free port for the emulator")?;
+    let emulator = Emulator::start_logging_actions(port, None, Some(&actions_log)).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
     let tests = step("cargo test (unit + end-to-end)", async {
         let mut child = Command::new(env!("CARGO"))
@@ -281,10 +283,45 @@ async fn test() -> Result<()> {
         Ok(())
     })
     .await;
+    let calls = match tests {
+        Ok(()) => {
+            step(
+                "AWS calls vs declared permissions",
+                observed_permissions(&emulator.endpoint, &actions_log),
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     stripe.stop().await;
     emulator.stop().await;
-    tests?;
+    calls?;
     eprintln!("all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Compares what each function called during the tests (the emulator's actions log) with its
+/// `aws-permissions.txt`, which a unit test keeps equal to the template's grants; prints the table.
+async fn observed_permissions(endpoint: &str, actions_log: &std::path::Path) -> Result<()> {
+    use infra::permissions::{observed, observed_drift, report};
+    let template = project_template()?;
+    // The tests' resources still exist: a bootstrap finds them again and gives their names.
+    let stack = bootstrap(endpoint, template.clone()).await?;
+    let log = std::fs::read_to_string(actions_log).context("reading the emulator's actions log")?;
+    let seen = observed(&log, &template, &stack)?;
+    for (function, permissions) in &seen {
+        println!("{function}: {} actions", permissions.len());
+        for permission in permissions {
+            println!("  {permission}");
+        }
+    }
+    let drift = observed_drift(&template, &repo_root(), &seen)?;
+    if !drift.is_empty() {
+        bail!(
+            "the functions' AWS calls differ from functions/*/aws-permissions.txt:\n{}",
+            report(&drift, "called, not declared", "declared, never called")
+        );
+    }
     Ok(())
 }
 
@@ -356,6 +393,121 @@ async fn lint() -> Result<()> {
         .status()
         .await?;
     check(status, "sam validate --lint")
+}
+
+/// The function crates ops deploy, as template.yaml names them: `(logical id, crate)`.
+fn deployed_functions() -> Result<Vec<(String, String)>> {
+    Ok(project_template()?
+        .functions()?
+        .into_iter()
+        .map(|f| (f.logical_id, f.binary))
+        .collect())
+}
+
+/// `cargo xtask deploy-check`: what ops run before `sam deploy`, and CI runs on every change.
+async fn deploy_check() -> Result<()> {
+    let started = Instant::now();
+    ensure_deploy_tools().await?;
+    step("template lint", lint()).await?;
+    step("checkov", checkov()).await?;
+    step(
+        "least privilege (infra::permissions)",
+        cargo(&["test", "--locked", "-p", "infra", "--lib", "permissions"]),
+    )
+    .await?;
+    let functions = deployed_functions()?;
+    // One cargo invocation builds every function (the dependencies once, the links in parallel);
+    // `sam build` then finds them built and packages each.
+    let mut build = vec!["lambda", "build", "--release", "--arm64", "--locked"];
+    for (_, binary) in &functions {
+        build.extend(["--package", binary.as_str()]);
+    }
+    step("cargo lambda build --release --arm64", lambda_tool(&build)).await?;
+    let build_dir = repo_root().join(".local/sam-build");
+    step("sam build", async {
+        let status = Command::new(venv_bin("sam"))
+            .args(["build", "--beta-features", "--build-dir"])
+            .arg(&build_dir)
+            .current_dir(repo_root())
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("PATH", tool_path())
+            .stdin(Stdio::null())
+            .status()
+            .await?;
+        check(status, "sam build")
+    })
+    .await?;
+    println!("{:<24} {:>14} {:>14}", "function", "bootstrap", "zipped");
+    for (logical_id, _) in &functions {
+        let bootstrap = build_dir.join(logical_id).join("bootstrap");
+        let size = std::fs::metadata(&bootstrap)
+            .with_context(|| format!("{} was not built", bootstrap.display()))?
+            .len();
+        println!(
+            "{logical_id:<24} {:>11.1} MB {:>11.1} MB",
+            size as f64 / 1e6,
+            zipped_size(&bootstrap).await? as f64 / 1e6
+        );
+    }
+    eprintln!("deploy check passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `checkov -f template.yaml`: no failed check (deliberate skips are justified in the template).
+async fn checkov() -> Result<()> {
+    let status = Command::new(deploy_venv_bin("checkov"))
+        .args([
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--framework",
+            "cloudformation",
+            "-f",
+        ])
+        .arg(repo_root().join("template.yaml"))
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, "checkov -f template.yaml")
+}
+
+/// PATH with the deployment tools first (cargo-lambda finds zig there; SAM finds cargo-lambda).
+fn tool_path() -> String {
+    let inherited = std::env::var("PATH").unwrap_or_default();
+    format!(
+        "{}:{}:{inherited}",
+        deploy_venv_dir().join("bin").display(),
+        venv_dir().join("bin").display()
+    )
+}
+
+async fn lambda_tool(args: &[&str]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("PATH", tool_path())
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, &format!("cargo {}", args.join(" ")))
+}
+
+/// The size of `file` zipped as Lambda receives it (deflate, the way `sam deploy` packages it).
+async fn zipped_size(file: &std::path::Path) -> Result<u64> {
+    let output = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            "import io, sys, zipfile\n\
+             buffer = io.BytesIO()\n\
+             with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as archive:\n    archive.write(sys.argv[1], 'bootstrap')\n\
+             print(len(buffer.getvalue()))",
+        ])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    check(output.status, "zipping a bootstrap")?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
 }
 
 async fn cargo(args: &[&str]) -> Result<()> {

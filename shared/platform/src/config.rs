@@ -28,6 +28,9 @@ pub struct Config {
     /// The support address (the policy's support@officertrak.com): every mail we send names it as
     /// Reply-To, so a person's answer reaches support, never the no-reply sender.
     pub support_address: String,
+    /// The SES configuration set every mail is sent through (`MailConfigurationSet`): SES suppresses
+    /// addresses that bounced or complained, and publishes the reputation metrics ops alarm on.
+    pub mail_configuration_set: String,
 }
 
 /// A required environment variable is missing or empty; the message names it.
@@ -39,7 +42,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Names of the environment variables, in one place so that tests and the local stack agree.
-    pub const VARIABLES: [&'static str; 10] = [
+    pub const VARIABLES: [&'static str; 11] = [
         "TABLE_NAME",
         "KEY_STORE_TABLE_NAME",
         "DATA_KEY_ARN",
@@ -50,6 +53,7 @@ impl Config {
         "STRIPE_SECRET_ID",
         "PRIVACY_JOBS_QUEUE_URL",
         "SUPPORT_ADDRESS",
+        "MAIL_CONFIGURATION_SET",
     ];
 
     /// Reads the configuration from the process environment (the Lambda case).
@@ -76,6 +80,7 @@ impl Config {
             stripe_secret_id: get("STRIPE_SECRET_ID")?,
             privacy_jobs_queue_url: get("PRIVACY_JOBS_QUEUE_URL")?,
             support_address: get("SUPPORT_ADDRESS")?,
+            mail_configuration_set: get("MAIL_CONFIGURATION_SET")?,
         })
     }
 }

@@ -37,16 +37,24 @@ pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
     sender: String,
     support_address: String,
+    configuration_set: String,
 }
 
 impl SesMailer {
     /// An adapter sending from `sender` (support's answers from `support_address`), both of which
-    /// SES must have verified; replies to any of our mails go to the support address.
-    pub fn new(client: aws_sdk_sesv2::Client, sender: String, support_address: String) -> Self {
+    /// SES must have verified, through `configuration_set`; replies to any of our mails go to the
+    /// support address.
+    pub fn new(
+        client: aws_sdk_sesv2::Client,
+        sender: String,
+        support_address: String,
+        configuration_set: String,
+    ) -> Self {
         Self {
             client,
             sender,
             support_address,
+            configuration_set,
         }
     }
 }
@@ -74,6 +82,7 @@ impl SesMailer {
         self.client
             .send_email()
             .from_email_address(from)
+            .configuration_set_name(&self.configuration_set)
             .reply_to_addresses(&self.support_address)
             .destination(Destination::builder().to_addresses(recipient).build())
             .content(

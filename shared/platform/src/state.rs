@@ -78,6 +78,7 @@ impl AppState {
                 aws_sdk_sesv2::Client::new(sdk),
                 config.mail_sender.clone(),
                 config.support_address.clone(),
+                config.mail_configuration_set.clone(),
             )),
             directory: Arc::new(CognitoDirectory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(sdk),
@@ -99,13 +100,12 @@ impl AppState {
     }
 
     /// Builds state from the Lambda environment: configuration variables plus the SDK's own
-    /// (region, credentials, and `AWS_ENDPOINT_URL` when one is set). Makes sure the system and
-    /// beacon branch keys exist (two key-store reads per cold start; created on the very first).
+    /// (region, credentials, and `AWS_ENDPOINT_URL` when one is set). Makes no AWS request: the
+    /// system and beacon branch keys were created at deployment by the key set-up
+    /// (`functions/key-setup`), the only function allowed to create them.
     pub async fn from_env() -> Result<Self, StartupError> {
         let config = Config::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let state = Self::new(config, &sdk, Clock::System).await?;
-        state.keys.ensure_system_keys().await?;
-        Ok(state)
+        Self::new(config, &sdk, Clock::System).await
     }
 }

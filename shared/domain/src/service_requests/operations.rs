@@ -49,6 +49,15 @@ pub async fn book(
             return Ok((previous, false));
         }
     }
+    // The booking is stored under the customer's key, which only registration creates.
+    if crate::accounts::customer(&state.store, &caller.user_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Conflict(
+            "register as a customer (POST /v1/customers) before booking".into(),
+        ));
+    }
     let (agency, occurrences) = check(state, &input, true).await?;
     let payment_input = input
         .payment
@@ -115,7 +124,6 @@ pub async fn book(
         currency: "USD".into(),
         created_at: now,
     };
-    state.keys.create_user_key(&caller.user_id).await?;
     let mut writes = Vec::new();
     for request in &requests {
         writes.push(state.store.write_create(request)?);

@@ -365,11 +365,18 @@ async fn correct(
 async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, ApiError> {
     let policy_version = match crate::accounts::me(state, caller).await {
         Ok(me) => me.policy.accepted_version,
-        Err(ApiError::NotFound(_)) => "unknown".to_owned(),
+        // Someone who never registered receives no marketing and has no key to store a record
+        // under (only registration creates users' keys); registering later asks them again.
+        Err(ApiError::NotFound(_)) => {
+            return Ok(RequestResult {
+                summary: "no account: no marketing consent is held and no marketing mail is sent".into(),
+                retained: Vec::new(),
+                export: None,
+                erasure: None,
+            });
+        }
         Err(error) => return Err(error),
     };
-    // The record is the user's data, under the user's key; someone who never registered has none yet.
-    state.keys.create_user_key(&caller.user_id).await?;
     let record = crate::consent::ConsentRecord::marketing(
         &caller.user_id,
         false,
