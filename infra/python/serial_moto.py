@@ -114,7 +114,7 @@ def _actions(environ):
         elif service == "kms":
             key = request.get("KeyId") or request.get("DestinationKeyId") or ""
             if operation == "ReEncrypt":
-                yield "kms:ReEncryptFrom", key
+                yield "kms:ReEncryptFrom", request.get("SourceKeyId") or key
                 yield "kms:ReEncryptTo", request.get("DestinationKeyId") or key
             else:
                 yield f"kms:{operation}", key

@@ -67,6 +67,14 @@ pub const TABLE_KEY_ACTIONS: [&str; 5] = [
     "kms:ReEncrypt*",
 ];
 
+/// Whether a granted action (IAM allows a `*` wildcard in it) covers action `wanted`.
+pub fn action_covers(granted: &str, wanted: &str) -> bool {
+    match granted.split_once('*') {
+        Some((prefix, _)) => wanted.starts_with(prefix),
+        None => granted == wanted,
+    }
+}
+
 fn permission(action: &str, resource: &str) -> Permission {
     Permission {
         action: action.to_owned(),
@@ -83,7 +91,8 @@ fn strings(value: Option<&Value>) -> Vec<&Value> {
 }
 
 /// The symbol of a resource written in the template: `!GetAtt X.Arn` is `X`, `!GetAtt X.StreamArn`
-/// is `X/stream`, `!Ref X` is `X`, and in a `!Sub` every `${X.Arn}` and `${X}` becomes `X` and the
+/// is `X/stream`, `!Ref X` is `ref:X` (a name or URL, never an ARN, so it matches no declaration),
+/// and in a `!Sub` every `${X.Arn}` and `${X}` becomes `X` and the
 /// `arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:` prefix is dropped.
 pub fn resource_symbol(value: &Value) -> Result<String, PermissionsError> {
     let shape = || PermissionsError::Shape(format!("unsupported resource {value:?}"));
@@ -98,7 +107,7 @@ pub fn resource_symbol(value: &Value) -> Result<String, PermissionsError> {
                     Some((target, "StreamArn")) => Ok(format!("{target}/stream")),
                     _ => Err(shape()),
                 },
-                "Ref" => Ok(argument.to_owned()),
+                "Ref" => Ok(format!("ref:{argument}")),
                 "Sub" => Ok(sub_symbol(argument)),
                 _ => Err(shape()),
             }
@@ -122,13 +131,30 @@ fn sub_symbol(text: &str) -> String {
     text.replace(".Arn}", "}").replace("${", "").replace('}', "")
 }
 
+/// The logical id an intrinsic points at: `!Ref X`, `!GetAtt X.Arn` (or any attribute) are `X`.
+fn target_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let argument = tagged.value.as_str()?;
+            match tag.trim_start_matches('!') {
+                "Ref" => Some(argument.to_owned()),
+                "GetAtt" => argument.split_once('.').map(|(target, _)| target.to_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The role (logical id) behind a function's `Role: !GetAtt XRole.Arn`.
 fn role_of(template: &Template, function: &str) -> Result<String, PermissionsError> {
     let properties = resource(template, function)?.get("Properties");
     let role = properties
         .and_then(|p| p.get("Role"))
         .ok_or_else(|| PermissionsError::Shape(format!("{function} has no explicit Role")))?;
-    resource_symbol(role)
+    target_of(role)
+        .ok_or_else(|| PermissionsError::Shape(format!("{function}: Role is not !GetAtt <Role>.Arn")))
 }
 
 fn resource<'a>(template: &'a Template, logical_id: &str) -> Result<&'a Value, PermissionsError> {
@@ -143,8 +169,15 @@ fn statements(document: Option<&Value>) -> Vec<&Value> {
     strings(document.and_then(|d| d.get("Statement")))
 }
 
-fn allows(statement: &Value) -> bool {
-    statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+/// Whether `statement` allows; `NotAction`/`NotResource` (which grant everything but a list) are
+/// refused, since no declaration could be compared with them.
+fn allows(statement: &Value) -> Result<bool, PermissionsError> {
+    if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
+        return Err(PermissionsError::Shape(
+            "a statement with NotAction or NotResource cannot be checked".into(),
+        ));
+    }
+    Ok(statement.get("Effect").and_then(Value::as_str) == Some("Allow"))
 }
 
 /// What the template grants the role of `function`: its inline policies, the `AWS::IAM::Policy`
@@ -165,18 +198,26 @@ pub fn granted(template: &Template, function: &str) -> Result<BTreeSet<Permissio
         .collect();
     // Policies of their own (`AWS::IAM::Policy`) that attach to the role: how the template avoids a
     // dependency loop between the roles, the key policies naming them, and the tables the key encrypts.
-    for (_, policy) in template.resources_of_type("AWS::IAM::Policy") {
-        let attached = strings(policy.get("Roles"))
-            .into_iter()
-            .any(|r| resource_symbol(r).is_ok_and(|symbol| symbol == role));
-        if attached {
-            documents.extend(policy.get("PolicyDocument"));
+    for kind in [
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::RolePolicy",
+    ] {
+        for (_, policy) in template.resources_of_type(kind) {
+            let mut roles = strings(policy.get("Roles"));
+            roles.extend(policy.get("RoleName"));
+            let attached = roles
+                .into_iter()
+                .any(|r| target_of(r).is_some_and(|target| target == role));
+            if attached {
+                documents.extend(policy.get("PolicyDocument"));
+            }
         }
     }
     let mut granted = BTreeSet::new();
     for document in documents {
         for statement in statements(Some(document)) {
-            if !allows(statement) {
+            if !allows(statement)? {
                 continue;
             }
             for resource in strings(statement.get("Resource")) {
@@ -192,30 +233,36 @@ pub fn granted(template: &Template, function: &str) -> Result<BTreeSet<Permissio
     }
     for (key, key_properties) in template.resources_of_type("AWS::KMS::Key") {
         for statement in statements(key_properties.get("KeyPolicy")) {
-            if !allows(statement) {
+            if !allows(statement)? {
                 continue;
             }
             let principals = strings(statement.get("Principal").and_then(|p| p.get("AWS")));
             let names_role = principals
                 .into_iter()
-                .any(|p| resource_symbol(p).is_ok_and(|symbol| symbol == role));
+                .any(|p| target_of(p).is_some_and(|target| target == role));
             if !names_role {
                 continue;
             }
+            // Only DynamoDB's own use counts as at-rest encryption; another service stays a grant.
             let via_service = statement
                 .get("Condition")
                 .and_then(|c| c.get("StringEquals"))
                 .and_then(|c| c.get("kms:ViaService"))
-                .is_some();
+                .map(|service| match service {
+                    Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+                    other => other.as_str().unwrap_or_default().to_owned(),
+                })
+                .is_some_and(|service| service.starts_with("dynamodb."));
             let symbol = if via_service {
                 format!("{key}@dynamodb")
             } else {
                 key.to_owned()
             };
             for action in strings(statement.get("Action")) {
-                if let Some(action) = action.as_str() {
-                    granted.insert(permission(action, &symbol));
-                }
+                let action = action.as_str().ok_or_else(|| {
+                    PermissionsError::Shape(format!("{key}: an action that is not a string"))
+                })?;
+                granted.insert(permission(action, &symbol));
             }
         }
     }
@@ -236,14 +283,14 @@ pub fn runtime_needs(
         .and_then(|p| p.get("LoggingConfig"))
         .and_then(|l| l.get("LogGroup"))
         .ok_or_else(|| PermissionsError::Shape(format!("{function} names no LoggingConfig.LogGroup")))?;
-    let log_group = resource_symbol(log_group)?;
+    let log_group = target_of(log_group)
+        .ok_or_else(|| PermissionsError::Shape(format!("{function}: LoggingConfig.LogGroup is not !Ref")))?;
     for action in LOG_ACTIONS {
         needs.insert(permission(action, &log_group));
     }
-    let tracing = template
-        .globals_function()
-        .and_then(|g| g.get("Tracing"))
-        .or_else(|| properties.and_then(|p| p.get("Tracing")))
+    let tracing = properties
+        .and_then(|p| p.get("Tracing"))
+        .or_else(|| template.globals_function().and_then(|g| g.get("Tracing")))
         .and_then(Value::as_str);
     if tracing == Some("Active") {
         needs.insert(permission("xray:PutTraceSegments", "*"));
@@ -458,12 +505,22 @@ pub fn grant_drift(template: &Template, root: &Path) -> Result<Vec<(String, Diff
 /// Every grant to a `*` resource that the service could narrow (any action but
 /// [`ACTIONS_WITHOUT_RESOURCES`]), as `(function, permission)`.
 pub fn wildcard_grants(template: &Template) -> Result<Vec<(String, Permission)>, PermissionsError> {
+    let logical_ids: BTreeSet<&str> = template.resources().map(|(id, _)| id).collect();
+    // A path under one of the template's own resources (`DataTable/index/*`,
+    // `SupportMailBucket/inbound/*`) or a secret's version suffix is as narrow as the service allows.
+    let narrowed = |resource: &str| {
+        resource
+            .split_once('/')
+            .is_some_and(|(owner, _)| logical_ids.contains(owner))
+            || (resource.starts_with("secret:") && resource.ends_with("-*") && resource.matches('*').count() == 1)
+            // DynamoDB's own use of the table key: the documented action set, only through DynamoDB.
+            || resource.ends_with("@dynamodb")
+    };
     let mut found = Vec::new();
     for function in template.functions()? {
         for grant in granted(template, &function.logical_id)? {
-            if grant.resource.contains('*')
-                && !grant.resource.contains('/')
-                && !grant.resource.ends_with("-*")
+            if (grant.action.contains('*') || grant.resource.contains('*'))
+                && !narrowed(&grant.resource)
                 && !ACTIONS_WITHOUT_RESOURCES.contains(&grant.action.as_str())
             {
                 found.push((function.logical_id.clone(), grant));
@@ -562,7 +619,17 @@ mod tests {
         let mut shredders = BTreeSet::new();
         for function in template.functions().expect("functions") {
             let grants = granted(&template, &function.logical_id).expect("grants");
-            if grants.contains(&permission("dynamodb:DeleteItem", "KeyStoreTable")) {
+            let deletes = grants.iter().any(|g| {
+                g.resource == "KeyStoreTable"
+                    && [
+                        "dynamodb:DeleteItem",
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:PartiQLDelete",
+                    ]
+                    .iter()
+                    .any(|wanted| action_covers(&g.action, wanted))
+            });
+            if deletes {
                 shredders.insert(function.logical_id);
             }
         }
@@ -574,7 +641,10 @@ mod tests {
         let mut creators = BTreeSet::new();
         for function in template.functions().expect("functions") {
             let grants = granted(&template, &function.logical_id).expect("grants");
-            if grants.contains(&permission("kms:GenerateDataKeyWithoutPlaintext", "DataKey")) {
+            let creates = grants.iter().any(|g| {
+                g.resource == "DataKey" && action_covers(&g.action, "kms:GenerateDataKeyWithoutPlaintext")
+            });
+            if creates {
                 creators.insert(function.logical_id);
             }
         }
@@ -587,6 +657,26 @@ mod tests {
         .map(str::to_owned)
         .collect();
         assert_eq!(creators, expected);
+    }
+
+    /// A queue's `!Ref` is its URL, which grants nothing: it must not pass for the queue's ARN, and a
+    /// statement that grants "all but" cannot be compared at all.
+    #[test]
+    fn a_name_is_no_arn_and_not_action_is_refused() {
+        let doc: Value = serde_norway::from_str("a: !Ref PrivacyJobsQueue\n").expect("yaml");
+        assert_eq!(
+            resource_symbol(doc.get("a").expect("a")).expect("symbol"),
+            "ref:PrivacyJobsQueue"
+        );
+        let statement: Value =
+            serde_norway::from_str("Effect: Allow\nNotAction: s3:*\nResource: '*'\n").expect("yaml");
+        assert!(allows(&statement).is_err());
+        assert!(action_covers("dynamodb:*", "dynamodb:DeleteItem"));
+        assert!(action_covers(
+            "kms:GenerateDataKey*",
+            "kms:GenerateDataKeyWithoutPlaintext"
+        ));
+        assert!(!action_covers("dynamodb:GetItem", "dynamodb:DeleteItem"));
     }
 
     /// A grant the check cannot see would make the checks above meaningless.

@@ -55,55 +55,33 @@ pub enum KeySetupError {
     Answer(String),
 }
 
-/// The key store, and the HTTP client that answers CloudFormation.
+/// The longest the key work may take: CloudFormation must get an answer before the function's
+/// 60 s timeout ends the invocation silently (it would then wait for `ServiceTimeout`).
+pub const WORK_LIMIT: Duration = Duration::from_secs(40);
+
+/// The HTTP client that answers CloudFormation at the pre-signed URL.
 #[derive(Clone)]
-pub struct KeySetup {
-    keys: KeyManager,
+pub struct Answerer {
     http: reqwest::Client,
 }
 
-impl KeySetup {
-    /// From the Lambda environment (the table and key names every function gets).
-    pub async fn from_env() -> Result<Self, KeySetupError> {
-        let config = Config::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(&config, &sdk)
-    }
-
-    /// From explicit configuration (the local stack and tests).
-    pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, KeySetupError> {
-        let keys = KeyClients {
-            kms: aws_sdk_kms::Client::new(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-        };
+impl Answerer {
+    /// A client with a 10 s limit per answer.
+    pub fn new() -> Result<Self, KeySetupError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| KeySetupError::Answer(error.to_string()))?;
-        Ok(Self {
-            keys: KeyManager::new(config, &keys)?,
-            http,
-        })
+        Ok(Self { http })
     }
 
-    /// Creates the system keys on `Create` and `Update` (idempotent), does nothing on `Delete`, and
-    /// answers CloudFormation either way: a failure is reported as `FAILED` with its kind, so the
-    /// deployment stops and rolls back instead of waiting an hour.
-    pub async fn handle(&self, event: CustomResourceEvent) -> Result<(), KeySetupError> {
-        let outcome = match event.request_type.as_str() {
-            "Create" | "Update" => self.keys.ensure_system_keys().await,
-            _ => Ok(()),
-        };
-        let (status, reason) = match &outcome {
-            Ok(()) => ("SUCCESS", format!("system keys ready ({})", event.request_type)),
-            Err(error) => {
-                tracing::error!(error = %error, "system keys could not be created");
-                (
-                    "FAILED",
-                    "the system branch keys could not be created; see the function's log".to_owned(),
-                )
-            }
-        };
+    /// PUTs `status` (`SUCCESS` or `FAILED`) with `reason` to the event's response URL.
+    pub async fn answer(
+        &self,
+        event: &CustomResourceEvent,
+        status: &str,
+        reason: String,
+    ) -> Result<(), KeySetupError> {
         let response = CustomResourceResponse {
             status,
             reason,
@@ -122,9 +100,78 @@ impl KeySetup {
             .send()
             .await
             .map_err(|error| KeySetupError::Answer(error.without_url().to_string()))?;
-        if !answered.status().is_success() {
-            return Err(KeySetupError::Answer(format!("status {}", answered.status())));
+        if answered.status().is_success() {
+            Ok(())
+        } else {
+            Err(KeySetupError::Answer(format!("status {}", answered.status())))
         }
-        outcome.map_err(KeySetupError::from)
+    }
+
+    /// What a container whose start-up failed (no configuration, no key store client) still does:
+    /// tells CloudFormation, so the deployment rolls back at once instead of waiting.
+    pub async fn refuse(&self, event: &CustomResourceEvent) -> Result<(), KeySetupError> {
+        self.answer(
+            event,
+            "FAILED",
+            "the key set-up could not start; see the function's log".into(),
+        )
+        .await
+    }
+}
+
+/// The key store, and the client that answers CloudFormation.
+#[derive(Clone)]
+pub struct KeySetup {
+    keys: KeyManager,
+    answerer: Answerer,
+}
+
+impl KeySetup {
+    /// From the Lambda environment (the table and key names every function gets).
+    pub async fn from_env() -> Result<Self, KeySetupError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(&config, &sdk)
+    }
+
+    /// From explicit configuration (the local stack and tests).
+    pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, KeySetupError> {
+        let keys = KeyClients {
+            kms: aws_sdk_kms::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+        };
+        Ok(Self {
+            keys: KeyManager::new(config, &keys)?,
+            answerer: Answerer::new()?,
+        })
+    }
+
+    /// Creates the system keys on `Create` and `Update` (idempotent, within [`WORK_LIMIT`]), does
+    /// nothing on `Delete`, and answers CloudFormation either way: a failure is answered `FAILED`
+    /// with its kind, so the deployment stops and rolls back instead of waiting. Once CloudFormation
+    /// has its answer the invocation succeeds (a retry by Lambda would only answer again); it fails
+    /// only when the answer could not be given.
+    pub async fn handle(&self, event: CustomResourceEvent) -> Result<(), KeySetupError> {
+        let outcome = match event.request_type.as_str() {
+            "Create" | "Update" => tokio::time::timeout(WORK_LIMIT, self.keys.ensure_system_keys())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CryptoError::KeyStore(
+                        "the key store did not answer in time".into(),
+                    ))
+                }),
+            _ => Ok(()),
+        };
+        let (status, reason) = match &outcome {
+            Ok(()) => ("SUCCESS", format!("system keys ready ({})", event.request_type)),
+            Err(error) => {
+                tracing::error!(error = %error, "system keys could not be created");
+                (
+                    "FAILED",
+                    "the system branch keys could not be created; see the function's log".to_owned(),
+                )
+            }
+        };
+        self.answerer.answer(&event, status, reason).await
     }
 }
