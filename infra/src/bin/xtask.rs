@@ -412,19 +412,15 @@ async fn deploy_check() -> Result<()> {
     step("checkov", checkov()).await?;
     step(
         "least privilege (infra::permissions)",
-        cargo(&["test", "--locked", "-p", "infra", "--lib", "permissions"]),
+        // The workspace's own feature set: after `cargo xtask test` nothing is rebuilt.
+        cargo(&["test", "--workspace", "--locked", "--lib", "permissions"]),
     )
     .await?;
     let functions = deployed_functions()?;
-    // One cargo invocation builds every function (the dependencies once, the links in parallel);
-    // `sam build` then finds them built and packages each.
-    let mut build = vec!["lambda", "build", "--release", "--arm64", "--locked"];
-    for (_, binary) in &functions {
-        build.extend(["--package", binary.as_str()]);
-    }
-    step("cargo lambda build --release --arm64", lambda_tool(&build)).await?;
     let build_dir = repo_root().join(".local/sam-build");
-    step("sam build", async {
+    // SAM's rust-cargolambda builder runs `cargo lambda build --release --arm64 --bin <crate>` for
+    // each function in the workspace's target directory: the dependencies compile once.
+    step("sam build (cargo lambda, release, arm64)", async {
         let status = Command::new(venv_bin("sam"))
             .args(["build", "--beta-features", "--build-dir"])
             .arg(&build_dir)
@@ -479,17 +475,6 @@ fn tool_path() -> String {
         deploy_venv_dir().join("bin").display(),
         venv_dir().join("bin").display()
     )
-}
-
-async fn lambda_tool(args: &[&str]) -> Result<()> {
-    let status = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(repo_root())
-        .env("PATH", tool_path())
-        .stdin(Stdio::null())
-        .status()
-        .await?;
-    check(status, &format!("cargo {}", args.join(" ")))
 }
 
 /// The size of `file` zipped as Lambda receives it (deflate, the way `sam deploy` packages it).
