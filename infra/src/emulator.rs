@@ -37,30 +37,43 @@ pub fn venv_bin(name: &str) -> PathBuf {
 /// Makes sure the virtualenv holds exactly the pinned tools of `infra/python/requirements.txt`;
 /// installs them when missing or when the requirements changed. A second call is instant.
 pub async fn ensure_tools() -> Result<(), EmulatorError> {
-    let requirements_path = repo_root().join("infra/python/requirements.txt");
-    let requirements =
-        std::fs::read_to_string(&requirements_path).map_err(|error| EmulatorError::Install {
-            what: format!("reading {}", requirements_path.display()),
-            detail: error.to_string(),
-        })?;
-    let marker = venv_dir().join(".officertrak-requirements");
-    if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == requirements)
-        && venv_bin("moto_server").exists()
-    {
+    install_requirements(
+        &venv_dir(),
+        "requirements.txt",
+        "moto_server",
+        "the local AWS emulator, localstripe and the linters into .venv (one time, a few minutes)",
+    )
+    .await
+}
+
+/// Installs `infra/python/<requirements>` into the virtualenv `venv` (created when missing) unless
+/// exactly those pins are installed already (a marker file records them) and `probe` is there.
+async fn install_requirements(
+    venv: &Path,
+    requirements: &str,
+    probe: &str,
+    what: &str,
+) -> Result<(), EmulatorError> {
+    let requirements_path = repo_root().join("infra/python").join(requirements);
+    let pins = std::fs::read_to_string(&requirements_path).map_err(|error| EmulatorError::Install {
+        what: format!("reading {}", requirements_path.display()),
+        detail: error.to_string(),
+    })?;
+    let marker = venv.join(".officertrak-requirements");
+    let bin = |name: &str| venv.join("bin").join(name);
+    if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == pins) && bin(probe).exists() {
         return Ok(());
     }
-    eprintln!(
-        "installing the local AWS emulator, localstripe and the linters into .venv (one time, a few minutes)…"
-    );
-    if !venv_bin("python").exists() {
+    eprintln!("installing {what}…");
+    if !bin("python").exists() {
         run(
             "python3",
-            &["-m", "venv", &venv_dir().to_string_lossy()],
-            "creating .venv",
+            &["-m", "venv", &venv.to_string_lossy()],
+            &format!("creating {}", venv.display()),
         )
         .await?;
     }
-    let pip = venv_bin("pip");
+    let pip = bin("pip");
     run(
         &pip.to_string_lossy(),
         &["install", "--quiet", "--upgrade", "pip"],
@@ -70,10 +83,10 @@ pub async fn ensure_tools() -> Result<(), EmulatorError> {
     run(
         &pip.to_string_lossy(),
         &["install", "--quiet", "-r", &requirements_path.to_string_lossy()],
-        "pip install -r infra/python/requirements.txt",
+        &format!("pip install -r infra/python/{requirements}"),
     )
     .await?;
-    std::fs::write(&marker, requirements).map_err(|error| EmulatorError::Install {
+    std::fs::write(&marker, pins).map_err(|error| EmulatorError::Install {
         what: "writing the marker".into(),
         detail: error.to_string(),
     })
@@ -298,37 +311,13 @@ pub fn deploy_venv_bin(name: &str) -> PathBuf {
 /// the `aarch64-unknown-linux-gnu` target the functions are built for. A second call is instant.
 pub async fn ensure_deploy_tools() -> Result<(), EmulatorError> {
     ensure_tools().await?;
-    let requirements_path = repo_root().join("infra/python/deploy-requirements.txt");
-    let requirements =
-        std::fs::read_to_string(&requirements_path).map_err(|error| EmulatorError::Install {
-            what: format!("reading {}", requirements_path.display()),
-            detail: error.to_string(),
-        })?;
-    let marker = deploy_venv_dir().join(".officertrak-requirements");
-    let installed = std::fs::read_to_string(&marker).is_ok_and(|installed| installed == requirements)
-        && deploy_venv_bin("checkov").exists();
-    if !installed {
-        eprintln!("installing checkov, cargo-lambda and zig into .venv/deploy (one time, about a minute)…");
-        if !deploy_venv_bin("python").exists() {
-            run(
-                "python3",
-                &["-m", "venv", &deploy_venv_dir().to_string_lossy()],
-                "creating .venv/deploy",
-            )
-            .await?;
-        }
-        let pip = deploy_venv_bin("pip");
-        run(
-            &pip.to_string_lossy(),
-            &["install", "--quiet", "-r", &requirements_path.to_string_lossy()],
-            "pip install -r infra/python/deploy-requirements.txt",
-        )
-        .await?;
-        std::fs::write(&marker, requirements).map_err(|error| EmulatorError::Install {
-            what: "writing the marker".into(),
-            detail: error.to_string(),
-        })?;
-    }
+    install_requirements(
+        &deploy_venv_dir(),
+        "deploy-requirements.txt",
+        "checkov",
+        "checkov, cargo-lambda and zig into .venv/deploy (one time, about a minute)",
+    )
+    .await?;
     run(
         "rustup",
         &["target", "add", "aarch64-unknown-linux-gnu"],
