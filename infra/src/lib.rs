@@ -8,6 +8,8 @@
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
 //! - [`permissions`]: least privilege, template vs each function's declared and observed AWS calls.
 //! - [`worker`]: Lambda's SQS event source for the privacy worker, locally.
+//! - [`runtime_api`]: the Lambda Runtime API, locally, to run and measure the release binaries.
+//! - [`measure`]: each function's cold start, time per invocation and peak memory under it.
 //!
 //! The `xtask` binary (`cargo xtask dev|test|token|lint`) ties them together.
 
@@ -16,7 +18,9 @@ pub mod emulator;
 pub mod gateway;
 pub mod identity;
 pub mod layers;
+pub mod measure;
 pub mod permissions;
+pub mod runtime_api;
 pub mod template;
 pub mod worker;
 

@@ -211,6 +211,21 @@ impl Template {
         Ok(environment)
     }
 
+    /// A function's numeric setting (`MemorySize`, `Timeout`): its own, else `Globals.Function`'s.
+    pub fn function_number(&self, logical_id: &str, setting: &str) -> Option<u64> {
+        let own = self
+            .resources()
+            .find(|(id, _)| *id == logical_id)
+            .and_then(|(_, r)| r.get("Properties"))
+            .and_then(|p| p.get(setting));
+        let global = self
+            .root
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get(setting));
+        own.or(global).and_then(Value::as_u64)
+    }
+
     /// The HTTP API's JWT authorizer: resolved issuer and audiences.
     pub fn jwt_authorizer(&self, resolver: &dyn Resolve) -> Result<(String, Vec<String>), TemplateError> {
         let (_, api) = self

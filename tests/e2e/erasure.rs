@@ -1132,7 +1132,11 @@ async fn bench_a_large_user_is_exported_and_erased_in_budgeted_slices() {
             request_id: format!("bench-export-{items}"),
         };
         let (export_slices, export_longest, export_peak) = run_like_the_worker(&state, &export).await;
-        let job = domain::privacy::export::ExportJob::key_of(&user_id, &format!("bench-export-{items}"));
+        let job = domain::privacy::export::ExportJob::key_of(
+            domain::privacy::export::ExportHome::User,
+            &user_id,
+            &format!("bench-export-{items}"),
+        );
         let manifest = state
             .store
             .get::<domain::privacy::export::ExportJob>(&job)

@@ -987,10 +987,12 @@ async fn a_significant_policy_version_is_announced_and_me_shows_who_accepted_it(
 }
 
 /// Someone signed in who never registered still exercises their rights: nothing fails for want of an
-/// account (or of the per-user key registration creates).
+/// account, and no branch key is made for them off registration's path (their export, which holds
+/// only their privacy requests, is kept under the system key beside those requests).
 #[tokio::test]
 async fn a_user_without_an_account_can_opt_out_and_get_an_export() {
     let token = stack().user("noaccount", &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
     let (status, opt_out) = post(&token, json!({"type": "marketing_opt_out"}), None).await;
     assert_eq!(
         (status, opt_out["status"].clone()),
@@ -1006,6 +1008,27 @@ async fn a_user_without_an_account_can_opt_out_and_get_an_export() {
             .as_u64()
             .unwrap_or(0)
             >= 1
+    );
+    let part = format!(
+        "/v1/privacy-requests/{}/export?part=0",
+        access["id"].as_str().expect("id")
+    );
+    let (status, _) = call_api(Method::GET, &part, Some(&token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "the subject downloads it");
+    let state = stack().state("PrivacyFunction", Clock::System).await;
+    assert!(
+        !state.keys.has_user_key(&user_id).await.expect("key store"),
+        "no key was created for someone who never registered"
+    );
+    let kept: Vec<String> = e2e::raw_items_of(&platform::keys::privacy_partition(&user_id))
+        .await
+        .iter()
+        .filter_map(|item| item.get("sk").and_then(|sk| sk.as_s().ok()).cloned())
+        .filter(|sk| sk.starts_with("EXPORT"))
+        .collect();
+    assert!(
+        kept.iter().any(|sk| sk.starts_with("EXPORT#")) && kept.iter().any(|sk| sk.starts_with("EXPORTJOB#")),
+        "the export is kept beside the requests: {kept:?}"
     );
     let (status, _) = post(&token, json!({"type": "restriction"}), None).await;
     assert_eq!(status, StatusCode::CREATED);

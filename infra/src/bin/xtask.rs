@@ -58,9 +58,14 @@ enum Task {
     Test,
     /// Run the benchmarks (end-to-end tests named `bench_…`, skipped by `test`) and print their figures.
     Bench {
-        /// Only benchmarks whose name contains this.
+        /// Only benchmarks whose name contains this; `functions`: only the functions' binaries under
+        /// the local Lambda Runtime API.
         #[arg(default_value = "bench_")]
         filter: String,
+        /// Measure debug builds of the functions (quicker to build; the figures are not the ones to
+        /// size Lambda by).
+        #[arg(long)]
+        debug: bool,
     },
     /// Run the retention purge once against the running dev stack and print what it did.
     Purge {
@@ -102,7 +107,7 @@ async fn main() -> Result<()> {
             stripe_port,
         } => dev(port, emulator_port, stripe_port).await,
         Task::Test => test().await,
-        Task::Bench { filter } => bench(&filter).await,
+        Task::Bench { filter, debug } => bench(&filter, debug).await,
         Task::Purge {
             emulator_port,
             stripe_port,
@@ -325,25 +330,65 @@ async fn observed_permissions(endpoint: &str, actions_log: &std::path::Path) -> 
     Ok(())
 }
 
-async fn bench(filter: &str) -> Result<()> {
+/// `cargo xtask bench [filter]`: the benchmark tests whose name contains `filter`, then (unless the
+/// filter names one test) each function's release binary under the local Lambda Runtime API; with
+/// `functions` as the filter, only that.
+async fn bench(filter: &str, debug: bool) -> Result<()> {
     ensure_tools().await?;
     let emulator = Emulator::start_on_free_port(None).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
-    let status = Command::new(env!("CARGO"))
-        .args(["test", "--locked", "-p", "e2e", "--test", "e2e", filter, "--"])
-        .args(["--ignored", "--nocapture", "--test-threads=1"])
-        .current_dir(repo_root())
-        .env("AWS_ENDPOINT_URL", &emulator.endpoint)
-        .env("STRIPE_API_BASE", &stripe.url)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdin(Stdio::null())
-        .status()
-        .await;
+    let result = async {
+        if filter != "functions" {
+            let status = Command::new(env!("CARGO"))
+                .args(["test", "--locked", "-p", "e2e", "--test", "e2e", filter, "--"])
+                .args(["--ignored", "--nocapture", "--test-threads=1"])
+                .current_dir(repo_root())
+                .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+                .env("STRIPE_API_BASE", &stripe.url)
+                .env("AWS_REGION", REGION)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .stdin(Stdio::null())
+                .status()
+                .await;
+            check(status?, "cargo test (benchmarks)")?;
+        }
+        if filter == "bench_" || filter == "functions" {
+            step(
+                "functions under the local Lambda Runtime API",
+                measure_functions(&emulator.endpoint, &stripe.url, debug),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
     stripe.stop().await;
     emulator.stop().await;
-    check(status?, "cargo test (benchmarks)")
+    result
+}
+
+/// Builds the deployed functions in release (the host's architecture: the arm64 build ops deploy
+/// cannot run here) and measures each under the local Runtime API ([`infra::measure`]).
+async fn measure_functions(endpoint: &str, stripe_url: &str, debug: bool) -> Result<()> {
+    let functions = deployed_functions()?;
+    let mut args = vec!["build", "--locked"];
+    if !debug {
+        args.push("--release");
+    }
+    for (_, name) in &functions {
+        args.extend(["-p", name.as_str()]);
+    }
+    cargo(&args).await?;
+    let mut stack = bootstrap(endpoint, project_template()?).await?;
+    stack.set_parameter("StripeApiBase", stripe_url);
+    let release = repo_root().join(if debug { "target/debug" } else { "target/release" });
+    let logs = repo_root().join(".local/bench-logs");
+    let figures = infra::measure::measure_functions(&stack, &release, &logs)
+        .await
+        .with_context(|| format!("the functions' logs are in {}", logs.display()))?;
+    println!("{}", infra::measure::table(&figures));
+    Ok(())
 }
 
 /// Sums libtest's `test result: ok. N passed; N failed; N ignored; …` lines.

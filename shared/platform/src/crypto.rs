@@ -27,6 +27,7 @@ use aws_db_esdk::key_store::types::KmsConfiguration;
 use aws_db_esdk::key_store::types::key_store_config::KeyStoreConfig;
 use aws_db_esdk::material_providers::client as mpl_client;
 use aws_db_esdk::material_providers::types::material_providers_config::MaterialProvidersConfig;
+use aws_db_esdk::material_providers::types::{CacheType, MultiThreadedCache};
 use aws_db_esdk::{CryptoAction, DynamoDbTablesEncryptionConfig};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -35,6 +36,10 @@ use thiserror::Error;
 /// How long a container keeps a branch key in memory: bounds both KMS traffic and how long a shredded
 /// key can still be used by a container that cached it.
 pub const KEY_CACHE_TTL_SECONDS: i64 = 300;
+
+/// How many branch keys a container keeps in memory: a container touches the keys of the few people
+/// whose calls it served in the last [`KEY_CACHE_TTL_SECONDS`], the system key, the beacon key.
+pub const KEY_CACHE_ENTRIES: i32 = 1_000;
 
 /// Branch key of items that belong to no user (locks, policy versions, agency data).
 pub const SYSTEM_KEY_ID: &str = "system";
@@ -162,6 +167,16 @@ pub async fn encrypted_client(
         .branch_key_id_supplier(supplier)
         .key_store(key_store.clone())
         .ttl_seconds(KEY_CACHE_TTL_SECONDS)
+        // Not the default storm-tracking cache: after a failed fetch (a caller who has no key yet,
+        // whose access-log line then goes to the anonymous log) it makes the next lookup of that
+        // key sleep its thread for up to a second. A Lambda container serves one request at a
+        // time, so there is no storm to track.
+        .cache(CacheType::MultiThreaded(
+            MultiThreadedCache::builder()
+                .entry_capacity(KEY_CACHE_ENTRIES)
+                .build()
+                .map_err(setup)?,
+        ))
         .send()
         .await
         .map_err(setup)?;
@@ -286,6 +301,12 @@ impl KeyManager {
     pub async fn ensure_system_keys(&self) -> Result<(), CryptoError> {
         self.ensure_key(SYSTEM_KEY_ID).await?;
         self.ensure_key(BEACON_KEY_ID).await
+    }
+
+    /// Whether `user_id` has a branch key: registration made one. Lets the worker keep data of someone
+    /// who never registered under the system key instead of creating a key off the privileged path.
+    pub async fn has_user_key(&self, user_id: &str) -> Result<bool, CryptoError> {
+        self.exists(&user_branch_key(user_id)).await
     }
 
     /// Creates the branch key of a new user.

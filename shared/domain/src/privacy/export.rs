@@ -8,7 +8,10 @@
 //! part in memory. Where it got to is an [`ExportJob`] record, so a crash or a spent slice resumes
 //! from the last page read. Parts are stored encrypted under the user's own key in the user's partition
 //! (`EXPORT#<request id>#<part>`), expire after 7 days (the `export` retention class) and are
-//! served to the subject only (`GET /v1/privacy-requests/{id}/export?part=N`).
+//! served to the subject only (`GET /v1/privacy-requests/{id}/export?part=N`). Someone signed in who
+//! never registered has no key (only registration and the key set-up create keys): their export,
+//! which can only hold their privacy requests, is kept in their privacy partition, under the system
+//! key like those requests ([`ExportHome`]).
 
 use jiff::Timestamp;
 use platform::AppState;
@@ -39,6 +42,32 @@ const INTERNAL: &[&str] = &[
 /// Fields left out because they are credentials of a processor, not information about the user.
 const WITHHELD: &[&str] = &["processor_token"];
 
+/// Which partition holds an export's checkpoint and parts, so that a person's export is encrypted
+/// under the key of what it holds without any function but registration creating keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportHome {
+    /// The user's own partition, under their own key: shredded with it.
+    #[default]
+    User,
+    /// The privacy partition, under the system key: for someone who never registered and so has
+    /// no key; their export holds only their privacy requests, which live there already.
+    Privacy,
+}
+
+impl ExportHome {
+    /// Both homes, in the order a reader looks in them.
+    pub const ALL: [Self; 2] = [Self::User, Self::Privacy];
+
+    /// The partition of `user_id` this home is.
+    pub fn partition(self, user_id: &str) -> String {
+        match self {
+            Self::User => user_partition(user_id),
+            Self::Privacy => platform::keys::privacy_partition(user_id),
+        }
+    }
+}
+
 /// One stored part of an export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportPart {
@@ -48,12 +77,14 @@ pub struct ExportPart {
     /// JSON Lines.
     pub content: String,
     pub created_at: Timestamp,
+    #[serde(default)]
+    pub home: ExportHome,
 }
 
 impl ExportPart {
-    /// The key of part `part` of `request_id`'s export.
-    pub fn key_of(user_id: &str, request_id: &str, part: u32) -> ItemKey {
-        ItemKey::new(user_partition(user_id), format!("EXPORT#{request_id}#{part:05}"))
+    /// The key of part `part` of `request_id`'s export, kept in `home`.
+    pub fn key_of(home: ExportHome, user_id: &str, request_id: &str, part: u32) -> ItemKey {
+        ItemKey::new(home.partition(user_id), format!("EXPORT#{request_id}#{part:05}"))
     }
 }
 
@@ -61,7 +92,7 @@ impl Record for ExportPart {
     const TYPE: &'static ItemType = &schema::EXPORT_PART;
 
     fn key(&self) -> ItemKey {
-        Self::key_of(&self.user_id, &self.request_id, self.part)
+        Self::key_of(self.home, &self.user_id, &self.request_id, self.part)
     }
 
     fn retention_start(&self) -> Option<Timestamp> {
@@ -134,12 +165,15 @@ pub struct ExportJob {
     pub manifest: Option<ExportManifest>,
     #[serde(default)]
     pub slices: u32,
+    /// Where this checkpoint and its parts are kept.
+    #[serde(default)]
+    pub home: ExportHome,
 }
 
 impl ExportJob {
-    /// The key of the checkpoint of `request_id`'s export.
-    pub fn key_of(user_id: &str, request_id: &str) -> ItemKey {
-        ItemKey::new(user_partition(user_id), format!("EXPORTJOB#{request_id}"))
+    /// The key of the checkpoint of `request_id`'s export, kept in `home`.
+    pub fn key_of(home: ExportHome, user_id: &str, request_id: &str) -> ItemKey {
+        ItemKey::new(home.partition(user_id), format!("EXPORTJOB#{request_id}"))
     }
 
     /// Items written to parts so far.
@@ -152,7 +186,7 @@ impl Record for ExportJob {
     const TYPE: &'static ItemType = &schema::EXPORT_JOB;
 
     fn key(&self) -> ItemKey {
-        Self::key_of(&self.user_id, &self.request_id)
+        Self::key_of(self.home, &self.user_id, &self.request_id)
     }
 
     fn retention_start(&self) -> Option<Timestamp> {
@@ -182,16 +216,21 @@ pub async fn build_slice(
     part_bytes: usize,
 ) -> Result<ExportProgress, StoreError> {
     let now = state.clock.now();
-    let key = ExportJob::key_of(user_id, request_id);
-    let (mut job, mut version) = match state.store.get::<ExportJob>(&key).await? {
-        Some(current) => (current.record, current.version),
+    let (mut job, mut version) = match checkpoint(state, user_id, request_id).await? {
+        Some(current) => current,
         None => {
-            // The parts are stored under the user's own key; someone who never registered has none yet.
-            state
+            // The parts are stored under the user's own key; someone who never registered has none,
+            // and only registration creates one: their export is kept beside their requests.
+            let has_key = state
                 .keys
-                .create_user_key(user_id)
+                .has_user_key(user_id)
                 .await
                 .map_err(|error| StoreError::Sdk(error.to_string()))?;
+            let home = if has_key {
+                ExportHome::User
+            } else {
+                ExportHome::Privacy
+            };
             let job = ExportJob {
                 user_id: user_id.to_owned(),
                 request_id: request_id.to_owned(),
@@ -202,19 +241,18 @@ pub async fn build_slice(
                 items_by_type: BTreeMap::new(),
                 manifest: None,
                 slices: 0,
+                home,
             };
             match state.store.create(&job).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(error) => return Err(error),
             }
-            let current = state
-                .store
-                .get::<ExportJob>(&key)
+            checkpoint(state, user_id, request_id)
                 .await?
-                .ok_or_else(|| StoreError::Decode("the export checkpoint vanished".into()))?;
-            (current.record, current.version)
+                .ok_or_else(|| StoreError::Decode("the export checkpoint vanished".into()))?
         }
     };
+    let home = job.home;
     if let Some(manifest) = job.manifest {
         return Ok(ExportProgress::Ready(manifest));
     }
@@ -243,12 +281,12 @@ pub async fn build_slice(
             buffer.push_str(&line);
             buffer.push('\n');
             if buffer.len() >= part_bytes {
-                write_part(state, user_id, request_id, job.parts, &mut buffer, now).await?;
+                write_part(state, home, user_id, request_id, job.parts, &mut buffer, now).await?;
                 job.parts += 1;
             }
         }
         if !buffer.is_empty() {
-            write_part(state, user_id, request_id, job.parts, &mut buffer, now).await?;
+            write_part(state, home, user_id, request_id, job.parts, &mut buffer, now).await?;
             job.parts += 1;
         }
         match next {
@@ -264,13 +302,13 @@ pub async fn build_slice(
         return Ok(ExportProgress::Building(job));
     }
     if job.parts == 0 {
-        write_part(state, user_id, request_id, 0, &mut String::new(), now).await?;
+        write_part(state, home, user_id, request_id, 0, &mut String::new(), now).await?;
         job.parts = 1;
     }
     // The digest is of the stored parts, read back one at a time (memory stays at one part).
     let mut hasher = Sha256::new();
     for part in 0..job.parts {
-        let content = part_of(state, user_id, request_id, part)
+        let content = part_in(state, home, user_id, request_id, part)
             .await?
             .ok_or_else(|| StoreError::Decode(format!("export part {part} is missing")))?;
         hasher.update(content.as_bytes());
@@ -292,8 +330,27 @@ pub async fn build_slice(
     Ok(ExportProgress::Ready(manifest))
 }
 
+/// The checkpoint of `request_id`'s export, in whichever home it was started, with its version.
+async fn checkpoint(
+    state: &AppState,
+    user_id: &str,
+    request_id: &str,
+) -> Result<Option<(ExportJob, u64)>, StoreError> {
+    for home in ExportHome::ALL {
+        if let Some(current) = state
+            .store
+            .get::<ExportJob>(&ExportJob::key_of(home, user_id, request_id))
+            .await?
+        {
+            return Ok(Some((current.record, current.version)));
+        }
+    }
+    Ok(None)
+}
+
 async fn write_part(
     state: &AppState,
+    home: ExportHome,
     user_id: &str,
     request_id: &str,
     part: u32,
@@ -306,6 +363,7 @@ async fn write_part(
         part,
         content: std::mem::take(buffer),
         created_at: now,
+        home,
     };
     match state.store.get::<ExportPart>(&record.key()).await? {
         Some(existing) => state.store.replace(&record, existing.version).await.map(|_| ()),
@@ -313,16 +371,31 @@ async fn write_part(
     }
 }
 
-/// Part `part` of the caller's export, while it is available.
+/// Part `part` of the caller's export, while it is available, wherever it is kept.
 pub async fn part_of(
     state: &AppState,
     user_id: &str,
     request_id: &str,
     part: u32,
 ) -> Result<Option<String>, StoreError> {
+    for home in ExportHome::ALL {
+        if let Some(content) = part_in(state, home, user_id, request_id, part).await? {
+            return Ok(Some(content));
+        }
+    }
+    Ok(None)
+}
+
+async fn part_in(
+    state: &AppState,
+    home: ExportHome,
+    user_id: &str,
+    request_id: &str,
+    part: u32,
+) -> Result<Option<String>, StoreError> {
     Ok(state
         .store
-        .get::<ExportPart>(&ExportPart::key_of(user_id, request_id, part))
+        .get::<ExportPart>(&ExportPart::key_of(home, user_id, request_id, part))
         .await?
         .map(|v| v.record.content))
 }

@@ -537,16 +537,18 @@ pub const PRIVACY_AUDIT_ENTRY: ItemType = ItemType {
     indexes: &[],
 };
 
-/// One part of a data export (access, portability): JSON Lines, encrypted under the user's key.
+/// One part of a data export (access, portability): JSON Lines, encrypted under the user's key (the
+/// system key for someone who never registered: their export holds only their privacy requests).
 pub const EXPORT_PART: ItemType = ItemType {
     name: "export_part",
-    key: "pk=USER#<user_id> sk=EXPORT#<request_id>#<part>",
+    key: "pk=USER#<user_id> (PRIVACY#<user_id> if they never registered) sk=EXPORT#<request_id>#<part>",
     attributes: &[
         signed("user_id"),
         signed("request_id"),
         signed("part"),
         personal("content"),
         signed("created_at"),
+        signed("home"),
     ],
     retention: RetentionClass::Export,
     indexes: &[],
@@ -554,10 +556,11 @@ pub const EXPORT_PART: ItemType = ItemType {
 
 /// Where the worker is in building one export: the partition it reads, the last key it read, the
 /// parts written and the items counted per type (ids and counts: no personal data). In the user's
-/// partition, under their key, so erasure finds it.
+/// partition, under their key, so erasure finds it (beside the privacy requests of someone who never
+/// registered).
 pub const EXPORT_JOB: ItemType = ItemType {
     name: "export_job",
-    key: "pk=USER#<user_id> sk=EXPORTJOB#<request_id>",
+    key: "pk=USER#<user_id> (PRIVACY#<user_id> if they never registered) sk=EXPORTJOB#<request_id>",
     attributes: &[
         signed("user_id"),
         signed("request_id"),
@@ -568,6 +571,7 @@ pub const EXPORT_JOB: ItemType = ItemType {
         signed("items_by_type"),
         signed("manifest"),
         signed("slices"),
+        signed("home"),
     ],
     retention: RetentionClass::Export,
     indexes: &[],
