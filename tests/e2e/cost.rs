@@ -78,6 +78,17 @@ async fn bench_aws_requests_per_call() {
         .create(&domain::samples::customer(&user_id, "cost@example.com"))
         .await
         .expect("account");
+    // As registration records it: the decision and its current state.
+    let consent = domain::consent::ConsentRecord::marketing(
+        &user_id,
+        false,
+        "2026-11-01",
+        domain::consent::ConsentSource::Registration,
+        jiff::Timestamp::now(),
+    );
+    domain::consent::record(&state.store, &consent)
+        .await
+        .expect("consent");
     let token = customer.id_token.clone();
     let mut rows = Vec::new();
     for (label, method, path) in [

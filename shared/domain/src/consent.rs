@@ -1,10 +1,12 @@
 //! Consent records: every change of a user's marketing consent is kept (what, when, policy version,
-//! source); the newest record is the current state, and the only thing the mailer asks.
+//! source); the newest record is the current state, and the only thing the mailer asks. A copy of
+//! it ([`ConsentState`], written in the same transaction) is read by key, so that `GET /v1/me` reads
+//! it with the accounts in one request.
 
 use jiff::Timestamp;
 use platform::keys::{sortable_time, user_partition};
 use platform::schema::{self, ItemType};
-use platform::store::{ItemKey, Record, Store, StoreError};
+use platform::store::{ItemKey, Record, Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 
 /// The purpose a consent is about. Only marketing needs consent; the other uses of personal data
@@ -76,8 +78,71 @@ impl Record for ConsentRecord {
     }
 }
 
+/// The user's current decision about one purpose: the newest [`ConsentRecord`], copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentState {
+    pub user_id: String,
+    pub purpose: String,
+    pub granted: bool,
+    pub policy_version: String,
+    pub source: ConsentSource,
+    pub recorded_at: Timestamp,
+}
+
+impl ConsentState {
+    /// The key of `user_id`'s current decision about `purpose`.
+    pub fn key_of(user_id: &str, purpose: &str) -> ItemKey {
+        ItemKey::new(user_partition(user_id), format!("CONSENTNOW#{purpose}"))
+    }
+}
+
+impl From<&ConsentRecord> for ConsentState {
+    fn from(record: &ConsentRecord) -> Self {
+        Self {
+            user_id: record.user_id.clone(),
+            purpose: record.purpose.clone(),
+            granted: record.granted,
+            policy_version: record.policy_version.clone(),
+            source: record.source,
+            recorded_at: record.recorded_at,
+        }
+    }
+}
+
+impl Record for ConsentState {
+    const TYPE: &'static ItemType = &schema::CONSENT_STATE;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.user_id, &self.purpose)
+    }
+}
+
+/// The writes that record `record`: the decision in the history, and as the current state.
+pub fn record_writes(store: &Store, record: &ConsentRecord) -> Result<Vec<Write>, StoreError> {
+    Ok(vec![
+        store.write_create(record)?,
+        store.write_put(&ConsentState::from(record))?,
+    ])
+}
+
+/// Records `record`, history and current state together.
+pub async fn record(store: &Store, record: &ConsentRecord) -> Result<(), StoreError> {
+    store.transact(record_writes(store, record)?).await
+}
+
 /// The user's current marketing consent: the newest decision, or "no" when there is none.
 pub async fn marketing_consent(store: &Store, user_id: &str) -> Result<bool, StoreError> {
+    if let Some(state) = store
+        .get::<ConsentState>(&ConsentState::key_of(user_id, MARKETING))
+        .await?
+    {
+        return Ok(state.record.granted);
+    }
+    newest_in_history(store, user_id).await
+}
+
+/// The newest marketing decision in the history ("no" when there is none).
+pub async fn newest_in_history(store: &Store, user_id: &str) -> Result<bool, StoreError> {
     let newest = store
         .latest::<ConsentRecord>(&user_partition(user_id), &ConsentRecord::prefix(MARKETING))
         .await?;

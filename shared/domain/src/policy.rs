@@ -31,13 +31,13 @@ impl Record for PolicyVersion {
 
 /// The policy version in force, if one has been published.
 pub async fn current_policy(store: &Store) -> Result<Option<PolicyVersion>, StoreError> {
-    let current = store
-        .get::<PolicyVersion>(&ItemKey::new(
-            POLICY_PARTITION.to_owned(),
-            POLICY_CURRENT.to_owned(),
-        ))
-        .await?;
+    let current = store.get::<PolicyVersion>(&current_key()).await?;
     Ok(current.map(|versioned| versioned.record))
+}
+
+/// The key of the version in force (read with other items by `GET /v1/me`).
+pub fn current_key() -> ItemKey {
+    ItemKey::new(POLICY_PARTITION.to_owned(), POLICY_CURRENT.to_owned())
 }
 
 /// The body of `POST /v1/admin/policy-versions`.

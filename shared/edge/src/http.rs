@@ -112,26 +112,13 @@ impl Router {
         );
         let started = Instant::now();
         async {
-            // An erased person's token outlives the user-pool user by up to an hour: checked first, so
-            // that nothing (not a rate counter, not a log line) is filed under a revoked subject.
-            let revoked = match &caller {
-                Some(caller) => crate::revocation::is_revoked(state, &caller.user_id)
-                    .await
-                    .map_err(ApiError::from),
-                None => Ok(false),
-            };
-            let revoked_caller = matches!(revoked, Ok(true));
-            let limited = match (revoked, crate::rate_limit::limits_for(&route_key)) {
-                (Err(error), _) => Err(error),
-                (Ok(_), Some(limits)) => {
-                    let account = caller
-                        .as_ref()
-                        .filter(|_| !revoked_caller)
-                        .map(|c| c.user_id.as_str());
-                    crate::rate_limit::check(state, limits, source_ip.as_deref(), account).await
-                }
-                (Ok(_), None) => Ok(()),
-            };
+            // One request before the handler: an erased person's token outlives the user-pool user
+            // by up to an hour, so the revocation is checked with the rate limits and the usage
+            // count (nothing, not a rate counter, not a log line, is filed under a revoked subject).
+            let admitted =
+                crate::admission::admit(state, &route_key, &app, caller.as_ref(), source_ip.as_deref()).await;
+            let revoked_caller = matches!(admitted, Ok(crate::admission::Admitted { revoked: true }));
+            let limited = admitted.map(|_| ());
             let refused = revoked_caller
                 && is_write(&route_key)
                 && !REVOKED_MAY_CALL.contains(&route_key.as_str());
@@ -205,11 +192,6 @@ impl Router {
                 // The call itself succeeded or failed on its own terms; a lost log line must not
                 // change its answer.
                 tracing::warn!(error = %error, "access log entry not written");
-            }
-            if !route_key.is_empty()
-                && let Err(error) = crate::usage::count_call(state, &route_key, &app).await
-            {
-                tracing::warn!(error = %error, "usage not counted");
             }
             response
         }

@@ -1,11 +1,12 @@
 //! The web edge: what every HTTP route shares, below the business rules.
 //!
-//! [`http`] is the route table mechanics (routing, rate limits, the access log, usage counters around
-//! every call); [`auth::Caller`] is who is calling, read from the authorizer's claims only; [`error`]
+//! [`http`] is the route table mechanics (routing; [`admission`]: revocation, rate limits and usage
+//! counters before every call, in one request; the access log after it); [`auth::Caller`] is who is calling, read from the authorizer's claims only; [`error`]
 //! is the one mapping from failures to RFC 9457 problems; [`validation`] and [`cursor`] check what
 //! clients send. It depends on `platform` only; `domain` builds on it.
 
 pub mod access_log;
+pub mod admission;
 pub mod auth;
 pub mod cursor;
 pub mod error;

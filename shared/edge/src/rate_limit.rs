@@ -1,13 +1,14 @@
 //! Fraud and abuse protection by IP and by account: fixed-window rate limits on registration, the
 //! calls that follow a sign-in, and the privacy endpoints. Each window is an atomic counter item
-//! (`RATE#…`, `UpdateItem ADD`) that expires with its window, so limits hold across every Lambda
-//! container without a read-then-write race. The IP and the user id are counted under keyed hashes
+//! (`RATE#…`, `ADD` conditioned on the limit, in the router's one admission request,
+//! [`crate::admission`]) that expires with its window, so limits hold across every Lambda container
+//! without a read-then-write race. The IP and the user id are counted under keyed hashes
 //! (`LookupKey::digest`: HMAC under a key derived once per container from the KMS key), never in
 //! plaintext, and without a KMS call per request.
 
 use crate::error::ApiError;
 use platform::AppState;
-use platform::store::StoreError;
+use platform::store::{CounterIncrement, StoreError};
 
 /// At most `max` calls per `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +92,22 @@ pub fn limits_for(route_key: &str) -> Option<RouteLimits> {
     }
 }
 
-/// Counts this call against the route's limits; 429 with the seconds until the window ends when a
-/// limit is exceeded.
-pub async fn check(
+/// One counter of a call under a limit: which scope it counts, and when its window ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitCounter {
+    pub increment: CounterIncrement,
+    pub window_end: i64,
+}
+
+/// The counters this call adds to under the route's limits: per keyed hash of the address and of
+/// the account, each in its fixed window, refused at the limit ([`CounterIncrement::below`]).
+/// Neither the address nor the user id is kept in a counter's key.
+pub async fn counters(
     state: &AppState,
     limits: RouteLimits,
     source_ip: Option<&str>,
     user_id: Option<&str>,
-) -> Result<(), ApiError> {
-    // Neither the address nor the user id is kept in a counter's key: both are keyed hashes.
+) -> Result<Vec<LimitCounter>, ApiError> {
     let ip_key = match source_ip {
         Some(ip) => Some(state.lookup.digest("rate-limit-ip", ip.as_bytes()).await?),
         None => None,
@@ -108,42 +116,63 @@ pub async fn check(
         Some(id) => Some(state.lookup.digest("rate-limit-account", id.as_bytes()).await?),
         None => None,
     };
+    let now = state.clock.epoch_seconds();
+    let mut counters = Vec::new();
     for (scope, subject, limit) in [
-        ("ip", ip_key.as_deref(), limits.per_ip),
-        ("account", account_key.as_deref(), limits.per_account),
+        ("ip", ip_key, limits.per_ip),
+        ("account", account_key, limits.per_account),
     ] {
         let Some(subject) = subject else { continue };
-        let now = state.clock.epoch_seconds();
         let window_start = now - now.rem_euclid(limit.window_seconds);
         let window_end = window_start + limit.window_seconds;
-        let calls = count(state, limits.group, scope, subject, window_start, window_end).await?;
-        if calls > limit.max {
-            tracing::info!(group = limits.group, scope, "rate limit exceeded");
-            return Err(ApiError::TooManyRequests {
-                retry_after_seconds: u64::try_from(window_end - now).unwrap_or(1).max(1),
-            });
-        }
+        counters.push(LimitCounter {
+            increment: CounterIncrement {
+                pk: format!("RATE#{}#{scope}#{subject}", limits.group),
+                sk: window_start.to_string(),
+                expires_at: window_end,
+                below: Some(limit.max),
+            },
+            window_end,
+        });
     }
-    Ok(())
+    Ok(counters)
 }
 
-async fn count(
+/// Counts a call against `limits` on its own (one request); 429 past a limit. The router counts
+/// its routes' calls in its admission request instead ([`crate::admission`]); this is for limits a
+/// domain rule applies (mail to the support address, per sender).
+pub async fn check(
     state: &AppState,
-    group: &str,
-    scope: &str,
-    subject: &str,
-    window_start: i64,
-    window_end: i64,
-) -> Result<u64, StoreError> {
-    state
-        .store
-        .add_to_counter_until(
-            &format!("RATE#{group}#{scope}#{subject}"),
-            &window_start.to_string(),
-            1,
-            window_end,
-        )
-        .await
+    limits: RouteLimits,
+    source_ip: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let counters = counters(state, limits, source_ip, user_id).await?;
+    let increments: Vec<CounterIncrement> = counters.iter().map(|c| c.increment.clone()).collect();
+    match state.store.count_and_check(&[], &increments).await {
+        Err(StoreError::TransactionCancelled(reasons)) => {
+            match reasons.iter().position(|r| r == CONDITION_FAILED) {
+                Some(index) if index < counters.len() => {
+                    Err(refused(state, limits.group, counters[index].window_end))
+                }
+                _ => Err(StoreError::TransactionCancelled(reasons).into()),
+            }
+        }
+        other => other.map_err(ApiError::from),
+    }
+}
+
+/// The reason DynamoDB gives for a write of a cancelled transaction whose condition failed.
+pub const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// The 429 for a call refused by the counter whose window ends at `window_end`.
+pub fn refused(state: &AppState, group: &str, window_end: i64) -> ApiError {
+    tracing::info!(group, "rate limit exceeded");
+    ApiError::TooManyRequests {
+        retry_after_seconds: u64::try_from(window_end - state.clock.epoch_seconds())
+            .unwrap_or(1)
+            .max(1),
+    }
 }
 
 #[cfg(test)]

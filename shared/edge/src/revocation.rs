@@ -113,6 +113,12 @@ pub async fn condition_not_revoked(
     Ok(state.store.write_absent(&key)?)
 }
 
+/// The key of `user_id`'s marker, for a check made with other work in one request (the router's
+/// admission, [`crate::admission`]).
+pub async fn marker_key(state: &AppState, user_id: &str) -> Result<ItemKey, RevocationError> {
+    Ok(key_of(&subject_hash(state, user_id).await?))
+}
+
 /// Whether `user_id`'s sign-in is revoked (an erasure runs, or ended less than the marker's
 /// retention ago).
 pub async fn is_revoked(state: &AppState, user_id: &str) -> Result<bool, RevocationError> {

@@ -7,7 +7,7 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use jiff::civil::Date;
 use platform::AppState;
-use platform::store::StoreError;
+use platform::store::CounterIncrement;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -36,20 +36,24 @@ pub fn app_label(header: Option<&str>) -> String {
     }
 }
 
-/// Counts one call of `route` from `app` on the day of "now".
-pub async fn count_call(state: &AppState, route: &str, app: &str) -> Result<(), StoreError> {
-    let day = state
-        .clock
-        .now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
+/// The counters one call of `route` from `app` adds to on the day of "now" (the router counts them
+/// in its admission request, [`crate::admission`]).
+pub fn call_counters(state: &AppState, route: &str, app: &str) -> Vec<CounterIncrement> {
+    let now = state.clock.now();
+    let day = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     let pk = partition(day);
-    state
-        .store
-        .add_to_counter(&pk, &format!("route#{route}"), 1)
-        .await?;
-    state.store.add_to_counter(&pk, &format!("app#{app}"), 1).await?;
-    Ok(())
+    let expires_at = platform::retention::RetentionClass::Metrics
+        .expires_at(Some(now))
+        .unwrap_or(i64::MAX);
+    [format!("route#{route}"), format!("app#{app}")]
+        .into_iter()
+        .map(|sk| CounterIncrement {
+            pk: pk.clone(),
+            sk,
+            expires_at,
+            below: None,
+        })
+        .collect()
 }
 
 /// Counts one piece of business activity (a booking, a placement) of agency `agency_id` on the day

@@ -158,16 +158,24 @@ pub(super) fn provider_view(
     }
 }
 
-/// `GET /v1/me`: 404 until the caller holds an account.
+/// `GET /v1/me`: 404 until the caller holds an account. The accounts, the current consent and the
+/// policy in force are read in one request (a provider's W-9 and memberships add two Queries).
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
-    let customer = state
+    let customer_key = account_key(&caller.user_id, AccountRole::Customer);
+    let provider_key = account_key(&caller.user_id, AccountRole::Provider);
+    let consent_key = consent::ConsentState::key_of(&caller.user_id, consent::MARKETING);
+    let policy_key = crate::policy::current_key();
+    let mut fetched = state
         .store
-        .get::<CustomerAccount>(&account_key(&caller.user_id, AccountRole::Customer))
+        .get_many(&[
+            customer_key.clone(),
+            provider_key.clone(),
+            consent_key.clone(),
+            policy_key.clone(),
+        ])
         .await?;
-    let provider = state
-        .store
-        .get::<ProviderAccount>(&account_key(&caller.user_id, AccountRole::Provider))
-        .await?;
+    let customer = fetched.take::<CustomerAccount>(&customer_key)?;
+    let provider = fetched.take::<ProviderAccount>(&provider_key)?;
     if customer.is_none() && provider.is_none() {
         return Err(ApiError::NotFound("account"));
     }
@@ -186,14 +194,19 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         .chain(provider.as_ref().map(|p| p.record.policy_version.clone()))
         .max()
         .unwrap_or_default();
-    let current_version = crate::policy::current_policy(&state.store)
-        .await?
-        .map(|p| p.policy_version);
+    let current_version = fetched
+        .take::<crate::policy::PolicyVersion>(&policy_key)?
+        .map(|p| p.record.policy_version);
+    let marketing_consent = match fetched.take::<consent::ConsentState>(&consent_key)? {
+        Some(current) => current.record.granted,
+        // Decisions recorded before the state item existed.
+        None => consent::newest_in_history(&state.store, &caller.user_id).await?,
+    };
     Ok(Me {
         user_id: caller.user_id.clone(),
         customer: customer.map(|c| CustomerView::from(&c.record)),
         provider: provider.map(|p| provider_view(p.record, w9.as_ref(), &memberships)),
-        marketing_consent: consent::marketing_consent(&state.store, &caller.user_id).await?,
+        marketing_consent,
         policy: PolicyAcceptance {
             accepted_current: current_version
                 .as_ref()
@@ -502,7 +515,7 @@ pub async fn set_consent(
         change.source,
         state.clock.now(),
     );
-    state.store.create(&record).await?;
+    consent::record(&state.store, &record).await?;
     tracing::info!(user_id = %caller.user_id, granted = change.marketing, "marketing consent recorded");
     Ok(ConsentState {
         marketing: record.granted,

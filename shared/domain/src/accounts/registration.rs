@@ -144,7 +144,7 @@ pub async fn register_customer(
         AccountRole::Customer,
         &account,
         &account.email,
-        vec![state.store.write_create(&consent)?],
+        consent::record_writes(&state.store, &consent)?,
     )
     .await;
     settle(

@@ -112,6 +112,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[],
     },
     Description {
+        item_type: &schema::CONSENT_STATE,
+        what: "your current decision about marketing mail (a copy of the newest one)",
+        purpose: "to send marketing only with your consent",
+        source: "you",
+        shared_with: &[],
+    },
+    Description {
         item_type: &schema::AUDIT_RECORD,
         what: "which fields of your account were changed, by whom and when",
         purpose: "to keep your data accurate and show who changed it",

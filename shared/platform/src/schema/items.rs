@@ -192,6 +192,24 @@ pub const CONSENT_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A user's current decision about a purpose: a copy of the newest [`CONSENT_RECORD`], written in
+/// the same transaction, so that it is read by key (with the accounts, in one request) instead of by
+/// a Query of the history.
+pub const CONSENT_STATE: ItemType = ItemType {
+    name: "consent_state",
+    key: "pk=USER#<user_id> sk=CONSENTNOW#<purpose>",
+    attributes: &[
+        signed("user_id"),
+        signed("purpose"),
+        signed("granted"),
+        signed("policy_version"),
+        signed("source"),
+        signed("recorded_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// Who changed what about a user, when: field names only, never values.
 pub const AUDIT_RECORD: ItemType = ItemType {
     name: "audit_record",
@@ -659,6 +677,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &EMAIL_LOCK,
     &POLICY_VERSION,
     &CONSENT_RECORD,
+    &CONSENT_STATE,
     &AUDIT_RECORD,
     &AGENCY,
     &SERVICE_REQUEST,

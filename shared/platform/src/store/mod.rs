@@ -15,7 +15,7 @@ use crate::schema::{Beacon, ItemType};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 use serde::Serialize;
@@ -291,6 +291,55 @@ impl Store {
         Ok(found)
     }
 
+    /// Reads the items at `keys`, whatever their types, in one BatchGetItem (consistent): a call
+    /// that needs a few fixed items (an account, a current-state item, a policy) pays one request.
+    pub async fn get_many(&self, keys: &[ItemKey]) -> Result<Fetched, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(ItemKey::to_item).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|error| StoreError::Sdk(error.to_string()))?,
+            );
+            while let Some(keys_and_attributes) = request.take() {
+                let output = self
+                    .encrypted
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                let items = output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                self.count_read(items.len());
+                for item in items.into_iter().filter(|item| self.is_live(item)) {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get("pk"), item.get("sk"))
+                    {
+                        found.insert(ItemKey::new(pk.clone(), sk.clone()), item);
+                    }
+                }
+                request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+        }
+        Ok(Fetched(found))
+    }
+
+    /// A transaction write that puts `record` whatever is at its key (last writer wins): for an
+    /// item that only mirrors a truth kept elsewhere, written in the same transaction as that truth.
+    pub fn write_put<R: Record>(&self, record: &R) -> Result<Write, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, 1)?))
+            .build()
+            .map_err(|error| StoreError::Sdk(error.to_string()))?;
+        Ok(Write(TransactWriteItem::builder().put(put).build()))
+    }
+
     /// A transaction write that creates `record` (fails the transaction if its key is taken).
     pub fn write_create<R: Record>(&self, record: &R) -> Result<Write, StoreError> {
         let put = Put::builder()
@@ -361,18 +410,70 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    Err(StoreError::TransactionCancelled(
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|reason| reason.code().unwrap_or("None").to_owned())
-                            .collect(),
-                    ))
-                }
-                _ => Err(StoreError::from_sdk(error)),
-            },
+            Err(error) => Err(cancelled(error)),
+        }
+    }
+
+    /// Adds 1 to each counter of `increments` and checks that no live item exists at any key of `absent`,
+    /// all or nothing, in one TransactWriteItems with the plain client (counters and existence hold
+    /// nothing personal): what the router pays per call before its handler, whatever it checks and
+    /// counts. A refused call reports [`StoreError::TransactionCancelled`] with one reason per write,
+    /// `absent` first, then `increments`, in order.
+    pub async fn count_and_check(
+        &self,
+        absent: &[ItemKey],
+        increments: &[CounterIncrement],
+    ) -> Result<(), StoreError> {
+        let build_error = |error: aws_sdk_dynamodb::error::BuildError| StoreError::Sdk(error.to_string());
+        let mut items = Vec::with_capacity(absent.len() + increments.len());
+        for key in absent {
+            // An item past its retention is absent, as every read here treats it.
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key.to_item()))
+                .condition_expression("attribute_not_exists(pk) OR #expires < :now")
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(self.clock.epoch_seconds().to_string()),
+                )
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        for increment in increments {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(increment.pk.clone()))
+                .key("sk", AttributeValue::S(increment.sk.clone()))
+                .update_expression("ADD #count :one SET #expires = if_not_exists(#expires, :expires)")
+                .expression_attribute_names("#count", COUNT)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":expires", AttributeValue::N(increment.expires_at.to_string()));
+            if let Some(max) = increment.below {
+                update = update
+                    .condition_expression("attribute_not_exists(#count) OR #count < :max")
+                    .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_error)?)
+                    .build(),
+            );
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .plain
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(cancelled(error)),
         }
     }
 
@@ -426,6 +527,48 @@ impl Store {
                 .parse::<i64>()
                 .map_or(true, |at| at > self.clock.epoch_seconds()),
             _ => true,
+        }
+    }
+}
+
+/// A cancelled transaction's reasons, one per write; any other failure as it is.
+fn cancelled<R: std::fmt::Debug>(error: SdkError<TransactWriteItemsError, R>) -> StoreError {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            StoreError::TransactionCancelled(
+                cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| reason.code().unwrap_or("None").to_owned())
+                    .collect(),
+            )
+        }
+        _ => StoreError::from_sdk(error),
+    }
+}
+
+/// One atomic increment of [`Store::count_and_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterIncrement {
+    pub pk: String,
+    pub sk: String,
+    /// When the counter item expires (epoch seconds; set by its first increment).
+    pub expires_at: i64,
+    /// Refuses the increment (and so the whole transaction) unless the counter is below this: a
+    /// rate limit.
+    pub below: Option<u64>,
+}
+
+/// Items read by [`Store::get_many`], taken out by key and type.
+#[derive(Debug, Default)]
+pub struct Fetched(HashMap<ItemKey, Item>);
+
+impl Fetched {
+    /// The record of type `R` at `key`; `None` when absent, expired or of another type.
+    pub fn take<R: Record>(&mut self, key: &ItemKey) -> Result<Option<Versioned<R>>, StoreError> {
+        match self.0.remove(key) {
+            Some(item) if is_type::<R>(&item) => decode_versioned(item).map(Some),
+            _ => Ok(None),
         }
     }
 }

@@ -384,7 +384,7 @@ async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, Api
         crate::consent::ConsentSource::PrivacyRequest,
         state.clock.now(),
     );
-    state.store.create(&record).await?;
+    crate::consent::record(&state.store, &record).await?;
     Ok(RequestResult {
         summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
         retained: Vec::new(),
