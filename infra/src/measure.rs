@@ -70,6 +70,8 @@ impl From<&crate::runtime_api::Invocation> for Timing {
 #[derive(Debug, Clone)]
 pub struct FunctionFigures {
     pub logical_id: String,
+    /// The binary that ran.
+    pub binary: PathBuf,
     /// The template's `MemorySize` and `Timeout` for it.
     pub memory_mb: u64,
     pub timeout_s: u64,
@@ -147,6 +149,25 @@ pub fn table(figures: &[FunctionFigures]) -> String {
         ));
     }
     out
+}
+
+/// Where the README keeps the latest figures: between these two lines, replaced by each run.
+pub const README_START: &str = "<!-- cargo xtask bench functions: start -->";
+/// See [`README_START`].
+pub const README_END: &str = "<!-- cargo xtask bench functions: end -->";
+
+/// `readme` with the text between [`README_START`] and [`README_END`] replaced by `figures` under a
+/// line saying when and how they were measured; `None` when the markers are missing.
+pub fn readme_with(readme: &str, figures: &str, date: &str) -> Option<String> {
+    let start = readme.find(README_START)? + README_START.len();
+    let end = start + readme[start..].find(README_END)?;
+    Some(format!(
+        "{}\n\nMeasured {date} with `cargo xtask bench functions` (release builds for this machine's \
+         architecture under the local Lambda Runtime API, one CPU).\n\n{}\n{}",
+        &readme[..start],
+        figures.trim_end(),
+        &readme[end..]
+    ))
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -273,6 +294,61 @@ pub async fn measure_functions(
     Ok(figures)
 }
 
+/// The baselines beside them, built the same way: a hello-world `lambda_http` function, and one
+/// that makes the single GetItem a minimal read needs with the SDK, without and with its connection
+/// opened during init. Each answers a cold call, then [`WARM_CALLS`].
+pub async fn measure_baselines(
+    stack: &LocalStack,
+    release_dir: &Path,
+    log_dir: &Path,
+) -> Result<Vec<FunctionFigures>, MeasureError> {
+    std::fs::create_dir_all(log_dir)
+        .map_err(|e| MeasureError::Setup(format!("{}: {e}", log_dir.display())))?;
+    let table = stack.physical_id("DataTable").unwrap_or_default();
+    let mut figures = Vec::new();
+    for (name, binary, warm_connections) in [
+        ("hello-world", "hello-world", false),
+        ("get-item", "get-item", false),
+        ("get-item, connection warmed at init", "get-item", true),
+    ] {
+        let mut environment = BTreeMap::from([
+            ("AWS_ENDPOINT_URL".to_owned(), stack.endpoint.clone()),
+            ("AWS_REGION".to_owned(), crate::bootstrap::REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+            ("TABLE_NAME".to_owned(), table.clone()),
+        ]);
+        if warm_connections {
+            environment.insert("WARM_CONNECTIONS".into(), "1".into());
+        }
+        let path = release_dir.join(binary);
+        let log = log_dir.join(format!("{binary}.log"));
+        let mut process = FunctionProcess::start(&path, binary, 256, &environment, &log).await?;
+        let event = |n| api_event("GET", "/", None, None, n);
+        let first = process.invoke(&event(0), ANSWER_WITHIN).await?;
+        let cold_start = process.started().elapsed();
+        expect_status(name, &first.response, 200)?;
+        let mut warm = Vec::new();
+        for n in 1..=WARM_CALLS {
+            warm.push(Timing::from(&process.invoke(&event(n), ANSWER_WITHIN).await?));
+        }
+        figures.push(FunctionFigures {
+            logical_id: name.to_owned(),
+            binary: path.clone(),
+            memory_mb: 256,
+            timeout_s: 15,
+            load: "GET, cold then 20 warm".into(),
+            init: process.init_time().unwrap_or_default(),
+            cold_start,
+            first: Timing::from(&first),
+            warm,
+            peak_rss_kib: process.peak_rss_kib().unwrap_or(0),
+        });
+        process.stop().await;
+    }
+    Ok(figures)
+}
+
 struct Runner<'a> {
     stack: &'a LocalStack,
     release_dir: PathBuf,
@@ -369,6 +445,7 @@ impl Runner<'_> {
     ) -> FunctionFigures {
         let figures = FunctionFigures {
             logical_id: logical_id.to_owned(),
+            binary: process.binary().to_owned(),
             memory_mb,
             timeout_s,
             load: load.to_owned(),
@@ -714,6 +791,25 @@ mod tests {
         };
         assert_eq!(timing.at_lambda_share(256).as_millis(), 1_000 + 1_769);
         assert_eq!(timing.at_lambda_share(3_538).as_millis(), 1_256);
+    }
+
+    #[test]
+    fn the_readme_figures_are_replaced_between_the_markers_only() {
+        let readme = format!("# T\n\n{README_START}\nold\n{README_END}\n\nafter\n");
+        let new = readme_with(&readme, "| a |\n", "2026-12-03").expect("markers");
+        assert!(
+            new.contains("| a |") && !new.contains("old") && new.ends_with("after\n"),
+            "{new}"
+        );
+        assert!(new.contains("Measured 2026-12-03"));
+        assert_eq!(
+            readme_with(&new, "| b |", "2026-12-04")
+                .expect("again")
+                .matches(README_START)
+                .count(),
+            1
+        );
+        assert_eq!(readme_with("no markers", "| a |", "d"), None);
     }
 
     #[test]

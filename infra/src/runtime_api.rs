@@ -78,6 +78,7 @@ struct Api {
 /// gives a container).
 pub struct FunctionProcess {
     child: Child,
+    binary: std::path::PathBuf,
     started: Instant,
     events: mpsc::Sender<Pending>,
     shared: Arc<Mutex<Shared>>,
@@ -143,6 +144,7 @@ impl FunctionProcess {
         let child = command.spawn()?;
         Ok(Self {
             child,
+            binary: binary.to_owned(),
             started,
             events,
             shared,
@@ -189,6 +191,11 @@ impl FunctionProcess {
         self.lock()
             .first_poll
             .map(|first| first.duration_since(self.started))
+    }
+
+    /// The binary it runs.
+    pub fn binary(&self) -> &FsPath {
+        &self.binary
     }
 
     /// When the process was started, to measure a first answer from.

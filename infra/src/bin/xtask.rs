@@ -379,15 +379,58 @@ async fn measure_functions(endpoint: &str, stripe_url: &str, debug: bool) -> Res
     for (_, name) in &functions {
         args.extend(["-p", name.as_str()]);
     }
+    args.extend(["-p", "hello-world", "-p", "get-item"]);
     cargo(&args).await?;
     let mut stack = bootstrap(endpoint, project_template()?).await?;
     stack.set_parameter("StripeApiBase", stripe_url);
     let release = repo_root().join(if debug { "target/debug" } else { "target/release" });
     let logs = repo_root().join(".local/bench-logs");
-    let figures = infra::measure::measure_functions(&stack, &release, &logs)
+    let mut figures = infra::measure::measure_functions(&stack, &release, &logs)
         .await
         .with_context(|| format!("the functions' logs are in {}", logs.display()))?;
-    println!("{}", infra::measure::table(&figures));
+    figures.extend(
+        infra::measure::measure_baselines(&stack, &release, &logs)
+            .await
+            .with_context(|| format!("the baselines' logs are in {}", logs.display()))?,
+    );
+    let mut report = infra::measure::table(&figures);
+    let hello = figures
+        .iter()
+        .find(|f| f.logical_id == "hello-world")
+        .map(|f| (f.init, f.cold_start));
+    report.push_str(
+        "\n| binary | size | zipped | init vs hello-world | first answer vs hello-world |\n|---|---|---|---|---|\n",
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &figures {
+        if !seen.insert(f.binary.clone()) {
+            continue;
+        }
+        let size = std::fs::metadata(&f.binary)?.len();
+        let ratio = |ours: std::time::Duration, theirs: std::time::Duration| {
+            format!("{:.1}x", ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9))
+        };
+        let (init, first) = hello.map_or((String::from("-"), String::from("-")), |(init, first)| {
+            (ratio(f.init, init), ratio(f.cold_start, first))
+        });
+        report.push_str(&format!(
+            "| {} | {:.1} MB | {:.1} MB | {init} | {first} |\n",
+            f.logical_id,
+            size as f64 / 1e6,
+            zipped_size(&f.binary).await? as f64 / 1e6,
+        ));
+    }
+    println!("{report}");
+    if !debug {
+        // The README shows the latest release figures, replaced on each run.
+        let path = repo_root().join("README.md");
+        let readme = std::fs::read_to_string(&path)?;
+        let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        match infra::measure::readme_with(&readme, &report, &today) {
+            Some(updated) => std::fs::write(&path, updated)?,
+            None => eprintln!("README.md has no bench markers: figures not written there"),
+        }
+    }
     Ok(())
 }
 

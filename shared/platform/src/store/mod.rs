@@ -256,36 +256,14 @@ impl Store {
         }
     }
 
-    /// Reads several records by key (BatchGetItem), in no particular order; absent ones are skipped.
+    /// Reads several records by key (BatchGetItem), in the order of `keys`; absent ones, expired ones
+    /// and ones of another type are skipped.
     pub async fn batch_get<R: Record>(&self, keys: &[ItemKey]) -> Result<Vec<Versioned<R>>, StoreError> {
+        let mut fetched = self.get_many(keys).await?;
         let mut found = Vec::new();
-        for chunk in keys.chunks(100) {
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(ItemKey::to_item).collect()))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|error| StoreError::Sdk(error.to_string()))?,
-            );
-            while let Some(keys_and_attributes) = request.take() {
-                let output = self
-                    .encrypted
-                    .batch_get_item()
-                    .request_items(&self.table, keys_and_attributes)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                let items = output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default();
-                self.count_read(items.len());
-                for item in items {
-                    if self.is_live(&item) && is_type::<R>(&item) {
-                        found.push(decode_versioned(item)?);
-                    }
-                }
-                request = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+        for key in keys {
+            if let Some(record) = fetched.take::<R>(key)? {
+                found.push(record);
             }
         }
         Ok(found)
