@@ -113,7 +113,8 @@ impl FunctionFigures {
     }
 }
 
-fn percentile(values: impl Iterator<Item = Duration>, p: usize) -> Duration {
+/// The nearest-rank `p`th percentile of `values` (zero when there are none): the benches' p50 and p99.
+pub fn percentile(values: impl Iterator<Item = Duration>, p: usize) -> Duration {
     let mut sorted: Vec<Duration> = values.collect();
     sorted.sort();
     match sorted.len() {
@@ -159,13 +160,29 @@ pub const README_END: &str = "<!-- cargo xtask bench functions: end -->";
 /// `readme` with the text between [`README_START`] and [`README_END`] replaced by `figures` under a
 /// line saying when and how they were measured; `None` when the markers are missing.
 pub fn readme_with(readme: &str, figures: &str, date: &str) -> Option<String> {
-    let start = readme.find(README_START)? + README_START.len();
-    let end = start + readme[start..].find(README_END)?;
+    replace_section(
+        readme,
+        "functions",
+        &format!(
+            "Measured {date} with `cargo xtask bench functions` (release builds for this machine's \
+             architecture under the local Lambda Runtime API, one CPU).\n\n{}",
+            figures.trim_end()
+        ),
+    )
+}
+
+/// `readme` with the text between `<!-- cargo xtask bench {section}: start -->` and its `end`
+/// marker replaced by `body`: each bench owns one section, rewritten on each run. `None` when the
+/// markers are missing.
+pub fn replace_section(readme: &str, section: &str, body: &str) -> Option<String> {
+    let start_marker = format!("<!-- cargo xtask bench {section}: start -->");
+    let end_marker = format!("<!-- cargo xtask bench {section}: end -->");
+    let start = readme.find(&start_marker)? + start_marker.len();
+    let end = start + readme[start..].find(&end_marker)?;
     Some(format!(
-        "{}\n\nMeasured {date} with `cargo xtask bench functions` (release builds for this machine's \
-         architecture under the local Lambda Runtime API, one CPU).\n\n{}\n{}",
+        "{}\n\n{}\n{}",
         &readme[..start],
-        figures.trim_end(),
+        body.trim_end(),
         &readme[end..]
     ))
 }

@@ -174,9 +174,9 @@ pub(crate) fn local(at: Timestamp) -> String {
     at.in_tz(ZONE).expect("tz").datetime().to_string()
 }
 
-/// Books a request of `officers` officers from `start` for `hours` hours; returns its id.
-pub(crate) async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u32, armed: bool) -> String {
-    let body = json!({
+/// The booking body [`book_at`] sends: a rodeo night at the fairgrounds, paid by a processor's token.
+pub(crate) fn booking_body(w: &World, start: Timestamp, hours: i64, officers: u32, armed: bool) -> Value {
+    json!({
         "agency_id": w.agency_id,
         "event": {"name": "Pinedale Rodeo Night", "kind": "rodeo", "alcohol_served": false},
         "site": {"name": "Sublette County Fairgrounds", "address": {"line1": "10 Fairgrounds Rd", "city": "Pinedale",
@@ -188,7 +188,12 @@ pub(crate) async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u
         "officers": officers,
         "requirements": {"armed": armed, "attire": "uniformed", "vehicle": false, "supervisor": false},
         "payment": {"processor_token": "pm_card_visa", "card_brand": "visa", "card_last4": "4242"}
-    });
+    })
+}
+
+/// Books a request of `officers` officers from `start` for `hours` hours; returns its id.
+pub(crate) async fn book_at(w: &World, start: Timestamp, hours: i64, officers: u32, armed: bool) -> String {
+    let body = booking_body(w, start, hours, officers, armed);
     let (booking, _) = service_requests::book(&w.state, &w.customer, body.to_string().as_bytes(), None)
         .await
         .expect("booking");

@@ -239,6 +239,7 @@ pub async fn encrypted_client(
         .map_err(setup)?;
     let dynamo_config = aws_sdk_dynamodb::config::Builder::from(sdk)
         .interceptor(DbEsdkInterceptor::new(tables).map_err(setup)?)
+        .interceptor(crate::meter::RequestMeter::new())
         .build();
     Ok(aws_sdk_dynamodb::Client::from_conf(dynamo_config))
 }

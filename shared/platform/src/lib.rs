@@ -6,7 +6,7 @@
 //! computes keyed hashes for uniqueness locks. [`directory`] (the user pool) and [`mailer`] (SES) are
 //! ports with an AWS adapter and an in-memory one; [`processor`] is the payment processor's port
 //! (Stripe); [`queue`] hands jobs to the privacy worker (SQS). [`AppState`] bundles what a function builds once per
-//! container. The layers above: `edge` (HTTP), `domain` (business rules), `jobs` (scheduled work).
+//! container; [`meter`] counts the AWS requests its clients make. The layers above: `edge` (HTTP), `domain` (business rules), `jobs` (scheduled work).
 
 pub mod clock;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod directory;
 pub mod keys;
 pub mod lookup;
 pub mod mailer;
+pub mod meter;
 pub mod processor;
 pub mod queue;
 pub mod retention;

@@ -6,6 +6,7 @@ use crate::crypto::{CryptoError, KeyClients, KeyManager, encrypted_client};
 use crate::directory::{CognitoDirectory, UserDirectory};
 use crate::lookup::LookupKey;
 use crate::mailer::{Mailer, SesMailer};
+use crate::meter::clients;
 use crate::processor::{PaymentProcessor, StripeProcessor};
 use crate::queue::{JobQueue, SqsQueue};
 use crate::store::Store;
@@ -53,8 +54,8 @@ impl AppState {
     /// Builds state from explicit configuration; the local stack and tests use this directly.
     pub async fn new(config: Config, sdk: &SdkConfig, clock: Clock) -> Result<Self, StartupError> {
         let keys = KeyClients {
-            kms: aws_sdk_kms::Client::new(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            kms: clients::key_kms(sdk),
+            dynamodb: clients::key_store_dynamodb(sdk),
         };
         Self::with_key_clients(config, sdk, clock, keys).await
     }
@@ -68,29 +69,29 @@ impl AppState {
         keys: KeyClients,
     ) -> Result<Self, StartupError> {
         let encrypted = encrypted_client(sdk, &config, &keys).await?;
-        let plain = aws_sdk_dynamodb::Client::new(sdk);
-        let kms = aws_sdk_kms::Client::new(sdk);
+        let plain = clients::dynamodb(sdk);
+        let kms = clients::kms(sdk);
         Ok(Self {
             store: Store::new(encrypted, plain, config.table_name.clone(), clock.clone()),
             keys: KeyManager::new(&config, &keys)?,
             lookup: LookupKey::new(kms.clone(), config.lookup_key_arn.clone()),
             mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(sdk),
+                clients::ses(sdk),
                 config.mail_sender.clone(),
                 config.support_address.clone(),
                 config.mail_configuration_set.clone(),
             )),
             directory: Arc::new(CognitoDirectory::new(
-                aws_sdk_cognitoidentityprovider::Client::new(sdk),
+                clients::cognito(sdk),
                 config.user_pool_id.clone(),
             )),
             processor: Arc::new(StripeProcessor::new(
                 config.stripe_api_base.clone(),
-                aws_sdk_secretsmanager::Client::new(sdk),
+                clients::secrets(sdk),
                 config.stripe_secret_id.clone(),
             )?),
             jobs: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(sdk),
+                clients::sqs(sdk),
                 config.privacy_jobs_queue_url.clone(),
             )),
             kms,
