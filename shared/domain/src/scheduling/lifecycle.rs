@@ -353,11 +353,15 @@ async fn end_assignment(
 }
 
 /// After a check-out: when no officer still holds the request open (assigned, accepted or checked
-/// in), it is completed now.
+/// in), it is completed now. No invoice is due yet: the officer who just checked out has no
+/// approved timesheet, so the last timesheet approval (or the hourly run) issues it.
 pub(super) async fn complete_if_done(state: &AppState, request_id: &str) -> Result<(), ApiError> {
     for _ in 0..MAX_ATTEMPTS {
-        let shift = load_shift(state, request_id).await?;
-        if shift.request.record.status != Status::InProgress {
+        // The request alone: its agency has no say in whether it is done.
+        let Some((_, request)) = service_requests::located(state, request_id).await? else {
+            return Ok(());
+        };
+        if request.record.status != Status::InProgress {
             return Ok(());
         }
         let open = assignments::of_request_fresh(&state.store, request_id)
@@ -372,10 +376,8 @@ pub(super) async fn complete_if_done(state: &AppState, request_id: &str) -> Resu
         if open {
             return Ok(());
         }
-        let done = completed(&shift.request.record, state.clock.now());
-        if commit(state, &done, shift.request.version).await? {
-            // Usually nothing yet (timesheets come after); the hourly run looks again.
-            crate::billing::issue_when_due(state, request_id).await?;
+        let done = completed(&request.record, state.clock.now());
+        if commit(state, &done, request.version).await? {
             return Ok(());
         }
     }

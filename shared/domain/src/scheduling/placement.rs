@@ -23,39 +23,49 @@ async fn officer_facts(
     agency_id: &str,
     request_id: &str,
 ) -> Result<Option<OfficerFacts>, ApiError> {
-    let Some(account) = accounts::provider(&state.store, officer_id).await? else {
+    // Every key is known: one BatchGetItem (consistent) instead of five reads.
+    let account_key = accounts::account_key(officer_id, accounts::AccountRole::Provider);
+    let membership_key = Membership::key_of(officer_id, agency_id);
+    let roster_key = Roster::key_of(officer_id);
+    let do_not_hire_key = DoNotHire::key_of(agency_id, officer_id);
+    let assignment_key = Assignment::key_of(officer_id, request_id);
+    let mut fetched = state
+        .store
+        .get_many(&[
+            account_key.clone(),
+            membership_key.clone(),
+            roster_key.clone(),
+            do_not_hire_key.clone(),
+            assignment_key.clone(),
+        ])
+        .await?;
+    let Some(account) = fetched.take::<ProviderAccount>(&account_key)? else {
         return Ok(None);
     };
-    let membership = accounts::memberships::membership(&state.store, officer_id, agency_id).await?;
-    let roster = state.store.get::<Roster>(&Roster::key_of(officer_id)).await?;
-    let on_do_not_hire_list = state
-        .store
-        .get::<DoNotHire>(&DoNotHire::key_of(agency_id, officer_id))
-        .await?
-        .is_some();
-    let existing = state
-        .store
-        .get::<Assignment>(&Assignment::key_of(officer_id, request_id))
-        .await?
-        .is_some();
     Ok(Some(OfficerFacts {
         account,
-        membership,
-        roster,
-        on_do_not_hire_list,
-        existing,
+        membership: fetched.take::<Membership>(&membership_key)?,
+        roster: fetched.take::<Roster>(&roster_key)?,
+        on_do_not_hire_list: fetched.take::<DoNotHire>(&do_not_hire_key)?.is_some(),
+        existing: fetched.take::<Assignment>(&assignment_key)?.is_some(),
     }))
 }
 
-/// Places `officer_id` on one slot of `request_id`, or says which rule or race stopped it.
+/// Places `officer_id` on one slot of `request_id`, or says which rule or race stopped it. A shift
+/// the caller has just read serves the first attempt (the transaction is conditioned on its
+/// version, so a stale one only costs a retry, which reads afresh).
 async fn place(
     state: &AppState,
     request_id: &str,
     officer_id: &str,
     how: AssignedBy,
+    mut just_read: Option<Shift>,
 ) -> Result<Assignment, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
-        let shift = load_shift(state, request_id).await?;
+        let shift = match just_read.take() {
+            Some(shift) => shift,
+            None => load_shift(state, request_id).await?,
+        };
         let now = state.clock.now();
         let request = &shift.request.record;
         if !request.is_open(now) {
@@ -189,7 +199,7 @@ pub async fn claim(state: &AppState, caller: &Caller, request_id: &str) -> Resul
         // agency has not accepted yet.
         return Err(ApiError::NotFound("service request"));
     }
-    let assignment = place(state, request_id, &caller.user_id, AssignedBy::Claim).await?;
+    let assignment = place(state, request_id, &caller.user_id, AssignedBy::Claim, Some(shift)).await?;
     Ok(AssignmentView::from(&assignment))
 }
 
@@ -212,9 +222,15 @@ pub async fn assign(
     v.text("/officer_user_id", &input.officer_user_id, 64);
     v.finish()?;
     load_shift_for_staff(state, caller, request_id).await?;
-    let assignment = place(state, request_id, &input.officer_user_id, AssignedBy::Dispatcher)
-        .await
-        .map_err(for_staff)?;
+    let assignment = place(
+        state,
+        request_id,
+        &input.officer_user_id,
+        AssignedBy::Dispatcher,
+        None,
+    )
+    .await
+    .map_err(for_staff)?;
     Ok(AssignmentView::from(&assignment))
 }
 
@@ -392,6 +408,7 @@ pub async fn auto_assign(
             request_id,
             &ranking.officer_user_id,
             AssignedBy::AutoAssign,
+            None,
         )
         .await
         {

@@ -129,7 +129,13 @@ pub async fn create(
     // A written deletion that lapsed unconfirmed (perhaps forged) must not keep its holder from
     // deleting: asking in the app replaces it, at the version read.
     let mut lapsed_version = None;
-    for id in [&keyed_id, &request_id] {
+    // One read when the two ids are the same (every type but deletion).
+    let ids = if keyed_id == request_id {
+        vec![&request_id]
+    } else {
+        vec![&keyed_id, &request_id]
+    };
+    for id in ids {
         if let Some(existing) = state
             .store
             .get::<PrivacyRequest>(&PrivacyRequest::key_of(&caller.user_id, id))
