@@ -12,7 +12,6 @@ use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use base64::Engine;
-use edge::error::{Problem, problem_response};
 use edge::http::Router;
 use http::{HeaderValue, StatusCode, header};
 use jsonwebtoken::jwk::JwkSet;
@@ -82,6 +81,7 @@ pub struct Gateway {
     openapi_json: String,
     clock: Clock,
     trust_forwarded_for: bool,
+    contract: Option<crate::contract::ContractLog>,
 }
 
 impl Gateway {
@@ -121,6 +121,7 @@ impl Gateway {
             openapi_json: openapi.to_string(),
             clock,
             trust_forwarded_for: false,
+            contract: None,
         })
     }
 
@@ -130,6 +131,14 @@ impl Gateway {
     /// connection's address.
     pub fn trusting_forwarded_for(mut self) -> Self {
         self.trust_forwarded_for = true;
+        self
+    }
+
+    /// Checks every response to a route against the OpenAPI document and records it in `log` (see
+    /// [`crate::contract`]). For the test harness: the end-to-end tests' responses are the evidence
+    /// that the document describes what the code answers.
+    pub fn checking_contract(mut self, log: crate::contract::ContractLog) -> Self {
+        self.contract = Some(log);
         self
     }
 
@@ -221,53 +230,77 @@ fn percent_decode(value: &str) -> String {
         .unwrap_or_else(|| value.to_owned())
 }
 
-fn gateway_problem(
-    status: StatusCode,
-    kind: &'static str,
-    title: &'static str,
-    detail: String,
-) -> AxumResponse {
-    let problem = Problem {
-        kind,
-        title,
-        status: status.as_u16(),
-        detail,
-        instance: None,
-        errors: Vec::new(),
-        rule: None,
+/// An answer API Gateway gives itself, before any function runs: `{"message": "..."}` as JSON, the
+/// body the HTTP API's JWT authorizer, route matching and payload limit answer with (a client must
+/// handle these as well as our problems, so the local stack answers the same).
+fn gateway_message(status: StatusCode, message: &'static str) -> AxumResponse {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+/// The JWT authorizer's refusal: 401 `{"message":"Unauthorized"}`, with the reason only in the
+/// `WWW-Authenticate` challenge (RFC 6750: `invalid_token` and a description; a bare `Bearer`
+/// when no token came).
+fn unauthorized(reason: &TokenError) -> AxumResponse {
+    let mut response = gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    let challenge = match reason {
+        TokenError::Missing => "Bearer".to_owned(),
+        other => format!("Bearer error=\"invalid_token\", error_description=\"{other}\""),
     };
-    let mut response = to_axum(problem_response(&problem, None));
-    if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
 
+/// Serves one request, and checks the answer against the OpenAPI document when asked to.
 async fn handle(
     State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    connect: ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> AxumResponse {
+    let (route_key, response) = route_request(&gateway, connect, request).await;
+    let (Some(log), Some(route_key)) = (&gateway.contract, route_key) else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    log.record(&crate::contract::Answer {
+        route_key: &route_key,
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        body: &bytes,
+    });
+    AxumResponse::from_parts(parts, AxumBody::from(bytes))
+}
+
+/// Routes one request: the matched route key (none when nothing matched) and the answer.
+async fn route_request(
+    gateway: &Gateway,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> (Option<String>, AxumResponse) {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let method = parts.method.as_str().to_owned();
     if method == "GET" && path == "/openapi.json" {
-        return (
+        let document = (
             [(header::CONTENT_TYPE, "application/json")],
             gateway.openapi_json.clone(),
-        )
-            .into_response();
+        );
+        return (None, document.into_response());
     }
     let Some((route, path_parameters)) = gateway.find(&method, &path) else {
-        return gateway_problem(
-            StatusCode::NOT_FOUND,
-            "urn:officertrak:problem:route-not-found",
-            "No such route",
-            format!("no route matches {method} {path}"),
-        );
+        return (None, gateway_message(StatusCode::NOT_FOUND, "Not Found"));
     };
+    let route_key = route.spec.route_key();
     let claims = if route.spec.authenticated {
         let authorization = parts
             .headers
@@ -277,23 +310,16 @@ async fn handle(
             Ok(claims) => Some(claims),
             Err(error) => {
                 tracing::info!(route = %route.spec.route_key(), reason = %error, "token rejected");
-                return gateway_problem(
-                    StatusCode::UNAUTHORIZED,
-                    "urn:officertrak:problem:unauthorized",
-                    "Authentication required",
-                    error.to_string(),
-                );
+                return (Some(route_key), unauthorized(&error));
             }
         }
     } else {
         None
     };
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return gateway_problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "urn:officertrak:problem:payload-too-large",
-            "Request body too large",
-            format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        return (
+            Some(route_key),
+            gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
         );
     };
     let forwarded = gateway
@@ -316,11 +342,10 @@ async fn handle(
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(error) => {
-            return gateway_problem(
-                StatusCode::BAD_REQUEST,
-                "urn:officertrak:problem:bad-request",
-                "Malformed request",
-                format!("the request cannot be represented as an API Gateway event: {error}"),
+            tracing::info!(route = %route_key, reason = %error, "request not representable as an event");
+            return (
+                Some(route_key),
+                gateway_message(StatusCode::BAD_REQUEST, "Bad Request"),
             );
         }
     };
@@ -333,7 +358,7 @@ async fn handle(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("apigw-requestid", value);
     }
-    response
+    (Some(route_key), response)
 }
 
 /// The payload-2.0 event API Gateway would send for this request.
@@ -452,7 +477,8 @@ fn to_axum(response: http::Response<Body>) -> AxumResponse {
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }
 
-/// Why a bearer token was refused. The gateway answers 401 with this text (never the token).
+/// Why a bearer token was refused. The gateway answers 401 with this text in its `WWW-Authenticate`
+/// challenge (never the token).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("no bearer token in the Authorization header")]

@@ -4,6 +4,7 @@
 //! - [`template`]: reads template.yaml, the single source of truth for resources and routes.
 //! - [`bootstrap`]: creates the template's resources in the emulator.
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
+//! - [`contract`]: responses and examples checked against the OpenAPI document.
 //! - [`identity`]: local users and tokens.
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
 //! - [`permissions`]: least privilege, template vs each function's declared and observed AWS calls.
@@ -14,6 +15,7 @@
 //! The `xtask` binary (`cargo xtask dev|test|token|lint`) ties them together.
 
 pub mod bootstrap;
+pub mod contract;
 pub mod emulator;
 pub mod gateway;
 pub mod identity;

@@ -48,6 +48,22 @@ pub fn captured_logs() -> String {
         .unwrap_or_default()
 }
 
+/// The contract log every gateway of the run writes (`cargo xtask test` sets
+/// `OFFICERTRAK_CONTRACT_LOG` and fails on any response the OpenAPI document does not describe; run
+/// without it, the check goes to `.local/contract.jsonl`).
+fn contract_log() -> &'static infra::contract::ContractLog {
+    static LOG: OnceLock<infra::contract::ContractLog> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::var_os("OFFICERTRAK_CONTRACT_LOG")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(infra::contract::default_log_path);
+        if let Some(folder) = path.parent() {
+            let _ = std::fs::create_dir_all(folder);
+        }
+        infra::contract::ContractLog::open(&path).expect("the contract log opens")
+    })
+}
+
 /// The shared stack, created on first use. The gateway runs on a thread of its own so that it outlives
 /// each test's runtime.
 pub fn stack() -> &'static TestStack {
@@ -65,7 +81,8 @@ pub fn stack() -> &'static TestStack {
                 let gateway = Gateway::new(&stack, Clock::System)
                     .await
                     .expect("the local gateway")
-                    .trusting_forwarded_for();
+                    .trusting_forwarded_for()
+                    .checking_contract(contract_log().clone());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("a free port");
@@ -171,7 +188,8 @@ pub async fn extra_gateway(clock: Clock) -> String {
     let gateway = Gateway::new(&stack().stack, clock)
         .await
         .expect("a gateway")
-        .trusting_forwarded_for();
+        .trusting_forwarded_for()
+        .checking_contract(contract_log().clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");

@@ -252,6 +252,10 @@ async fn test() -> Result<()> {
     if actions_log.exists() {
         std::fs::remove_file(&actions_log).context("removing the previous actions log")?;
     }
+    let contract_log = infra::contract::default_log_path();
+    if contract_log.exists() {
+        std::fs::remove_file(&contract_log).context("removing the previous contract log")?;
+    }
     let port = infra::emulator::free_port().context("a free port for the emulator")?;
     let emulator = Emulator::start_logging_actions(port, None, Some(&actions_log)).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
@@ -261,6 +265,7 @@ async fn test() -> Result<()> {
             .current_dir(repo_root())
             .env("AWS_ENDPOINT_URL", &emulator.endpoint)
             .env("STRIPE_API_BASE", &stripe.url)
+            .env("OFFICERTRAK_CONTRACT_LOG", &contract_log)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -298,6 +303,16 @@ async fn test() -> Result<()> {
         }
         Err(error) => Err(error),
     };
+    let calls = match calls {
+        Ok(()) => {
+            step(
+                "responses vs the OpenAPI document",
+                responses_match_the_document(&contract_log),
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     stripe.stop().await;
     emulator.stop().await;
     calls?;
@@ -325,6 +340,36 @@ async fn observed_permissions(endpoint: &str, actions_log: &std::path::Path) -> 
         bail!(
             "the functions' AWS calls differ from functions/*/aws-permissions.txt:\n{}",
             report(&drift, "called, not declared", "declared, never called")
+        );
+    }
+    Ok(())
+}
+
+/// Reads what the gateways checked during the tests (see `infra::contract`) and fails on any
+/// response the OpenAPI document does not describe; prints how much of the document was exercised.
+async fn responses_match_the_document(log: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).context("reading the contract log")?;
+    let summary = infra::contract::summarize(&text);
+    let documented = infra::contract::Contract::load()?.route_keys().len();
+    println!(
+        "{} responses checked: {} of {documented} operations, {} (operation, status) pairs, {} violations",
+        summary.responses,
+        summary.operations,
+        summary.statuses,
+        summary.violations.values().sum::<usize>()
+    );
+    if summary.responses == 0 {
+        bail!("no response was checked against the document");
+    }
+    if !summary.violations.is_empty() {
+        let lines: Vec<String> = summary
+            .violations
+            .iter()
+            .map(|(violation, count)| format!("  {count}x {violation}"))
+            .collect();
+        bail!(
+            "responses the OpenAPI document does not describe:\n{}",
+            lines.join("\n")
         );
     }
     Ok(())
