@@ -11,6 +11,7 @@ mod fixtures;
 mod key_setup;
 mod key_usage;
 mod lifecycle;
+mod limits;
 mod memberships;
 mod payments;
 mod privacy;

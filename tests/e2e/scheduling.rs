@@ -245,7 +245,16 @@ async fn a_hundred_officers_claim_three_slots_and_exactly_three_win() {
         .map(|joined| joined.expect("the claim task ran"))
         .collect();
     let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(won.len(), 3, "exactly as many winners as slots");
+    let refusals: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|error| format!("{error:?}"))
+        .collect();
+    assert_eq!(
+        won.len(),
+        3,
+        "exactly as many winners as slots; the others got {refusals:?}"
+    );
     for lost in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(lost.status(), StatusCode::CONFLICT, "{lost:?}");
     }

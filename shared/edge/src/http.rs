@@ -55,6 +55,25 @@ fn body_len(body: &Body) -> usize {
     }
 }
 
+/// Why a body is refused before any handler runs, on every route alike: above [`MAX_BODY_BYTES`]
+/// (413), or JSON holding an array or a string above the caps of [`crate::validation::check_sizes`]
+/// (422 naming the field). A body that is not JSON is left to the handler (400 where it takes
+/// JSON). So no route can read, write or send anything for an oversize body.
+fn body_refusal(body: &Body) -> Option<ApiError> {
+    if body_len(body) > MAX_BODY_BYTES {
+        return Some(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let bytes: &[u8] = match body {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => return None,
+    };
+    let value = serde_json::from_slice::<serde_json::Value>(bytes).ok()?;
+    crate::validation::check_sizes(&value).err()
+}
+
 /// A function's route table: route key → handler.
 #[derive(Default)]
 pub struct Router {
@@ -128,15 +147,11 @@ impl Router {
                     "this sign-in belongs to an account that is being deleted or was deleted: it can no longer change anything"
                         .into(),
                 )),
-                (Ok(()), false, Some(_)) if body_len(request.body()) > MAX_BODY_BYTES => {
-                    Err(ApiError::PayloadTooLarge {
-                        limit: MAX_BODY_BYTES,
-                    })
-                }
-                (Ok(()), false, Some(handler)) => {
+                (Ok(()), false, Some(handler)) => match body_refusal(request.body()) {
+                    Some(error) => Err(error),
                     // A panic in a handler is a bug, but it must cost one request a 500, never the
                     // connection or the container's other requests.
-                    match std::panic::AssertUnwindSafe(handler.call(state.clone(), request))
+                    None => match std::panic::AssertUnwindSafe(handler.call(state.clone(), request))
                         .catch_unwind()
                         .await
                     {
@@ -145,8 +160,8 @@ impl Router {
                             tracing::error!("handler panicked");
                             Err(ApiError::Internal("the handler panicked".into()))
                         }
-                    }
-                }
+                    },
+                },
                 (Ok(()), false, None) => Err(ApiError::RouteNotFound(route_key.clone())),
             };
             let response = match result {
