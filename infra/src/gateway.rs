@@ -263,13 +263,22 @@ async fn handle(
     connect: ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> AxumResponse {
+    let Some(log) = &gateway.contract else {
+        return route_request(&gateway, connect, request).await.1;
+    };
+    // The request body is kept only for the example capture (off unless a developer asks).
+    let (request_parts, request_body) = request.into_parts();
+    let Ok(request_bytes) = to_bytes(request_body, MAX_BODY_BYTES).await else {
+        return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let request = axum::extract::Request::from_parts(request_parts, AxumBody::from(request_bytes.clone()));
     let (route_key, response) = route_request(&gateway, connect, request).await;
-    let (Some(log), Some(route_key)) = (&gateway.contract, route_key) else {
+    let Some(route_key) = route_key else {
         return response;
     };
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    log.record(&crate::contract::Answer {
+    let answer = crate::contract::Answer {
         route_key: &route_key,
         status: parts.status.as_u16(),
         content_type: parts
@@ -277,7 +286,9 @@ async fn handle(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
         body: &bytes,
-    });
+    };
+    log.record(&answer);
+    log.capture(&answer, &request_bytes);
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }
 

@@ -60,7 +60,13 @@ fn contract_log() -> &'static infra::contract::ContractLog {
         if let Some(folder) = path.parent() {
             let _ = std::fs::create_dir_all(folder);
         }
-        infra::contract::ContractLog::open(&path).expect("the contract log opens")
+        let log = infra::contract::ContractLog::open(&path).expect("the contract log opens");
+        match std::env::var_os("OFFICERTRAK_CONTRACT_EXAMPLES") {
+            Some(examples) => log
+                .capturing_examples(std::path::Path::new(&examples))
+                .expect("the example capture opens"),
+            None => log,
+        }
     })
 }
 
