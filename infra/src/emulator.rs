@@ -306,6 +306,29 @@ pub fn deploy_venv_bin(name: &str) -> PathBuf {
     deploy_venv_dir().join("bin").join(name)
 }
 
+/// Schemathesis' own virtualenv (`.venv/fuzz`): its pins (jsonschema, hypothesis) are its own
+/// business and must not move the emulator's.
+pub fn fuzz_venv_dir() -> PathBuf {
+    venv_dir().join("fuzz")
+}
+
+/// A program of the fuzzing tools (`st`, schemathesis' command).
+pub fn fuzz_venv_bin(name: &str) -> PathBuf {
+    fuzz_venv_dir().join("bin").join(name)
+}
+
+/// Makes sure `.venv/fuzz` holds the pinned schemathesis of `infra/python/fuzz-requirements.txt`.
+/// A second call is instant.
+pub async fn ensure_fuzz_tools() -> Result<(), EmulatorError> {
+    install_requirements(
+        &fuzz_venv_dir(),
+        "fuzz-requirements.txt",
+        "st",
+        "schemathesis into .venv/fuzz (one time, under a minute)",
+    )
+    .await
+}
+
 /// Makes sure `.venv` (the linters, the SAM CLI) and `.venv/deploy` (checkov, cargo-lambda, zig, the
 /// pinned versions of `infra/python/deploy-requirements.txt`) are installed, and that rustup has
 /// the `aarch64-unknown-linux-gnu` target the functions are built for. A second call is instant.

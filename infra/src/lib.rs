@@ -6,6 +6,7 @@
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
 //! - [`contract`]: responses and examples checked against the OpenAPI document.
 //! - [`identity`]: local users and tokens.
+//! - [`fuzz`]: schemathesis against the local API, one real user per role.
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
 //! - [`permissions`]: least privilege, template vs each function's declared and observed AWS calls.
 //! - [`worker`]: Lambda's SQS event source for the privacy worker, locally.
@@ -17,6 +18,7 @@
 pub mod bootstrap;
 pub mod contract;
 pub mod emulator;
+pub mod fuzz;
 pub mod gateway;
 pub mod identity;
 pub mod layers;

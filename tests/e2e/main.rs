@@ -8,6 +8,7 @@ mod cost;
 mod encryption;
 mod erasure;
 mod fixtures;
+mod fuzz_findings;
 mod key_setup;
 mod key_usage;
 mod lifecycle;

@@ -8,6 +8,7 @@
 //!   print their figures.
 //! - `purge`: one run of the retention purge against the running dev stack (which also runs it hourly).
 //! - `token`: signs a local user in and prints an ID token.
+//! - `fuzz`: schemathesis against the local API, one user per role (also a step of `test`).
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
 //! - `deploy-check`: lint, checkov, the least-privilege tests and `sam build` (cargo-lambda, arm64),
 //!   with each function's zipped size.
@@ -91,6 +92,9 @@ enum Task {
         #[arg(long, default_value_t = DEV_EMULATOR_PORT)]
         emulator_port: u16,
     },
+    /// Fuzz the API from its OpenAPI document (schemathesis, one user per role) against an emulator
+    /// of its own; `test` runs the same after the end-to-end tests.
+    Fuzz,
     /// Lint template.yaml with cfn-lint and `sam validate --lint`.
     Lint,
     /// What ops run before `sam deploy` (CI too): lint, checkov, the least-privilege tests, and
@@ -118,6 +122,7 @@ async fn main() -> Result<()> {
             access,
             emulator_port,
         } => token(&email, &groups, access, emulator_port).await,
+        Task::Fuzz => fuzz().await,
         Task::Lint => {
             ensure_tools().await?;
             lint().await
@@ -313,6 +318,16 @@ async fn test() -> Result<()> {
         }
         Err(error) => Err(error),
     };
+    let calls = match calls {
+        Ok(()) => {
+            step(
+                "fuzzing the contract (schemathesis, one user per role)",
+                fuzz_the_contract(&emulator.endpoint, &stripe.url),
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     stripe.stop().await;
     emulator.stop().await;
     calls?;
@@ -371,6 +386,126 @@ async fn responses_match_the_document(log: &std::path::Path) -> Result<()> {
             "responses the OpenAPI document does not describe:\n{}",
             lines.join("\n")
         );
+    }
+    Ok(())
+}
+
+/// The fixed seed of every schemathesis run: the same cases each time, so a failure reproduces.
+const FUZZ_SEED: &str = "20261203";
+
+/// Test cases per operation and phase (schemathesis' `--max-examples`): a few minutes in all.
+const FUZZ_EXAMPLES: &str = "10";
+
+/// What schemathesis checks on every answer; `positive_data_acceptance` is left out because the
+/// API rightly refuses schema-valid bodies that break a domain rule (an e-mail that is not the
+/// token's, a date in the past).
+const FUZZ_CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                           response_schema_conformance,negative_data_rejection";
+
+/// `cargo xtask fuzz`: the fuzzing step of `test` alone, against a fresh emulator and localstripe.
+async fn fuzz() -> Result<()> {
+    ensure_tools().await?;
+    let port = infra::emulator::free_port().context("a free port for the emulator")?;
+    let emulator = Emulator::start(port, None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
+    let result = step(
+        "fuzzing the contract (schemathesis, one user per role)",
+        fuzz_the_contract(&emulator.endpoint, &stripe.url),
+    )
+    .await;
+    stripe.stop().await;
+    emulator.stop().await;
+    result
+}
+
+/// Serves the API on a free port against the tests' emulator (with the contract checked, as in the
+/// tests), makes one user per role and runs schemathesis as each; fails on any finding.
+async fn fuzz_the_contract(endpoint: &str, stripe_url: &str) -> Result<()> {
+    infra::emulator::ensure_fuzz_tools().await?;
+    let mut stack = bootstrap(endpoint, project_template()?).await?;
+    stack.set_parameter("StripeApiBase", stripe_url);
+    let contract_log = repo_root().join(".local/fuzz-contract.jsonl");
+    if contract_log.exists() {
+        std::fs::remove_file(&contract_log).context("removing the previous fuzzing contract log")?;
+    }
+    let gateway = Gateway::new(&stack, Clock::System)
+        .await?
+        .checking_contract(infra::contract::ContractLog::open(&contract_log)?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let result = run_schemathesis(&stack, &url).await;
+    let _ = stop.send(());
+    let _ = server.await;
+    result?;
+    responses_match_the_document(&contract_log).await
+}
+
+/// One schemathesis run per role of `infra::fuzz::ROLES`; prints each run's summary and, on
+/// failure, its findings (the whole output is in `.local/schemathesis-<role>.log`).
+async fn run_schemathesis(stack: &infra::bootstrap::LocalStack, url: &str) -> Result<()> {
+    let fixture = infra::fuzz::prepare(stack, url).await?;
+    let local = repo_root().join(".local");
+    let config = local.join("schemathesis.toml");
+    std::fs::write(&config, infra::fuzz::config_toml(&fixture)).context("writing schemathesis.toml")?;
+    let mut failed = Vec::new();
+    let mut cases = 0;
+    for (role, token) in &fixture.tokens {
+        let started = Instant::now();
+        let mut command = Command::new(infra::emulator::fuzz_venv_bin("st"));
+        command
+            .arg("--config-file")
+            .arg(&config)
+            .arg("--no-color")
+            .args(["run", &format!("{url}/openapi.json"), "--url", url])
+            .args(["--checks", &FUZZ_CHECKS.replace(' ', "")])
+            .args(["--phases", role.phases])
+            .args(["--max-examples", FUZZ_EXAMPLES, "--seed", FUZZ_SEED])
+            .args(["--workers", "1", "--request-timeout", "10"])
+            .args(["--generation-database", "none"])
+            .args(["--generation-with-security-parameters", "false"])
+            .args(["--suppress-health-check", "all", "--warnings", "off"])
+            .current_dir(&local)
+            .stdin(Stdio::null());
+        if let Some(token) = token {
+            command.args(["--header", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(paths) = role.paths {
+            command.args(["--include-path-regex", paths]);
+        }
+        let output = command.output().await.context("running schemathesis")?;
+        let text =
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        std::fs::write(local.join(format!("schemathesis-{}.log", role.name)), &text)
+            .context("writing the schemathesis log")?;
+        let generated = infra::fuzz::cases_generated(&text);
+        cases += generated;
+        println!(
+            "{:<16} {:>6} cases  {}  ({:.0} s)",
+            role.name,
+            generated,
+            infra::fuzz::summary_line(&text).unwrap_or_else(|| "no summary".into()),
+            started.elapsed().as_secs_f64()
+        );
+        if !output.status.success() {
+            let findings = text
+                .split("=== FAILURES ===")
+                .nth(1)
+                .and_then(|rest| rest.split("=== SUMMARY ===").next())
+                .unwrap_or(&text);
+            println!("{findings}");
+            failed.push(role.name);
+        }
+    }
+    println!(
+        "schemathesis: {cases} cases over {} roles, seed {FUZZ_SEED}",
+        fixture.tokens.len()
+    );
+    if !failed.is_empty() {
+        bail!("schemathesis found failures as: {}", failed.join(", "));
     }
     Ok(())
 }

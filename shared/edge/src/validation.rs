@@ -168,10 +168,11 @@ pub fn mask_tax_id(digits: &str) -> String {
 }
 
 /// Parses a JSON body into `T`. Malformed JSON is 400; JSON of the wrong shape (missing field, wrong
-/// type, unknown field) is 422 with the pointer of the field, never its value.
+/// type, unknown field, a `null`, not an object) is 422 with the pointer of the field, never its value.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
         check_sizes(&value)?;
+        check_strict(&value)?;
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
@@ -226,6 +227,42 @@ pub fn check_sizes(value: &serde_json::Value) -> Result<(), ApiError> {
                     pointer,
                     detail: format!("at most {MAX_STRING_CHARS} characters"),
                 }]));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses what the OpenAPI document never allows in a request body and serde would take anyway:
+/// a body that is not an object (serde reads a struct from an array too) and a `null` field (serde
+/// reads it as an absent optional one). An optional field is left out, never sent as null.
+pub fn check_strict(value: &serde_json::Value) -> Result<(), ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldError {
+            pointer: String::new(),
+            detail: "the body must be a JSON object".into(),
+        }]));
+    }
+    let mut pending: Vec<(String, &serde_json::Value)> = vec![(String::new(), value)];
+    while let Some((pointer, value)) = pending.pop() {
+        match value {
+            serde_json::Value::Null => {
+                return Err(ApiError::Validation(vec![FieldError {
+                    pointer,
+                    detail: "must not be null: leave an optional field out".into(),
+                }]));
+            }
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    pending.push((format!("{pointer}/{index}"), item));
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields {
+                    let escaped = name.replace('~', "~0").replace('/', "~1");
+                    pending.push((format!("{pointer}/{escaped}"), field));
+                }
             }
             _ => {}
         }
@@ -303,6 +340,22 @@ mod tests {
             deep = serde_json::json!([deep]);
         }
         assert!(check_sizes(&deep).is_ok());
+    }
+
+    #[test]
+    fn a_null_field_or_a_body_that_is_not_an_object_is_refused_by_pointer() {
+        assert!(check_strict(&serde_json::json!({"a": [1], "b": {"c": "x"}})).is_ok());
+        for (body, pointer) in [
+            (serde_json::json!([null, null]), ""),
+            (serde_json::json!("text"), ""),
+            (serde_json::json!({"provider": null}), "/provider"),
+            (serde_json::json!({"a": {"b": [1, null]}}), "/a/b/1"),
+        ] {
+            match check_strict(&body) {
+                Err(ApiError::Validation(errors)) => assert_eq!(errors[0].pointer, pointer, "{body}"),
+                other => panic!("expected a 422 for {body}, got {other:?}"),
+            }
+        }
     }
     use jiff::civil::date;
     use serde::Deserialize;

@@ -103,8 +103,8 @@ pub struct DatedException {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Availability {
-    /// IANA zone the times are in; the agency's zone when omitted.
-    #[serde(default)]
+    /// IANA zone the times are in; the agency's zone when omitted (and then left out of the answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     pub weekly: Vec<WeeklyAvailability>,
     #[serde(default)]

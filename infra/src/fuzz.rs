@@ -1,0 +1,351 @@
+//! Fuzzing the contract: schemathesis (PyPI, pinned in `infra/python/fuzz-requirements.txt`)
+//! against a local gateway, once per role, as `cargo xtask test` runs it after the end-to-end tests.
+//!
+//! Schemathesis generates requests from the OpenAPI document (its examples, the boundaries of each
+//! schema, random data) and checks every answer: no 5xx, a declared status, the declared content
+//! type, a body that matches the declared schema, and no schema-invalid request accepted. A fixed
+//! seed and a bounded number of examples keep a run repeatable and a few minutes long.
+//!
+//! Random tokens reach nothing but the authorizer, so [`prepare`] makes one real user per role (a
+//! registered customer, an approved provider of an agency, that agency's admin and dispatcher, a
+//! privacy officer, ops, support) and [`config_toml`] hands schemathesis the ids they can see, so
+//! that generated requests reach the domain code and not only its 404s.
+
+use crate::bootstrap::LocalStack;
+use crate::contract::Contract;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+/// Something that kept the fuzzing from starting (the run's own findings are schemathesis' output).
+#[derive(Debug, Error)]
+pub enum FuzzError {
+    /// A local user could not be made or signed in.
+    #[error("signing in the {role}: {detail}")]
+    Identity { role: &'static str, detail: String },
+    /// A set-up call to the local API did not answer as it does in the end-to-end tests.
+    #[error("setting up the fuzzing: {call} answered {status}: {body}")]
+    Setup { call: String, status: u16, body: String },
+    /// The local API did not answer at all.
+    #[error("the local API: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The document lacks an example the set-up takes its bodies from.
+    #[error("the OpenAPI document has no request example for {0}")]
+    NoExample(String),
+    /// The template lacks a resource the set-up needs.
+    #[error("template.yaml has no {0}")]
+    Template(&'static str),
+}
+
+/// One caller schemathesis acts as, and how much of the document it tries.
+#[derive(Debug, Clone, Copy)]
+pub struct Role {
+    /// The name in the run's output and the user's e-mail.
+    pub name: &'static str,
+    /// Its Cognito groups (none: anonymous, no token at all).
+    pub groups: &'static [&'static str],
+    /// The schemathesis phases it runs.
+    pub phases: &'static str,
+    /// Only the operations whose path matches (a regex); `None`: all 64.
+    pub paths: Option<&'static str>,
+}
+
+/// The roles, each with the operations it may call. The customer and anonymous try everything with
+/// every phase: the coverage phase's boundary and malformed bodies meet the same parsing whoever
+/// sends them (a body is checked before the caller's role). Each other role tries its own routes
+/// with examples and random valid and invalid data, where its rights differ from a customer's.
+pub const ROLES: &[Role] = &[
+    Role {
+        name: "anonymous",
+        groups: &[],
+        phases: "examples,coverage,fuzzing",
+        paths: None,
+    },
+    Role {
+        name: "customer",
+        groups: &["customer"],
+        phases: "examples,coverage,fuzzing",
+        paths: None,
+    },
+    Role {
+        name: "provider",
+        groups: &["provider"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/(providers|assignments|me)"),
+    },
+    Role {
+        name: "agency_admin",
+        groups: &["agency_admin"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/(agencies|service-requests|assignments)"),
+    },
+    Role {
+        name: "dispatcher",
+        groups: &["dispatcher"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/(agencies|service-requests|assignments)"),
+    },
+    Role {
+        name: "privacy_officer",
+        groups: &["privacy_officer"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/(admin|privacy-requests)"),
+    },
+    Role {
+        name: "ops",
+        groups: &["ops"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/(admin|agencies)"),
+    },
+    Role {
+        name: "support",
+        groups: &["support"],
+        phases: "examples,fuzzing",
+        paths: Some("^/v1/support"),
+    },
+];
+
+/// The users [`prepare`] made and the ids they can see.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// Each role's bearer token (`None` for anonymous).
+    pub tokens: Vec<(Role, Option<String>)>,
+    /// The agency the admin, dispatcher and provider belong to.
+    pub agency_id: String,
+    /// The provider's user id (its membership of the agency is approved).
+    pub provider_id: String,
+    /// The customer's user id.
+    pub customer_id: String,
+}
+
+/// Makes the users of [`ROLES`] through the local API at `url` as a client would: each signs in;
+/// the customer registers; ops creates an agency run by the admin and dispatcher; the provider
+/// registers, applying to it, and the admin approves. Bodies are the document's own examples.
+pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError> {
+    let pool = stack
+        .physical_id("UserPool")
+        .ok_or(FuzzError::Template("UserPool"))?;
+    let client = stack
+        .physical_id("UserPoolClient")
+        .ok_or(FuzzError::Template("UserPoolClient"))?;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&stack.sdk_config().await);
+    let contract = Contract::load().map_err(|error| FuzzError::Setup {
+        call: "loading the document".into(),
+        status: 0,
+        body: error.to_string(),
+    })?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        if role.groups.is_empty() {
+            tokens.push((*role, None));
+            continue;
+        }
+        let email = format!("fuzz-{}-{}@example.com", role.name.replace('_', "-"), &run[..8]);
+        let signed_in = crate::identity::sign_in(&cognito, &pool, &client, &email, role.groups)
+            .await
+            .map_err(|error| FuzzError::Identity {
+                role: role.name,
+                detail: error.to_string(),
+            })?;
+        tokens.push((*role, Some(signed_in.id_token)));
+    }
+    let token = |name: &str| {
+        tokens
+            .iter()
+            .find(|(role, _)| role.name == name)
+            .and_then(|(_, token)| token.clone())
+            .unwrap_or_default()
+    };
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.to_owned(),
+    };
+    let customer = token("customer");
+    let mut body = example(&contract, "/v1/customers")?;
+    body["email"] = json!(email_of(&customer));
+    api.call("POST", "/v1/customers", &customer, &body, 201).await?;
+
+    let mut settings = example(&contract, "/v1/agencies")?;
+    settings["admin_user_ids"] = json!([sub_of(&token("agency_admin"))]);
+    settings["dispatcher_user_ids"] = json!([sub_of(&token("dispatcher"))]);
+    let agency = api
+        .call("POST", "/v1/agencies", &token("ops"), &settings, 201)
+        .await?;
+    let agency_id = agency["agency_id"].as_str().unwrap_or_default().to_owned();
+
+    let provider = token("provider");
+    let mut body = example(&contract, "/v1/providers")?;
+    body["email"] = json!(email_of(&provider));
+    body["agency"]["agency_id"] = json!(agency_id);
+    body["w9"]["certified_at"] = json!(jiff::Timestamp::now().to_string());
+    api.call("POST", "/v1/providers", &provider, &body, 201).await?;
+    let provider_id = sub_of(&provider);
+    api.call(
+        "POST",
+        &format!("/v1/agencies/{agency_id}/memberships/{provider_id}/decision"),
+        &token("agency_admin"),
+        &json!({"decision": "approve"}),
+        200,
+    )
+    .await?;
+    Ok(Fixture {
+        customer_id: sub_of(&customer),
+        tokens,
+        agency_id,
+        provider_id,
+    })
+}
+
+/// The schemathesis configuration for one role: the fixture's ids as path parameters, so that
+/// `/v1/agencies/{id}` is the role's agency rather than a random string that is always 404.
+pub fn config_toml(fixture: &Fixture) -> String {
+    format!(
+        "# Written by `cargo xtask test` for one run (see infra/src/fuzz.rs).\n\
+         [[operations]]\n\
+         include-path-regex = '^/v1/agencies/\\{{id\\}}'\n\
+         parameters = {{ id = \"{agency}\", provider_id = \"{provider}\" }}\n\
+         \n\
+         [[operations]]\n\
+         include-path-regex = '^/v1/providers/me/memberships/'\n\
+         parameters = {{ agency_id = \"{agency}\" }}\n\
+         \n\
+         [[operations]]\n\
+         include-path-regex = '^/v1/admin/minors/'\n\
+         parameters = {{ user_id = \"{customer}\" }}\n",
+        agency = fixture.agency_id,
+        provider = fixture.provider_id,
+        customer = fixture.customer_id,
+    )
+}
+
+/// What one schemathesis run printed last: its summary line (cases, failures, time).
+pub fn summary_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .rev()
+        .find(|line| line.contains(" in ") && line.trim_start().starts_with('='))
+        .map(|line| {
+            line.trim_matches(|c: char| c == '=' || c.is_whitespace())
+                .to_owned()
+        })
+}
+
+/// The number of generated test cases a run reports (`Test cases: N generated, …`).
+pub fn cases_generated(output: &str) -> u64 {
+    output
+        .lines()
+        .skip_while(|line| !line.starts_with("Test cases:"))
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The local API, for the set-up calls.
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    /// Sends `body` as `token`; anything but `expected` stops the set-up with the answer.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+        expected: u16,
+    ) -> Result<Value, FuzzError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let response = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        if status != expected {
+            return Err(FuzzError::Setup {
+                call: format!("{method} {path}"),
+                status,
+                body: text,
+            });
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// The request example of `POST path` in the document.
+fn example(contract: &Contract, path: &str) -> Result<Value, FuzzError> {
+    contract
+        .document()
+        .pointer(&format!(
+            "/paths/{}/post/requestBody/content/application~1json/example",
+            path.replace('~', "~0").replace('/', "~1")
+        ))
+        .cloned()
+        .ok_or_else(|| FuzzError::NoExample(format!("POST {path}")))
+}
+
+/// A claim of an ID token's payload (the set-up reads its own tokens; nothing is verified here).
+fn claim(token: &str, name: &str) -> String {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| claims[name].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn sub_of(token: &str) -> String {
+    claim(token, "sub")
+}
+
+fn email_of(token: &str) -> String {
+    claim(token, "email")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_and_the_case_count_are_read_from_schemathesis_output() {
+        let output = "Test cases:\n  4334 generated, 1 found 1 unique failure\n\nSeed: 1\n\n\
+                      ======================= 1 failure, 5 warnings in 179.62s =======================\n";
+        assert_eq!(cases_generated(output), 4334);
+        assert_eq!(
+            summary_line(output).as_deref(),
+            Some("1 failure, 5 warnings in 179.62s")
+        );
+        assert_eq!(cases_generated("no summary"), 0);
+    }
+
+    #[test]
+    fn every_path_parameter_of_the_document_that_names_a_fixture_is_given_one() {
+        let fixture = Fixture {
+            tokens: Vec::new(),
+            agency_id: "agency-1".into(),
+            provider_id: "provider-1".into(),
+            customer_id: "customer-1".into(),
+        };
+        let config = config_toml(&fixture);
+        let parsed: toml::Value = toml::from_str(&config).expect("valid TOML");
+        let operations = parsed["operations"].as_array().expect("operations");
+        assert_eq!(operations.len(), 3);
+        assert_eq!(operations[0]["parameters"]["id"].as_str(), Some("agency-1"));
+        assert_eq!(
+            operations[0]["include-path-regex"].as_str(),
+            Some("^/v1/agencies/\\{id\\}")
+        );
+    }
+}
