@@ -127,7 +127,7 @@ impl Contract {
             Ok(validator) => validator
                 .iter_errors(instance)
                 .take(5)
-                .map(|error| format!("{}: {error}", error.instance_path()))
+                .map(|error| format!("{}: {}", error.instance_path(), what_failed(&error)))
                 .collect(),
             Err(error) => vec![error.to_string()],
         }
@@ -460,6 +460,21 @@ pub fn default_log_path() -> PathBuf {
     crate::repo_root().join(".local/contract.jsonl")
 }
 
+/// What a schema error says, without the value that broke it: the keyword, the schema location, and
+/// for unknown or missing properties their names. The contract log must never carry a response's
+/// content, which may be personal data.
+fn what_failed(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind;
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            format!("unexpected properties {}", unexpected.join(", "))
+        }
+        ValidationErrorKind::Required { property } => format!("missing property {property}"),
+        other => format!("fails {} at {}", other.keyword(), error.schema_path()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,5 +587,28 @@ components:
             missing.join("\n")
         );
         println!("{count} examples, each valid against its schema");
+    }
+
+    #[test]
+    fn a_schema_error_names_the_place_and_the_rule_never_the_value() {
+        let schema = serde_json::json!({
+            "type": "object", "additionalProperties": false, "required": ["name"],
+            "properties": {"email": {"type": "string", "maxLength": 5}, "name": {"type": "string"}}
+        });
+        let validator = jsonschema::validator_for(&schema).expect("schema");
+        let instance = serde_json::json!({"email": "ada.secret@example.com", "phone": "+15551234567"});
+        let said: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| what_failed(&e))
+            .collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        for text in &said {
+            assert!(!text.contains("secret") && !text.contains("555"), "{text}");
+        }
+        assert!(
+            said.iter().any(|t| t == "unexpected properties phone"),
+            "{said:?}"
+        );
+        assert!(said.iter().any(|t| t.starts_with("fails maxLength")), "{said:?}");
     }
 }

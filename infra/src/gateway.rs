@@ -4,7 +4,7 @@
 //! authorizer does (signature from the user pool's JWKS, issuer, audience or client_id, expiry), builds
 //! the payload-2.0 event (route key, path parameters, request id, source IP, claims as strings), turns
 //! it into a request with `lambda_http`'s own conversion, and calls the same router the Lambda binary
-//! runs. It also serves the OpenAPI document at `/openapi.json`.
+//! runs. It also serves the OpenAPI document at `/openapi.json` and its reference page at `/docs`.
 
 use crate::bootstrap::{ACCOUNT_ID, BootstrapError, LocalStack};
 use crate::template::{RouteSpec, TemplateError};
@@ -292,6 +292,34 @@ async fn handle(
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }
 
+/// `/docs` and its files (see [`crate::docs`]), read from disk on each request; a 503 naming the
+/// command that installs the page when it is not installed.
+fn docs_file(path: &str) -> AxumResponse {
+    let Some((file, media_type)) = crate::docs::file_for(path) else {
+        return gateway_message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    match std::fs::read(&file) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, media_type),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    crate::docs::CONTENT_SECURITY_POLICY,
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "the /docs page is not installed: `cargo xtask dev` installs it (npm ci in infra/docs)",
+        )
+            .into_response(),
+    }
+}
+
 /// Routes one request: the matched route key (none when nothing matched) and the answer.
 async fn route_request(
     gateway: &Gateway,
@@ -301,6 +329,9 @@ async fn route_request(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let method = parts.method.as_str().to_owned();
+    if method == "GET" && (path == "/docs" || path.starts_with("/docs/")) {
+        return (None, docs_file(&path));
+    }
     if method == "GET" && path == "/openapi.json" {
         let document = (
             [(header::CONTENT_TYPE, "application/json")],

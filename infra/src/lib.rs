@@ -5,6 +5,7 @@
 //! - [`bootstrap`]: creates the template's resources in the emulator.
 //! - [`gateway`]: API Gateway HTTP API in front of the functions, with the JWT authorizer.
 //! - [`contract`]: responses and examples checked against the OpenAPI document.
+//! - [`docs`]: the `/docs` reference page (Swagger UI from npm) and its check in headless Chromium.
 //! - [`identity`]: local users and tokens.
 //! - [`fuzz`]: schemathesis against the local API, one real user per role.
 //! - [`layers`]: the layering rule of `shared/`, checked (crate order, no import loop).
@@ -17,6 +18,7 @@
 
 pub mod bootstrap;
 pub mod contract;
+pub mod docs;
 pub mod emulator;
 pub mod fuzz;
 pub mod gateway;

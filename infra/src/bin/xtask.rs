@@ -2,12 +2,14 @@
 //!
 //! - `dev`: installs what is missing, starts the emulator and localstripe, creates the resources, serves the API on
 //!   http://127.0.0.1:3000 until Ctrl-C.
-//! - `test`: every check CI runs (fmt, clippy, template lint, unit and end-to-end tests) against an
-//!   emulator of its own on a free port.
+//! - `test`: every check CI runs (fmt, clippy, template lint, unit and end-to-end tests, responses
+//!   and permissions against the document and the template, schemathesis, the `/docs` page in
+//!   headless Chromium) against an emulator of its own on a free port.
 //! - `bench`: the benchmarks (ignored tests named `bench_…`) against an emulator of their own; they
 //!   print their figures.
 //! - `purge`: one run of the retention purge against the running dev stack (which also runs it hourly).
 //! - `token`: signs a local user in and prints an ID token.
+//! - `docs`: the `/docs` page in headless Chromium (also a step of `test`).
 //! - `fuzz`: schemathesis against the local API, one user per role (also a step of `test`).
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
 //! - `deploy-check`: lint, checkov, the least-privilege tests and `sam build` (cargo-lambda, arm64),
@@ -95,6 +97,9 @@ enum Task {
     /// Fuzz the API from its OpenAPI document (schemathesis, one user per role) against an emulator
     /// of its own; `test` runs the same after the end-to-end tests.
     Fuzz,
+    /// Load the `/docs` page in headless Chromium and check it lists every operation (a step of
+    /// `test`), against an emulator of its own; leaves a screenshot in `.local/docs.png`.
+    Docs,
     /// Lint template.yaml with cfn-lint and `sam validate --lint`.
     Lint,
     /// What ops run before `sam deploy` (CI too): lint, checkov, the least-privilege tests, and
@@ -123,6 +128,7 @@ async fn main() -> Result<()> {
             emulator_port,
         } => token(&email, &groups, access, emulator_port).await,
         Task::Fuzz => fuzz().await,
+        Task::Docs => docs().await,
         Task::Lint => {
             ensure_tools().await?;
             lint().await
@@ -135,6 +141,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     let started = Instant::now();
     platform::telemetry::init();
     ensure_tools().await?;
+    infra::docs::ensure_installed().await?;
     let local_dir = repo_root().join(".local");
     std::fs::create_dir_all(&local_dir).context("creating .local/")?;
     let emulator = Emulator::start(emulator_port, Some(&local_dir.join("moto.log"))).await?;
@@ -170,6 +177,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     println!(
         "\nOfficerTRAK local stack is up ({:.1} s).\n\
          \n  API       {url}   (OpenAPI: {url}/openapi.json; {} routes)\
+         \n  Docs      {url}/docs   (the API reference, Swagger UI)\
          \n  Emulator  {}   (moto; data lives in memory until you stop)\
          \n  Payments  {}   (localstripe; cards pm_card_visa, pm_card_chargeCustomerFail)\
          \n\nAct as a user (in another terminal):\
@@ -236,6 +244,8 @@ async fn token(email: &str, groups: &[String], access: bool, emulator_port: u16)
 async fn test() -> Result<()> {
     let started = Instant::now();
     ensure_tools().await?;
+    infra::docs::ensure_installed().await?;
+    infra::docs::ensure_browser().await?;
     step("cargo fmt --check", cargo(&["fmt", "--all", "--check"])).await?;
     step("template lint", lint()).await?;
     step(
@@ -323,6 +333,16 @@ async fn test() -> Result<()> {
             step(
                 "fuzzing the contract (schemathesis, one user per role)",
                 fuzz_the_contract(&emulator.endpoint, &stripe.url),
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let calls = match calls {
+        Ok(()) => {
+            step(
+                "the /docs page in headless Chromium",
+                docs_page_lists_every_operation(&emulator.endpoint, &stripe.url),
             )
             .await
         }
@@ -418,6 +438,24 @@ async fn fuzz() -> Result<()> {
     result
 }
 
+/// `cargo xtask docs`: the `/docs` step of `test` alone, against a fresh emulator and localstripe.
+async fn docs() -> Result<()> {
+    ensure_tools().await?;
+    infra::docs::ensure_installed().await?;
+    infra::docs::ensure_browser().await?;
+    let port = infra::emulator::free_port().context("a free port for the emulator")?;
+    let emulator = Emulator::start(port, None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
+    let result = step(
+        "the /docs page in headless Chromium",
+        docs_page_lists_every_operation(&emulator.endpoint, &stripe.url),
+    )
+    .await;
+    stripe.stop().await;
+    emulator.stop().await;
+    result
+}
+
 /// Serves the API on a free port against the tests' emulator (with the contract checked, as in the
 /// tests), makes one user per role and runs schemathesis as each; fails on any finding.
 async fn fuzz_the_contract(endpoint: &str, stripe_url: &str) -> Result<()> {
@@ -431,17 +469,62 @@ async fn fuzz_the_contract(endpoint: &str, stripe_url: &str) -> Result<()> {
     let gateway = Gateway::new(&stack, Clock::System)
         .await?
         .checking_contract(infra::contract::ContractLog::open(&contract_log)?);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    let result = run_schemathesis(&stack, &url).await;
-    let _ = stop.send(());
-    let _ = server.await;
+    let served = ServedGateway::start(gateway).await?;
+    let result = run_schemathesis(&stack, &served.url).await;
+    served.stop().await;
     result?;
     responses_match_the_document(&contract_log).await
+}
+
+/// Serves `/docs` on a free port, loads it in headless Chromium and fails unless every operation of
+/// the document is listed; the screenshot is left in `.local/docs.png`.
+async fn docs_page_lists_every_operation(endpoint: &str, stripe_url: &str) -> Result<()> {
+    let mut stack = bootstrap(endpoint, project_template()?).await?;
+    stack.set_parameter("StripeApiBase", stripe_url);
+    let served = ServedGateway::start(Gateway::new(&stack, Clock::System).await?).await?;
+    let document = infra::contract::Contract::load()?.document().clone();
+    let check = infra::docs::check_in_chromium(
+        &format!("{}/docs", served.url),
+        &document,
+        &repo_root().join(".local"),
+    )
+    .await;
+    served.stop().await;
+    let check = check?;
+    println!(
+        "/docs lists {} of {} operations; screenshot: {}",
+        check.listed,
+        check.listed + check.missing.len(),
+        check.screenshot.display()
+    );
+    if !check.missing.is_empty() {
+        bail!("the /docs page does not list: {}", check.missing.join(", "));
+    }
+    Ok(())
+}
+
+/// A local gateway served on a free port until [`ServedGateway::stop`].
+struct ServedGateway {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ServedGateway {
+    async fn start(gateway: Gateway) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gateway.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { url, stop, server })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
 }
 
 /// One schemathesis run per role of `infra::fuzz::ROLES`; prints each run's summary and, on
