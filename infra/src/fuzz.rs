@@ -115,6 +115,88 @@ pub struct Fixture {
     pub provider_id: String,
     /// The customer's user id.
     pub customer_id: String,
+    /// The personal values the set-up registered (names, phones, e-mails, dates of birth, street
+    /// lines, EIN, TIN, licence number): none may appear in a log line, a header or an error body.
+    pub personal_values: Vec<String>,
+}
+
+/// The personal fields of the registration bodies, by JSON pointer.
+const PERSONAL_FIELDS: &[&str] = &[
+    "/name",
+    "/business_name",
+    "/legal_name",
+    "/phone",
+    "/email",
+    "/date_of_birth",
+    "/ein",
+    "/home_address/line1",
+    "/mailing_address/line1",
+    "/licence/number",
+    "/w9/tin",
+    "/w9/address/line1",
+];
+
+fn personal_values_of(body: &Value) -> Vec<String> {
+    PERSONAL_FIELDS
+        .iter()
+        .filter_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Where a personal value of `values` shows in `har` (schemathesis' HAR report): in a response
+/// header, or in the body of an error (status 400 and up; a 200 of `GET /v1/me` rightly carries
+/// the caller's own data). Names the request and the place, never the value.
+pub fn har_leaks(har: &Value, values: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in har["log"]["entries"].as_array().into_iter().flatten() {
+        let request = format!(
+            "{} {}",
+            entry["request"]["method"].as_str().unwrap_or_default(),
+            entry["request"]["url"].as_str().unwrap_or_default()
+        );
+        let response = &entry["response"];
+        for header in response["headers"].as_array().into_iter().flatten() {
+            let text = header["value"].as_str().unwrap_or_default();
+            if values.iter().any(|value| text.contains(value.as_str())) {
+                found.push(format!(
+                    "{request}: header {}",
+                    header["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        let body = response["content"]["text"].as_str().unwrap_or_default();
+        if response["status"].as_u64().unwrap_or(0) >= 400
+            && values.iter().any(|value| body.contains(value.as_str()))
+        {
+            found.push(format!("{request}: error body ({})", response["status"]));
+        }
+    }
+    found
+}
+
+/// How many success answers in `har` carry a personal value of `values` (the caller's own data, as
+/// `GET /v1/me` returns it): the control that shows the values were looked for where they can be.
+pub fn har_success_mentions(har: &Value, values: &[String]) -> usize {
+    har["log"]["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["response"]["status"].as_u64().is_some_and(|s| s < 300))
+        .filter(|entry| {
+            let body = entry["response"]["content"]["text"].as_str().unwrap_or_default();
+            values.iter().any(|value| body.contains(value.as_str()))
+        })
+        .count()
+}
+
+/// The log lines (by number) that hold a personal value of `values`; never the value itself.
+pub fn log_leaks(log: &str, values: &[String]) -> Vec<usize> {
+    log.lines()
+        .enumerate()
+        .filter(|(_, line)| values.iter().any(|value| line.contains(value.as_str())))
+        .map(|(number, _)| number + 1)
+        .collect()
 }
 
 /// Makes the users of [`ROLES`] through the local API at `url` as a client would: each signs in;
@@ -164,6 +246,7 @@ pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError
     let mut body = example(&contract, "/v1/customers")?;
     body["email"] = json!(email_of(&customer));
     api.call("POST", "/v1/customers", &customer, &body, 201).await?;
+    let mut personal_values = personal_values_of(&body);
 
     let mut settings = example(&contract, "/v1/agencies")?;
     settings["admin_user_ids"] = json!([sub_of(&token("agency_admin"))]);
@@ -179,6 +262,7 @@ pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError
     body["agency"]["agency_id"] = json!(agency_id);
     body["w9"]["certified_at"] = json!(jiff::Timestamp::now().to_string());
     api.call("POST", "/v1/providers", &provider, &body, 201).await?;
+    personal_values.extend(personal_values_of(&body));
     let provider_id = sub_of(&provider);
     api.call(
         "POST",
@@ -193,6 +277,7 @@ pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError
         tokens,
         agency_id,
         provider_id,
+        personal_values,
     })
 }
 
@@ -337,6 +422,7 @@ mod tests {
             agency_id: "agency-1".into(),
             provider_id: "provider-1".into(),
             customer_id: "customer-1".into(),
+            personal_values: Vec::new(),
         };
         let config = config_toml(&fixture);
         let parsed: toml::Value = toml::from_str(&config).expect("valid TOML");
@@ -347,5 +433,32 @@ mod tests {
             operations[0]["include-path-regex"].as_str(),
             Some("^/v1/agencies/\\{id\\}")
         );
+    }
+
+    #[test]
+    fn a_personal_value_is_found_in_headers_error_bodies_and_log_lines_and_never_repeated() {
+        let body = json!({"name": "Rosalind Ashdown-Meyer", "phone": "+13075550177", "kind": "business"});
+        let values = personal_values_of(&body);
+        assert_eq!(values, vec!["Rosalind Ashdown-Meyer", "+13075550177"]);
+        let entry = |status: u16, header: &str, text: &str| {
+            json!({"request": {"method": "GET", "url": "http://x/v1/me"},
+                   "response": {"status": status, "headers": [{"name": "x-echo", "value": header}],
+                                "content": {"text": text}}})
+        };
+        let har = json!({"log": {"entries": [
+            entry(200, "-", "Rosalind Ashdown-Meyer"),
+            entry(422, "-", "{\"detail\": \"+13075550177 is taken\"}"),
+            entry(200, "Rosalind Ashdown-Meyer", "{}"),
+        ]}});
+        let found = har_leaks(&har, &values);
+        assert_eq!(
+            found,
+            vec![
+                "GET http://x/v1/me: error body (422)",
+                "GET http://x/v1/me: header x-echo"
+            ]
+        );
+        assert!(found.iter().all(|place| !place.contains("Rosalind")));
+        assert_eq!(log_leaks("ok\ncalled +13075550177\nok", &values), vec![2]);
     }
 }

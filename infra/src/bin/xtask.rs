@@ -460,6 +460,11 @@ async fn docs() -> Result<()> {
 /// tests), makes one user per role and runs schemathesis as each; fails on any finding.
 async fn fuzz_the_contract(endpoint: &str, stripe_url: &str) -> Result<()> {
     infra::emulator::ensure_fuzz_tools().await?;
+    // From here on this process logs as the functions do in production, into a file that
+    // `no_personal_value_leaked` reads.
+    std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
+    let log = std::fs::File::create(fuzz_log_path()).context("creating the fuzzing run's log")?;
+    platform::telemetry::init_with_writer(std::sync::Mutex::new(log));
     let mut stack = bootstrap(endpoint, project_template()?).await?;
     stack.set_parameter("StripeApiBase", stripe_url);
     let contract_log = repo_root().join(".local/fuzz-contract.jsonl");
@@ -536,6 +541,7 @@ async fn run_schemathesis(stack: &infra::bootstrap::LocalStack, url: &str) -> Re
     std::fs::write(&config, infra::fuzz::config_toml(&fixture)).context("writing schemathesis.toml")?;
     let mut failed = Vec::new();
     let mut cases = 0;
+    let mut hars = Vec::new();
     for (role, token) in &fixture.tokens {
         let started = Instant::now();
         let mut command = Command::new(infra::emulator::fuzz_venv_bin("st"));
@@ -559,6 +565,9 @@ async fn run_schemathesis(stack: &infra::bootstrap::LocalStack, url: &str) -> Re
         if let Some(paths) = role.paths {
             command.args(["--include-path-regex", paths]);
         }
+        let har = local.join(format!("schemathesis-{}.har", role.name));
+        command.args(["--report", "har", "--report-har-path"]).arg(&har);
+        hars.push(har);
         let output = command.output().await.context("running schemathesis")?;
         let text =
             String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
@@ -590,7 +599,46 @@ async fn run_schemathesis(stack: &infra::bootstrap::LocalStack, url: &str) -> Re
     if !failed.is_empty() {
         bail!("schemathesis found failures as: {}", failed.join(", "));
     }
+    no_personal_value_leaked(&fixture, &hars)
+}
+
+/// Promise 1 over the whole fuzzing run: none of the personal values the set-up registered shows in
+/// a line the functions and the gateway logged, a response header or an error body.
+fn no_personal_value_leaked(fixture: &infra::fuzz::Fixture, hars: &[std::path::PathBuf]) -> Result<()> {
+    let values = &fixture.personal_values;
+    let log = std::fs::read_to_string(fuzz_log_path()).context("reading the fuzzing run's log")?;
+    let mut leaks: Vec<String> = infra::fuzz::log_leaks(&log, values)
+        .into_iter()
+        .map(|line| format!("log line {line} of {}", fuzz_log_path().display()))
+        .collect();
+    let mut responses = 0;
+    let mut own_data = 0;
+    for har in hars {
+        let text = std::fs::read_to_string(har).with_context(|| format!("reading {}", har.display()))?;
+        let har: serde_json::Value = serde_json::from_str(&text).context("a HAR report")?;
+        responses += har["log"]["entries"].as_array().map_or(0, Vec::len);
+        own_data += infra::fuzz::har_success_mentions(&har, values);
+        leaks.extend(infra::fuzz::har_leaks(&har, values));
+    }
+    if own_data == 0 {
+        bail!("no answer carried the registered values, not even GET /v1/me: the search proves nothing");
+    }
+    println!(
+        "personal data: {} values looked for in {} log lines, {responses} responses' headers and error bodies: {} found \
+         (and in {own_data} answers of the callers' own data, where they belong)",
+        values.len(),
+        log.lines().count(),
+        leaks.len()
+    );
+    if !leaks.is_empty() {
+        bail!("personal data where it must not be:\n  {}", leaks.join("\n  "));
+    }
     Ok(())
+}
+
+/// Where the functions and the gateway log during the fuzzing (the lines production writes).
+fn fuzz_log_path() -> std::path::PathBuf {
+    repo_root().join(".local/fuzz-functions.log")
 }
 
 /// `cargo xtask bench [filter]`: the benchmark tests whose name contains `filter`, then (unless the
