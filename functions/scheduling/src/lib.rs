@@ -8,7 +8,10 @@ use domain::scheduling::{self, Action, AutoAssignInput, DoNotHireInput};
 use edge::ApiError;
 use edge::auth::{Caller, Role};
 use edge::error::FieldError;
-use edge::http::{HandlerResult, Router, date_param, json, json_body, optional_json_body, path_param};
+use edge::http::{
+    HandlerResult, Router, date_param, json, json_body, json_body_allowing_null, optional_json_body,
+    path_param,
+};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use platform::AppState;
@@ -159,7 +162,8 @@ async fn get_availability(state: AppState, request: Request) -> HandlerResult {
 /// `PUT /v1/providers/me/availability`.
 async fn put_availability(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let input = json_body(&request)?;
+    // `time_zone: null` is how earlier answers said "the agency's zone"; a client may PUT them back.
+    let input = json_body_allowing_null(&request, &["/time_zone"])?;
     json(
         StatusCode::OK,
         &scheduling::put_availability(&state, &caller, input).await?,

@@ -68,21 +68,10 @@ pub enum ApiError {
     ProcessorUnavailable,
     /// Storage failed in a way the caller cannot fix. Logged with its cause; the body says nothing more.
     #[error("storage failure")]
-    Store(StoreError),
+    Store(#[from] StoreError),
     /// A dependency (KMS, Cognito, the key store) failed. Logged with its cause; never personal data.
     #[error("internal failure")]
     Internal(String),
-}
-
-impl From<StoreError> for ApiError {
-    /// A destroyed or never-created owner key means the caller's account does not exist (it was
-    /// erased, or the user signed in but never registered): a 404 the client can act on, not a 500.
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::KeyDestroyed => Self::NotFound("account"),
-            other => Self::Store(other),
-        }
-    }
 }
 
 impl From<platform::crypto::CryptoError> for ApiError {
@@ -264,12 +253,5 @@ mod tests {
         let body = body_json(&err.into_response(None));
         assert_eq!(body["status"], 500);
         assert!(!body["detail"].as_str().unwrap_or_default().contains("table"));
-    }
-
-    #[test]
-    fn a_missing_owner_key_is_a_missing_account_not_a_server_error() {
-        let response = ApiError::from(StoreError::KeyDestroyed).into_response(None);
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert_eq!(body_json(&response)["detail"], "account not found");
     }
 }

@@ -264,6 +264,14 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     crate::validation::parse_body(body_bytes(request))
 }
 
+/// Like [`json_body`], for a body whose document lets the fields at `nullable` be `null`.
+pub fn json_body_allowing_null<T: DeserializeOwned>(
+    request: &Request,
+    nullable: &[&str],
+) -> Result<T, ApiError> {
+    crate::validation::parse_body_allowing_null(body_bytes(request), nullable)
+}
+
 /// The raw body (empty when there is none), for handlers that parse in the domain.
 pub fn body_bytes(request: &Request) -> &[u8] {
     match request.body() {

@@ -170,9 +170,15 @@ pub fn mask_tax_id(digits: &str) -> String {
 /// Parses a JSON body into `T`. Malformed JSON is 400; JSON of the wrong shape (missing field, wrong
 /// type, unknown field, a `null`, not an object) is 422 with the pointer of the field, never its value.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_body_allowing_null(bytes, &[])
+}
+
+/// Like [`parse_body`], with `nullable` the pointers of the fields the OpenAPI document allows to be
+/// `null` (read as left out).
+pub fn parse_body_allowing_null<T: DeserializeOwned>(bytes: &[u8], nullable: &[&str]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
         check_sizes(&value)?;
-        check_strict(&value)?;
+        check_strict(&value, nullable)?;
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
@@ -236,22 +242,24 @@ pub fn check_sizes(value: &serde_json::Value) -> Result<(), ApiError> {
 
 /// Refuses what the OpenAPI document never allows in a request body and serde would take anyway:
 /// a body that is not an object (serde reads a struct from an array too) and a `null` field (serde
-/// reads it as an absent optional one). An optional field is left out, never sent as null.
-pub fn check_strict(value: &serde_json::Value) -> Result<(), ApiError> {
+/// reads it as an absent optional one), but at the pointers of `nullable`. An optional field is
+/// left out, not sent as null. Every null is named at once.
+pub fn check_strict(value: &serde_json::Value, nullable: &[&str]) -> Result<(), ApiError> {
     if !value.is_object() {
         return Err(ApiError::Validation(vec![FieldError {
             pointer: String::new(),
             detail: "the body must be a JSON object".into(),
         }]));
     }
+    let mut errors = Vec::new();
     let mut pending: Vec<(String, &serde_json::Value)> = vec![(String::new(), value)];
     while let Some((pointer, value)) = pending.pop() {
         match value {
-            serde_json::Value::Null => {
-                return Err(ApiError::Validation(vec![FieldError {
+            serde_json::Value::Null if !nullable.contains(&pointer.as_str()) => {
+                errors.push(FieldError {
                     pointer,
                     detail: "must not be null: leave an optional field out".into(),
-                }]));
+                });
             }
             serde_json::Value::Array(items) => {
                 for (index, item) in items.iter().enumerate() {
@@ -267,7 +275,11 @@ pub fn check_strict(value: &serde_json::Value) -> Result<(), ApiError> {
             _ => {}
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    Err(ApiError::Validation(errors))
 }
 
 /// Turns serde's message into a field error without echoing values.
@@ -344,14 +356,22 @@ mod tests {
 
     #[test]
     fn a_null_field_or_a_body_that_is_not_an_object_is_refused_by_pointer() {
-        assert!(check_strict(&serde_json::json!({"a": [1], "b": {"c": "x"}})).is_ok());
+        assert!(check_strict(&serde_json::json!({"a": [1], "b": {"c": "x"}}), &[]).is_ok());
+        assert!(check_strict(&serde_json::json!({"time_zone": null}), &["/time_zone"]).is_ok());
+        match check_strict(&serde_json::json!({"a": null, "b": {"c": null}}), &[]) {
+            Err(ApiError::Validation(errors)) => {
+                let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+                assert_eq!(pointers, vec!["/a", "/b/c"], "every null is named");
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
         for (body, pointer) in [
             (serde_json::json!([null, null]), ""),
             (serde_json::json!("text"), ""),
             (serde_json::json!({"provider": null}), "/provider"),
             (serde_json::json!({"a": {"b": [1, null]}}), "/a/b/1"),
         ] {
-            match check_strict(&body) {
+            match check_strict(&body, &[]) {
                 Err(ApiError::Validation(errors)) => assert_eq!(errors[0].pointer, pointer, "{body}"),
                 other => panic!("expected a 422 for {body}, got {other:?}"),
             }

@@ -112,6 +112,20 @@ pub struct Availability {
 }
 
 impl Availability {
+    /// 422 naming each exception, past ones included, whose windows break the rules: past ones are
+    /// dropped before [`Availability::validate`], but a body that breaks the rules is refused whole.
+    pub fn validate_exception_windows(&self) -> Result<(), edge::ApiError> {
+        let mut v = Validator::new();
+        for (index, exception) in self.exceptions.iter().enumerate() {
+            check_windows(
+                &mut v,
+                &format!("/exceptions/{index}/windows"),
+                &exception.windows,
+            );
+        }
+        v.finish()
+    }
+
     /// 422 with a pointer per broken rule.
     pub fn validate(&self, today: Date) -> Result<(), edge::ApiError> {
         let mut v = Validator::new();

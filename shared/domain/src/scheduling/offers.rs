@@ -41,8 +41,8 @@ pub async fn put_availability(
     // Exceptions whose day has passed are history, not an error: a client may PUT back what it read.
     // (A day before "today" also covers officers a time zone behind the agency.)
     let yesterday = today.yesterday().unwrap_or(today);
-    // Every exception is checked for its shape (its windows, duplicates) before past ones are dropped.
-    availability.validate(jiff::civil::Date::MIN)?;
+    // Every exception's windows are checked, past ones' too, before the past ones are dropped.
+    availability.validate_exception_windows()?;
     availability.exceptions.retain(|e| e.date >= yesterday);
     availability.validate(yesterday)?;
     for _ in 0..MAX_ATTEMPTS {

@@ -404,7 +404,12 @@ pub async fn create_signed_in(
     }
     let mut inquiry = new_inquiry(id, input.topic, &input.message, input.phone, now);
     inquiry.user_id = Some(caller.user_id.clone());
-    state.store.create(&inquiry).await?;
+    // Only registration makes a user's key: a user who signed in but never registered (or was
+    // erased) has no account to keep the inquiry under, and may write anonymously instead.
+    state.store.create(&inquiry).await.map_err(|error| match error {
+        StoreError::KeyDestroyed => ApiError::NotFound("account"),
+        other => other.into(),
+    })?;
     tracing::info!(topic = ?inquiry.topic, signed_in = true, "support inquiry received");
     flag_minor_report(state, &inquiry).await;
     Ok(receipt(&inquiry))
