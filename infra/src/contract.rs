@@ -470,7 +470,9 @@ fn what_failed(error: &jsonschema::ValidationError<'_>) -> String {
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
             format!("unexpected properties {}", unexpected.join(", "))
         }
-        ValidationErrorKind::Required { property } => format!("missing property {property}"),
+        ValidationErrorKind::Required { property } => {
+            format!("missing property {}", property.as_str().unwrap_or_default())
+        }
         other => format!("fails {} at {}", other.keyword(), error.schema_path()),
     }
 }

@@ -22,9 +22,17 @@ pub enum FuzzError {
     /// A local user could not be made or signed in.
     #[error("signing in the {role}: {detail}")]
     Identity { role: &'static str, detail: String },
-    /// A set-up call to the local API did not answer as it does in the end-to-end tests.
-    #[error("setting up the fuzzing: {call} answered {status}: {body}")]
-    Setup { call: String, status: u16, body: String },
+    /// A set-up call to the local API did not answer as it does in the end-to-end tests; `problem`
+    /// is the answer's problem type and detail only (a success body may hold personal data).
+    #[error("setting up the fuzzing: {call} answered {status}: {problem}")]
+    Setup {
+        call: String,
+        status: u16,
+        problem: String,
+    },
+    /// The OpenAPI document did not load.
+    #[error("the OpenAPI document: {0}")]
+    Document(String),
     /// The local API did not answer at all.
     #[error("the local API: {0}")]
     Http(#[from] reqwest::Error),
@@ -136,12 +144,20 @@ const PERSONAL_FIELDS: &[&str] = &[
     "/w9/address/line1",
 ];
 
+/// The values at [`PERSONAL_FIELDS`], and the digits alone of the EIN and TIN (the form the code
+/// keeps them in).
 fn personal_values_of(body: &Value) -> Vec<String> {
-    PERSONAL_FIELDS
+    let mut values: Vec<String> = PERSONAL_FIELDS
         .iter()
         .filter_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    for pointer in ["/ein", "/w9/tin"] {
+        if let Some(id) = body.pointer(pointer).and_then(Value::as_str) {
+            values.push(id.chars().filter(char::is_ascii_digit).collect());
+        }
+    }
+    values
 }
 
 /// Where a personal value of `values` shows in `har` (schemathesis' HAR report): in a response
@@ -210,11 +226,7 @@ pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError
         .physical_id("UserPoolClient")
         .ok_or(FuzzError::Template("UserPoolClient"))?;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&stack.sdk_config().await);
-    let contract = Contract::load().map_err(|error| FuzzError::Setup {
-        call: "loading the document".into(),
-        status: 0,
-        body: error.to_string(),
-    })?;
+    let contract = Contract::load().map_err(|error| FuzzError::Document(error.to_string()))?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut tokens = Vec::new();
     for role in ROLES {
@@ -353,10 +365,15 @@ impl Api {
         let status = response.status().as_u16();
         let text = response.text().await?;
         if status != expected {
+            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             return Err(FuzzError::Setup {
                 call: format!("{method} {path}"),
                 status,
-                body: text,
+                problem: format!(
+                    "{} {}",
+                    answer["type"].as_str().unwrap_or("(no problem type)"),
+                    answer["detail"].as_str().unwrap_or_default()
+                ),
             });
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -440,6 +457,8 @@ mod tests {
         let body = json!({"name": "Rosalind Ashdown-Meyer", "phone": "+13075550177", "kind": "business"});
         let values = personal_values_of(&body);
         assert_eq!(values, vec!["Rosalind Ashdown-Meyer", "+13075550177"]);
+        let tax = personal_values_of(&json!({"ein": "91-7654321"}));
+        assert_eq!(tax, vec!["91-7654321", "917654321"]);
         let entry = |status: u16, header: &str, text: &str| {
             json!({"request": {"method": "GET", "url": "http://x/v1/me"},
                    "response": {"status": status, "headers": [{"name": "x-echo", "value": header}],

@@ -1,6 +1,7 @@
 //! Who may call the routes of memberships, booking approval, timesheets, invoices, statements, a
-//! request and its assignments, an agency, and check-in: every cell of a routes × callers table
-//! (14 × 11) is asserted through the local gateway with real tokens.
+//! request and its assignments, an agency, and an officer's and the agency's actions on a worked
+//! request (claim, accept, release, check-in, auto-assign, cancel): every cell of a routes × callers table
+//! (19 × 11) is asserted through the local gateway with real tokens.
 //! Another user's or another agency's object is always 404; a caller without the role is 403; with
 //! the role and the right, the call reaches the record (200, or 409 for a state it cannot change).
 
@@ -358,6 +359,103 @@ async fn the_new_routes_answer_each_kind_of_caller_exactly() {
                 forbidden,
                 forbidden,
                 forbidden,
+            ],
+        ),
+        (
+            "POST claim of a worked request",
+            Method::POST,
+            format!("/v1/service-requests/{request_id}/claims"),
+            None,
+            [
+                unauthorized,
+                forbidden,
+                forbidden,
+                conflict,
+                missing,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+            ],
+        ),
+        (
+            "POST accept of a worked shift",
+            Method::POST,
+            format!("/v1/assignments/{}/accept", placed.assignment_id),
+            None,
+            [
+                unauthorized,
+                forbidden,
+                forbidden,
+                conflict,
+                missing,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+            ],
+        ),
+        (
+            "POST release of a worked shift",
+            Method::POST,
+            format!("/v1/assignments/{}/release", placed.assignment_id),
+            None,
+            [
+                unauthorized,
+                forbidden,
+                forbidden,
+                conflict,
+                missing,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+            ],
+        ),
+        (
+            "POST auto-assign of a worked request",
+            Method::POST,
+            format!("/v1/service-requests/{request_id}/auto-assign"),
+            Some(json!({})),
+            [
+                unauthorized,
+                forbidden,
+                forbidden,
+                forbidden,
+                forbidden,
+                conflict,
+                conflict,
+                missing,
+                missing,
+                forbidden,
+                forbidden,
+            ],
+        ),
+        (
+            // Only its customer and its agency's staff may cancel, and not once worked (409);
+            // to anyone else the request does not exist.
+            "POST cancel of a worked request",
+            Method::POST,
+            format!("/v1/service-requests/{request_id}/cancel"),
+            Some(json!({"reason": "called off"})),
+            [
+                unauthorized,
+                conflict,
+                missing,
+                missing,
+                missing,
+                conflict,
+                conflict,
+                missing,
+                missing,
+                missing,
+                missing,
             ],
         ),
     ];
