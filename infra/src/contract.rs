@@ -592,6 +592,51 @@ components:
     }
 
     #[test]
+    fn every_creating_post_honours_an_idempotency_key_and_documents_it() {
+        let contract = Contract::load().expect("openapi.yaml");
+        let keyed: std::collections::BTreeSet<&str> = edge::idempotency::KEYED_ROUTES
+            .iter()
+            .chain(edge::idempotency::DOMAIN_KEYED_ROUTES)
+            .copied()
+            .collect();
+        let mut creating = std::collections::BTreeSet::new();
+        for route_key in contract.route_keys() {
+            let pointer = Contract::operation_pointer(&route_key).expect("route key");
+            let operation = contract.document().pointer(&pointer).expect("operation");
+            let responses = operation["responses"].as_object().expect("responses");
+            if !route_key.starts_with("POST ") || !responses.contains_key("201") {
+                continue;
+            }
+            creating.insert(route_key.clone());
+            let declares_key = operation["parameters"]
+                .as_array()
+                .is_some_and(|params| params.iter().any(|p| p["name"] == "Idempotency-Key"));
+            assert!(
+                declares_key,
+                "{route_key} creates but does not declare Idempotency-Key"
+            );
+            // The router answers 409 while a first attempt runs; the domain-keyed routes answer
+            // a concurrent retry with the first request instead.
+            let statuses: &[&str] = if edge::idempotency::KEYED_ROUTES.contains(&route_key.as_str()) {
+                &["400", "409"]
+            } else {
+                &["400"]
+            };
+            for status in statuses {
+                assert!(
+                    responses.contains_key(*status),
+                    "{route_key} honours Idempotency-Key but does not declare {status}"
+                );
+            }
+        }
+        let creating: std::collections::BTreeSet<&str> = creating.iter().map(String::as_str).collect();
+        assert_eq!(
+            keyed, creating,
+            "the routes that honour Idempotency-Key vs the POSTs the document says create (201)"
+        );
+    }
+
+    #[test]
     fn a_schema_error_names_the_place_and_the_rule_never_the_value() {
         let schema = serde_json::json!({
             "type": "object", "additionalProperties": false, "required": ["name"],

@@ -62,7 +62,7 @@ pub(crate) fn provider_body(email: &str, agency_id: Option<&str>) -> Value {
     body
 }
 
-fn agency_body(admins: &[&str]) -> Value {
+pub(crate) fn agency_body(admins: &[&str]) -> Value {
     json!({
         "agency_name": "Sublette County Sheriff",
         "time_zone": "America/Denver",

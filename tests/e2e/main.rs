@@ -9,6 +9,7 @@ mod encryption;
 mod erasure;
 mod fixtures;
 mod fuzz_findings;
+mod idempotency;
 mod key_setup;
 mod key_usage;
 mod lifecycle;

@@ -149,16 +149,26 @@ impl Router {
                 )),
                 (Ok(()), false, Some(handler)) => match body_refusal(request.body()) {
                     Some(error) => Err(error),
-                    // A panic in a handler is a bug, but it must cost one request a 500, never the
-                    // connection or the container's other requests.
-                    None => match std::panic::AssertUnwindSafe(handler.call(state.clone(), request))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(result) => result,
-                        Err(_) => {
-                            tracing::error!("handler panicked");
-                            Err(ApiError::Internal("the handler panicked".into()))
+                    None => match crate::idempotency::begin(state, &route_key, caller.as_ref(), &request, body_bytes(&request)).await {
+                        Err(error) => Err(error),
+                        Ok(crate::idempotency::Begun::Replay(response)) => Ok(response),
+                        Ok(crate::idempotency::Begun::Run(ticket)) => {
+                            // A panic in a handler is a bug, but it must cost one request a 500, never
+                            // the connection or the container's other requests.
+                            let result = match std::panic::AssertUnwindSafe(handler.call(state.clone(), request))
+                                .catch_unwind()
+                                .await
+                            {
+                                Ok(result) => result,
+                                Err(_) => {
+                                    tracing::error!("handler panicked");
+                                    Err(ApiError::Internal("the handler panicked".into()))
+                                }
+                            };
+                            if let Some(ticket) = ticket {
+                                ticket.finish(state, &result).await;
+                            }
+                            result
                         }
                     },
                 },

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cursor;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod rate_limit;
 pub mod revocation;
 pub mod usage;

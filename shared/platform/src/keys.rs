@@ -63,6 +63,12 @@ pub fn access_log_partition(owner: &str) -> String {
     format!("{ACCESS_LOG_PARTITION_PREFIX}{owner}")
 }
 
+/// The partition of the answers `owner`'s keyed creating POSTs gave (`owner` is a user id, or
+/// `anonymous`): kept beside the other key shapes because erasure and the inventory find it by them.
+pub fn idempotency_partition(owner: &str) -> String {
+    format!("IDEMPOTENCY#{owner}")
+}
+
 /// The partition of `user_id`'s privacy requests and their audit trail (kept 24 months, through
 /// erasure), found by the same modules.
 pub fn privacy_partition(user_id: &str) -> String {

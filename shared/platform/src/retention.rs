@@ -103,7 +103,9 @@ impl RetentionClass {
             Self::AccessLog => "legitimate interest: protecting users and the service from fraud",
             Self::PrivacyAudit => "legal obligation: CCPA regulations §7101 (records of requests)",
             Self::UnverifiedRegistration => "none beyond finishing the registration",
-            Self::Idempotency => "contract: a retried booking must not book twice",
+            Self::Idempotency => {
+                "contract: a retried creating call (a booking, a registration) must not create twice"
+            }
             Self::Metrics => "none needed: anonymous aggregates hold no personal data",
             Self::Export => "legal obligation: the right of access and portability (delivery to the subject)",
             Self::Revocation => {

@@ -482,6 +482,7 @@ async fn survey(state: &AppState, user_id: &str) -> Result<BTreeMap<String, usiz
     for pk in [
         user_partition(user_id),
         platform::keys::access_log_partition(user_id),
+        platform::keys::idempotency_partition(user_id),
     ] {
         for (_, item_type, _) in state.store.keys_in_partition(&pk).await? {
             *found.entry(item_type).or_default() += 1;
@@ -637,6 +638,7 @@ async fn delete_linked(
         .map(|(key, _)| key)
         .collect();
     keys.extend(access_log_keys(state, user_id).await?);
+    keys.extend(idempotent_answer_keys(state, user_id).await?);
     delete_keys(state, keys, budget).await
 }
 
@@ -646,6 +648,18 @@ async fn access_log_keys(state: &AppState, user_id: &str) -> Result<Vec<ItemKey>
     Ok(state
         .store
         .keys_in_partition(&platform::keys::access_log_partition(user_id))
+        .await?
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect())
+}
+
+/// The keys of the answers the person's keyed creating POSTs gave (kept a day under the system's key,
+/// since a caller may have no key of their own yet, so shredding does not reach them: they are deleted).
+async fn idempotent_answer_keys(state: &AppState, user_id: &str) -> Result<Vec<ItemKey>, ErasureError> {
+    Ok(state
+        .store
+        .keys_in_partition(&platform::keys::idempotency_partition(user_id))
         .await?
         .into_iter()
         .map(|(key, _, _)| key)
@@ -673,6 +687,10 @@ async fn leftovers(state: &AppState, job: &ErasureJob) -> Result<BTreeMap<String
     let log = access_log_keys(state, &job.user_id).await?.len();
     if log > 0 {
         left.insert(schema::ACCESS_LOG_ENTRY.name.to_owned(), log);
+    }
+    let answers = idempotent_answer_keys(state, &job.user_id).await?.len();
+    if answers > 0 {
+        left.insert(schema::IDEMPOTENT_ANSWER.name.to_owned(), answers);
     }
     Ok(left)
 }

@@ -133,6 +133,13 @@ const DESCRIPTIONS: &[Description] = &[
         shared_with: &[LEGAL],
     },
     Description {
+        item_type: &schema::IDEMPOTENT_ANSWER,
+        what: "the answer to a call your app may repeat (a registration, an inquiry), so that a retry creates nothing twice",
+        purpose: "to provide the service you asked for, once",
+        source: "the service, from your call",
+        shared_with: &[],
+    },
+    Description {
         item_type: &schema::PRIVACY_REQUEST,
         what: "the privacy requests you made and what became of them",
         purpose: "to honour your rights and keep the records the law asks for",
@@ -213,6 +220,7 @@ pub async fn of(state: &AppState, caller: &Caller) -> Result<Inventory, ApiError
         platform::keys::user_partition(&caller.user_id),
         platform::keys::access_log_partition(&caller.user_id),
         platform::keys::privacy_partition(&caller.user_id),
+        platform::keys::idempotency_partition(&caller.user_id),
     ] {
         for (_, item_type, _) in state.store.keys_in_partition(&pk).await? {
             *held.entry(item_type).or_default() += 1;

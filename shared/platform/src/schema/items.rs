@@ -308,6 +308,26 @@ pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
+/// The answer a keyed creating POST gave (or that it is under way), so that a retry with the same
+/// `Idempotency-Key` gets the same answer and creates nothing. Owned by `edge::idempotency`. Under the
+/// system's key, because a caller may have none of their own yet (staff, a first registration); the
+/// answer may describe the person, so it is encrypted, kept a day, and erased with them.
+pub const IDEMPOTENT_ANSWER: ItemType = ItemType {
+    name: "idempotent_answer",
+    key: "pk=IDEMPOTENCY#<user_id or anonymous> sk=<sha256 of method and path>#<key>",
+    attributes: &[
+        signed("owner"),
+        signed("body_sha256"),
+        signed("state"),
+        signed("started_at"),
+        signed("status_code"),
+        signed("content_type"),
+        personal("answer"),
+    ],
+    retention: RetentionClass::Idempotency,
+    indexes: &[],
+};
+
 /// An officer's assignment to a service request. When the officer confirmed, checked in and out
 /// describes the person's working time: encrypted.
 pub const ASSIGNMENT: ItemType = ItemType {
@@ -683,6 +703,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &SERVICE_REQUEST,
     &REQUEST_POINTER,
     &IDEMPOTENCY_RECORD,
+    &IDEMPOTENT_ANSWER,
     &ASSIGNMENT,
     &ASSIGNMENT_POINTER,
     &ROSTER,

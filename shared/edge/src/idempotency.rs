@@ -1,0 +1,256 @@
+//! `Idempotency-Key` on the creating POSTs, in one place: a client that lost the answer to a create
+//! (a dropped connection, a timeout) sends the same request again with the same key and gets the
+//! first answer back, and nothing is created twice. The same key with another body is a 422; a
+//! retry while the first attempt still runs is a 409.
+//!
+//! The router calls [`begin`] before the handler and [`Ticket::finish`] after it, for the routes in
+//! [`KEYED_ROUTES`]. A key is scoped to its caller and to the method and path it was sent to. The
+//! first attempt writes an in-progress marker (a conditional create, so two concurrent attempts
+//! cannot both run); a success (2xx) replaces it by the answer, encrypted and kept a day; anything
+//! else removes it, so a corrected retry may use the key again. A marker left by an attempt that
+//! died (the function's timeout ended it) is taken over once it is older than [`STALE_AFTER_SECONDS`].
+//!
+//! Booking and privacy requests keep their own, stronger rule in the domain (the key is written in
+//! the same transaction as the booking; a user has one deletion request), listed in
+//! [`DOMAIN_KEYED_ROUTES`].
+
+use crate::ApiError;
+use crate::auth::Caller;
+use crate::error::FieldError;
+use jiff::Timestamp;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use platform::AppState;
+use platform::schema::{self, ItemType};
+use platform::store::{ItemKey, Record, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The creating POSTs whose idempotency the router provides.
+pub const KEYED_ROUTES: &[&str] = &[
+    "POST /v1/customers",
+    "POST /v1/providers",
+    "POST /v1/me/consents",
+    "POST /v1/agencies",
+    "POST /v1/service-requests/{id}/claims",
+    "POST /v1/service-requests/{id}/assignments",
+    "POST /v1/admin/policy-versions",
+    "POST /v1/admin/disclosures",
+    "POST /v1/support/inquiries",
+    "POST /v1/me/support/inquiries",
+];
+
+/// The creating POSTs whose domain honours the key itself (see the module header).
+pub const DOMAIN_KEYED_ROUTES: &[&str] = &["POST /v1/service-requests", "POST /v1/privacy-requests"];
+
+/// Longest key accepted (Stripe's limit is 255; 200 keeps the sort key well within DynamoDB's).
+pub const MAX_KEY_LEN: usize = 200;
+
+/// After this long an in-progress marker belongs to an attempt that died: the longest function
+/// timeout of the API is 60 s.
+pub const STALE_AFTER_SECONDS: i64 = 120;
+
+/// Response header set on a replayed answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Whether the first attempt is still running or has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerState {
+    InProgress,
+    Answered,
+}
+
+/// What a keyed request produced (or that it is under way). The answer is the response body as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentAnswer {
+    /// The caller's user id, or `anonymous`.
+    pub owner: String,
+    /// The sort key: the hash of method and path, and the key.
+    #[serde(skip)]
+    pub scope: String,
+    pub body_sha256: String,
+    pub state: AnswerState,
+    pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+}
+
+impl Record for IdempotentAnswer {
+    const TYPE: &'static ItemType = &schema::IDEMPOTENT_ANSWER;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(
+            platform::keys::idempotency_partition(&self.owner),
+            self.scope.clone(),
+        )
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.started_at)
+    }
+}
+
+/// What the router does with a request after [`begin`].
+#[derive(Debug)]
+pub enum Begun {
+    /// Run the handler; with a ticket, report its result to [`Ticket::finish`].
+    Run(Option<Ticket>),
+    /// Answer this instead: the first attempt's answer.
+    Replay(Response<Body>),
+}
+
+/// The claim of one keyed attempt on its key.
+#[derive(Debug)]
+pub struct Ticket {
+    marker: IdempotentAnswer,
+    version: u64,
+}
+
+/// Checks the key of a request to a keyed route and claims it: a replay when the key already
+/// answered this body, 422 when it answered another body, 409 while another attempt runs, 400 for a
+/// key that is not 1 to [`MAX_KEY_LEN`] visible ASCII characters. `body` is the request's body as
+/// sent (the same bytes must come again for a replay).
+pub async fn begin(
+    state: &AppState,
+    route_key: &str,
+    caller: Option<&Caller>,
+    request: &Request,
+    body: &[u8],
+) -> Result<Begun, ApiError> {
+    if !KEYED_ROUTES.contains(&route_key) {
+        return Ok(Begun::Run(None));
+    }
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(Begun::Run(None));
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| {
+            !key.is_empty() && key.len() <= MAX_KEY_LEN && key.chars().all(|c| c.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    let target = format!("{} {}", request.method(), request.uri().path());
+    let marker = IdempotentAnswer {
+        owner: caller
+            .map_or(crate::access_log::ANONYMOUS, |c| c.user_id.as_str())
+            .to_owned(),
+        scope: format!("{}#{key}", hex::encode(Sha256::digest(target.as_bytes()))),
+        body_sha256: hex::encode(Sha256::digest(body)),
+        state: AnswerState::InProgress,
+        started_at: state.clock.now(),
+        status_code: None,
+        content_type: None,
+        answer: None,
+    };
+    // Twice at most: a create that lost to a concurrent attempt reads what that attempt wrote.
+    for _ in 0..2 {
+        match state.store.get::<IdempotentAnswer>(&marker.key()).await? {
+            None => match state.store.create(&marker).await {
+                Ok(()) => {
+                    return Ok(Begun::Run(Some(Ticket { marker, version: 1 })));
+                }
+                Err(StoreError::ConditionFailed) => continue,
+                Err(error) => return Err(error.into()),
+            },
+            Some(found) => {
+                if found.record.body_sha256 != marker.body_sha256 {
+                    return Err(ApiError::Validation(vec![FieldError {
+                        pointer: "/".into(),
+                        detail: "this Idempotency-Key was used with a different body".into(),
+                    }]));
+                }
+                match found.record.state {
+                    AnswerState::Answered => return Ok(Begun::Replay(replayed(&found.record))),
+                    AnswerState::InProgress
+                        if marker.started_at.as_second() - found.record.started_at.as_second()
+                            < STALE_AFTER_SECONDS =>
+                    {
+                        return Err(ApiError::Conflict(
+                            "a request with this Idempotency-Key is still in progress: retry in a few seconds"
+                                .into(),
+                        ));
+                    }
+                    AnswerState::InProgress => match state.store.replace(&marker, found.version).await {
+                        Ok(version) => return Ok(Begun::Run(Some(Ticket { marker, version }))),
+                        Err(StoreError::ConditionFailed) => continue,
+                        Err(error) => return Err(error.into()),
+                    },
+                }
+            }
+        }
+    }
+    Err(ApiError::Conflict(
+        "a request with this Idempotency-Key is still in progress: retry in a few seconds".into(),
+    ))
+}
+
+impl Ticket {
+    /// Keeps a success's answer for retries, or frees the key after anything else. A failure to
+    /// write is logged and changes nothing in the answer: the call itself succeeded or failed.
+    pub async fn finish(self, state: &AppState, result: &Result<Response<Body>, ApiError>) {
+        let key = self.marker.key();
+        let answered = match result {
+            Ok(response) if response.status().is_success() => {
+                let answer = match response.body() {
+                    Body::Text(text) => Some(text.clone()),
+                    Body::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
+                    _ => Some(String::new()),
+                };
+                answer.map(|answer| IdempotentAnswer {
+                    state: AnswerState::Answered,
+                    status_code: Some(response.status().as_u16()),
+                    content_type: response
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned),
+                    answer: Some(answer),
+                    ..self.marker
+                })
+            }
+            _ => None,
+        };
+        let written = match answered {
+            Some(answer) => state.store.replace(&answer, self.version).await.map(|_| ()),
+            None => state.store.delete(&key).await,
+        };
+        if let Err(error) = written {
+            tracing::warn!(error = %error, "idempotency record not updated");
+        }
+    }
+}
+
+/// The stored answer as a response, marked as a replay.
+fn replayed(answer: &IdempotentAnswer) -> Response<Body> {
+    let body = answer.answer.clone().unwrap_or_default();
+    let mut response = Response::new(if body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(body)
+    });
+    *response.status_mut() = answer
+        .status_code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::OK);
+    if let Some(value) = answer
+        .content_type
+        .as_deref()
+        .and_then(|value| HeaderValue::from_str(value).ok())
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
