@@ -315,11 +315,30 @@ async fn a_failed_call_frees_its_key_a_key_is_its_callers_alone_and_erasure_remo
         );
     }
 
-    // The kept answers are encrypted (the registration's answer holds the name and e-mail)...
+    // The markers hold no answer of a registered user: the answers are in the user's own partition,
+    // under their own key (so shredding it reaches every copy), and encrypted.
     let partition = platform::keys::idempotency_partition(&user_id);
-    let kept = raw_items_of(&partition).await;
-    assert_eq!(kept.len(), 2, "the registration's and the consent's answers");
-    for item in &kept {
+    let markers = raw_items_of(&partition).await;
+    assert_eq!(markers.len(), 2, "the registration's and the consent's markers");
+    for marker in &markers {
+        assert!(!marker.contains_key("answer"), "{marker:?}");
+        assert!(
+            marker.get("body_digest").is_some_and(|hash| hash.as_s().is_err()),
+            "the hash is encrypted"
+        );
+    }
+    let own = raw_partition(&user_id).await;
+    let copies: Vec<_> = own
+        .iter()
+        .filter(|item| {
+            item.get("item_type")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("idempotent_answer")
+        })
+        .collect();
+    assert_eq!(copies.len(), 2, "the registration's and the consent's answers");
+    for item in &copies {
         let answer = item.get("answer").expect("an answer");
         assert!(
             answer.as_s().is_err(),

@@ -110,3 +110,114 @@ async fn every_route_with_a_body_refuses_an_oversize_body_string_or_array_and_wr
     assert_eq!(written().await, before, "an oversize request wrote something");
     println!("{routes} routes with a body x 3 oversize inputs: each refused, nothing written");
 }
+
+/// Ids longer than any id can be, where a client puts them: in a path (404: it names nothing), in a
+/// body (422 naming the field: as a key it would pass DynamoDB's key size and fail as a 500), and a
+/// cursor of that size (400). Nothing of it is a 5xx.
+#[tokio::test]
+async fn overlong_ids_in_paths_bodies_and_cursors_are_refused_with_the_right_4xx() {
+    let w = world(|_| {}).await;
+    let stack = e2e::stack();
+    let privacy_officer = stack.user("longidprivacy", &["privacy_officer"]).await.id_token;
+    let provider = stack.user("longidprovider", &["provider"]).await.id_token;
+    let long = "a".repeat(edge::http::MAX_PATH_PARAM_LEN + 1);
+    let request_id = crate::scheduling::book_at(
+        &w,
+        crate::scheduling::next_tuesday_10() + jiff::SignedDuration::from_hours(24 * 7 * 23),
+        2,
+        1,
+        false,
+    )
+    .await;
+    let mut failures = Vec::new();
+    let mut expect = |what: &str, expected: StatusCode, (status, body): (StatusCode, Value)| {
+        if status != expected {
+            failures.push(format!("{what}: {status} (expected {expected}): {body}"));
+        }
+    };
+    for (path, token) in [
+        (format!("/v1/service-requests/{long}"), &w.customer_token),
+        (format!("/v1/agencies/{long}"), &w.admin_token),
+        (
+            format!("/v1/agencies/{}/memberships/{long}/decision", w.agency_id),
+            &w.admin_token,
+        ),
+        (format!("/v1/privacy-requests/{long}"), &w.customer_token),
+        (format!("/v1/assignments/{long}/accept"), &provider),
+    ] {
+        let method = if path.ends_with("/decision") || path.ends_with("/accept") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let body = path
+            .ends_with("/decision")
+            .then(|| json!({"decision": "approve"}));
+        expect(
+            &path[..40.min(path.len())],
+            StatusCode::NOT_FOUND,
+            call_api(method, &path, Some(token), body.as_ref(), None).await,
+        );
+    }
+    let long_body = "b".repeat(4_000);
+    expect(
+        "assignment officer_user_id",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        call_api(
+            Method::POST,
+            &format!("/v1/service-requests/{request_id}/assignments"),
+            Some(&w.dispatcher_token),
+            Some(&json!({"officer_user_id": long_body})),
+            None,
+        )
+        .await,
+    );
+    let mut booking = crate::scheduling::booking_body(
+        &w,
+        crate::scheduling::next_tuesday_10() + jiff::SignedDuration::from_hours(24 * 7 * 23),
+        2,
+        1,
+        false,
+    );
+    booking["agency_id"] = json!(long_body);
+    expect(
+        "booking agency_id",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        call_api(
+            Method::POST,
+            "/v1/service-requests",
+            Some(&w.customer_token),
+            Some(&booking),
+            None,
+        )
+        .await,
+    );
+    let disclosure = json!({"data_categories": ["customer_account"], "disclosed_at": "2026-11-20T10:00:00Z",
+        "legal_basis": "court order", "recipient": "Sublette County Court", "recipient_category": "legal_demand",
+        "reference": "CV-2026-118", "subject_user_id": long_body});
+    expect(
+        "disclosure subject_user_id",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        call_api(
+            Method::POST,
+            "/v1/admin/disclosures",
+            Some(&privacy_officer),
+            Some(&disclosure),
+            None,
+        )
+        .await,
+    );
+    expect(
+        "cursor",
+        StatusCode::BAD_REQUEST,
+        call_api(
+            Method::GET,
+            &format!("/v1/service-requests?cursor={long_body}"),
+            Some(&w.customer_token),
+            None,
+            None,
+        )
+        .await,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

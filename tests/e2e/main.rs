@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod memberships;
 mod payments;
+mod personal_data_in_logs;
 mod privacy;
 mod requests;
 mod resources;

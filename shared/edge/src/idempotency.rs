@@ -5,10 +5,16 @@
 //!
 //! The router calls [`begin`] before the handler and [`Ticket::finish`] after it, for the routes in
 //! [`KEYED_ROUTES`]. A key is scoped to its caller and to the method and path it was sent to. The
-//! first attempt writes an in-progress marker (a conditional create, so two concurrent attempts
-//! cannot both run); a success (2xx) replaces it by the answer, encrypted and kept a day; anything
-//! else removes it, so a corrected retry may use the key again. A marker left by an attempt that
-//! died (the function's timeout ended it) is taken over once it is older than [`STALE_AFTER_SECONDS`].
+//! first attempt writes an in-progress marker under `IDEMPOTENCY#<caller>` (a conditional create,
+//! so two concurrent attempts cannot both run; the system's key, because the caller may have none
+//! yet: staff, a first registration). A success (2xx) keeps its answer for a day: in the caller's own
+//! partition, under their own key, when they have one (so that shredding it reaches every copy,
+//! backups included), else in the marker; the marker then says it answered. Anything else removes
+//! the marker, so a corrected retry may use the key again (a 5xx too: a handler that fails after
+//! creating something is a bug of that handler, not a reason to refuse every retry for a day).
+//! A marker left by an attempt that died (the function's timeout ended it) is taken over once it is
+//! older than [`STALE_AFTER_SECONDS`]. The body's hash is encrypted: a short body (a consent
+//! decision) could be recovered from a plain one.
 //!
 //! Booking and privacy requests keep their own, stronger rule in the domain (the key is written in
 //! the same transaction as the booking; a user has one deletion request), listed in
@@ -46,9 +52,9 @@ pub const DOMAIN_KEYED_ROUTES: &[&str] = &["POST /v1/service-requests", "POST /v
 /// Longest key accepted (Stripe's limit is 255; 200 keeps the sort key well within DynamoDB's).
 pub const MAX_KEY_LEN: usize = 200;
 
-/// After this long an in-progress marker belongs to an attempt that died: the longest function
-/// timeout of the API is 60 s.
-pub const STALE_AFTER_SECONDS: i64 = 120;
+/// After this long an in-progress marker belongs to an attempt that died: the API's functions time
+/// out after 15 s.
+pub const STALE_AFTER_SECONDS: i64 = 60;
 
 /// Response header set on a replayed answer.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -57,37 +63,67 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerState {
+    /// The handler runs (or died running: see [`STALE_AFTER_SECONDS`]).
     InProgress,
+    /// The handler succeeded; its answer is kept for retries.
     Answered,
 }
 
-/// What a keyed request produced (or that it is under way). The answer is the response body as sent.
+/// A keyed request's marker (under `IDEMPOTENCY#<owner>`), or the copy of its answer kept in the
+/// owner's own partition (`USER#<owner>`, sort key `IDEMPOTENT#<scope>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotentAnswer {
     /// The caller's user id, or `anonymous`.
     pub owner: String,
-    /// The sort key: the hash of method and path, and the key.
+    /// The hash of method and path, and the key: what the key is scoped to.
     #[serde(skip)]
     pub scope: String,
+    /// Whether this is the copy in the owner's partition (else the marker).
+    #[serde(default)]
+    pub in_own_partition: bool,
+    /// SHA-256 of the body, to tell a retry from another request with the same key. Encrypted (as
+    /// `body_digest`: the booking's own record keeps a plain `body_sha256`, and one attribute name has
+    /// one protection in the table).
+    #[serde(rename = "body_digest")]
     pub body_sha256: String,
+    /// Running or answered.
     pub state: AnswerState,
+    /// When the first attempt began: the retention clock, and how a dead attempt is recognised.
     pub started_at: Timestamp,
+    /// The answer's status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
+    /// The answer's content type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// The answer's body: in the copy, or in the marker of a caller without a key of their own;
+    /// `None` in a marker whose answer is in the owner's partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+}
+
+impl IdempotentAnswer {
+    /// The copy of this marker's answer in the owner's own partition.
+    fn own_copy_key(&self) -> ItemKey {
+        ItemKey::new(
+            platform::keys::user_partition(&self.owner),
+            format!("IDEMPOTENT#{}", self.scope),
+        )
+    }
 }
 
 impl Record for IdempotentAnswer {
     const TYPE: &'static ItemType = &schema::IDEMPOTENT_ANSWER;
 
     fn key(&self) -> ItemKey {
-        ItemKey::new(
-            platform::keys::idempotency_partition(&self.owner),
-            self.scope.clone(),
-        )
+        if self.in_own_partition {
+            self.own_copy_key()
+        } else {
+            ItemKey::new(
+                platform::keys::idempotency_partition(&self.owner),
+                self.scope.clone(),
+            )
+        }
     }
 
     fn retention_start(&self) -> Option<Timestamp> {
@@ -145,6 +181,7 @@ pub async fn begin(
             .map_or(crate::access_log::ANONYMOUS, |c| c.user_id.as_str())
             .to_owned(),
         scope: format!("{}#{key}", hex::encode(Sha256::digest(target.as_bytes()))),
+        in_own_partition: false,
         body_sha256: hex::encode(Sha256::digest(body)),
         state: AnswerState::InProgress,
         started_at: state.clock.now(),
@@ -155,7 +192,7 @@ pub async fn begin(
     // Twice at most: a create that lost to a concurrent attempt reads what that attempt wrote.
     for _ in 0..2 {
         match state.store.get::<IdempotentAnswer>(&marker.key()).await? {
-            None => match state.store.create(&marker).await {
+            None => match state.store.create_unless_live(&marker).await {
                 Ok(()) => {
                     return Ok(Begun::Run(Some(Ticket { marker, version: 1 })));
                 }
@@ -170,7 +207,9 @@ pub async fn begin(
                     }]));
                 }
                 match found.record.state {
-                    AnswerState::Answered => return Ok(Begun::Replay(replayed(&found.record))),
+                    AnswerState::Answered => {
+                        return replay(state, &marker, found.record).await.map(Begun::Replay);
+                    }
                     AnswerState::InProgress
                         if marker.started_at.as_second() - found.record.started_at.as_second()
                             < STALE_AFTER_SECONDS =>
@@ -198,35 +237,84 @@ impl Ticket {
     /// Keeps a success's answer for retries, or frees the key after anything else. A failure to
     /// write is logged and changes nothing in the answer: the call itself succeeded or failed.
     pub async fn finish(self, state: &AppState, result: &Result<Response<Body>, ApiError>) {
-        let key = self.marker.key();
         let answered = match result {
-            Ok(response) if response.status().is_success() => {
-                let answer = match response.body() {
-                    Body::Text(text) => Some(text.clone()),
-                    Body::Binary(bytes) => String::from_utf8(bytes.clone()).ok(),
-                    _ => Some(String::new()),
-                };
-                answer.map(|answer| IdempotentAnswer {
-                    state: AnswerState::Answered,
-                    status_code: Some(response.status().as_u16()),
-                    content_type: response
-                        .headers()
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|value| value.to_str().ok())
-                        .map(str::to_owned),
-                    answer: Some(answer),
-                    ..self.marker
-                })
-            }
+            Ok(response) if response.status().is_success() => Some(IdempotentAnswer {
+                state: AnswerState::Answered,
+                status_code: Some(response.status().as_u16()),
+                content_type: response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned),
+                answer: Some(match response.body() {
+                    Body::Text(text) => text.clone(),
+                    Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    _ => String::new(),
+                }),
+                ..self.marker.clone()
+            }),
             _ => None,
         };
-        let written = match answered {
-            Some(answer) => state.store.replace(&answer, self.version).await.map(|_| ()),
-            None => state.store.delete(&key).await,
+        let Some(answered) = answered else {
+            if let Err(error) = state.store.delete(&self.marker.key()).await {
+                tracing::warn!(error = %error, "idempotency marker not removed");
+            }
+            return;
         };
-        if let Err(error) = written {
-            tracing::warn!(error = %error, "idempotency record not updated");
+        // The answer goes under the owner's own key when they have one (a registration has just
+        // made it); a caller without one (staff, anonymous) keeps it in the marker.
+        let marker = if answered.owner == crate::access_log::ANONYMOUS {
+            answered
+        } else {
+            let copy = IdempotentAnswer {
+                in_own_partition: true,
+                ..answered.clone()
+            };
+            match state.store.create_unless_live(&copy).await {
+                Ok(()) => IdempotentAnswer {
+                    answer: None,
+                    ..answered
+                },
+                Err(StoreError::KeyDestroyed) => answered,
+                Err(error) => {
+                    tracing::warn!(error = %error, "idempotent answer not kept");
+                    answered
+                }
+            }
+        };
+        // A lost write would let a retry run the handler again: it is tried three times.
+        for attempt in 0..3u64 {
+            match state.store.replace(&marker, self.version).await {
+                Ok(_) => return,
+                Err(StoreError::ConditionFailed) => {
+                    tracing::warn!("idempotency marker taken over meanwhile");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, attempt, "idempotency marker not updated");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+                }
+            }
         }
+    }
+}
+
+/// The first attempt's answer, from the `found` marker or the owner's own partition (its key comes
+/// from `asked`, the marker of this attempt: a stored record does not carry its scope).
+async fn replay(
+    state: &AppState,
+    asked: &IdempotentAnswer,
+    found: IdempotentAnswer,
+) -> Result<Response<Body>, ApiError> {
+    if found.answer.is_some() {
+        return Ok(replayed(&found));
+    }
+    match state.store.get::<IdempotentAnswer>(&asked.own_copy_key()).await? {
+        Some(copy) => Ok(replayed(&copy.record)),
+        // Erased with its owner meanwhile: there is nothing to answer with.
+        None => Err(ApiError::Conflict(
+            "the answer to this Idempotency-Key is no longer available: use a new key".into(),
+        )),
     }
 }
 

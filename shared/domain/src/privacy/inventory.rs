@@ -220,7 +220,6 @@ pub async fn of(state: &AppState, caller: &Caller) -> Result<Inventory, ApiError
         platform::keys::user_partition(&caller.user_id),
         platform::keys::access_log_partition(&caller.user_id),
         platform::keys::privacy_partition(&caller.user_id),
-        platform::keys::idempotency_partition(&caller.user_id),
     ] {
         for (_, item_type, _) in state.store.keys_in_partition(&pk).await? {
             *held.entry(item_type).or_default() += 1;

@@ -308,16 +308,18 @@ pub const IDEMPOTENCY_RECORD: ItemType = ItemType {
     indexes: &[],
 };
 
-/// The answer a keyed creating POST gave (or that it is under way), so that a retry with the same
-/// `Idempotency-Key` gets the same answer and creates nothing. Owned by `edge::idempotency`. Under the
-/// system's key, because a caller may have none of their own yet (staff, a first registration); the
-/// answer may describe the person, so it is encrypted, kept a day, and erased with them.
+/// The marker of a keyed creating POST (under way, or answered) and the answer it gave, so that a
+/// retry with the same `Idempotency-Key` gets the same answer and creates nothing. Owned by
+/// `edge::idempotency`. The marker is under the system's key, because a caller may have none of their
+/// own yet (staff, a first registration); the answer is kept under the caller's own key in their
+/// partition when they have one (shredding reaches it), else in the marker. Kept a day.
 pub const IDEMPOTENT_ANSWER: ItemType = ItemType {
     name: "idempotent_answer",
-    key: "pk=IDEMPOTENCY#<user_id or anonymous> sk=<sha256 of method and path>#<key>",
+    key: "pk=IDEMPOTENCY#<user_id or anonymous> sk=<sha256 of method and path>#<key> | pk=USER#<user_id> sk=IDEMPOTENT#<same>",
     attributes: &[
         signed("owner"),
-        signed("body_sha256"),
+        signed("in_own_partition"),
+        personal("body_digest"),
         signed("state"),
         signed("started_at"),
         signed("status_code"),

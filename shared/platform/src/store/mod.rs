@@ -209,6 +209,22 @@ impl Store {
         Ok(())
     }
 
+    /// Like [`Store::create`], but an expired item at the key (invisible to reads, not yet deleted by
+    /// DynamoDB's TTL, which may take days) is overwritten instead of blocking the key.
+    pub async fn create_unless_live<R: Record>(&self, record: &R) -> Result<(), StoreError> {
+        self.encrypted
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item_of(record, 1)?))
+            .condition_expression("attribute_not_exists(pk) OR #expires <= :now")
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":now", AttributeValue::N(self.clock.epoch_seconds().to_string()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// Replaces a record read at `expected_version`; returns the new version.
     /// [`StoreError::ConditionFailed`] when someone changed it in between.
     pub async fn replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<u64, StoreError> {
