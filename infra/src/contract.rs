@@ -571,6 +571,43 @@ components:
         );
     }
 
+    /// The policy says the applications use no cookies: the document declares none (no cookie
+    /// parameter, no cookie security scheme, no `Set-Cookie` response header) and says so.
+    #[test]
+    fn the_project_document_declares_no_cookie_anywhere() {
+        let document: serde_json::Value =
+            serde_norway::from_str(edge::OPENAPI_YAML).expect("the document parses");
+        let mut found = Vec::new();
+        let mut stack = vec![("".to_owned(), &document)];
+        while let Some((at, value)) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if map.get("in").and_then(|v| v.as_str()) == Some("cookie") {
+                        found.push(at.clone());
+                    }
+                    for (key, child) in map {
+                        if key.eq_ignore_ascii_case("set-cookie") {
+                            found.push(format!("{at}/{key}"));
+                        }
+                        stack.push((format!("{at}/{key}"), child));
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (index, child) in items.iter().enumerate() {
+                        stack.push((format!("{at}/{index}"), child));
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(found.is_empty(), "cookies declared at {found:?}");
+        let description = document["info"]["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("no cookies"),
+            "the document says it: {description}"
+        );
+    }
+
     #[test]
     fn the_project_document_has_an_example_everywhere_and_each_matches_its_schema() {
         let contract = Contract::load().expect("openapi.yaml");

@@ -61,6 +61,8 @@ pub struct Role {
 /// every phase: the coverage phase's boundary and malformed bodies meet the same parsing whoever
 /// sends them (a body is checked before the caller's role). Each other role tries its own routes
 /// with examples and random valid and invalid data, where its rights differ from a customer's.
+/// The roles that create something the document links onward (a privacy request, an agency, an
+/// inquiry: its `links`) also run the stateful phase, create → read → act on what they made.
 pub const ROLES: &[Role] = &[
     Role {
         name: "anonymous",
@@ -71,7 +73,7 @@ pub const ROLES: &[Role] = &[
     Role {
         name: "customer",
         groups: &["customer"],
-        phases: "examples,coverage,fuzzing",
+        phases: "examples,coverage,fuzzing,stateful",
         paths: None,
     },
     Role {
@@ -95,19 +97,19 @@ pub const ROLES: &[Role] = &[
     Role {
         name: "privacy_officer",
         groups: &["privacy_officer"],
-        phases: "examples,fuzzing",
+        phases: "examples,fuzzing,stateful",
         paths: Some("^/v1/(admin|privacy-requests)"),
     },
     Role {
         name: "ops",
         groups: &["ops"],
-        phases: "examples,fuzzing",
+        phases: "examples,fuzzing,stateful",
         paths: Some("^/v1/(admin|agencies)"),
     },
     Role {
         name: "support",
         groups: &["support"],
-        phases: "examples,fuzzing",
+        phases: "examples,fuzzing,stateful",
         paths: Some("^/v1/support"),
     },
 ];
@@ -162,7 +164,8 @@ fn personal_values_of(body: &Value) -> Vec<String> {
 
 /// Where a personal value of `values` shows in `har` (schemathesis' HAR report): in a response
 /// header, or in the body of an error (status 400 and up; a 200 of `GET /v1/me` rightly carries
-/// the caller's own data). Names the request and the place, never the value.
+/// the caller's own data); and every response that sets a cookie (the policy says the applications
+/// use none). Names the request and the place, never the value.
 pub fn har_leaks(har: &Value, values: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in har["log"]["entries"].as_array().into_iter().flatten() {
@@ -173,6 +176,10 @@ pub fn har_leaks(har: &Value, values: &[String]) -> Vec<String> {
         );
         let response = &entry["response"];
         for header in response["headers"].as_array().into_iter().flatten() {
+            let name = header["name"].as_str().unwrap_or_default();
+            if name.eq_ignore_ascii_case("set-cookie") {
+                found.push(format!("{request}: sets a cookie"));
+            }
             let text = header["value"].as_str().unwrap_or_default();
             if values.iter().any(|value| text.contains(value.as_str())) {
                 found.push(format!(
@@ -468,13 +475,17 @@ mod tests {
             entry(200, "-", "Rosalind Ashdown-Meyer"),
             entry(422, "-", "{\"detail\": \"+13075550177 is taken\"}"),
             entry(200, "Rosalind Ashdown-Meyer", "{}"),
+            json!({"request": {"method": "GET", "url": "http://x/docs"},
+                   "response": {"status": 200, "headers": [{"name": "Set-Cookie", "value": "s=1"}],
+                                "content": {"text": ""}}}),
         ]}});
         let found = har_leaks(&har, &values);
         assert_eq!(
             found,
             vec![
                 "GET http://x/v1/me: error body (422)",
-                "GET http://x/v1/me: header x-echo"
+                "GET http://x/v1/me: header x-echo",
+                "GET http://x/docs: sets a cookie"
             ]
         );
         assert!(found.iter().all(|place| !place.contains("Rosalind")));

@@ -128,6 +128,31 @@ mod deployment {
         assert_ne!(stacks[0], stacks[1]);
     }
 
+    /// The API's own domain, when ops set one, is served over TLS 1.2 or newer only, and is mapped to
+    /// the API's stage.
+    #[test]
+    fn the_api_domain_allows_tls_1_2_or_newer_only() {
+        let template = template();
+        let domains = resources_of(&template, "AWS::ApiGatewayV2::DomainName");
+        assert_eq!(domains.len(), 1, "one API domain");
+        for (_, domain) in &domains {
+            assert_eq!(domain["Condition"].as_str(), Some("HasApiDomain"));
+            for configuration in domain["Properties"]["DomainNameConfigurations"]
+                .as_sequence()
+                .expect("configurations")
+            {
+                assert_eq!(configuration["SecurityPolicy"].as_str(), Some("TLS_1_2"));
+            }
+        }
+        let mappings = resources_of(&template, "AWS::ApiGatewayV2::ApiMapping");
+        assert!(
+            mappings
+                .iter()
+                .any(|(_, m)| target(&m["Properties"]["ApiId"]).as_deref() == Some("Api")),
+            "the domain serves the API"
+        );
+    }
+
     /// Each function logs to its own group with a retention, runs with its own role, and has an
     /// errors and a throttles alarm.
     #[test]

@@ -126,8 +126,8 @@ async fn every_keyed_creating_post_answers_a_retry_with_its_first_answer_and_cre
             count_of(&items, "consent_record") - consents_before,
             count_of(&items, "support_inquiry")
         ),
-        (1, 1, 1),
-        "registered once, one consent decision, one inquiry"
+        (1, domain::consent::MARKETING_CHANNELS.len(), 1),
+        "registered once, one consent decision (a record per marketing channel), one inquiry"
     );
 
     // A provider's registration with the world's agency.

@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod authorization;
+mod campaigns;
 mod cost;
 mod encryption;
 mod erasure;
@@ -17,6 +18,7 @@ mod limits;
 mod memberships;
 mod payments;
 mod personal_data_in_logs;
+mod policies;
 mod privacy;
 mod requests;
 mod resources;

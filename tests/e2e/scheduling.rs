@@ -154,6 +154,7 @@ pub(crate) async fn officer_hired(
 ) -> Caller {
     let mut account = domain::samples::provider(&user_id, &email);
     account.service_area.center = None;
+    account.service_area.radius_km = None;
     account.service_area.regions = vec!["WY".into()];
     tweak(&mut account);
     w.state.store.create(&account).await.expect("provider account");

@@ -898,9 +898,11 @@ async fn an_address_without_an_account_confirms_by_the_signed_link_and_its_messa
             json!({"request_id": request_id, "expires": expires + 86_400, "signature": signature}),
             StatusCode::FORBIDDEN,
         ),
+        // The signature is checked before anything is read: another id under this signature is
+        // refused the same way, so a forged link learns nothing, not even whether a request exists.
         (
             json!({"request_id": "no-such-request", "expires": expires, "signature": signature}),
-            StatusCode::NOT_FOUND,
+            StatusCode::FORBIDDEN,
         ),
         (
             json!({"request_id": request_id}),

@@ -148,6 +148,23 @@ async fn no_response_of_any_route_sets_a_cookie() {
             }
         }
     }
+    // The gateway's own pages and answers too: the reference page and its files, the document,
+    // a path no route matches.
+    for path in [
+        "/docs",
+        "/docs/docs.js",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/openapi.json",
+        "/v1/no-such-route",
+    ] {
+        let response = client.get(stack.url(path)).send().await.expect("gateway");
+        assert!(
+            response.headers().get(reqwest::header::SET_COOKIE).is_none(),
+            "{path} set a cookie"
+        );
+        checked += 1;
+    }
     eprintln!("responses checked for Set-Cookie: {checked}");
     assert!(checked > 60, "every route was called: {checked}");
 }

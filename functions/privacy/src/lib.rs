@@ -27,6 +27,91 @@ pub fn router() -> Router {
         .route("GET /v1/privacy/policy", current_policy)
         .route("GET /v1/admin/usage", usage)
         .route("POST /v1/telemetry", telemetry)
+        .route("GET /v1/privacy/purposes", list_purposes)
+        .route("POST /v1/admin/purposes", add_purpose)
+        .route("POST /v1/admin/campaigns", create_campaign)
+        .route("GET /v1/admin/campaigns/{id}", read_campaign)
+        .route("GET /v1/admin/campaigns/{id}/recipients", campaign_recipients)
+        .route("POST /v1/unsubscribe", unsubscribe)
+}
+
+/// The purposes, as `GET /v1/privacy/purposes` lists them.
+#[derive(Serialize)]
+struct Purposes {
+    purposes: Vec<domain::purposes::Purpose>,
+}
+
+/// `GET /v1/privacy/purposes` (public): what personal data is used for, and which uses need consent.
+async fn list_purposes(state: AppState, _request: Request) -> HandlerResult {
+    let purposes = domain::purposes::all(&state.store).await?;
+    json(StatusCode::OK, &Purposes { purposes })
+}
+
+/// `POST /v1/admin/purposes` (privacy officers): a new purpose, used only with each person's consent.
+async fn add_purpose(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &domain::purposes::add(&state, &caller, input).await?,
+    )
+}
+
+/// `POST /v1/admin/campaigns` (ops): a marketing campaign, sent by the hourly run with consent only.
+async fn create_campaign(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let input = json_body(&request)?;
+    json(
+        StatusCode::CREATED,
+        &domain::campaigns::create(&state, &caller, input).await?,
+    )
+}
+
+/// `GET /v1/admin/campaigns/{id}` (ops): how far a campaign's sending has got.
+async fn read_campaign(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    json(
+        StatusCode::OK,
+        &domain::campaigns::read(&state, &caller, &id).await?,
+    )
+}
+
+/// `GET /v1/admin/campaigns/{id}/recipients?after=` (ops): a page of a post or telephone campaign's
+/// list for the mail house or SMS provider.
+async fn campaign_recipients(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let id = path_param(&request, "id")?;
+    let after = request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first("after"))
+        .map(str::to_owned);
+    if after
+        .as_ref()
+        .is_some_and(|a| a.is_empty() || a.len() > edge::http::MAX_PATH_PARAM_LEN)
+    {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "?after".into(),
+            detail: "must be a recipient id from the previous page".into(),
+        }]));
+    }
+    let (items, next) = domain::campaigns::recipients(&state, &caller, &id, after.as_deref()).await?;
+    json(
+        StatusCode::OK,
+        &Page {
+            items,
+            next_cursor: next,
+        },
+    )
+}
+
+/// `POST /v1/unsubscribe` (no token needed, none read: the mailed token is the proof).
+async fn unsubscribe(state: AppState, request: Request) -> HandlerResult {
+    let input = json_body(&request)?;
+    json(
+        StatusCode::OK,
+        &domain::campaigns::unsubscribe(&state, input).await?,
+    )
 }
 
 /// `POST /v1/telemetry` (no token needed, none read): counts the client's coarse usage data.
@@ -82,7 +167,7 @@ async fn list_mine(state: AppState, request: Request) -> HandlerResult {
 /// for the privacy worker (deletion, access, portability), 200 for a retry.
 async fn create(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let key = idempotency_key(&request);
+    let key = idempotency_key(&request)?;
     let input: requests::RequestInput = json_body(&request)?;
     let deletion = input.kind == requests::RequestType::Deletion;
     let queued = input.kind.runs_in_background();
@@ -238,9 +323,24 @@ async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     )
 }
 
-/// `GET /v1/privacy/policy` (public): the policy version in force.
-async fn current_policy(state: AppState, _request: Request) -> HandlerResult {
-    match domain::policy::current_policy(&state.store).await? {
+/// `GET /v1/privacy/policy?audience=users|providers` (public): the version in force of that policy,
+/// with its text; the Users' policy when no audience is named.
+async fn current_policy(state: AppState, request: Request) -> HandlerResult {
+    use domain::policy::Audience;
+    let audience = match request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first("audience"))
+    {
+        None | Some("users") => Audience::Users,
+        Some("providers") => Audience::Providers,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![edge::error::FieldError {
+                pointer: "?audience".into(),
+                detail: "must be users or providers".into(),
+            }]));
+        }
+    };
+    match domain::policy::served(&state, audience).await? {
         Some(policy) => json(StatusCode::OK, &policy),
         None => Err(ApiError::NotFound("published policy version")),
     }

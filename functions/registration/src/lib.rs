@@ -1,5 +1,5 @@
 //! The registration function: accounts of customers, Security Providers and agencies, their
-//! correction, and marketing consent.
+//! correction, and consent (to marketing, per channel, and to any purpose added later).
 //! Routes are declared in template.yaml (`RegistrationFunction`) and in `shared/edge/openapi.yaml`.
 
 use domain::accounts;
@@ -19,6 +19,8 @@ pub fn router() -> Router {
         .route("PATCH /v1/me/customer", correct_customer)
         .route("PATCH /v1/me/provider", correct_provider)
         .route("POST /v1/me/consents", set_consent)
+        .route("GET /v1/me/consents", list_consents)
+        .route("PUT /v1/me/consents/{purpose}", set_purpose_consent)
         .route("POST /v1/agencies", create_agency)
         .route("GET /v1/agencies/{id}", get_agency)
         .route("PUT /v1/agencies/{id}", update_agency)
@@ -75,6 +77,29 @@ async fn set_consent(state: AppState, request: Request) -> HandlerResult {
         StatusCode::CREATED,
         &accounts::set_consent(&state, &caller, change).await?,
     )
+}
+
+/// Every purpose with the caller's decision, as `GET` and `PUT /v1/me/consents…` answer.
+#[derive(serde::Serialize)]
+struct Consents {
+    purposes: Vec<domain::purposes::PurposeConsent>,
+}
+
+/// `GET /v1/me/consents`: every purpose the data may be used for, and the caller's decision on each
+/// one that needs consent.
+async fn list_consents(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let purposes = accounts::consents(&state, &caller).await?;
+    json(StatusCode::OK, &Consents { purposes })
+}
+
+/// `PUT /v1/me/consents/{purpose}`: the caller's yes or no to one purpose that needs consent.
+async fn set_purpose_consent(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let purpose = path_param(&request, "purpose")?;
+    let change = json_body(&request)?;
+    let purposes = accounts::set_purpose_consent(&state, &caller, &purpose, change).await?;
+    json(StatusCode::OK, &Consents { purposes })
 }
 
 /// `POST /v1/agencies` (ops): create an agency with its rates and rules.

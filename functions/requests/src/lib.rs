@@ -87,7 +87,7 @@ async fn decide(state: AppState, request: Request) -> HandlerResult {
 /// `POST /v1/service-requests`: book (honours `Idempotency-Key`).
 async fn book(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
-    let key = idempotency_key(&request);
+    let key = idempotency_key(&request)?;
     let (booking, _created) = service_requests::book(&state, &caller, body_bytes(&request), key).await?;
     json(StatusCode::CREATED, &booking)
 }

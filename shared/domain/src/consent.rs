@@ -1,7 +1,8 @@
-//! Consent records: every change of a user's marketing consent is kept (what, when, policy version,
-//! source); the newest record is the current state, and the only thing the mailer asks. A copy of
-//! it ([`ConsentState`], written in the same transaction) is read by key, so that `GET /v1/me` reads
-//! it with the accounts in one request.
+//! Consent records: every change of a user's consent to a purpose is kept (what, when, policy
+//! version, source); the newest record is the current state, and the only thing the senders ask. A
+//! copy of it ([`ConsentState`], written in the same transaction) is read by key, so that `GET /v1/me`
+//! reads it with the accounts in one request. Which purposes exist, and which need consent, is
+//! `crate::purposes`.
 
 use jiff::Timestamp;
 use platform::keys::{sortable_time, user_partition};
@@ -9,9 +10,20 @@ use platform::schema::{self, ItemType};
 use platform::store::{ItemKey, Record, Store, StoreError, Write};
 use serde::{Deserialize, Serialize};
 
-/// The purpose a consent is about. Only marketing needs consent; the other uses of personal data
-/// in the policy (scheduling, assignment, payment, service mail, fraud protection) do not.
-pub const MARKETING: &str = "marketing";
+/// Marketing by e-mail.
+pub const MARKETING_EMAIL: &str = "marketing_email";
+/// Marketing by post.
+pub const MARKETING_POST: &str = "marketing_post";
+/// Marketing by telephone or SMS.
+pub const MARKETING_PHONE: &str = "marketing_phone";
+/// The marketing channels the policy names ("via mail, e-mail, or telephone"), each a purpose of
+/// its own so that a person can say yes to one and no to another.
+pub const MARKETING_CHANNELS: [&str; 3] = [MARKETING_EMAIL, MARKETING_POST, MARKETING_PHONE];
+
+/// The purpose `GET /v1/me` reports as `marketing_consent` (e-mail), and the one whose decisions
+/// [`history`] lists. The policy's other uses of personal data (scheduling, assignment, payment,
+/// service mail, fraud protection) need no consent: see `crate::purposes`.
+pub const MARKETING: &str = MARKETING_EMAIL;
 
 /// Where a consent decision was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +33,8 @@ pub enum ConsentSource {
     App,
     Web,
     PrivacyRequest,
+    /// The unsubscribe link of a marketing mail.
+    Unsubscribe,
 }
 
 /// One consent decision.
@@ -38,9 +52,10 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
-    /// A new marketing decision.
-    pub fn marketing(
+    /// A new decision about `purpose`.
+    pub fn new(
         user_id: &str,
+        purpose: &str,
         granted: bool,
         policy_version: &str,
         source: ConsentSource,
@@ -48,13 +63,28 @@ impl ConsentRecord {
     ) -> Self {
         Self {
             user_id: user_id.to_owned(),
-            purpose: MARKETING.to_owned(),
+            purpose: purpose.to_owned(),
             granted,
             policy_version: policy_version.to_owned(),
             source,
             recorded_at: at,
             id: uuid::Uuid::new_v4().simple().to_string(),
         }
+    }
+
+    /// One marketing decision for every channel (e-mail, post, telephone/SMS): what the single
+    /// `marketing` yes or no of a registration, `POST /v1/me/consents` or an opt-out means.
+    pub fn marketing(
+        user_id: &str,
+        granted: bool,
+        policy_version: &str,
+        source: ConsentSource,
+        at: Timestamp,
+    ) -> Vec<Self> {
+        MARKETING_CHANNELS
+            .iter()
+            .map(|purpose| Self::new(user_id, purpose, granted, policy_version, source, at))
+            .collect()
     }
 
     fn prefix(purpose: &str) -> String {
@@ -117,17 +147,57 @@ impl Record for ConsentState {
     }
 }
 
-/// The writes that record `record`: the decision in the history, and as the current state.
-pub fn record_writes(store: &Store, record: &ConsentRecord) -> Result<Vec<Write>, StoreError> {
-    Ok(vec![
-        store.write_create(record)?,
-        store.write_put(&ConsentState::from(record))?,
-    ])
+/// The writes that record `records`: each decision in the history, and as the current state.
+pub fn record_writes(store: &Store, records: &[ConsentRecord]) -> Result<Vec<Write>, StoreError> {
+    let mut writes = Vec::with_capacity(records.len() * 2);
+    for record in records {
+        writes.push(store.write_create(record)?);
+        writes.push(store.write_put(&ConsentState::from(record))?);
+    }
+    Ok(writes)
 }
 
-/// Records `record`, history and current state together.
-pub async fn record(store: &Store, record: &ConsentRecord) -> Result<(), StoreError> {
-    store.transact(record_writes(store, record)?).await
+/// Records `records`, history and current state together, all or nothing.
+pub async fn record(store: &Store, records: &[ConsentRecord]) -> Result<(), StoreError> {
+    store.transact(record_writes(store, records)?).await
+}
+
+/// The user's current decision about `purpose`: granted or not, or `None` when never asked.
+pub async fn current(
+    store: &Store,
+    user_id: &str,
+    purpose: &str,
+) -> Result<Option<ConsentState>, StoreError> {
+    Ok(store
+        .get::<ConsentState>(&ConsentState::key_of(user_id, purpose))
+        .await?
+        .map(|found| found.record))
+}
+
+/// The current decisions about `purpose` of those of `user_ids` who made one, in batched reads.
+pub async fn current_many(
+    store: &Store,
+    user_ids: &[String],
+    purpose: &str,
+) -> Result<Vec<ConsentState>, StoreError> {
+    let keys: Vec<ItemKey> = user_ids
+        .iter()
+        .map(|id| ConsentState::key_of(id, purpose))
+        .collect();
+    let mut fetched = store.get_many(&keys).await?;
+    let mut found = Vec::new();
+    for key in &keys {
+        found.extend(fetched.take::<ConsentState>(key)?.map(|v| v.record));
+    }
+    Ok(found)
+}
+
+/// Every current decision of the user, one per purpose they were asked about.
+pub async fn all_current(store: &Store, user_id: &str) -> Result<Vec<ConsentState>, StoreError> {
+    let found = store
+        .query::<ConsentState>(&user_partition(user_id), "CONSENTNOW#", 1_000)
+        .await?;
+    Ok(found.into_iter().map(|v| v.record).collect())
 }
 
 /// The user's current marketing consent: the newest decision, or "no" when there is none.

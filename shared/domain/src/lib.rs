@@ -10,11 +10,13 @@ pub mod address;
 pub mod agencies;
 pub mod audit;
 pub mod billing;
+pub mod campaigns;
 pub mod consent;
 pub mod mail;
 pub mod payments;
 pub mod policy;
 pub mod privacy;
+pub mod purposes;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
 pub mod scheduling;

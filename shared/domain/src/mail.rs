@@ -184,6 +184,21 @@ pub fn export_ready(request_id: &str, parts: u32, available_until: &str) -> (Str
     )
 }
 
+/// A marketing campaign's mail: its text, then how to stop them (the signed token turns this
+/// purpose's consent off at once, no sign-in needed). Sent only to those who consented.
+pub fn campaign(first_name: &str, subject: &str, body: &str, unsubscribe_token: &str) -> Mail {
+    service_message(
+        subject.to_owned(),
+        first_name,
+        &[
+            body.to_owned(),
+            "You get this because you said yes to these mails. To stop them at once, use the unsubscribe link in the app, \
+             or POST /v1/unsubscribe with {\"token\": \"TOKEN\"} (no sign-in needed); you can change every choice in the app."
+                .replace("TOKEN", unsubscribe_token),
+        ],
+    )
+}
+
 /// Announces a significant change of the privacy policy.
 pub fn policy_changed(version: &str, effective_date: &str, summary: &str) -> Mail {
     service_message(

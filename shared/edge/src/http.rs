@@ -305,13 +305,11 @@ pub fn optional_json_body<T: DeserializeOwned + Default>(request: &Request) -> R
     }
 }
 
-/// The `Idempotency-Key` header of a creating POST. A value that is not visible ASCII comes back as
-/// `"\u{0}"`, which the domain's key check refuses with a 422 (never ignored, never a 500).
-pub fn idempotency_key(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"))
+/// The `Idempotency-Key` header of a creating POST, checked once for every keyed route (the router's
+/// and the domain's): 1 to [`crate::idempotency::MAX_KEY_LEN`] visible ASCII characters, else 400,
+/// before anything is read or written.
+pub fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
+    crate::idempotency::key_of(request)
 }
 
 /// Longest path parameter any id can be: longer ones name nothing (and would exceed DynamoDB's key

@@ -44,6 +44,8 @@ pub const KEYED_ROUTES: &[&str] = &[
     "POST /v1/admin/disclosures",
     "POST /v1/support/inquiries",
     "POST /v1/me/support/inquiries",
+    "POST /v1/admin/purposes",
+    "POST /v1/admin/campaigns",
 ];
 
 /// The creating POSTs whose domain honours the key itself (see the module header).
@@ -147,6 +149,26 @@ pub struct Ticket {
     version: u64,
 }
 
+/// The `Idempotency-Key` header of a request, checked once for every keyed route (the router's
+/// and the domain's): 1 to [`MAX_KEY_LEN`] visible ASCII characters, else 400.
+pub fn key_of(request: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| {
+            !key.is_empty() && key.len() <= MAX_KEY_LEN && key.chars().all(|c| c.is_ascii_graphic())
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+        })
+}
+
 /// Checks the key of a request to a keyed route and claims it: a replay when the key already
 /// answered this body, 422 when it answered another body, 409 while another attempt runs, 400 for a
 /// key that is not 1 to [`MAX_KEY_LEN`] visible ASCII characters. `body` is the request's body as
@@ -161,20 +183,9 @@ pub async fn begin(
     if !KEYED_ROUTES.contains(&route_key) {
         return Ok(Begun::Run(None));
     }
-    let Some(value) = request.headers().get("idempotency-key") else {
+    let Some(key) = key_of(request)? else {
         return Ok(Begun::Run(None));
     };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| {
-            !key.is_empty() && key.len() <= MAX_KEY_LEN && key.chars().all(|c| c.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-            ))
-        })?;
     let target = format!("{} {}", request.method(), request.uri().path());
     let marker = IdempotentAnswer {
         owner: caller

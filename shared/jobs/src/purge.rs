@@ -36,6 +36,8 @@ pub struct PurgeReport {
     pub written_requests_lapsed: usize,
     /// Users mailed this run about a significant policy change.
     pub policy_announcements_sent: usize,
+    /// People a marketing campaign went to this run (each with their consent at that moment).
+    pub campaign_recipients: usize,
     /// What the review of memberships and requests due by time did this run.
     pub due_work: DueReview,
 }
@@ -57,6 +59,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         privacy_jobs_requeued: 0,
         written_requests_lapsed: 0,
         policy_announcements_sent: 0,
+        campaign_recipients: 0,
         due_work: DueReview::default(),
     })
 }
@@ -135,7 +138,7 @@ impl platform::store::Record for PurgeCheckpoint {
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
 /// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
-/// announcements, [`review_due`], the alert of privacy requests past their deadline, queueing
+/// announcements, marketing campaigns (with consent only), [`review_due`], the alert of privacy requests past their deadline, queueing
 /// again the privacy jobs that stopped moving, and the lapse of written requests nobody confirmed.
 pub async fn scheduled_run(
     state: &platform::AppState,
@@ -146,6 +149,10 @@ pub async fn scheduled_run(
     report.policy_announcements_sent = domain::policy::announce(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+    report.campaign_recipients = domain::campaigns::send_due(state, max_items)
+        .await
+        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?
+        .sent;
     report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
         .await
         .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;

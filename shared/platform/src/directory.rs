@@ -28,6 +28,8 @@ pub enum UserStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryUser {
     pub username: String,
+    /// The `sub`: the user id every item of the user is keyed by (a page of users is a page of ids).
+    pub user_id: Option<String>,
     pub email: Option<String>,
     pub status: UserStatus,
     pub enabled: bool,
@@ -106,11 +108,15 @@ fn code<E: ProvideErrorMetadata>(error: &E) -> String {
     error.code().unwrap_or("unknown").to_owned()
 }
 
-fn email_of(attributes: &[AttributeType]) -> Option<String> {
+fn attribute_of(attributes: &[AttributeType], name: &str) -> Option<String> {
     attributes
         .iter()
-        .find(|a| a.name() == "email")
+        .find(|a| a.name() == name)
         .and_then(|a| a.value().map(str::to_owned))
+}
+
+fn email_of(attributes: &[AttributeType]) -> Option<String> {
+    attribute_of(attributes, "email")
 }
 
 fn status_of(status: Option<&UserStatusType>) -> UserStatus {
@@ -124,6 +130,7 @@ fn status_of(status: Option<&UserStatusType>) -> UserStatus {
 fn listed(user: &UserType) -> Option<DirectoryUser> {
     Some(DirectoryUser {
         username: user.username()?.to_owned(),
+        user_id: attribute_of(user.attributes(), "sub"),
         email: email_of(user.attributes()),
         status: status_of(user.user_status()),
         enabled: user.enabled(),
@@ -158,6 +165,7 @@ impl UserDirectory for CognitoDirectory {
         {
             Ok(user) => Ok(Some(DirectoryUser {
                 username: user.username().to_owned(),
+                user_id: attribute_of(user.user_attributes(), "sub"),
                 email: email_of(user.user_attributes()),
                 status: status_of(user.user_status()),
                 enabled: user.enabled(),
@@ -316,6 +324,7 @@ mod tests {
     fn user(name: &str, status: UserStatus) -> DirectoryUser {
         DirectoryUser {
             username: name.into(),
+            user_id: Some(name.into()),
             email: Some(format!("{name}@example.com")),
             status,
             enabled: true,

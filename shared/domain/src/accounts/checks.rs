@@ -47,9 +47,10 @@ pub(super) async fn check_policy(
     state: &AppState,
     v: &mut Validator,
     accepted: &str,
+    audience: crate::policy::Audience,
 ) -> Result<(), ApiError> {
     v.text("/policy_version", accepted, 50);
-    if let Some(current) = crate::policy::current_policy(&state.store).await?
+    if let Some(current) = crate::policy::current_policy_of(&state.store, audience).await?
         && current.policy_version != accepted
     {
         v.reject(

@@ -12,7 +12,8 @@ mod registration;
 use checks::{check_customer_shape, check_person, check_policy, check_provider_shape, check_w9, ein_digits};
 pub use profile::{
     ConsentChange, ConsentState, CustomerCorrection, CustomerView, Me, PolicyAcceptance, ProviderCorrection,
-    ProviderView, Registered, correct_customer, correct_provider, me, set_consent,
+    ProviderView, PurposeConsentChange, Registered, consents, correct_customer, correct_provider, me,
+    set_consent, set_purpose_consent,
 };
 use profile::{newest_w9, provider_view};
 pub use registration::{
@@ -272,6 +273,72 @@ pub async fn provider(
     store
         .get::<ProviderAccount>(&account_key(user_id, AccountRole::Provider))
         .await
+}
+
+/// What a campaign needs of a person: whether they may be contacted at all, and how to reach them
+/// by each channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub user_id: String,
+    pub status: AccountStatus,
+    /// The full name (a customer's name, a provider's legal name).
+    pub name: String,
+    pub email: String,
+    /// E.164.
+    pub phone: String,
+    /// Where post goes: a customer's mailing address (else home), a provider's home address.
+    pub postal_address: Option<Address>,
+}
+
+/// The contacts of the accounts of `role` that `user_ids` hold, in the order of `user_ids` (those
+/// without such an account are left out), in batched reads.
+pub async fn contacts(
+    store: &Store,
+    user_ids: &[String],
+    role: AccountRole,
+) -> Result<Vec<Contact>, StoreError> {
+    let keys: Vec<ItemKey> = user_ids.iter().map(|id| account_key(id, role)).collect();
+    let mut fetched = store.get_many(&keys).await?;
+    let mut found = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let contact = match role {
+            AccountRole::Customer => fetched.take::<CustomerAccount>(key)?.map(|a| Contact {
+                user_id: a.record.user_id,
+                status: a.record.status,
+                name: a.record.name,
+                email: a.record.email,
+                phone: a.record.phone,
+                postal_address: a.record.mailing_address.or(a.record.home_address),
+            }),
+            AccountRole::Provider => fetched.take::<ProviderAccount>(key)?.map(|a| Contact {
+                user_id: a.record.user_id,
+                status: a.record.status,
+                name: a.record.legal_name,
+                email: a.record.email,
+                phone: a.record.phone,
+                postal_address: Some(a.record.home_address),
+            }),
+        };
+        found.extend(contact);
+    }
+    Ok(found)
+}
+
+/// The newest policy version `user_id` accepted with either account, or `None` without an account
+/// (what a consent decision made outside the app, such as an unsubscribe, is recorded under).
+pub async fn accepted_policy_version(store: &Store, user_id: &str) -> Result<Option<String>, StoreError> {
+    let customer_key = account_key(user_id, AccountRole::Customer);
+    let provider_key = account_key(user_id, AccountRole::Provider);
+    let mut fetched = store
+        .get_many(&[customer_key.clone(), provider_key.clone()])
+        .await?;
+    let customer = fetched
+        .take::<CustomerAccount>(&customer_key)?
+        .map(|a| a.record.policy_version);
+    let provider = fetched
+        .take::<ProviderAccount>(&provider_key)?
+        .map(|a| a.record.policy_version);
+    Ok(customer.into_iter().chain(provider).max())
 }
 
 /// The provider accounts of `user_ids` that exist, in one batched read.

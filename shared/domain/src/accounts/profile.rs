@@ -112,7 +112,35 @@ pub struct Me {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderView>,
     pub marketing_consent: bool,
+    /// The acceptance of the policy of the caller's first role: the Users' policy for a customer,
+    /// else the Security Provider policy (see `policies` for both).
     pub policy: PolicyAcceptance,
+    /// Each policy the caller is under, one per role they hold: a person who is both customer and
+    /// provider is under each for that role.
+    pub policies: Policies,
+}
+
+/// The acceptance of each of the two privacy policies the caller is under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policies {
+    /// The Applications Privacy Policy (as a customer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<PolicyAcceptance>,
+    /// The Security Provider privacy policy (as a provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub providers: Option<PolicyAcceptance>,
+}
+
+impl PolicyAcceptance {
+    fn of(accepted_version: String, current_version: Option<String>) -> Self {
+        Self {
+            accepted_current: current_version
+                .as_ref()
+                .is_none_or(|current| *current == accepted_version),
+            accepted_version,
+            current_version,
+        }
+    }
 }
 
 /// Which privacy-policy version the user accepted, and whether it is the one in force.
@@ -164,7 +192,8 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     let customer_key = account_key(&caller.user_id, AccountRole::Customer);
     let provider_key = account_key(&caller.user_id, AccountRole::Provider);
     let consent_key = consent::ConsentState::key_of(&caller.user_id, consent::MARKETING);
-    let policy_key = crate::policy::current_key();
+    let policy_key = crate::policy::current_key_of(crate::policy::Audience::Users);
+    let provider_policy_key = crate::policy::current_key_of(crate::policy::Audience::Providers);
     let mut fetched = state
         .store
         .get_many(&[
@@ -172,6 +201,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
             provider_key.clone(),
             consent_key.clone(),
             policy_key.clone(),
+            provider_policy_key.clone(),
         ])
         .await?;
     let customer = fetched.take::<CustomerAccount>(&customer_key)?;
@@ -187,16 +217,21 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     } else {
         (None, Vec::new())
     };
-    let accepted_version = customer
-        .as_ref()
-        .map(|c| c.record.policy_version.clone())
-        .into_iter()
-        .chain(provider.as_ref().map(|p| p.record.policy_version.clone()))
-        .max()
-        .unwrap_or_default();
-    let current_version = fetched
-        .take::<crate::policy::PolicyVersion>(&policy_key)?
-        .map(|p| p.record.policy_version);
+    let current_of = |fetched: &mut platform::store::Fetched, key: &ItemKey| {
+        fetched
+            .take::<crate::policy::PolicyVersion>(key)
+            .map(|found| found.map(|p| p.record.policy_version))
+    };
+    let users_current = current_of(&mut fetched, &policy_key)?;
+    let providers_current = current_of(&mut fetched, &provider_policy_key)?;
+    let policies = Policies {
+        users: customer
+            .as_ref()
+            .map(|c| PolicyAcceptance::of(c.record.policy_version.clone(), users_current)),
+        providers: provider
+            .as_ref()
+            .map(|p| PolicyAcceptance::of(p.record.policy_version.clone(), providers_current)),
+    };
     let marketing_consent = match fetched.take::<consent::ConsentState>(&consent_key)? {
         Some(current) => current.record.granted,
         // Decisions recorded before the state item existed.
@@ -207,13 +242,12 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         customer: customer.map(|c| CustomerView::from(&c.record)),
         provider: provider.map(|p| provider_view(p.record, w9.as_ref(), &memberships)),
         marketing_consent,
-        policy: PolicyAcceptance {
-            accepted_current: current_version
-                .as_ref()
-                .is_none_or(|current| *current == accepted_version),
-            accepted_version,
-            current_version,
-        },
+        policy: policies
+            .users
+            .clone()
+            .or_else(|| policies.providers.clone())
+            .ok_or(ApiError::NotFound("account"))?,
+        policies,
     })
 }
 
@@ -507,19 +541,84 @@ pub async fn set_consent(
     caller: &Caller,
     change: ConsentChange,
 ) -> Result<ConsentState, ApiError> {
+    refuse_link_source(change.source)?;
     let me = me(state, caller).await?;
-    let record = ConsentRecord::marketing(
+    let now = state.clock.now();
+    let records = ConsentRecord::marketing(
         &caller.user_id,
         change.marketing,
         &me.policy.accepted_version,
         change.source,
+        now,
+    );
+    consent::record(&state.store, &records).await?;
+    tracing::info!(granted = change.marketing, "marketing consent recorded");
+    Ok(ConsentState {
+        marketing: change.marketing,
+        policy_version: me.policy.accepted_version,
+        recorded_at: now,
+    })
+}
+
+/// The body of `PUT /v1/me/consents/{purpose}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeConsentChange {
+    /// Yes or no to the use of the caller's data for the purpose.
+    pub granted: bool,
+    /// Where the user decided.
+    pub source: ConsentSource,
+}
+
+/// `PUT /v1/me/consents/{purpose}`: the caller's decision about one purpose that needs consent
+/// (a marketing channel, or a purpose a privacy officer added); from now on the senders obey it.
+/// 404 for no such purpose, 422 for one that needs no consent (the service itself).
+pub async fn set_purpose_consent(
+    state: &AppState,
+    caller: &Caller,
+    purpose: &str,
+    change: PurposeConsentChange,
+) -> Result<Vec<crate::purposes::PurposeConsent>, ApiError> {
+    let me = me(state, caller).await?;
+    let found = crate::purposes::find(&state.store, purpose)
+        .await?
+        .ok_or(ApiError::NotFound("purpose"))?;
+    if !found.needs_consent {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "?purpose".into(),
+            detail: "this purpose is the service itself and needs no consent".into(),
+        }]));
+    }
+    refuse_link_source(change.source)?;
+    let record = ConsentRecord::new(
+        &caller.user_id,
+        &found.purpose,
+        change.granted,
+        &me.policy.accepted_version,
+        change.source,
         state.clock.now(),
     );
-    consent::record(&state.store, &record).await?;
-    tracing::info!(user_id = %caller.user_id, granted = change.marketing, "marketing consent recorded");
-    Ok(ConsentState {
-        marketing: record.granted,
-        policy_version: record.policy_version,
-        recorded_at: record.recorded_at,
-    })
+    consent::record(&state.store, std::slice::from_ref(&record)).await?;
+    tracing::info!(purpose = %found.purpose, granted = change.granted, "consent recorded");
+    Ok(crate::purposes::with_consents(&state.store, &caller.user_id).await?)
+}
+
+/// Only the mailed unsubscribe link records a decision as coming from it.
+fn refuse_link_source(source: ConsentSource) -> Result<(), ApiError> {
+    if source == ConsentSource::Unsubscribe {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "/source".into(),
+            detail: "must be app, web, registration or privacy_request".into(),
+        }]));
+    }
+    Ok(())
+}
+
+/// `GET /v1/me/consents`: every purpose, whether it needs consent, and the caller's decision.
+pub async fn consents(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<crate::purposes::PurposeConsent>, ApiError> {
+    me(state, caller).await?;
+    Ok(crate::purposes::with_consents(&state.store, &caller.user_id).await?)
 }

@@ -128,7 +128,13 @@ pub async fn register_customer(
         updated_at: now,
     };
     check_customer_shape(&mut v, &account, input.ein.is_some());
-    check_policy(state, &mut v, &input.policy_version).await?;
+    check_policy(
+        state,
+        &mut v,
+        &input.policy_version,
+        crate::policy::Audience::Users,
+    )
+    .await?;
     v.finish()?;
 
     let consent = ConsentRecord::marketing(
@@ -225,7 +231,13 @@ pub async fn register_provider(
         .await?;
     }
     let tin = check_w9(&mut v, &input.w9, now, signed_up_at(state, caller).await?);
-    check_policy(state, &mut v, &input.policy_version).await?;
+    check_policy(
+        state,
+        &mut v,
+        &input.policy_version,
+        crate::policy::Audience::Providers,
+    )
+    .await?;
     v.finish()?;
     let tin = tin.ok_or_else(|| ApiError::BadRequest("the TIN did not validate".into()))?;
     let w9 = W9Record {
@@ -467,6 +479,7 @@ mod tests {
         directory.insert(
             DirectoryUser {
                 username: "user-1".into(),
+                user_id: Some("user-1".into()),
                 email: Some("ada@example.com".into()),
                 status: UserStatus::Confirmed,
                 enabled: true,

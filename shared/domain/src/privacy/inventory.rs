@@ -106,17 +106,24 @@ const DESCRIPTIONS: &[Description] = &[
     },
     Description {
         item_type: &schema::CONSENT_RECORD,
-        what: "your decisions about marketing mail",
-        purpose: "to send marketing only with your consent, and to prove it",
+        what: "your decisions about each purpose that needs your consent (marketing by e-mail, post or telephone; any purpose added later)",
+        purpose: "to use your data for those purposes only with your consent, and to prove it",
         source: "you",
         shared_with: &[],
     },
     Description {
         item_type: &schema::CONSENT_STATE,
-        what: "your current decision about marketing mail (a copy of the newest one)",
-        purpose: "to send marketing only with your consent",
+        what: "your current decision about each such purpose (a copy of the newest one)",
+        purpose: "to use your data for those purposes only with your consent",
         source: "you",
         shared_with: &[],
+    },
+    Description {
+        item_type: &schema::CAMPAIGN_DELIVERY,
+        what: "the marketing campaigns we sent you: which, when, by which channel, under which consent (never their text)",
+        purpose: "to show that marketing went only where you consented to it",
+        source: "the service, when it sent you a campaign",
+        shared_with: &[PROCESSORS],
     },
     Description {
         item_type: &schema::AUDIT_RECORD,
@@ -201,6 +208,8 @@ pub struct Inventory {
     pub policy_version_accepted: Option<String>,
     pub policy_version_current: Option<String>,
     pub categories: Vec<Category>,
+    /// Every purpose your data is used for, whether it needs your consent, and your decision.
+    pub purposes: Vec<crate::purposes::PurposeConsent>,
 }
 
 fn kept_for(class: RetentionClass) -> String {
@@ -271,6 +280,7 @@ pub async fn of(state: &AppState, caller: &Caller) -> Result<Inventory, ApiError
         policy_version_accepted: policy.0,
         policy_version_current: policy.1,
         categories,
+        purposes: crate::purposes::with_consents(&state.store, &caller.user_id).await?,
     })
 }
 

@@ -250,17 +250,20 @@ const CONFIRMATION_MAX_INQUIRIES: usize = 500;
 /// address no account holds confirms the written request they made about the messages sent from it.
 /// A deletion deletes those inquiries; access and portability mail them to the address (from
 /// support); a correction or restriction is verified for the privacy officers. 403 for a wrong or
-/// expired signature, 404 for an unknown request, 409 for one not waiting.
+/// expired signature, checked before anything is read (a forged link learns nothing, not even
+/// whether the request exists); 404 for a signed request that is gone; 409 for one not waiting.
 pub async fn confirm_address_request(
     state: &AppState,
     input: AddressConfirmation,
 ) -> Result<RequestView, ApiError> {
+    let not_valid = || ApiError::Forbidden("this confirmation link is not valid".into());
+    let expected = link_signature(state, &input.request_id, input.expires).await?;
+    if !bool::from(expected.as_bytes().ct_eq(input.signature.as_bytes())) {
+        return Err(not_valid());
+    }
     let request = requests::address_request(state, &input.request_id).await?;
-    let expected = link_signature(state, &request.request_id, request.confirm_by.as_second()).await?;
-    let signed = input.expires == request.confirm_by.as_second()
-        && bool::from(expected.as_bytes().ct_eq(input.signature.as_bytes()));
-    if !signed {
-        return Err(ApiError::Forbidden("this confirmation link is not valid".into()));
+    if input.expires != request.confirm_by.as_second() {
+        return Err(not_valid());
     }
     let pk = format!("{ANONYMOUS_PARTITION_PREFIX}{}", request.address_hash);
     let found = state

@@ -164,8 +164,10 @@ pub const EMAIL_LOCK: ItemType = ItemType {
 /// The privacy-policy version in force (announced to users when significant).
 pub const POLICY_VERSION: ItemType = ItemType {
     name: "policy_version",
-    key: "pk=POLICY sk=CURRENT",
+    key: "pk=POLICY sk=CURRENT (Users) | CURRENT#PROVIDERS",
     attributes: &[
+        signed("audience"),
+        signed("sections"),
         signed("policy_version"),
         signed("effective_date"),
         signed("significant"),
@@ -208,6 +210,70 @@ pub const CONSENT_STATE: ItemType = ItemType {
     ],
     retention: RetentionClass::Account,
     indexes: &[],
+};
+
+/// A purpose a privacy officer added after the policy's original ones (the original ones are in
+/// `domain::purposes`): its description is what people are asked to consent to. Not personal data.
+pub const ADDED_PURPOSE: ItemType = ItemType {
+    name: "added_purpose",
+    key: "pk=PURPOSES sk=PURPOSE#<purpose>",
+    attributes: &[
+        signed("purpose"),
+        signed("description"),
+        signed("added_by"),
+        signed("added_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
+/// A marketing campaign (its text, channel, audience, purpose) and how far its sending has got.
+/// Owned by `domain::campaigns`. Not personal data; kept two years from its creation.
+pub const CAMPAIGN: ItemType = ItemType {
+    name: "campaign",
+    key: "pk=CAMPAIGNS sk=CAMPAIGN#<campaign_id>",
+    attributes: &[
+        signed("campaign_id"),
+        signed("subject"),
+        signed("body"),
+        signed("channel"),
+        signed("audience"),
+        signed("purpose"),
+        signed("created_by"),
+        signed("created_at"),
+        signed("next_page"),
+        signed("sent"),
+        signed("skipped"),
+        signed("finished_at"),
+    ],
+    retention: RetentionClass::Metrics,
+    indexes: &[],
+};
+
+/// That a campaign is still being sent: the hourly run's work list.
+pub const CAMPAIGN_IN_FLIGHT: ItemType = ItemType {
+    name: "campaign_in_flight",
+    key: "pk=CAMPAIGNS sk=SENDING#<campaign_id>",
+    attributes: &[signed("campaign_id"), signed("created_at")],
+    retention: RetentionClass::Metrics,
+    indexes: &[],
+};
+
+/// That a campaign went to a person, by which channel, for which consented purpose: never its
+/// content. In the person's partition (their export, inventory and erasure reach it); `gsi1` lists a
+/// post or telephone campaign's recipients for the mail house or SMS provider.
+pub const CAMPAIGN_DELIVERY: ItemType = ItemType {
+    name: "campaign_delivery",
+    key: "pk=USER#<user_id> sk=CAMPAIGN#<campaign_id>",
+    attributes: &[
+        signed("user_id"),
+        signed("campaign_id"),
+        signed("channel"),
+        signed("purpose"),
+        signed("sent_at"),
+    ],
+    retention: RetentionClass::Account,
+    indexes: &["gsi1"],
 };
 
 /// Who changed what about a user, when: field names only, never values.
@@ -651,6 +717,7 @@ pub const POLICY_ANNOUNCEMENT: ItemType = ItemType {
     name: "policy_announcement",
     key: "pk=POLICY sk=ANNOUNCE#<version>",
     attributes: &[
+        signed("audience"),
         signed("policy_version"),
         signed("next_page"),
         signed("notified"),
@@ -700,6 +767,10 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &POLICY_VERSION,
     &CONSENT_RECORD,
     &CONSENT_STATE,
+    &ADDED_PURPOSE,
+    &CAMPAIGN,
+    &CAMPAIGN_IN_FLIGHT,
+    &CAMPAIGN_DELIVERY,
     &AUDIT_RECORD,
     &AGENCY,
     &SERVICE_REQUEST,

@@ -46,6 +46,46 @@ impl Store {
         self.collect_live(query).await
     }
 
+    /// Up to `limit` live records of type `R` under `gsi1pk` in `gsi1` whose `gsi1sk` comes after
+    /// `after` (all when `None`), in `gsi1sk` order; with the `gsi1sk` to continue after when the page
+    /// is full.
+    pub async fn query_gsi1_after<R: Record>(
+        &self,
+        gsi1pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Versioned<R>>, Option<String>), StoreError> {
+        let mut query = self
+            .encrypted_query()
+            .index_name("gsi1")
+            .expression_attribute_values(":pk", AttributeValue::S(gsi1pk.to_owned()));
+        query = match after {
+            Some(after) => query
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk > :after")
+                .expression_attribute_values(":after", AttributeValue::S(after.to_owned())),
+            None => query.key_condition_expression("gsi1pk = :pk"),
+        };
+        let mut found = Vec::new();
+        let mut last = None;
+        if limit == 0 {
+            return Ok((found, None));
+        }
+        for_each_item(self, query, None, |item| {
+            let sk = match item.get("gsi1sk") {
+                Some(AttributeValue::S(sk)) if self.is_live(&item) && is_type::<R>(&item) => sk.clone(),
+                _ => return Ok(ControlFlow::Continue(())),
+            };
+            found.push(decode_versioned(item)?);
+            if found.len() == limit {
+                last = Some(sk);
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok((found, last))
+    }
+
     /// Up to `limit` live records of type `R` in partition `pk` with `from <= sk <= to`, after
     /// `after` (exclusive) when given, that `keep` accepts; with the sort key to continue after when
     /// the page is full.

@@ -1,0 +1,408 @@
+//! Marketing only by consent, per channel and purpose, through the local gateway and the hourly
+//! run as it sends: ten people with mixed consents, a restriction, an erasure and one who never
+//! registered get exactly the campaigns they should; an unsubscribe link stops the next one at once;
+//! a purpose added later reaches only those who said yes to it; post goes to a list of consented
+//! entries only; the inventory and the person's partition say what they were sent.
+
+use crate::accounts::customer_body;
+use e2e::{call_api, mails_to, raw_partition, stack, sub_of, unique_email};
+use platform::Clock;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// One person of the scenario: their token, id, e-mail and name.
+struct Person {
+    token: String,
+    id: String,
+    email: String,
+    name: String,
+}
+
+/// A customer registered through the API with `marketing` as their one marketing answer.
+async fn customer(tag: &str, who: &str, marketing: bool) -> Person {
+    let email = unique_email(&format!("campaign{}", who.to_lowercase()));
+    let token = stack().user_with_email(&email, &["customer"]).await.id_token;
+    let name = format!("{who} Campaignson-{tag}");
+    let mut body = customer_body(&email, &name);
+    body["marketing_consent"] = json!(marketing);
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    Person {
+        id: sub_of(&token),
+        token,
+        email,
+        name,
+    }
+}
+
+async fn decide(person: &Person, purpose: &str, granted: bool) {
+    let (status, answer) = call_api(
+        Method::PUT,
+        &format!("/v1/me/consents/{purpose}"),
+        Some(&person.token),
+        Some(&json!({"granted": granted, "source": "app"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let decided = answer["purposes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["purpose"] == purpose))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        decided["consent"],
+        if granted { "granted" } else { "refused" },
+        "{answer}"
+    );
+}
+
+/// Ops create a campaign; the hourly run's sending step sends it to the end.
+async fn send(ops: &str, body: Value) -> Value {
+    let (status, created) = call_api(Method::POST, "/v1/admin/campaigns", Some(ops), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["campaign_id"].as_str().expect("id").to_owned();
+    let state = stack().function_state("RetentionFunction", Clock::System).await;
+    for _ in 0..50 {
+        domain::campaigns::send_due(&state, 10_000)
+            .await
+            .expect("sending");
+        let (_, campaign) = call_api(
+            Method::GET,
+            &format!("/v1/admin/campaigns/{id}"),
+            Some(ops),
+            None,
+            None,
+        )
+        .await;
+        if campaign["status"] == "sent" {
+            return campaign;
+        }
+    }
+    panic!("campaign {id} was not sent to the end");
+}
+
+/// How many mails `person` got whose subject is `subject`.
+async fn got(person: &Person, subject: &str) -> usize {
+    mails_to(&person.email)
+        .await
+        .iter()
+        .filter(|m| m.contains(subject))
+        .count()
+}
+
+#[tokio::test]
+async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpose() {
+    let stack = stack();
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let ops = stack.user("campaignops", &["ops"]).await.id_token;
+    let privacy_officer = stack.user("campaigndpo", &["privacy_officer"]).await.id_token;
+
+    let yes = customer(&tag, "Yes", true).await;
+    let no = customer(&tag, "No", false).await;
+    let post_only = customer(&tag, "Postonly", true).await;
+    decide(&post_only, "marketing_email", false).await;
+    decide(&post_only, "marketing_phone", false).await;
+    let email_only = customer(&tag, "Emailonly", false).await;
+    decide(&email_only, "marketing_email", true).await;
+    let restricted = customer(&tag, "Restricted", true).await;
+    let (status, restriction) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&restricted.token),
+        Some(&json!({"type": "restriction", "jurisdiction": "gdpr"})),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{restriction}");
+    let erased = customer(&tag, "Erased", true).await;
+    let (status, deletion) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&erased.token),
+        Some(&json!({"type": "deletion", "jurisdiction": "ccpa"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deletion}");
+    let done = e2e::await_request(&erased.token, deletion["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let unsubscriber = customer(&tag, "Unsubscriber", true).await;
+    let surveyed = customer(&tag, "Surveyed", true).await;
+    let not_asked = customer(&tag, "Notasked", true).await;
+    // Signed in as a customer, never registered: no account, nothing held, nothing sent.
+    let unregistered_email = unique_email("campaignunregistered");
+    stack.user_with_email(&unregistered_email, &["customer"]).await;
+    let (me_status, _) = call_api(Method::GET, "/v1/me", Some(&yes.token), None, None).await;
+    assert_eq!(me_status, StatusCode::OK);
+
+    // A purpose added later needs each person's yes before anything is sent for it.
+    let letters: String = tag.chars().map(|c| char::from(b'a' + (c as u8) % 26)).collect();
+    let survey = format!("member_survey_{letters}");
+    let (status, added) = call_api(
+        Method::POST,
+        "/v1/admin/purposes",
+        Some(&privacy_officer),
+        Some(&json!({"purpose": survey, "description": "a yearly survey of how our service worked for you"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(
+        (added["needs_consent"].clone(), added["original"].clone()),
+        (json!(true), json!(false))
+    );
+    let (status, _) = call_api(
+        Method::POST,
+        "/v1/admin/purposes",
+        Some(&ops),
+        Some(&json!({"purpose": format!("{survey}_x"), "description": "ops may not add purposes"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    decide(&surveyed, &survey, true).await;
+    let (status, _) = call_api(
+        Method::PUT,
+        "/v1/me/consents/scheduling",
+        Some(&yes.token),
+        Some(&json!({"granted": false, "source": "app"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the service itself needs no consent"
+    );
+
+    // 1. E-mail to customers, under marketing by e-mail.
+    let first = format!("Early-bird security {tag}");
+    let campaign = send(
+        &ops,
+        json!({"subject": first, "body": "Book before May.", "channel": "email", "audience": "customers"}),
+    )
+    .await;
+    assert!(campaign["sent"].as_u64().unwrap_or(0) >= 5, "{campaign}");
+    for (person, expected) in [
+        (&yes, 1),
+        (&no, 0),
+        (&post_only, 0),
+        (&email_only, 1),
+        (&restricted, 0),
+        (&erased, 0),
+        (&unsubscriber, 1),
+        (&surveyed, 1),
+        (&not_asked, 1),
+    ] {
+        assert_eq!(
+            got(person, &first).await,
+            expected,
+            "{} got the first campaign {campaign}: {:?}",
+            person.name,
+            mails_to(&person.email).await
+        );
+    }
+    let unregistered_mail = mails_to(&unregistered_email).await;
+    assert!(
+        unregistered_mail.iter().all(|m| !m.contains(&first)),
+        "{unregistered_mail:?}"
+    );
+    // The record that it went (no content) is in the recipient's partition, and in no one else's.
+    let deliveries =
+        |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
+            items
+                .iter()
+                .filter(|i| {
+                    i.get("item_type").and_then(|v| v.as_s().ok()).map(String::as_str)
+                        == Some("campaign_delivery")
+                })
+                .count()
+        };
+    assert_eq!(deliveries(&raw_partition(&yes.id).await), 1);
+    assert_eq!(deliveries(&raw_partition(&no.id).await), 0);
+    assert!(
+        !format!("{:?}", raw_partition(&yes.id).await).contains("Book before May"),
+        "the delivery record holds no content"
+    );
+
+    // 2. The unsubscribe link: a forged token changes nothing; the real one stops the next mail.
+    let mail = mails_to(&unsubscriber.email)
+        .await
+        .into_iter()
+        .find(|m| m.contains(&first))
+        .expect("the mail");
+    let start = mail
+        .find(&format!("{}.marketing_email.", unsubscriber.id))
+        .expect("a token in the mail");
+    let token: String = mail[start..]
+        .chars()
+        .take_while(|c| {
+            c.is_ascii_hexdigit() || *c == '.' || *c == '-' || c.is_ascii_lowercase() || *c == '_'
+        })
+        .collect();
+    let forged = format!("{}.marketing_email.4102444800.{}", yes.id, "0".repeat(64));
+    let (status, _) = call_api(
+        Method::POST,
+        "/v1/unsubscribe",
+        None,
+        Some(&json!({"token": forged})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, unsubscribed) = call_api(
+        Method::POST,
+        "/v1/unsubscribe",
+        None,
+        Some(&json!({"token": token})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{unsubscribed}");
+    assert_eq!(
+        unsubscribed,
+        json!({"purpose": "marketing_email", "granted": false})
+    );
+    let second = format!("Holiday rates {tag}");
+    send(
+        &ops,
+        json!({"subject": second, "body": "Holiday rates are out.", "channel": "email", "audience": "customers"}),
+    )
+    .await;
+    assert_eq!(
+        got(&unsubscriber, &second).await,
+        0,
+        "unsubscribing stops the next campaign"
+    );
+    assert_eq!(got(&yes, &second).await, 1);
+
+    // 3. Post: no mail, a list of consented entries only, with the postal address.
+    let letter = send(
+        &ops,
+        json!({"subject": format!("Catalogue {tag}"), "body": "Our catalogue.", "channel": "post", "audience": "customers"}),
+    )
+    .await;
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(after) => format!(
+                "/v1/admin/campaigns/{}/recipients?after={after}",
+                letter["campaign_id"].as_str().expect("id")
+            ),
+            None => format!(
+                "/v1/admin/campaigns/{}/recipients",
+                letter["campaign_id"].as_str().expect("id")
+            ),
+        };
+        let (status, page) = call_api(Method::GET, &path, Some(&ops), None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for entry in page["items"].as_array().into_iter().flatten() {
+            assert!(entry.get("phone").is_none(), "a letter needs no number: {entry}");
+            names.push(entry["name"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    for person in [&yes, &post_only, &unsubscriber, &surveyed, &not_asked] {
+        assert!(
+            names.contains(&person.name),
+            "{} is on the post list",
+            person.name
+        );
+    }
+    for person in [&no, &email_only, &restricted, &erased] {
+        assert!(
+            !names.contains(&person.name),
+            "{} is not on the post list",
+            person.name
+        );
+    }
+    assert_eq!(
+        got(&yes, &format!("Catalogue {tag}")).await,
+        0,
+        "post is not e-mailed"
+    );
+    let (status, _) = call_api(
+        Method::GET,
+        &format!(
+            "/v1/admin/campaigns/{}/recipients",
+            campaign["campaign_id"].as_str().expect("id")
+        ),
+        Some(&ops),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "an e-mail campaign has no list");
+
+    // 4. A campaign for the purpose added later reaches only the one who said yes to it.
+    let third = format!("Tell us how we did {tag}");
+    send(
+        &ops,
+        json!({"subject": third, "body": "Five questions.", "channel": "email", "audience": "customers", "purpose": survey}),
+    )
+    .await;
+    assert_eq!(got(&surveyed, &third).await, 1);
+    for person in [&yes, &not_asked, &email_only] {
+        assert_eq!(
+            got(person, &third).await,
+            0,
+            "{} never said yes to the survey",
+            person.name
+        );
+    }
+    let (status, _) = call_api(
+        Method::POST,
+        "/v1/admin/campaigns",
+        Some(&ops),
+        Some(&json!({"subject": "x", "body": "y", "channel": "email", "audience": "customers", "purpose": "scheduling"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no campaign for a purpose that needs no consent"
+    );
+
+    // The person sees each purpose with their decision, and what they were sent.
+    let (_, inventory) = call_api(
+        Method::GET,
+        "/v1/me/data-inventory",
+        Some(&surveyed.token),
+        None,
+        None,
+    )
+    .await;
+    let consent_of = |purpose: &str| {
+        inventory["purposes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["purpose"] == purpose))
+            .map(|p| p["consent"].clone())
+    };
+    assert_eq!(consent_of(&survey), Some(json!("granted")), "{inventory}");
+    assert_eq!(consent_of("marketing_post"), Some(json!("granted")));
+    assert_eq!(consent_of("scheduling"), Some(json!("not_needed")));
+    let sent_to_them = inventory["categories"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["category"] == "campaign_delivery"))
+        .map(|c| c["records_held"].clone());
+    // Two e-mails, the letter and the survey (and any campaign another test made meanwhile).
+    assert!(
+        sent_to_them
+            .as_ref()
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n >= 4),
+        "{sent_to_them:?}"
+    );
+    let (_, consents) = call_api(Method::GET, "/v1/me/consents", Some(&post_only.token), None, None).await;
+    let post_only_email = consents["purposes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["purpose"] == "marketing_email"))
+        .map(|p| p["consent"].clone());
+    assert_eq!(post_only_email, Some(json!("refused")), "{consents}");
+}
