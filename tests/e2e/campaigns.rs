@@ -399,6 +399,26 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
             .is_some_and(|n| n >= 4),
         "{sent_to_them:?}"
     );
+    // Their export holds their decisions, per purpose, and the campaigns they were sent.
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&surveyed.token),
+        Some(&json!({"type": "access", "jurisdiction": "ccpa"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let access = e2e::await_request(&surveyed.token, queued["id"].as_str().expect("id")).await;
+    let exported = &access["result"]["export"]["items_by_type"];
+    assert!(
+        exported["campaign_delivery"].as_u64().unwrap_or(0) >= 4,
+        "{access}"
+    );
+    assert!(
+        exported["consent_state"].as_u64().unwrap_or(0) >= 4,
+        "three marketing channels and the survey: {access}"
+    );
     let (_, consents) = call_api(Method::GET, "/v1/me/consents", Some(&post_only.token), None, None).await;
     let post_only_email = consents["purposes"]
         .as_array()
