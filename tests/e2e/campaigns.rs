@@ -82,6 +82,32 @@ async fn send(ops: &str, body: Value) -> Value {
     panic!("campaign {id} was not sent to the end");
 }
 
+/// The names on a post campaign's list for the mail house, every page.
+async fn post_list(ops: &str, campaign_id: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(after) => format!("/v1/admin/campaigns/{campaign_id}/recipients?after={after}"),
+            None => format!("/v1/admin/campaigns/{campaign_id}/recipients"),
+        };
+        let (status, page) = call_api(Method::GET, &path, Some(ops), None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for entry in page["items"].as_array().into_iter().flatten() {
+            assert!(entry.get("phone").is_none(), "a letter needs no number: {entry}");
+            assert!(
+                entry["address"]["line1"].is_string(),
+                "a letter needs an address: {entry}"
+            );
+            names.push(entry["name"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return names,
+        }
+    }
+}
+
 /// How many mails `person` got whose subject is `subject`.
 async fn got(person: &Person, subject: &str) -> usize {
     mails_to(&person.email)
@@ -130,6 +156,8 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
     let unsubscriber = customer(&tag, "Unsubscriber", true).await;
     let surveyed = customer(&tag, "Surveyed", true).await;
     let not_asked = customer(&tag, "Notasked", true).await;
+    // Yes to the survey, no to marketing e-mail: a survey by e-mail does not reach them either.
+    let survey_no_email = customer(&tag, "Surveynoemail", false).await;
     // Signed in as a customer, never registered: no account, nothing held, nothing sent.
     let unregistered_email = unique_email("campaignunregistered");
     stack.user_with_email(&unregistered_email, &["customer"]).await;
@@ -162,6 +190,7 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     decide(&surveyed, &survey, true).await;
+    decide(&survey_no_email, &survey, true).await;
     let (status, _) = call_api(
         Method::PUT,
         "/v1/me/consents/scheduling",
@@ -283,30 +312,8 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
         json!({"subject": format!("Catalogue {tag}"), "body": "Our catalogue.", "channel": "post", "audience": "customers"}),
     )
     .await;
-    let mut names = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = match &after {
-            Some(after) => format!(
-                "/v1/admin/campaigns/{}/recipients?after={after}",
-                letter["campaign_id"].as_str().expect("id")
-            ),
-            None => format!(
-                "/v1/admin/campaigns/{}/recipients",
-                letter["campaign_id"].as_str().expect("id")
-            ),
-        };
-        let (status, page) = call_api(Method::GET, &path, Some(&ops), None, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        for entry in page["items"].as_array().into_iter().flatten() {
-            assert!(entry.get("phone").is_none(), "a letter needs no number: {entry}");
-            names.push(entry["name"].as_str().unwrap_or_default().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let letter_id = letter["campaign_id"].as_str().expect("id").to_owned();
+    let names = post_list(&ops, &letter_id).await;
     for person in [&yes, &post_only, &unsubscriber, &surveyed, &not_asked] {
         assert!(
             names.contains(&person.name),
@@ -325,6 +332,12 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
         got(&yes, &format!("Catalogue {tag}")).await,
         0,
         "post is not e-mailed"
+    );
+    // The list is checked again when it is read: a withdrawal since the sending takes them off it.
+    decide(&yes, "marketing_post", false).await;
+    assert!(
+        !post_list(&ops, &letter_id).await.contains(&yes.name),
+        "a withdrawn consent is honoured"
     );
     let (status, _) = call_api(
         Method::GET,
@@ -347,11 +360,11 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
     )
     .await;
     assert_eq!(got(&surveyed, &third).await, 1);
-    for person in [&yes, &not_asked, &email_only] {
+    for person in [&yes, &not_asked, &email_only, &survey_no_email] {
         assert_eq!(
             got(person, &third).await,
             0,
-            "{} never said yes to the survey",
+            "{} did not say yes to both",
             person.name
         );
     }

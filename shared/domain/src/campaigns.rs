@@ -230,15 +230,17 @@ pub async fn create(
         .purpose
         .clone()
         .unwrap_or_else(|| input.channel.marketing_purpose().to_owned());
-    let purpose: Purpose = purposes::find(&state.store, &purpose_name)
-        .await?
-        .filter(|p| p.needs_consent)
-        .ok_or_else(|| {
-            ApiError::Validation(vec![edge::error::FieldError {
-                pointer: "/purpose".into(),
-                detail: "must be a purpose that needs consent (GET /v1/privacy/purposes)".into(),
-            }])
-        })?;
+    let found = if purposes::is_well_formed(&purpose_name) {
+        purposes::find(&state.store, &purpose_name).await?
+    } else {
+        None
+    };
+    let purpose: Purpose = found.filter(|p| p.needs_consent).ok_or_else(|| {
+        ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "/purpose".into(),
+            detail: "must be a purpose that needs consent (GET /v1/privacy/purposes)".into(),
+        }])
+    })?;
     let now = state.clock.now();
     let campaign = Campaign {
         campaign_id: uuid::Uuid::new_v4().to_string(),
@@ -296,9 +298,9 @@ pub struct Recipient {
 pub const RECIPIENTS_PAGE: usize = 100;
 
 /// `GET /v1/admin/campaigns/{id}/recipients` (ops): a page of a post or telephone campaign's list,
-/// the people it went to (consented when it was sent) with only what the channel needs, read from
-/// their accounts now (a person erased since is no longer on it). 409 for an e-mail campaign, which
-/// SES delivered itself. Returns the entries and the recipient to continue after.
+/// the people it went to with only what the channel needs, read from their accounts now and checked
+/// again (a person erased, restricted or no longer consenting since is not on it). 409 for an e-mail
+/// campaign, which SES delivered itself. Returns the entries and the recipient to continue after.
 pub async fn recipients(
     state: &AppState,
     caller: &Caller,
@@ -316,7 +318,14 @@ pub async fn recipients(
         .query_gsi1_after::<CampaignDelivery>(&format!("CAMPAIGN#{campaign_id}"), after, RECIPIENTS_PAGE)
         .await?;
     let ids: Vec<String> = deliveries.into_iter().map(|d| d.record.user_id).collect();
-    let list = accounts::contacts(&state.store, &ids, campaign.audience.role())
+    let stored = state
+        .store
+        .get::<Campaign>(&Campaign::key_of(campaign_id))
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
+    // Checked again now: whoever was restricted, began deleting or withdrew consent since the
+    // campaign went out is not handed to the mail house.
+    let list = allowed(state, &stored.record, &ids)
         .await?
         .into_iter()
         .map(|contact| Recipient {
@@ -369,7 +378,12 @@ pub async fn send_due(state: &AppState, max_people: usize) -> Result<SendReport,
                 )
                 .await
                 .map_err(|error| ApiError::Internal(error.to_string()))?;
-            let ids: Vec<String> = page.users.iter().filter_map(|u| u.user_id.clone()).collect();
+            let ids: Vec<String> = page
+                .users
+                .iter()
+                .filter(|u| u.enabled && u.status == platform::directory::UserStatus::Confirmed)
+                .filter_map(|u| u.user_id.clone())
+                .collect();
             let (sent, skipped) = send_page(state, &campaign.record, &ids).await?;
             report.sent += sent;
             report.skipped += skipped;
@@ -402,23 +416,16 @@ pub async fn send_due(state: &AppState, max_people: usize) -> Result<SendReport,
 }
 
 /// Sends `campaign` to the people `user_ids` whose account and consent allow it now; returns how
-/// many it went to and how many were passed over.
+/// many it went to and how many were passed over. The delivery record is written before the mail:
+/// at most once (a mail SES refused is logged, counted as sent, and not tried again).
 async fn send_page(
     state: &AppState,
     campaign: &Campaign,
     user_ids: &[String],
 ) -> Result<(usize, usize), ApiError> {
-    let Some(purpose) = purposes::find(&state.store, &campaign.purpose).await? else {
-        return Ok((0, user_ids.len()));
-    };
-    let contacts = accounts::contacts(&state.store, user_ids, campaign.audience.role()).await?;
-    let decisions = consent::current_many(&state.store, user_ids, &campaign.purpose).await?;
+    let contacts = allowed(state, campaign, user_ids).await?;
     let mut sent = 0;
     for contact in &contacts {
-        let decision = decisions.iter().find(|d| d.user_id == contact.user_id);
-        if contact.status != AccountStatus::Active || purposes::decide(&purpose, decision).is_err() {
-            continue;
-        }
         let delivery = CampaignDelivery {
             user_id: contact.user_id.clone(),
             campaign_id: campaign.campaign_id.clone(),
@@ -450,6 +457,48 @@ async fn send_page(
         sent += 1;
     }
     Ok((sent, user_ids.len() - sent))
+}
+
+/// The purposes a campaign needs each recipient's consent to: its channel's marketing purpose, and
+/// the purpose it names when that is another (a survey by e-mail still goes only to those who accept
+/// e-mail from us beyond the service).
+async fn needed_purposes(state: &AppState, campaign: &Campaign) -> Result<Option<Vec<Purpose>>, ApiError> {
+    let mut names = vec![campaign.channel.marketing_purpose().to_owned()];
+    if campaign.purpose != names[0] {
+        names.push(campaign.purpose.clone());
+    }
+    let mut needed = Vec::new();
+    for name in names {
+        match purposes::find(&state.store, &name).await? {
+            Some(purpose) => needed.push(purpose),
+            // A purpose that is gone permits nothing.
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(needed))
+}
+
+/// The contacts among `user_ids` the campaign may reach now: an active account of its audience,
+/// and a current yes to each purpose it needs.
+async fn allowed(
+    state: &AppState,
+    campaign: &Campaign,
+    user_ids: &[String],
+) -> Result<Vec<accounts::Contact>, ApiError> {
+    let Some(needed) = needed_purposes(state, campaign).await? else {
+        return Ok(Vec::new());
+    };
+    let mut contacts = accounts::contacts(&state.store, user_ids, campaign.audience.role()).await?;
+    contacts.retain(|c| c.status == AccountStatus::Active);
+    for purpose in &needed {
+        let ids: Vec<String> = contacts.iter().map(|c| c.user_id.clone()).collect();
+        let decisions = consent::current_many(&state.store, &ids, &purpose.purpose).await?;
+        contacts.retain(|c| {
+            let decision = decisions.iter().find(|d| d.user_id == c.user_id);
+            purposes::decide(purpose, decision).is_ok()
+        });
+    }
+    Ok(contacts)
 }
 
 /// Purpose label of the unsubscribe token's signature (a keyed digest, see `platform::lookup`).

@@ -203,6 +203,9 @@ pub async fn publish(
     caller.require(Role::PrivacyOfficer)?;
     let mut v = Validator::new();
     v.text("/policy_version", &input.policy_version, 50);
+    if input.policy_version.contains('#') {
+        v.reject("/policy_version", "must not contain #");
+    }
     v.text("/summary", &input.summary, 2000);
     if input.sections.len() > MAX_SECTIONS {
         v.reject("/sections", format!("at most {MAX_SECTIONS} sections"));

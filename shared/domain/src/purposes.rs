@@ -63,6 +63,16 @@ const ORIGINAL: [(&str, &str, bool); 8] = [
     ),
 ];
 
+/// Names no added purpose may take: `marketing` meant all channels at once before the channels were
+/// purposes of their own, and a new purpose of that name would inherit decisions made about another.
+const RESERVED: [&str; 1] = ["marketing"];
+
+/// Whether `name` can be a purpose's name: 3 to 40 lower-case letters and underscores (it goes into
+/// sort keys and unsubscribe tokens, so nothing else is allowed).
+pub fn is_well_formed(name: &str) -> bool {
+    (3..=40).contains(&name.len()) && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
 /// Most purposes privacy officers may add (they are listed on every consent page).
 pub const MAX_ADDED: usize = 50;
 
@@ -189,8 +199,11 @@ pub async fn add(state: &AppState, caller: &Caller, input: PurposeInput) -> Resu
     caller.require(Role::PrivacyOfficer)?;
     let mut v = Validator::new();
     let name = input.purpose.as_str();
-    if name.len() < 3 || name.len() > 40 || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+    if !is_well_formed(name) {
         v.reject("/purpose", "3 to 40 lower-case letters and underscores");
+    }
+    if RESERVED.contains(&name) {
+        v.reject("/purpose", "this name is reserved");
     }
     v.text("/description", &input.description, 300);
     v.finish()?;
@@ -236,6 +249,16 @@ pub struct PurposeConsent {
     /// When the person last decided, if they did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<Timestamp>,
+}
+
+/// The names of every purpose that needs consent (what a marketing opt-out withdraws).
+pub async fn needing_consent(store: &Store) -> Result<Vec<String>, StoreError> {
+    Ok(all(store)
+        .await?
+        .into_iter()
+        .filter(|p| p.needs_consent)
+        .map(|p| p.purpose)
+        .collect())
 }
 
 /// Every purpose with `user_id`'s decision about it.

@@ -383,16 +383,25 @@ async fn opt_out(state: &AppState, caller: &Caller) -> Result<RequestResult, Api
         }
         Err(error) => return Err(error),
     };
-    let record = crate::consent::ConsentRecord::marketing(
-        &caller.user_id,
-        false,
-        &policy_version,
-        crate::consent::ConsentSource::PrivacyRequest,
-        state.clock.now(),
-    );
-    crate::consent::record(&state.store, &record).await?;
+    // Every purpose that needs consent: the marketing channels, and any purpose added later.
+    let now = state.clock.now();
+    let records: Vec<crate::consent::ConsentRecord> = crate::purposes::needing_consent(&state.store)
+        .await?
+        .iter()
+        .map(|purpose| {
+            crate::consent::ConsentRecord::new(
+                &caller.user_id,
+                purpose,
+                false,
+                &policy_version,
+                crate::consent::ConsentSource::PrivacyRequest,
+                now,
+            )
+        })
+        .collect();
+    crate::consent::record(&state.store, &records).await?;
     Ok(RequestResult {
-        summary: "marketing consent withdrawn; no marketing mail is sent from now on".into(),
+        summary: "consent withdrawn for marketing (every channel) and every other purpose that needs it; no marketing mail is sent from now on".into(),
         retained: Vec::new(),
         export: None,
         erasure: None,
