@@ -120,3 +120,48 @@ async fn availability_checks_every_exception_before_dropping_past_ones() {
     .await;
     assert_eq!(status, StatusCode::OK, "{again}");
 }
+
+/// Found by the coverage phase: the booking and privacy-request routes honour `Idempotency-Key` in
+/// the domain, which checked the key only on the paths that used it; a second deletion request with a
+/// key outside the document's pattern (a space in it) answered 200. Every keyed route now checks the
+/// key in one place first: 400, and nothing is created.
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_a_400_on_every_keyed_route_before_anything_is_done() {
+    let token = stack().user("badkey", &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    let held = || async {
+        e2e::raw_partition(&user_id).await.len()
+            + e2e::raw_items_of(&platform::keys::privacy_partition(&user_id))
+                .await
+                .len()
+    };
+    let before = held().await;
+    for key in ["two words", "tab\tkey", ""] {
+        for (path, body) in [
+            (
+                "/v1/privacy-requests",
+                json!({"type": "deletion", "jurisdiction": "ccpa"}),
+            ),
+            ("/v1/privacy-requests", json!({"type": "marketing_opt_out"})),
+            ("/v1/service-requests", json!({})),
+            ("/v1/me/consents", json!({"marketing": true, "source": "app"})),
+        ] {
+            let response = reqwest::Client::new()
+                .post(stack().url(path))
+                .bearer_auth(&token)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("the gateway answers");
+            let status = response.status();
+            let problem: Value = response.json().await.unwrap_or(Value::Null);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} with {key:?}: {problem}");
+            assert_eq!(
+                problem["type"], "urn:officertrak:problem:bad-request",
+                "{problem}"
+            );
+        }
+    }
+    assert_eq!(held().await, before, "nothing was created");
+}
