@@ -37,8 +37,8 @@ async fn every_route_with_a_body_refuses_an_oversize_body_string_or_array_and_wr
     let document = contract.document().clone();
     let inputs: [(&str, Value, StatusCode, Option<&str>); 3] = [
         (
-            "a body above 64 KiB",
-            json!({"notes": "n".repeat(70 * 1024)}),
+            "a body above the route's cap (64 KiB; 1 MiB for a policy's text)",
+            json!({"notes": "n".repeat(edge::http::MAX_LARGE_BODY_BYTES + 1024)}),
             StatusCode::PAYLOAD_TOO_LARGE,
             None,
         ),

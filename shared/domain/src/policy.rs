@@ -139,8 +139,12 @@ pub async fn served(state: &AppState, audience: Audience) -> Result<Option<Serve
     Ok(Some(ServedPolicy { version }))
 }
 
-/// Most sections a version's text may have.
-pub const MAX_SECTIONS: usize = 40;
+/// Most sections a version's text may have (with [`MAX_SECTION_TEXT`], the text fits the route's
+/// 1 MiB body cap even written entirely as JSON escapes).
+pub const MAX_SECTIONS: usize = 20;
+
+/// Most characters of one section's text.
+pub const MAX_SECTION_TEXT: usize = 3_000;
 
 /// The body of `POST /v1/admin/policy-versions`.
 #[derive(Debug, Clone, Deserialize)]
@@ -212,7 +216,11 @@ pub async fn publish(
     }
     for (index, section) in input.sections.iter().enumerate() {
         v.text(&format!("/sections/{index}/heading"), &section.heading, 200);
-        v.text(&format!("/sections/{index}/text"), &section.text, 5_000);
+        v.text(
+            &format!("/sections/{index}/text"),
+            &section.text,
+            MAX_SECTION_TEXT,
+        );
     }
     v.finish()?;
     let version = PolicyVersion {

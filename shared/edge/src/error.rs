@@ -47,7 +47,7 @@ pub enum ApiError {
     /// start); `rule` names it.
     #[error("{detail}")]
     Refused { rule: &'static str, detail: String },
-    /// The body is larger than any route accepts ([`crate::http::MAX_BODY_BYTES`]).
+    /// The body is larger than its route accepts ([`crate::http::body_cap`]).
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// The body is not JSON of the expected shape.

@@ -41,9 +41,26 @@ where
     }
 }
 
-/// The largest body any route accepts: every body we take is a few kilobytes of JSON, and parsing
-/// (or storing) more only serves an attacker.
+/// The largest body a route accepts: every body we take is a few kilobytes of JSON, and parsing
+/// (or storing) more only serves an attacker. One route takes more: [`LARGE_BODY_ROUTES`].
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body of a route in [`LARGE_BODY_ROUTES`]: a policy's full text (its sections' caps
+/// in the OpenAPI document fit in it even written as JSON escapes).
+pub const MAX_LARGE_BODY_BYTES: usize = 1024 * 1024;
+
+/// The routes whose bodies may be up to [`MAX_LARGE_BODY_BYTES`]: publishing a policy version
+/// carries the policy's text.
+pub const LARGE_BODY_ROUTES: &[&str] = &["POST /v1/admin/policy-versions"];
+
+/// The body cap of `route_key`.
+pub fn body_cap(route_key: &str) -> usize {
+    if LARGE_BODY_ROUTES.contains(&route_key) {
+        MAX_LARGE_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
 
 /// The body's length in bytes.
 fn body_len(body: &Body) -> usize {
@@ -55,15 +72,14 @@ fn body_len(body: &Body) -> usize {
     }
 }
 
-/// Why a body is refused before any handler runs, on every route alike: above [`MAX_BODY_BYTES`]
-/// (413), or JSON holding an array or a string above the caps of [`crate::validation::check_sizes`]
+/// Why a body is refused before any handler runs, on every route alike: above the route's
+/// [`body_cap`] (413), or JSON holding an array or a string above the caps of [`crate::validation::check_sizes`]
 /// (422 naming the field). A body that is not JSON is left to the handler (400 where it takes
 /// JSON). So no route can read, write or send anything for an oversize body.
-fn body_refusal(body: &Body) -> Option<ApiError> {
-    if body_len(body) > MAX_BODY_BYTES {
-        return Some(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+fn body_refusal(route_key: &str, body: &Body) -> Option<ApiError> {
+    let limit = body_cap(route_key);
+    if body_len(body) > limit {
+        return Some(ApiError::PayloadTooLarge { limit });
     }
     let bytes: &[u8] = match body {
         Body::Text(text) => text.as_bytes(),
@@ -147,7 +163,7 @@ impl Router {
                     "this sign-in belongs to an account that is being deleted or was deleted: it can no longer change anything"
                         .into(),
                 )),
-                (Ok(()), false, Some(handler)) => match body_refusal(request.body()) {
+                (Ok(()), false, Some(handler)) => match body_refusal(&route_key, request.body()) {
                     Some(error) => Err(error),
                     None => match crate::idempotency::begin(state, &route_key, caller.as_ref(), &request, body_bytes(&request)).await {
                         Err(error) => Err(error),
