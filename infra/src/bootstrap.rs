@@ -170,11 +170,21 @@ impl LocalStack {
         self.refs.insert(name.to_owned(), value.to_owned());
     }
 
+    /// Sets where the local API answers (`!GetAtt Api.ApiEndpoint`: the links our mail carries) once a
+    /// gateway listens on a port of its own; [`LOCAL_API_ENDPOINT`] until then.
+    pub fn set_api_endpoint(&mut self, url: &str) {
+        self.attributes
+            .insert(("Api".to_owned(), "ApiEndpoint".to_owned()), url.to_owned());
+    }
+
     /// SDK configuration that talks to this stack's emulator.
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config(&self.endpoint).await
     }
 }
+
+/// Where `cargo xtask dev` serves the API by default: the local `!GetAtt Api.ApiEndpoint`.
+pub const LOCAL_API_ENDPOINT: &str = "http://127.0.0.1:3000";
 
 /// SDK configuration for the emulator at `endpoint` (dummy credentials, fixed region).
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
@@ -192,7 +202,10 @@ pub async fn bootstrap(endpoint: &str, template: Template) -> Result<LocalStack,
     let mut stack = LocalStack {
         endpoint: endpoint.to_owned(),
         refs: template.parameter_defaults(),
-        attributes: HashMap::new(),
+        attributes: HashMap::from([(
+            ("Api".to_owned(), "ApiEndpoint".to_owned()),
+            LOCAL_API_ENDPOINT.to_owned(),
+        )]),
         template: template.clone(),
     };
     ensure_keys(&aws_sdk_kms::Client::new(&sdk), &template, &mut stack).await?;

@@ -931,6 +931,28 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
             ),
             "403 403 403 403 403 403 403 403 403 403 403",
         ),
+        row(
+            "GET the page of a forged unsubscribe link",
+            Method::GET,
+            format!(
+                "/v1/unsubscribe/one-click?token={}.marketing_email.4102444800.{}",
+                a.customer.user_id,
+                "0".repeat(64)
+            ),
+            None,
+            "403 403 403 403 403 403 403 403 403 403 403",
+        ),
+        row(
+            "POST a forged one-click unsubscribe",
+            Method::POST,
+            format!(
+                "/v1/unsubscribe/one-click?token={}.marketing_email.4102444800.{}",
+                a.customer.user_id,
+                "0".repeat(64)
+            ),
+            None,
+            "403 403 403 403 403 403 403 403 403 403 403",
+        ),
         // Last: it may send the officer's membership back for review.
         row(
             "PUT my membership of agency A",

@@ -255,21 +255,81 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
         "the delivery record holds no content"
     );
 
-    // 2. The unsubscribe link: a forged token changes nothing; the real one stops the next mail.
-    let mail = mails_to(&unsubscriber.email)
+    // 2. The unsubscribe link, as the mail carries it: in its List-Unsubscribe header (RFC 8058,
+    // one-click) and its text. Opening it changes nothing; a forged token changes nothing; the
+    // mail client's one-click POST stops the next mail.
+    let mail: Value = mails_to(&unsubscriber.email)
         .await
         .into_iter()
         .find(|m| m.contains(&first))
+        .and_then(|m| serde_json::from_str(&m).ok())
         .expect("the mail");
-    let start = mail
-        .find(&format!("{}.marketing_email.", unsubscriber.id))
-        .expect("a token in the mail");
-    let token: String = mail[start..]
-        .chars()
-        .take_while(|c| {
-            c.is_ascii_hexdigit() || *c == '.' || *c == '-' || c.is_ascii_lowercase() || *c == '_'
-        })
-        .collect();
+    let raw = mail["raw_data"]
+        .as_str()
+        .expect("a raw message, with its headers")
+        .to_owned();
+    let url = raw
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|rest| rest.strip_suffix('>'))
+        .expect("a List-Unsubscribe header")
+        .to_owned();
+    assert!(
+        raw.contains("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+        "{raw}"
+    );
+    let link_prefix = format!("{}/v1/unsubscribe/one-click?token=", stack.api);
+    let token = url
+        .strip_prefix(&link_prefix)
+        .expect("the link points at the API's one-click route")
+        .to_owned();
+    assert!(
+        token.starts_with(&format!("{}.marketing_email.", unsubscriber.id)),
+        "{url}"
+    );
+    // The bodies are quoted-printable: soft line breaks undone, `=3D` is `=`.
+    let bodies = raw.replace("=\r\n", "").replace("=3D", "=");
+    assert!(
+        bodies.contains(&format!("<a href=\"{url}\">Unsubscribe from these mails</a>")),
+        "a link in the HTML: {raw}"
+    );
+    assert!(
+        bodies.contains(&format!("needed): {url}")),
+        "the link in the text: {raw}"
+    );
+    let web = reqwest::Client::new();
+    let page = web.get(&url).send().await.expect("the page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(page.headers().get("set-cookie").is_none());
+    let page = page.text().await.expect("a page");
+    assert!(page.contains("<form method=\"post\""), "{page}");
+    assert!(page.contains("updates and promotions by e-mail"), "{page}");
+    let marketing_email = |consents: &Value| {
+        consents["purposes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["purpose"] == "marketing_email"))
+            .map(|p| p["consent"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let (_, consents) = call_api(
+        Method::GET,
+        "/v1/me/consents",
+        Some(&unsubscriber.token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        marketing_email(&consents),
+        "granted",
+        "opening the link changes nothing: {consents}"
+    );
     let forged = format!("{}.marketing_email.4102444800.{}", yes.id, "0".repeat(64));
     let (status, _) = call_api(
         Method::POST,
@@ -280,6 +340,40 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let forged_click = web
+        .post(format!("{link_prefix}{forged}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(forged_click.status(), StatusCode::FORBIDDEN);
+    let (_, consents) = call_api(Method::GET, "/v1/me/consents", Some(&yes.token), None, None).await;
+    assert_eq!(marketing_email(&consents), "granted", "{consents}");
+    // What a mail client sends for the header.
+    let click = web
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(click.status(), StatusCode::OK);
+    let unsubscribed: Value = click.json().await.expect("JSON");
+    assert_eq!(
+        unsubscribed,
+        json!({"purpose": "marketing_email", "granted": false})
+    );
+    let (_, consents) = call_api(
+        Method::GET,
+        "/v1/me/consents",
+        Some(&unsubscriber.token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(marketing_email(&consents), "refused", "{consents}");
+    // The app's route takes the same token (again: still off).
     let (status, unsubscribed) = call_api(
         Method::POST,
         "/v1/unsubscribe",
@@ -289,10 +383,18 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{unsubscribed}");
-    assert_eq!(
-        unsubscribed,
-        json!({"purpose": "marketing_email", "granted": false})
-    );
+    assert_eq!(unsubscribed["granted"], false);
+    // The page's own button (a browser) gets a page back.
+    let button = web
+        .post(&url)
+        .header("accept", "text/html")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(button.status(), StatusCode::OK);
+    assert!(button.text().await.unwrap_or_default().contains("Unsubscribed"));
     let second = format!("Holiday rates {tag}");
     send(
         &ops,

@@ -110,7 +110,9 @@ pub fn stack() -> &'static TestStack {
                     .expect("the gateway serves");
             });
         });
-        let (stack, address) = started.recv().expect("the shared gateway started");
+        let (mut stack, address) = started.recv().expect("the shared gateway started");
+        // The links in our mail (a campaign's unsubscribe) point at this gateway.
+        stack.set_api_endpoint(&format!("http://{address}"));
         TestStack {
             stack,
             api: format!("http://{address}"),
@@ -356,16 +358,19 @@ pub async fn mails_to(address: &str) -> Vec<String> {
         .json()
         .await
         .expect("json");
-    data["ses"]["Message"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    // Campaign mail goes raw (its unsubscribe headers): moto keeps those apart.
+    ["Message", "RawMessage"]
+        .iter()
+        .flat_map(|kind| data["ses"][kind].as_array().cloned().unwrap_or_default())
         .filter(|m| {
+            // A simple message keeps its destination's lists; a raw one (a campaign's, with its
+            // unsubscribe headers) the addresses of its To header.
             m["destinations"]["ToAddresses"]
                 .as_array()
+                .or_else(|| m["destinations"].as_array())
                 .is_some_and(|to| to.iter().any(|a| a == address))
         })
-        .map(serde_json::Value::to_string)
+        .map(|m| m.to_string())
         .collect()
 }
 

@@ -33,6 +33,8 @@ pub fn router() -> Router {
         .route("GET /v1/admin/campaigns/{id}", read_campaign)
         .route("GET /v1/admin/campaigns/{id}/recipients", campaign_recipients)
         .route("POST /v1/unsubscribe", unsubscribe)
+        .route("GET /v1/unsubscribe/one-click", unsubscribe_page)
+        .route("POST /v1/unsubscribe/one-click", unsubscribe_one_click)
 }
 
 /// The purposes, as `GET /v1/privacy/purposes` lists them.
@@ -112,6 +114,61 @@ async fn unsubscribe(state: AppState, request: Request) -> HandlerResult {
         StatusCode::OK,
         &domain::campaigns::unsubscribe(&state, input).await?,
     )
+}
+
+/// The `token` query parameter of the one-click unsubscribe link (422 when missing or overlong: a
+/// real token is about 160 characters).
+fn one_click_token(request: &Request) -> Result<String, ApiError> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first("token"))
+        .filter(|token| !token.is_empty() && token.len() <= 400)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::Validation(vec![edge::error::FieldError {
+                pointer: "?token".into(),
+                detail: "must be the token of the mail's unsubscribe link".into(),
+            }])
+        })
+}
+
+/// `GET /v1/unsubscribe/one-click?token=` (no sign-in): the page a campaign mail's link opens. It
+/// changes nothing (mail scanners follow links); its button posts the one-click request.
+async fn unsubscribe_page(state: AppState, request: Request) -> HandlerResult {
+    let token = one_click_token(&request)?;
+    let purpose = domain::campaigns::unsubscribe_page(&state, &token).await?;
+    let escape = domain::mail::escape_html;
+    edge::http::html(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
+             <h1>Stop these mails</h1><p>You get them because you said yes to: {}.</p>\
+             <form method=\"post\" action=\"one-click?token={}\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>\
+             <p>You can change every choice in the OfficerTRAK app.</p></body></html>",
+            escape(&purpose.description),
+            escape(&token),
+        ),
+    )
+}
+
+/// `POST /v1/unsubscribe/one-click?token=` (no sign-in): the one-click unsubscribe of RFC 8058,
+/// which mail clients send for the mail's `List-Unsubscribe` header (body
+/// `List-Unsubscribe=One-Click`, nothing else read), and the page's button. A browser gets a page.
+async fn unsubscribe_one_click(state: AppState, request: Request) -> HandlerResult {
+    let token = one_click_token(&request)?;
+    let done = domain::campaigns::unsubscribe(&state, domain::campaigns::Unsubscribe { token }).await?;
+    if edge::http::wants_html(&request) {
+        edge::http::html(
+            StatusCode::OK,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\
+             <h1>Unsubscribed</h1><p>You will get no more of these mails.</p></body></html>"
+                .to_owned(),
+        )
+    } else {
+        json(StatusCode::OK, &done)
+    }
 }
 
 /// `POST /v1/telemetry` (no token needed, none read): counts the client's coarse usage data.

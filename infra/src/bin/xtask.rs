@@ -151,6 +151,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     let stripe = LocalStripe::start(stripe_port, Some(&local_dir.join("localstripe.log"))).await?;
     let mut stack = bootstrap(&emulator.endpoint, project_template()?).await?;
     stack.set_parameter("StripeApiBase", &stripe.url);
+    stack.set_api_endpoint(&format!("http://127.0.0.1:{port}"));
     let gateway = Gateway::new(&stack, Clock::System).await?;
     let routes = gateway.route_keys();
     // The schedule template.yaml gives the retention function, on a local timer.

@@ -1,8 +1,9 @@
 //! Marketing campaigns, sent only with consent. Ops create a campaign (subject, body, channel,
 //! audience); the hourly run sends it a page of the user pool at a time, resuming where the last run
 //! stopped, to each active account that consents to the campaign's purpose at that moment (restricted
-//! and deleting accounts never). E-mail goes through SES with an unsubscribe token in every mail that
-//! turns the consent off at once, no sign-in needed; post and telephone/SMS produce the list the mail
+//! and deleting accounts never). E-mail goes through SES with a one-click unsubscribe link in every
+//! mail (in its text and as its `List-Unsubscribe` header, RFC 8058) whose signed token turns the
+//! consent off at once, no sign-in needed; post and telephone/SMS produce the list the mail
 //! house or SMS provider gets, consented entries only. Each person keeps a record that the campaign
 //! went to them (never its content), erased with them. Owner of the campaign and delivery records.
 
@@ -328,7 +329,8 @@ pub async fn recipients(
     let list = allowed(state, &stored.record, &ids)
         .await?
         .into_iter()
-        .map(|contact| Recipient {
+        // The list is the use: it is handed over for the campaign's purpose, checked per person.
+        .map(|(contact, _permit)| Recipient {
             name: contact.name,
             address: (campaign.channel == Channel::Post)
                 .then_some(contact.postal_address)
@@ -423,9 +425,19 @@ async fn send_page(
     campaign: &Campaign,
     user_ids: &[String],
 ) -> Result<(usize, usize), ApiError> {
+    // Checked before anyone is recorded as sent: a mail without its unsubscribe link never leaves.
+    let api = match (&state.config.public_api_url, campaign.channel) {
+        (Some(api), _) => api.as_str(),
+        (None, Channel::Email) => {
+            return Err(ApiError::Internal(
+                "PUBLIC_API_URL is not set: e-mail campaigns need it for their unsubscribe link".into(),
+            ));
+        }
+        (None, _) => "",
+    };
     let contacts = allowed(state, campaign, user_ids).await?;
     let mut sent = 0;
-    for contact in &contacts {
+    for (contact, permit) in &contacts {
         let delivery = CampaignDelivery {
             user_id: contact.user_id.clone(),
             campaign_id: campaign.campaign_id.clone(),
@@ -448,9 +460,9 @@ async fn send_page(
                 crate::mail::first_name(&contact.name),
                 &campaign.subject,
                 &campaign.body,
-                &token,
+                &format!("{api}{ONE_CLICK_PATH}?token={token}"),
             );
-            if let Err(error) = state.mailer.send(&contact.email, &mail).await {
+            if let Err(error) = crate::mail::send(state, permit, &contact.email, &mail).await {
                 tracing::warn!(error = %error, "campaign mail not sent");
             }
         }
@@ -479,30 +491,50 @@ async fn needed_purposes(state: &AppState, campaign: &Campaign) -> Result<Option
 }
 
 /// The contacts among `user_ids` the campaign may reach now: an active account of its audience,
-/// and a current yes to each purpose it needs.
+/// and a current yes to each purpose it needs. Each comes with the permit for the campaign's own
+/// purpose, which the mail needs to leave (`crate::mail::send`).
 async fn allowed(
     state: &AppState,
     campaign: &Campaign,
     user_ids: &[String],
-) -> Result<Vec<accounts::Contact>, ApiError> {
+) -> Result<Vec<(accounts::Contact, purposes::Permit)>, ApiError> {
     let Some(needed) = needed_purposes(state, campaign).await? else {
         return Ok(Vec::new());
     };
     let mut contacts = accounts::contacts(&state.store, user_ids, campaign.audience.role()).await?;
     contacts.retain(|c| c.status == AccountStatus::Active);
+    let mut permitted: Vec<(accounts::Contact, Option<purposes::Permit>)> =
+        contacts.into_iter().map(|c| (c, None)).collect();
     for purpose in &needed {
-        let ids: Vec<String> = contacts.iter().map(|c| c.user_id.clone()).collect();
+        let ids: Vec<String> = permitted.iter().map(|(c, _)| c.user_id.clone()).collect();
         let decisions = consent::current_many(&state.store, &ids, &purpose.purpose).await?;
-        contacts.retain(|c| {
-            let decision = decisions.iter().find(|d| d.user_id == c.user_id);
-            purposes::decide(purpose, decision).is_ok()
-        });
+        permitted = permitted
+            .into_iter()
+            .filter_map(|(c, permit)| {
+                let decision = decisions.iter().find(|d| d.user_id == c.user_id);
+                let granted = purposes::decide(purpose, decision).ok()?;
+                // The campaign's own purpose is the last one needed: its permit is kept.
+                Some((
+                    c,
+                    (purpose.purpose == campaign.purpose)
+                        .then_some(granted)
+                        .or(permit),
+                ))
+            })
+            .collect();
     }
-    Ok(contacts)
+    Ok(permitted
+        .into_iter()
+        .filter_map(|(c, permit)| Some((c, permit?)))
+        .collect())
 }
 
 /// Purpose label of the unsubscribe token's signature (a keyed digest, see `platform::lookup`).
 const UNSUBSCRIBE_PURPOSE: &str = "unsubscribe-link";
+
+/// The path of the one-click unsubscribe link (RFC 8058) every campaign mail carries, with its
+/// token in the query: `GET` shows a page with the button, `POST` (what mail clients send) acts.
+pub const ONE_CLICK_PATH: &str = "/v1/unsubscribe/one-click";
 
 /// How long an unsubscribe token works: longer than anyone keeps a promotional mail unread.
 const UNSUBSCRIBE_VALID_DAYS: i64 = 365;
@@ -535,6 +567,39 @@ pub async fn unsubscribe_token(
     Ok(format!("{user_id}.{purpose}.{expires}.{signature}"))
 }
 
+/// The person and purpose a token names, once its signature and date are checked (403 otherwise,
+/// before anything is read).
+async fn verified(state: &AppState, token: &str) -> Result<(String, String), ApiError> {
+    let not_valid = || ApiError::Forbidden("this unsubscribe link is not valid".into());
+    let mut parts = token.splitn(4, '.');
+    let (Some(user_id), Some(purpose), Some(expires), Some(signature)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(not_valid());
+    };
+    let expires: i64 = expires.parse().map_err(|_| not_valid())?;
+    let expected = unsubscribe_signature(state, user_id, purpose, expires).await?;
+    if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+        return Err(not_valid());
+    }
+    if state.clock.now().as_second() > expires {
+        return Err(ApiError::Forbidden(
+            "this unsubscribe link has expired: change your choices in the app".into(),
+        ));
+    }
+    Ok((user_id.to_owned(), purpose.to_owned()))
+}
+
+/// `GET /v1/unsubscribe/one-click?token=` (the link a reader clicks): checks the token and names the
+/// purpose it would stop, changing nothing, so that a mail scanner following links unsubscribes no
+/// one; the page it serves asks for the click that POSTs.
+pub async fn unsubscribe_page(state: &AppState, token: &str) -> Result<Purpose, ApiError> {
+    let (_, purpose) = verified(state, token).await?;
+    purposes::find(&state.store, &purpose)
+        .await?
+        .ok_or_else(|| ApiError::Forbidden("this unsubscribe link is not valid".into()))
+}
+
 /// The body of `POST /v1/unsubscribe`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -553,23 +618,8 @@ pub struct Unsubscribed {
 /// sent under off at once; the next campaign skips the person. 403 for a forged or expired token
 /// (checked before anything is read); a person erased since has nothing left to unsubscribe.
 pub async fn unsubscribe(state: &AppState, input: Unsubscribe) -> Result<Unsubscribed, ApiError> {
-    let not_valid = || ApiError::Forbidden("this unsubscribe link is not valid".into());
-    let mut parts = input.token.splitn(4, '.');
-    let (Some(user_id), Some(purpose), Some(expires), Some(signature)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(not_valid());
-    };
-    let expires: i64 = expires.parse().map_err(|_| not_valid())?;
-    let expected = unsubscribe_signature(state, user_id, purpose, expires).await?;
-    if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
-        return Err(not_valid());
-    }
-    if state.clock.now().as_second() > expires {
-        return Err(ApiError::Forbidden(
-            "this unsubscribe link has expired: change your choices in the app".into(),
-        ));
-    }
+    let (user_id, purpose) = verified(state, &input.token).await?;
+    let (user_id, purpose) = (user_id.as_str(), purpose.as_str());
     let answer = Unsubscribed {
         purpose: purpose.to_owned(),
         granted: false,

@@ -1,15 +1,51 @@
-//! What our mail says; sending is `platform::mailer`. Every message carries only what its recipient
-//! needs: service mail names the recipient by first name at most; marketing goes only to active
-//! accounts that consented.
+//! What our mail says, and the one way it is sent: [`send`] and [`send_from_support`] take the
+//! [`Permit`] of the purpose the mail serves (`platform::mailer` is the SES adapter underneath;
+//! clippy's `disallowed-methods` keeps every other caller off it). Every message carries only what
+//! its recipient needs: service mail names the recipient by first name at most; marketing goes only
+//! to active accounts that consented.
 
-use platform::mailer::Mail;
+use crate::purposes::Permit;
+use platform::AppState;
+use platform::mailer::{Mail, MailError};
+
+/// Sends `message` to `recipient` for the purpose `permit` was given for: no mail without a checked
+/// purpose. Logs the purpose's name (never the recipient) so the mail sent per purpose is countable.
+pub async fn send(
+    state: &AppState,
+    permit: &Permit,
+    recipient: &str,
+    message: &Mail,
+) -> Result<(), MailError> {
+    #[allow(clippy::disallowed_methods)] // The one caller of the mailer: the permit is checked here.
+    let sent = state.mailer.send(recipient, message).await;
+    tracing::info!(purpose = permit.purpose(), sent = sent.is_ok(), "mail");
+    sent
+}
+
+/// [`send`], from the support address: support's answers to the people who wrote to it.
+pub async fn send_from_support(
+    state: &AppState,
+    permit: &Permit,
+    recipient: &str,
+    message: &Mail,
+) -> Result<(), MailError> {
+    #[allow(clippy::disallowed_methods)] // The one caller of the mailer: the permit is checked here.
+    let sent = state.mailer.send_from_support(recipient, message).await;
+    tracing::info!(
+        purpose = permit.purpose(),
+        sent = sent.is_ok(),
+        "mail from support"
+    );
+    sent
+}
 
 /// The first word of a name: the only personal detail a welcome mail carries.
 pub fn first_name(full_name: &str) -> &str {
     full_name.split_whitespace().next().unwrap_or("there")
 }
 
-fn escape_html(text: &str) -> String {
+/// Text made safe to place in HTML (our mail, and the unsubscribe page).
+pub fn escape_html(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '&' => "&amp;".to_owned(),
@@ -37,7 +73,12 @@ pub fn welcome(first_name: &str, role_label: &str) -> Mail {
         escape_html(first_name),
         escape_html(role_label)
     );
-    Mail { subject, text, html }
+    Mail {
+        subject,
+        text,
+        html,
+        list_unsubscribe: None,
+    }
 }
 
 /// Tells an officer that a shift they were assigned to was cancelled: which shift, nothing more.
@@ -54,7 +95,12 @@ pub fn shift_cancelled(first_name: &str, site_name: &str, city: &str, local_star
         escape_html(city),
         escape_html(local_start)
     );
-    Mail { subject, text, html }
+    Mail {
+        subject,
+        text,
+        html,
+        list_unsubscribe: None,
+    }
 }
 
 /// A plain service message: greeting, paragraphs, signature; the HTML is escaped.
@@ -71,7 +117,12 @@ fn service_message(subject: String, greeting: &str, paragraphs: &[String]) -> Ma
     }
     text.push_str("The OfficerTRAK team\n");
     html.push_str("<p>The OfficerTRAK team</p></body></html>");
-    Mail { subject, text, html }
+    Mail {
+        subject,
+        text,
+        html,
+        list_unsubscribe: None,
+    }
 }
 
 /// Tells an officer they hold a new shift: what, where (city), when, and the confirmation deadline.
@@ -184,19 +235,27 @@ pub fn export_ready(request_id: &str, parts: u32, available_until: &str) -> (Str
     )
 }
 
-/// A marketing campaign's mail: its text, then how to stop them (the signed token turns this
-/// purpose's consent off at once, no sign-in needed). Sent only to those who consented.
-pub fn campaign(first_name: &str, subject: &str, body: &str, unsubscribe_token: &str) -> Mail {
-    service_message(
+/// A marketing campaign's mail: its text, then how to stop them: `unsubscribe_url` (the one-click
+/// link, its token signed: no sign-in needed) in the text, as a link in the HTML, and as the mail's
+/// `List-Unsubscribe` header, so the reader's mail client offers the button too. Sent only to those
+/// who consented.
+pub fn campaign(first_name: &str, subject: &str, body: &str, unsubscribe_url: &str) -> Mail {
+    let stop = "You get this because you said yes to these mails. To stop them at once (no sign-in needed):";
+    let mut mail = service_message(
         subject.to_owned(),
         first_name,
         &[
             body.to_owned(),
-            "You get this because you said yes to these mails. To stop them at once, use the unsubscribe link in the app, \
-             or POST /v1/unsubscribe with {\"token\": \"TOKEN\"} (no sign-in needed); you can change every choice in the app."
-                .replace("TOKEN", unsubscribe_token),
+            format!("{stop} {unsubscribe_url}\nYou can change every choice in the app."),
         ],
-    )
+    );
+    let link = format!(
+        "<p><a href=\"{}\">Unsubscribe from these mails</a></p></body></html>",
+        escape_html(unsubscribe_url)
+    );
+    mail.html = mail.html.replacen("</body></html>", &link, 1);
+    mail.list_unsubscribe = Some(unsubscribe_url.to_owned());
+    mail
 }
 
 /// Announces a significant change of the privacy policy.

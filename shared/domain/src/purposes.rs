@@ -157,19 +157,76 @@ pub enum Refusal {
     NoConsent,
 }
 
+/// The policy's original purposes that need no consent. A processing path for one of them names
+/// it, and gets its [`Permit`] without reading anything: the name is the point, so that no path
+/// uses personal data without saying what for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Original {
+    /// Scheduling the services a user asked for.
+    Scheduling,
+    /// Assigning a Security Provider to a request, and shifts to providers.
+    Assignment,
+    /// Taking payment through the designated processor.
+    Payment,
+    /// Contacting a person about their account, requests, shifts, privacy rights or the policy.
+    ServiceContact,
+    /// Protecting users and the service from fraud.
+    FraudPrevention,
+}
+
+impl Original {
+    /// Its stable name, as in [`all`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scheduling => "scheduling",
+            Self::Assignment => "assignment",
+            Self::Payment => "payment",
+            Self::ServiceContact => "service_contact",
+            Self::FraudPrevention => "fraud_prevention",
+        }
+    }
+
+    /// The permit for a use for this purpose: always given, since the policy names it and asks no
+    /// consent for it.
+    pub fn permit(self) -> Permit {
+        Permit {
+            purpose: self.name().to_owned(),
+        }
+    }
+}
+
+/// Proof that a use of someone's personal data was checked against its purpose. Only
+/// [`Original::permit`], [`permitted`] and [`decide`] make one, and mail leaves only with one
+/// (`crate::mail::send`, the one path to the mailer: clippy's `disallowed-methods` refuses any
+/// other), so a purpose that needs consent reaches nobody who has not said yes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permit {
+    purpose: String,
+}
+
+impl Permit {
+    /// The purpose the use was checked for (logged with each mail sent: a name, never a person).
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+}
+
 /// Whether `user_id`'s personal data may be used for `purpose` now: yes for the policy's original
 /// purposes that need no consent; for every other purpose, only with the person's current recorded
-/// consent. The one check a processing path for a consent-based purpose asks.
+/// consent. The one check a processing path for a consent-based purpose asks; its answer is the
+/// [`Permit`] the path needs to act.
 pub async fn permitted(
     store: &Store,
     user_id: &str,
     purpose: &str,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<Result<Permit, Refusal>, StoreError> {
     let Some(found) = find(store, purpose).await? else {
         return Ok(Err(Refusal::Unknown));
     };
     if !found.needs_consent {
-        return Ok(Ok(()));
+        return Ok(Ok(Permit {
+            purpose: found.purpose,
+        }));
     }
     let decision = consent::current(store, user_id, purpose).await?;
     Ok(decide(&found, decision.as_ref()))
@@ -177,9 +234,11 @@ pub async fn permitted(
 
 /// The rule behind [`permitted`], for a caller that read the person's decision itself (a campaign
 /// reads a page of people's decisions in one request): no consent needed, or consent granted.
-pub fn decide(purpose: &Purpose, decision: Option<&consent::ConsentState>) -> Result<(), Refusal> {
+pub fn decide(purpose: &Purpose, decision: Option<&consent::ConsentState>) -> Result<Permit, Refusal> {
     if !purpose.needs_consent || decision.is_some_and(|d| d.purpose == purpose.purpose && d.granted) {
-        Ok(())
+        Ok(Permit {
+            purpose: purpose.purpose.clone(),
+        })
     } else {
         Err(Refusal::NoConsent)
     }
@@ -313,12 +372,30 @@ mod tests {
             decide(&marketing, Some(&decision(MARKETING_POST, true))),
             Err(Refusal::NoConsent)
         );
-        assert_eq!(decide(&marketing, Some(&decision(MARKETING_EMAIL, true))), Ok(()));
+        assert_eq!(
+            decide(&marketing, Some(&decision(MARKETING_EMAIL, true))).map(|p| p.purpose().to_owned()),
+            Ok(MARKETING_EMAIL.to_owned())
+        );
         let service = Purpose {
             needs_consent: false,
             ..marketing
         };
-        assert_eq!(decide(&service, None), Ok(()));
+        assert!(decide(&service, None).is_ok());
+    }
+
+    #[test]
+    fn every_original_purpose_a_path_can_name_is_one_the_policy_lists_without_consent() {
+        for original in [
+            Original::Scheduling,
+            Original::Assignment,
+            Original::Payment,
+            Original::ServiceContact,
+            Original::FraudPrevention,
+        ] {
+            let listed = ORIGINAL.iter().find(|(p, _, _)| *p == original.name());
+            assert_eq!(listed.map(|(_, _, needs)| *needs), Some(false), "{original:?}");
+            assert_eq!(original.permit().purpose(), original.name());
+        }
     }
 
     #[test]

@@ -284,6 +284,35 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
     Ok(response)
 }
 
+/// An HTML page (the one-click unsubscribe link a reader opens in a browser): it may load nothing and
+/// post only back to us, is never cached (its URL carries a token) and sends no referrer onward.
+pub fn html(status: StatusCode, page: String) -> HandlerResult {
+    let mut response = Response::new(Body::Text(page));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// Whether the caller asked for a page rather than JSON (a browser's form post: its `Accept` names
+/// `text/html`).
+pub fn wants_html(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
 /// The request body parsed as JSON of type `T`: 400 when it is not JSON, 422 with the field's
 /// pointer when it is JSON of the wrong shape ([`crate::validation::parse_body`]).
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {

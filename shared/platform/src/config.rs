@@ -31,6 +31,10 @@ pub struct Config {
     /// The SES configuration set every mail is sent through (`MailConfigurationSet`): SES suppresses
     /// addresses that bounced or complained, and publishes the reputation metrics ops alarm on.
     pub mail_configuration_set: String,
+    /// The API's public base URL (`PUBLIC_API_URL`, the API's own endpoint): where the links in our
+    /// mail point (a campaign's one-click unsubscribe). Only the function that sends campaigns has
+    /// it: a function behind the API cannot name the API in its own environment (a cycle).
+    pub public_api_url: Option<String>,
 }
 
 /// A required environment variable is missing or empty; the message names it.
@@ -81,6 +85,9 @@ impl Config {
             privacy_jobs_queue_url: get("PRIVACY_JOBS_QUEUE_URL")?,
             support_address: get("SUPPORT_ADDRESS")?,
             mail_configuration_set: get("MAIL_CONFIGURATION_SET")?,
+            public_api_url: lookup("PUBLIC_API_URL")
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty()),
         })
     }
 }
@@ -103,6 +110,11 @@ mod tests {
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("complete config");
         assert_eq!(config.table_name, "value-of-TABLE_NAME");
         assert_eq!(config.user_pool_id, "value-of-USER_POOL_ID");
+        assert_eq!(config.public_api_url, None);
+        let mut vars = vars;
+        vars.insert("PUBLIC_API_URL", "https://api.example.com/".into());
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("complete config");
+        assert_eq!(config.public_api_url.as_deref(), Some("https://api.example.com"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, RawMessage};
 use std::sync::Mutex;
 use thiserror::Error;
 
@@ -16,6 +17,9 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The one-click unsubscribe URL of a marketing mail (RFC 8058): sent as its `List-Unsubscribe`
+    /// and `List-Unsubscribe-Post` headers, so the reader's mail client offers the button itself.
+    pub list_unsubscribe: Option<String>,
 }
 
 /// Sending failed. Carries the provider's error code only, because this error is logged.
@@ -72,6 +76,9 @@ impl Mailer for SesMailer {
 
 impl SesMailer {
     async fn send_as(&self, from: &str, recipient: &str, mail: &Mail) -> Result<(), MailError> {
+        if let Some(url) = &mail.list_unsubscribe {
+            return self.send_raw(from, recipient, mail, url).await;
+        }
         let content = |data: &str| {
             Content::builder()
                 .data(data)
@@ -105,6 +112,66 @@ impl SesMailer {
             .map_err(|error| MailError(error.code().unwrap_or("unknown").to_owned()))?;
         Ok(())
     }
+}
+
+impl SesMailer {
+    /// A mail with its unsubscribe headers: SES's simple form has no room for them everywhere it
+    /// runs, so the whole message is built here (lettre) and sent raw.
+    async fn send_raw(&self, from: &str, recipient: &str, mail: &Mail, url: &str) -> Result<(), MailError> {
+        let message = with_unsubscribe_headers(from, &self.support_address, recipient, mail, url)?;
+        self.client
+            .send_email()
+            .from_email_address(from)
+            .configuration_set_name(&self.configuration_set)
+            .content(
+                EmailContent::builder()
+                    .raw(
+                        RawMessage::builder()
+                            .data(Blob::new(message))
+                            .build()
+                            .map_err(|e| MailError(e.to_string()))?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| MailError(error.code().unwrap_or("unknown").to_owned()))?;
+        Ok(())
+    }
+}
+
+/// The whole MIME message of `mail` with its one-click unsubscribe headers (RFC 8058: the URL in
+/// `List-Unsubscribe`, and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`).
+fn with_unsubscribe_headers(
+    from: &str,
+    reply_to: &str,
+    recipient: &str,
+    mail: &Mail,
+    url: &str,
+) -> Result<Vec<u8>, MailError> {
+    use lettre::message::header::{HeaderName, HeaderValue};
+    use lettre::message::{Mailbox, Message as MimeMessage, MultiPart};
+    let invalid = || MailError("InvalidParameterValue".to_owned());
+    let mailbox = |address: &str| address.parse::<Mailbox>().map_err(|_| invalid());
+    let message = MimeMessage::builder()
+        .from(mailbox(from)?)
+        .reply_to(mailbox(reply_to)?)
+        .to(mailbox(recipient)?)
+        .subject(mail.subject.clone())
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{url}>"),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".to_owned(),
+        ))
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|_| invalid())?;
+    Ok(message.formatted())
 }
 
 /// One message the in-memory mailer accepted.
@@ -169,6 +236,7 @@ impl MemoryMailer {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // The adapter's own test: no purpose is involved.
 mod tests {
     use super::*;
 
@@ -177,7 +245,49 @@ mod tests {
             subject: "s".into(),
             text: "t".into(),
             html: "<p>t</p>".into(),
+            list_unsubscribe: None,
         }
+    }
+
+    #[test]
+    fn a_mail_with_an_unsubscribe_link_carries_the_one_click_headers() {
+        let url = format!(
+            "https://api.example.com/v1/unsubscribe/one-click?token=2cca3a2c-0081-44a7-8644-32e561e6fd8a.marketing_email.1796464800.{}",
+            "ab".repeat(32)
+        );
+        let mail = Mail {
+            text: format!("Hello,\n\nTo stop these mails: {url}\n"),
+            ..mail()
+        };
+        let raw = with_unsubscribe_headers(
+            "no-reply@example.com",
+            "support@example.com",
+            "ada@example.com",
+            &mail,
+            &url,
+        )
+        .expect("a message");
+        let raw = String::from_utf8(raw).expect("ASCII");
+        let unfolded = raw.replace("\r\n ", " ").replace("\r\n\t", " ");
+        assert!(
+            unfolded.contains(&format!("List-Unsubscribe: <{url}>\r\n")),
+            "{raw}"
+        );
+        assert!(
+            unfolded.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            "{raw}"
+        );
+        assert!(unfolded.contains("Reply-To: support@example.com"), "{raw}");
+        assert!(
+            with_unsubscribe_headers(
+                "no-reply@example.com",
+                "support@example.com",
+                "not an address",
+                &mail,
+                &url
+            )
+            .is_err()
+        );
     }
 
     #[tokio::test]

@@ -6,7 +6,14 @@ use super::*;
 // ------------------------------------------------------------------------------------------- mail
 
 async fn send_logged(state: &AppState, recipient: &str, message: &Mail, context: &str) {
-    if let Err(error) = state.mailer.send(recipient, message).await {
+    if let Err(error) = crate::mail::send(
+        state,
+        &crate::purposes::Original::ServiceContact.permit(),
+        recipient,
+        message,
+    )
+    .await
+    {
         tracing::warn!(error = %error, context = %context, "scheduling mail not sent");
     }
 }
@@ -180,7 +187,14 @@ async fn release_officers_of_cancelled(state: &AppState, request: &ServiceReques
             &request.site.address.city,
             &local(request.starts_at, &request.time_zone),
         );
-        if let Err(error) = state.mailer.send(&account.record.email, &message).await {
+        if let Err(error) = crate::mail::send(
+            state,
+            &crate::purposes::Original::ServiceContact.permit(),
+            &account.record.email,
+            &message,
+        )
+        .await
+        {
             tracing::warn!(error = %error, request_id = %request.request_id, "cancellation mail not sent");
         }
     }

@@ -228,7 +228,14 @@ async fn mail_confirmation_link(state: &AppState, address: &str, view: &RequestV
         &signature,
         &expires.strftime("%Y-%m-%d").to_string(),
     );
-    if let Err(error) = state.mailer.send_from_support(address, &mail).await {
+    if let Err(error) = crate::mail::send_from_support(
+        state,
+        &crate::purposes::Original::ServiceContact.permit(),
+        address,
+        &mail,
+    )
+    .await
+    {
         tracing::warn!(error = %error, "confirmation link not sent");
     }
     Ok(())
@@ -294,11 +301,14 @@ pub async fn confirm_address_request(
             let text = serde_json::to_string_pretty(&views).unwrap_or_default();
             if let Some(address) = address {
                 let mail = crate::mail::address_export(&request.request_id, views.len(), &text);
-                state
-                    .mailer
-                    .send_from_support(&address, &mail)
-                    .await
-                    .map_err(|error| ApiError::Internal(error.to_string()))?;
+                crate::mail::send_from_support(
+                    state,
+                    &crate::purposes::Original::ServiceContact.permit(),
+                    &address,
+                    &mail,
+                )
+                .await
+                .map_err(|error| ApiError::Internal(error.to_string()))?;
             }
             complete.then(|| {
                 summary(format!(
