@@ -78,6 +78,10 @@ impl Resolve for LocalStack {
             .get(&(name.to_owned(), attribute.to_owned()))
             .cloned()
     }
+
+    fn condition(&self, name: &str) -> Option<serde_norway::Value> {
+        self.template.condition(name)
+    }
 }
 
 impl LocalStack {

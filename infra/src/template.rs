@@ -64,6 +64,10 @@ pub trait Resolve {
     fn reference(&self, name: &str) -> Option<String>;
     /// `!GetAtt name.attribute`.
     fn attribute(&self, name: &str, attribute: &str) -> Option<String>;
+    /// The expression of the template's condition `name` (what `!If` branches on); none by default.
+    fn condition(&self, _name: &str) -> Option<Value> {
+        None
+    }
 }
 
 impl Template {
@@ -211,6 +215,11 @@ impl Template {
         Ok(environment)
     }
 
+    /// The expression of condition `name` in the template's `Conditions`.
+    pub fn condition(&self, name: &str) -> Option<Value> {
+        self.root.get("Conditions")?.get(name).cloned()
+    }
+
     /// A function's numeric setting (`MemorySize`, `Timeout`): its own, else `Globals.Function`'s.
     pub fn function_number(&self, logical_id: &str, setting: &str) -> Option<u64> {
         let own = self
@@ -293,9 +302,56 @@ fn intrinsic(name: &str, argument: &Value, resolver: &dyn Resolve) -> Result<Str
             get_att(target, attribute, resolver)
         }
         ("Sub", Value::String(text)) => substitute(text, resolver),
+        ("If", Value::Sequence(parts)) if parts.len() == 3 => {
+            let name = parts[0].as_str().ok_or_else(|| unsupported(argument))?;
+            let holds = holds(name, resolver)?;
+            resolve(if holds { &parts[1] } else { &parts[2] }, resolver)
+        }
         _ => Err(TemplateError::Shape(format!(
             "intrinsic {name} with {argument:?} is not supported locally"
         ))),
+    }
+}
+
+/// Whether the template's condition `name` holds (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition`).
+fn holds(name: &str, resolver: &dyn Resolve) -> Result<bool, TemplateError> {
+    let expression = resolver
+        .condition(name)
+        .ok_or_else(|| TemplateError::Unresolved(format!("condition {name}")))?;
+    evaluate(&expression, resolver)
+}
+
+fn evaluate(expression: &Value, resolver: &dyn Resolve) -> Result<bool, TemplateError> {
+    let (name, argument) = match expression {
+        Value::Tagged(tagged) => (
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        ),
+        Value::Mapping(mapping) if mapping.len() == 1 => {
+            let (name, argument) = mapping.iter().next().ok_or_else(|| unsupported(expression))?;
+            let name = name.as_str().ok_or_else(|| unsupported(expression))?;
+            (name.trim_start_matches("Fn::").to_owned(), argument)
+        }
+        other => return Err(unsupported(other)),
+    };
+    let list = || argument.as_sequence().ok_or_else(|| unsupported(argument));
+    match name.as_str() {
+        "Equals" => match list()?.as_slice() {
+            [a, b] => Ok(resolve(a, resolver)? == resolve(b, resolver)?),
+            _ => Err(unsupported(argument)),
+        },
+        "Not" => match list()?.as_slice() {
+            [inner] => Ok(!evaluate(inner, resolver)?),
+            _ => Err(unsupported(argument)),
+        },
+        "And" => list()?
+            .iter()
+            .try_fold(true, |all, c| Ok(all && evaluate(c, resolver)?)),
+        "Or" => list()?
+            .iter()
+            .try_fold(false, |any, c| Ok(any || evaluate(c, resolver)?)),
+        "Condition" => holds(argument.as_str().ok_or_else(|| unsupported(argument))?, resolver),
+        _ => Err(unsupported(expression)),
     }
 }
 
@@ -351,12 +407,34 @@ mod tests {
             match name {
                 "AWS::Region" => Some("us-east-1".into()),
                 "Pool" => Some("us-east-1_abc".into()),
+                "Domain" => Some(String::new()),
                 _ => None,
             }
         }
         fn attribute(&self, name: &str, attribute: &str) -> Option<String> {
             (name == "Key" && attribute == "Arn").then(|| "arn:aws:kms:us-east-1:1:key/k".into())
         }
+        fn condition(&self, name: &str) -> Option<Value> {
+            let conditions: Value = serde_norway::from_str(
+                "HasDomain: !Not [!Equals [!Ref Domain, \"\"]]\nIsPool: !Equals [!Ref Pool, us-east-1_abc]\n\
+                 Both: !And [!Condition IsPool, {'Fn::Not': [{Condition: HasDomain}]}]\n",
+            )
+            .ok()?;
+            conditions.get(name).cloned()
+        }
+    }
+
+    #[test]
+    fn resolves_if_by_the_templates_conditions() {
+        let doc: Value = serde_norway::from_str(
+            "a: !If [HasDomain, !Sub 'https://${Domain}', !GetAtt Key.Arn]\nb: !If [Both, yes, no]\n\
+             c: !If [Missing, yes, no]\n",
+        )
+        .expect("yaml");
+        let get = |k: &str| resolve(doc.get(k).expect("key"), &Fake);
+        assert_eq!(get("a").expect("resolves"), "arn:aws:kms:us-east-1:1:key/k");
+        assert_eq!(get("b").expect("resolves"), "yes");
+        assert!(matches!(get("c"), Err(TemplateError::Unresolved(_))));
     }
 
     #[test]

@@ -204,6 +204,22 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
         StatusCode::UNPROCESSABLE_ENTITY,
         "the service itself needs no consent"
     );
+    let (status, refused) = call_api(
+        Method::POST,
+        "/v1/admin/campaigns",
+        Some(&ops),
+        Some(
+            &json!({"subject": "Letters by mail", "body": "x", "channel": "email", "audience": "customers",
+                     "purpose": "marketing_post"}),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an e-mail campaign cannot go out on a yes to letters: {refused}"
+    );
 
     // 1. E-mail to customers, under marketing by e-mail.
     let first = format!("Early-bird security {tag}");

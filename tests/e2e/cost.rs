@@ -660,6 +660,14 @@ async fn read_samples(n: usize, path: &str, token: &str) -> Vec<Sample> {
     samples
 }
 
+/// Only the agency-size table, for sizes the whole cost bench would take too long over
+/// (`COST_OFFICERS=5000 cargo xtask bench bench_officers`): printed, not written to the README.
+#[tokio::test]
+#[ignore = "benchmark: prints figures, run with cargo xtask bench bench_officers"]
+async fn bench_officers() {
+    println!("{}", officer_scaling().await);
+}
+
 /// Open shifts and auto-assign in agencies of `COST_OFFICERS` officers (default 100 and 1,000; each
 /// officer takes the emulator about half a second to set up, so 5,000 is about an hour), each
 /// available all week: what grows with the pool, and what does not.
@@ -682,8 +690,18 @@ async fn officer_scaling() -> String {
                     .map(|_| officer_with(&w, None, unique_email("pool"), always(), |_| {})),
             )
             .await;
+            if chunk.iter().any(|n| n % 500 == 0) {
+                println!(
+                    "  {} officers after {:.0} s",
+                    chunk[chunk.len() - 1] + 1,
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
-        println!("{size} officers in {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "{size} officers set up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let start = next_tuesday_10() + SignedDuration::from_hours(24);
         let body = booking_body(&w, start, 2, 1, false);
         let (answer, _) = api(

@@ -110,6 +110,7 @@ async fn every_function_gets_a_complete_configuration_from_the_template() {
 }
 
 #[tokio::test]
+#[allow(clippy::disallowed_methods)] // A probe of the SES identity itself, not a mail to anyone.
 async fn the_key_and_the_mail_identity_work() {
     let stack = stack();
     let state = stack.state("RegistrationFunction", Clock::System).await;

@@ -122,7 +122,7 @@ fn one_click_token(request: &Request) -> Result<String, ApiError> {
     request
         .query_string_parameters_ref()
         .and_then(|params| params.first("token"))
-        .filter(|token| !token.is_empty() && token.len() <= 400)
+        .filter(|token| !token.is_empty() && token.chars().count() <= 400)
         .map(str::to_owned)
         .ok_or_else(|| {
             ApiError::Validation(vec![edge::error::FieldError {
@@ -141,7 +141,7 @@ async fn unsubscribe_page(state: AppState, request: Request) -> HandlerResult {
     edge::http::html(
         StatusCode::OK,
         format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Unsubscribe</title></head><body>\
              <h1>Stop these mails</h1><p>You get them because you said yes to: {}.</p>\
              <form method=\"post\" action=\"one-click?token={}\">\
              <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
@@ -162,7 +162,7 @@ async fn unsubscribe_one_click(state: AppState, request: Request) -> HandlerResu
     if edge::http::wants_html(&request) {
         edge::http::html(
             StatusCode::OK,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Unsubscribed</title></head><body>\
              <h1>Unsubscribed</h1><p>You will get no more of these mails.</p></body></html>"
                 .to_owned(),
         )

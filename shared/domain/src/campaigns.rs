@@ -236,6 +236,17 @@ pub async fn create(
     } else {
         None
     };
+    // Another channel's marketing purpose would send e-mail on a yes to letters (and its unsubscribe
+    // link would withdraw that yes instead).
+    let other_channel = purposes::MARKETING_CHANNELS
+        .iter()
+        .any(|p| *p == purpose_name && *p != input.channel.marketing_purpose());
+    if other_channel {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "/purpose".into(),
+            detail: "is another channel's marketing purpose: leave it out for this channel's".into(),
+        }]));
+    }
     let purpose: Purpose = found.filter(|p| p.needs_consent).ok_or_else(|| {
         ApiError::Validation(vec![edge::error::FieldError {
             pointer: "/purpose".into(),
@@ -371,6 +382,14 @@ pub async fn send_due(state: &AppState, max_people: usize) -> Result<SendReport,
             state.store.delete(&marker.record.key()).await?;
             continue;
         };
+        if campaign.record.channel == Channel::Email && state.config.public_api_url.is_none() {
+            // Misconfigured: no e-mail leaves without its unsubscribe link; the others go on.
+            tracing::error!(
+                campaign_id = %campaign.record.campaign_id,
+                "PUBLIC_API_URL is not set: e-mail campaign held"
+            );
+            continue;
+        }
         while campaign.record.finished_at.is_none() && report.sent + report.skipped < max_people {
             let page = state
                 .directory

@@ -16,10 +16,26 @@ pub async fn send(
     recipient: &str,
     message: &Mail,
 ) -> Result<(), MailError> {
+    fits(permit, message)?;
     #[allow(clippy::disallowed_methods)] // The one caller of the mailer: the permit is checked here.
     let sent = state.mailer.send(recipient, message).await;
     tracing::info!(purpose = permit.purpose(), sent = sent.is_ok(), "mail");
     sent
+}
+
+/// Refuses a mail sent under the wrong kind of permit: a mail with an unsubscribe link (marketing)
+/// only under a purpose the person consented to, and every mail under such a purpose with its link,
+/// so a service permit cannot carry a promotion and a promotion cannot go without its way out.
+fn fits(permit: &Permit, message: &Mail) -> Result<(), MailError> {
+    if permit.needed_consent() == message.list_unsubscribe.is_some() {
+        Ok(())
+    } else {
+        tracing::error!(
+            purpose = permit.purpose(),
+            "mail refused: its permit does not fit it"
+        );
+        Err(MailError("PermitMismatch".to_owned()))
+    }
 }
 
 /// [`send`], from the support address: support's answers to the people who wrote to it.
@@ -29,6 +45,7 @@ pub async fn send_from_support(
     recipient: &str,
     message: &Mail,
 ) -> Result<(), MailError> {
+    fits(permit, message)?;
     #[allow(clippy::disallowed_methods)] // The one caller of the mailer: the permit is checked here.
     let sent = state.mailer.send_from_support(recipient, message).await;
     tracing::info!(
@@ -453,5 +470,44 @@ mod tests {
         assert!(!mail.text.contains("Quarrington") && !mail.html.contains("Quarrington"));
         let mail = welcome("<script>", "customer");
         assert!(mail.html.contains("&lt;script&gt;") && !mail.html.contains("<script>"));
+    }
+
+    #[test]
+    fn a_promotion_goes_only_under_a_consented_purpose_and_service_mail_only_under_a_service_one() {
+        use crate::consent::{ConsentSource, ConsentState};
+        use crate::purposes::{self, MARKETING_EMAIL, Original, Purpose};
+        let promotion = campaign(
+            "Ada",
+            "Spring",
+            "Book early.",
+            "https://api.example/v1/unsubscribe/one-click?token=t",
+        );
+        let service = welcome("Ada", "customer");
+        let marketing = Purpose {
+            purpose: MARKETING_EMAIL.into(),
+            description: String::new(),
+            needs_consent: true,
+            original: true,
+        };
+        let yes = ConsentState {
+            user_id: "u".into(),
+            purpose: MARKETING_EMAIL.into(),
+            granted: true,
+            policy_version: "v".into(),
+            source: ConsentSource::App,
+            recorded_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let consented = purposes::decide(&marketing, Some(&yes)).expect("a yes permits");
+        let contact = Original::ServiceContact.permit();
+        assert!(fits(&consented, &promotion).is_ok());
+        assert!(fits(&contact, &service).is_ok());
+        assert!(
+            fits(&contact, &promotion).is_err(),
+            "a service permit carries no promotion"
+        );
+        assert!(
+            fits(&consented, &service).is_err(),
+            "a marketing mail needs its unsubscribe link"
+        );
     }
 }

@@ -195,6 +195,14 @@ impl Original {
     }
 }
 
+/// Whether a use for the purpose `name` needs the person's consent: for every purpose but the
+/// policy's original ones that need none (an unknown or added name always does).
+pub fn needs_consent(name: &str) -> bool {
+    !ORIGINAL
+        .iter()
+        .any(|(purpose, _, needs)| *purpose == name && !needs)
+}
+
 /// Proof that a use of someone's personal data was checked against its purpose. Only
 /// [`Original::permit`], [`permitted`] and [`decide`] make one, and mail leaves only with one
 /// (`crate::mail::send`, the one path to the mailer: clippy's `disallowed-methods` refuses any
@@ -208,6 +216,12 @@ impl Permit {
     /// The purpose the use was checked for (logged with each mail sent: a name, never a person).
     pub fn purpose(&self) -> &str {
         &self.purpose
+    }
+
+    /// Whether the purpose needed consent (then the person gave it): marketing mail must be sent
+    /// under such a permit, and service mail under one that needed none.
+    pub fn needed_consent(&self) -> bool {
+        needs_consent(&self.purpose)
     }
 }
 
@@ -235,7 +249,10 @@ pub async fn permitted(
 /// The rule behind [`permitted`], for a caller that read the person's decision itself (a campaign
 /// reads a page of people's decisions in one request): no consent needed, or consent granted.
 pub fn decide(purpose: &Purpose, decision: Option<&consent::ConsentState>) -> Result<Permit, Refusal> {
-    if !purpose.needs_consent || decision.is_some_and(|d| d.purpose == purpose.purpose && d.granted) {
+    // Whether consent is needed is the policy's, not the caller's: only an original purpose it names
+    // as needing none goes without (a `Purpose` built with `needs_consent: false` permits nothing more).
+    if !needs_consent(&purpose.purpose) || decision.is_some_and(|d| d.purpose == purpose.purpose && d.granted)
+    {
         Ok(Permit {
             purpose: purpose.purpose.clone(),
         })
@@ -380,7 +397,17 @@ mod tests {
             needs_consent: false,
             ..marketing
         };
-        assert!(decide(&service, None).is_ok());
+        assert_eq!(
+            decide(&service, None),
+            Err(Refusal::NoConsent),
+            "a marketing purpose dressed as needing no consent still needs it"
+        );
+        let scheduling = Purpose {
+            purpose: "scheduling".into(),
+            ..service
+        };
+        assert!(decide(&scheduling, None).is_ok());
+        assert!(!decide(&scheduling, None).is_ok_and(|p| p.needed_consent()));
     }
 
     #[test]
