@@ -242,14 +242,7 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
             &request.event.name,
             invoice.total_cents,
         );
-        if let Err(error) = crate::mail::send(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            &customer.record.email,
-            &message,
-        )
-        .await
-        {
+        if let Err(error) = crate::mail::send_service(state, &customer.record.email, &message).await {
             tracing::warn!(error = %error, "invoice mail not sent");
         }
     }
@@ -362,14 +355,7 @@ async fn mail_payment_failed(state: &AppState, invoice: &Invoice) {
         owed,
         invoice.payment_failure.as_deref().unwrap_or("declined"),
     );
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        &customer.record.email,
-        &message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, &customer.record.email, &message).await {
         tracing::warn!(error = %error, "payment-failed mail not sent");
     }
 }

@@ -4,7 +4,7 @@
 //! its recipient needs: service mail names the recipient by first name at most; marketing goes only
 //! to active accounts that consented.
 
-use crate::purposes::Permit;
+use crate::purposes::{Original, Permit};
 use platform::AppState;
 use platform::mailer::{Mail, MailError};
 
@@ -21,6 +21,21 @@ pub async fn send(
     let sent = state.mailer.send(recipient, message).await;
     tracing::info!(purpose = permit.purpose(), sent = sent.is_ok(), "mail");
     sent
+}
+
+/// [`send`] for service mail (the account, requests, shifts, privacy rights, the policy): under the
+/// policy's original purpose `service_contact`, which needs no consent.
+pub async fn send_service(state: &AppState, recipient: &str, message: &Mail) -> Result<(), MailError> {
+    send(state, &Original::ServiceContact.permit(), recipient, message).await
+}
+
+/// [`send_from_support`] for service mail: support's answers and confirmations.
+pub async fn send_service_from_support(
+    state: &AppState,
+    recipient: &str,
+    message: &Mail,
+) -> Result<(), MailError> {
+    send_from_support(state, &Original::ServiceContact.permit(), recipient, message).await
 }
 
 /// Refuses a mail sent under the wrong kind of permit: a mail with an unsubscribe link (marketing)

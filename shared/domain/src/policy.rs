@@ -309,14 +309,7 @@ async fn announce_one(state: &AppState, audience: Audience, max_users: usize) ->
         for user in &page.users {
             let active = user.enabled && user.status == UserStatus::Confirmed;
             if let (true, Some(address)) = (active, user.email.as_deref()) {
-                if let Err(error) = crate::mail::send(
-                    state,
-                    &crate::purposes::Original::ServiceContact.permit(),
-                    address,
-                    &message,
-                )
-                .await
-                {
+                if let Err(error) = crate::mail::send_service(state, address, &message).await {
                     tracing::warn!(error = %error, "policy announcement not sent");
                 }
                 mailed += 1;

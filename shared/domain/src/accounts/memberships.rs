@@ -663,14 +663,7 @@ async fn tell_officer(state: &AppState, membership: &Membership, agency_name: &s
         outcome,
         &detail,
     );
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        &account.record.email,
-        &message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, &account.record.email, &message).await {
         tracing::warn!(error = %error, "membership mail not sent");
     }
 }

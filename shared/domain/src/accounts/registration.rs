@@ -460,14 +460,7 @@ async fn join_group(
 /// registration.
 async fn welcome(state: &AppState, email: &str, first_name: &str, role: AccountRole) {
     let message = mail::welcome(first_name, role.label());
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        email,
-        &message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, email, &message).await {
         tracing::warn!(error = %error, role = role.name(), "welcome mail not sent");
     }
 }

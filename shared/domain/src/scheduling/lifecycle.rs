@@ -252,14 +252,7 @@ async fn mark_no_shows(
             &missing,
         );
         for address in notices::dispatch_addresses(state, agency).await {
-            if let Err(error) = crate::mail::send(
-                state,
-                &crate::purposes::Original::ServiceContact.permit(),
-                &address,
-                &message,
-            )
-            .await
-            {
+            if let Err(error) = crate::mail::send_service(state, &address, &message).await {
                 tracing::warn!(error = %error, "no-show mail not sent");
             }
         }

@@ -62,14 +62,7 @@ pub async fn review_membership(
                 );
                 let message = mail::memberships_lapsing(&agency.settings.agency_name, &[line]);
                 for address in admin_addresses(state, &agency).await {
-                    if let Err(error) = crate::mail::send(
-                        state,
-                        &crate::purposes::Original::ServiceContact.permit(),
-                        &address,
-                        &message,
-                    )
-                    .await
-                    {
+                    if let Err(error) = crate::mail::send_service(state, &address, &message).await {
                         tracing::warn!(error = %error, "lapse notice not sent");
                     }
                 }

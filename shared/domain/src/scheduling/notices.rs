@@ -6,14 +6,7 @@ use super::*;
 // ------------------------------------------------------------------------------------------- mail
 
 async fn send_logged(state: &AppState, recipient: &str, message: &Mail, context: &str) {
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        recipient,
-        message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, recipient, message).await {
         tracing::warn!(error = %error, context = %context, "scheduling mail not sent");
     }
 }
@@ -187,14 +180,7 @@ async fn release_officers_of_cancelled(state: &AppState, request: &ServiceReques
             &request.site.address.city,
             &local(request.starts_at, &request.time_zone),
         );
-        if let Err(error) = crate::mail::send(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            &account.record.email,
-            &message,
-        )
-        .await
-        {
+        if let Err(error) = crate::mail::send_service(state, &account.record.email, &message).await {
             tracing::warn!(error = %error, request_id = %request.request_id, "cancellation mail not sent");
         }
     }

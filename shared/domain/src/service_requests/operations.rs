@@ -605,14 +605,7 @@ pub(crate) async fn tell_customer_rejected(
         &local(request.starts_at, &request.time_zone),
         &reason,
     );
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        &customer.record.email,
-        &message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, &customer.record.email, &message).await {
         tracing::warn!(error = %error, "rejection mail not sent");
     }
 }

@@ -228,14 +228,7 @@ async fn mail_confirmation_link(state: &AppState, address: &str, view: &RequestV
         &signature,
         &expires.strftime("%Y-%m-%d").to_string(),
     );
-    if let Err(error) = crate::mail::send_from_support(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        address,
-        &mail,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service_from_support(state, address, &mail).await {
         tracing::warn!(error = %error, "confirmation link not sent");
     }
     Ok(())
@@ -301,14 +294,9 @@ pub async fn confirm_address_request(
             let text = serde_json::to_string_pretty(&views).unwrap_or_default();
             if let Some(address) = address {
                 let mail = crate::mail::address_export(&request.request_id, views.len(), &text);
-                crate::mail::send_from_support(
-                    state,
-                    &crate::purposes::Original::ServiceContact.permit(),
-                    &address,
-                    &mail,
-                )
-                .await
-                .map_err(|error| ApiError::Internal(error.to_string()))?;
+                crate::mail::send_service_from_support(state, &address, &mail)
+                    .await
+                    .map_err(|error| ApiError::Internal(error.to_string()))?;
             }
             complete.then(|| {
                 summary(format!(

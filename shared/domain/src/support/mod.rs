@@ -528,14 +528,7 @@ pub async fn answer(
     };
     let mail = crate::mail::inquiry_answered(inquiry_id, input.message.trim());
     let mailed = match &address {
-        Some(address) => match crate::mail::send_from_support(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            address,
-            &mail,
-        )
-        .await
-        {
+        Some(address) => match crate::mail::send_service_from_support(state, address, &mail).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(error = %error, "support answer not mailed");
@@ -660,14 +653,7 @@ pub async fn adopt_anonymous(state: &AppState, user_id: &str, max: usize) -> Res
 /// logged (never the address) and costs nothing else.
 async fn acknowledge(state: &AppState, address: &str, inquiry_id: &str) {
     let mail = crate::mail::inquiry_received(inquiry_id);
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        address,
-        &mail,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, address, &mail).await {
         tracing::warn!(error = %error, "inquiry acknowledgement not sent");
     }
 }
@@ -680,14 +666,7 @@ async fn flag_minor_report(state: &AppState, inquiry: &Inquiry) {
     let mail = crate::mail::minor_report_received(&inquiry.inquiry_id);
     let group = Role::PrivacyOfficer.group_name();
     for address in platform::directory::group_addresses(state.directory.as_ref(), group).await {
-        if let Err(error) = crate::mail::send(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            &address,
-            &mail,
-        )
-        .await
-        {
+        if let Err(error) = crate::mail::send_service(state, &address, &mail).await {
             tracing::warn!(error = %error, "minor report alert not sent");
         }
     }

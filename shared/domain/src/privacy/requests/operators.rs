@@ -129,14 +129,7 @@ pub async fn alert_overdue(state: &AppState, max: usize) -> Result<usize, ApiErr
         .collect();
     let message = crate::mail::overdue_privacy_requests(&lines);
     for address in privacy_officer_addresses(state).await {
-        if let Err(error) = crate::mail::send(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            &address,
-            &message,
-        )
-        .await
-        {
+        if let Err(error) = crate::mail::send_service(state, &address, &message).await {
             tracing::warn!(error = %error, "overdue alert not sent");
         }
     }
@@ -155,14 +148,7 @@ pub(super) async fn alert_stuck(state: &AppState, request_id: &str, attempts: u3
     )];
     let message = crate::mail::stuck_privacy_jobs(&lines);
     for address in privacy_officer_addresses(state).await {
-        if let Err(error) = crate::mail::send(
-            state,
-            &crate::purposes::Original::ServiceContact.permit(),
-            &address,
-            &message,
-        )
-        .await
-        {
+        if let Err(error) = crate::mail::send_service(state, &address, &message).await {
             tracing::warn!(error = %error, "stuck-job alert not sent");
         }
     }
@@ -347,14 +333,7 @@ pub(super) async fn notify_requester(state: &AppState, user_id: &str, subject: &
         return;
     };
     let message = crate::mail::privacy_notice(subject, text);
-    if let Err(error) = crate::mail::send(
-        state,
-        &crate::purposes::Original::ServiceContact.permit(),
-        &address,
-        &message,
-    )
-    .await
-    {
+    if let Err(error) = crate::mail::send_service(state, &address, &message).await {
         tracing::warn!(error = %error, "privacy notice not sent");
     }
 }
