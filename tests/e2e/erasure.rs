@@ -1040,8 +1040,11 @@ async fn a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered
             Clock::fixed(Timestamp::now() + jiff::SignedDuration::from_mins(61)),
         )
         .await;
+    let open = domain::privacy::requests::open_requests(&later)
+        .await
+        .expect("open requests");
     assert!(
-        domain::privacy::jobs::requeue_stalled(&later, 10_000)
+        domain::privacy::jobs::requeue_stalled(&later, &open, 10_000)
             .await
             .expect("requeue")
             >= 1

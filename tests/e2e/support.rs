@@ -723,8 +723,11 @@ async fn a_forged_sender_gets_nothing_done_and_learns_nothing() {
     let state = stack()
         .function_state("RetentionFunction", Clock::fixed(later))
         .await;
+    let open = domain::privacy::requests::open_requests(&state)
+        .await
+        .expect("open requests");
     assert!(
-        domain::privacy::requests::lapse_unconfirmed(&state, 1000)
+        domain::privacy::requests::lapse_unconfirmed(&state, &open, 1000)
             .await
             .expect("lapse")
             >= 1

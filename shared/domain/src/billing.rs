@@ -10,11 +10,11 @@
 //! `payment_failed` with the processor's code and a mail to the customer. The processor's webhook
 //! ([`processor_webhook`]) brings later news (a lapsed hold, a failed charge) onto the invoice.
 
-use crate::agencies;
+use crate::agencies::{self, Agency};
 use crate::payments::{self, Settlement};
 use crate::scheduling::assignments::{self, AssignmentStatus, TimesheetStatus};
 use crate::service_requests::pricing::{self, PriceLine, PriceOverflow, Shift};
-use crate::service_requests::{self, ServiceRequest, Status};
+use crate::service_requests::{self, RequestPointer, ServiceRequest, Status};
 use edge::auth::{Caller, Role};
 use edge::error::ApiError;
 use jiff::Timestamp;
@@ -441,29 +441,50 @@ pub async fn processor_webhook(
 }
 
 /// `GET /v1/service-requests/{id}/invoice`: the customer who booked it, or the agency's staff.
+/// A customer's invoice is in their own partition, so reading it by their own key is the ownership
+/// check (one `GetItem`); staff, or a miss, read the request's pointer, then the agency and the
+/// invoice together.
 pub async fn invoice_of(
     state: &AppState,
     caller: &Caller,
     request_id: &str,
 ) -> Result<InvoiceView, ApiError> {
-    let Some((pointer, _)) = service_requests::located(state, request_id).await? else {
-        return Err(ApiError::NotFound("service request"));
-    };
-    let staff = if caller.has(Role::Dispatcher) || caller.has(Role::AgencyAdmin) {
-        agencies::find(state, &pointer.agency_id).await?.is_some_and(|a| {
-            (caller.has(Role::Dispatcher) && a.settings.dispatcher_user_ids.contains(&caller.user_id))
-                || (caller.has(Role::AgencyAdmin) && a.settings.admin_user_ids.contains(&caller.user_id))
-        })
-    } else {
-        false
-    };
-    if pointer.owner_user_id != caller.user_id && !staff {
+    if let Some(own) = state
+        .store
+        .get::<Invoice>(&Invoice::key_of(&caller.user_id, request_id))
+        .await?
+    {
+        return Ok(InvoiceView::from(own.record));
+    }
+    let pointer = state
+        .store
+        .get::<RequestPointer>(&RequestPointer::key_of(request_id))
+        .await?
+        .ok_or(ApiError::NotFound("service request"))?
+        .record;
+    let invoice_key = Invoice::key_of(&pointer.owner_user_id, request_id);
+    if pointer.owner_user_id == caller.user_id {
+        // Theirs, and the read above found no invoice.
+        return Err(ApiError::NotFound("invoice"));
+    }
+    if !caller.has(Role::Dispatcher) && !caller.has(Role::AgencyAdmin) {
         return Err(ApiError::NotFound("service request"));
     }
-    state
+    let agency_key = Agency::key_of(&pointer.agency_id);
+    let mut fetched = state
         .store
-        .get::<Invoice>(&Invoice::key_of(&pointer.owner_user_id, request_id))
-        .await?
+        .get_many(&[agency_key.clone(), invoice_key.clone()])
+        .await?;
+    let staff = fetched.take::<Agency>(&agency_key)?.is_some_and(|a| {
+        let a = a.record;
+        (caller.has(Role::Dispatcher) && a.settings.dispatcher_user_ids.contains(&caller.user_id))
+            || (caller.has(Role::AgencyAdmin) && a.settings.admin_user_ids.contains(&caller.user_id))
+    });
+    if !staff {
+        return Err(ApiError::NotFound("service request"));
+    }
+    fetched
+        .take::<Invoice>(&invoice_key)?
         .map(|v| InvoiceView::from(v.record))
         .ok_or(ApiError::NotFound("invoice"))
 }

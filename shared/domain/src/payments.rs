@@ -309,12 +309,10 @@ pub fn writes_for(state: &AppState, charges: &[Charge]) -> Result<Vec<platform::
     charges.iter().map(|c| state.store.write_create(c)).collect()
 }
 
-/// The processor's customer id of `user_id`, created (once) on first use.
-async fn customer_id(state: &AppState, user_id: &str) -> Result<String, ApiError> {
+/// Creates the processor customer of `user_id`, who has none stored yet (a concurrent first booking
+/// may store one first: that one stands).
+async fn create_customer(state: &AppState, user_id: &str) -> Result<String, ApiError> {
     let key = ProcessorCustomer::key_of(user_id);
-    if let Some(existing) = state.store.get::<ProcessorCustomer>(&key).await? {
-        return Ok(existing.record.customer_id);
-    }
     let customer_id = state
         .processor
         .create_customer(user_id, &format!("customer-{user_id}"))
@@ -351,14 +349,20 @@ async fn customer_id(state: &AppState, user_id: &str) -> Result<String, ApiError
 /// Authorises every request of a booking on the customer's payment method (manual capture: held,
 /// not taken) and returns the charges for the booking's transaction to store. If any is declined,
 /// the holds already taken are released and the decline is returned (402: nothing is booked).
+/// `known_customer` is the processor customer id the caller read with its other items (`None`: the
+/// customer has none yet, and one is created).
 pub async fn authorize(
     state: &AppState,
     customer_user_id: &str,
+    known_customer: Option<String>,
     series_id: &str,
     payment_method: &str,
     requests: &[ToAuthorize<'_>],
 ) -> Result<Vec<Charge>, ApiError> {
-    let customer = customer_id(state, customer_user_id).await?;
+    let customer = match known_customer {
+        Some(customer) => customer,
+        None => create_customer(state, customer_user_id).await?,
+    };
     let method = state
         .processor
         .attach_payment_method(payment_method, &customer, &format!("attach-{series_id}"))

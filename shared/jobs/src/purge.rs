@@ -4,14 +4,15 @@
 //! How long each record is kept is decided by its class (`platform::retention`); this job only acts
 //! on what is due.
 
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use platform::clock::Clock;
 use platform::directory::{UserFilter, UserStatus};
 use platform::keys::due_day_partition;
 use platform::retention::RetentionClass;
-use platform::store::{Store, StoreError};
+use platform::store::{ItemKey, Store, StoreError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What one purge run found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,16 +43,41 @@ pub struct PurgeReport {
     pub due_work: DueReview,
 }
 
-/// Counts the work due today (UTC) up to now, by Query on the due-date index.
-pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, StoreError> {
-    let now = clock.now();
-    let day = now.to_zoned_datetime(TimeZone::UTC).date();
-    let partition = due_day_partition(day);
-    let due_items = store.count_due(&partition, now.as_second()).await?;
-    Ok(PurgeReport {
-        day: day.to_string(),
-        due_items,
-        buckets_examined: 1,
+/// The keys due by `until` in each month bucket of the due-date index, each bucket listed at most once
+/// per run: the purge and the review of due work walk the same buckets.
+#[derive(Debug, Default)]
+pub struct DueListing {
+    until: i64,
+    months: BTreeMap<Date, Vec<ItemKey>>,
+}
+
+impl DueListing {
+    /// An empty listing of what is due at or before `now`.
+    pub fn due_by(now: Timestamp) -> Self {
+        Self {
+            until: now.as_second(),
+            months: BTreeMap::new(),
+        }
+    }
+
+    /// The keys due in the bucket of `month` (one Query the first time it is asked for).
+    pub async fn keys(&mut self, store: &Store, month: Date) -> Result<Vec<ItemKey>, StoreError> {
+        let month = month.first_of_month();
+        if let Some(keys) = self.months.get(&month) {
+            return Ok(keys.clone());
+        }
+        let keys = store.due_keys(&due_day_partition(month), self.until).await?;
+        self.months.insert(month, keys.clone());
+        Ok(keys)
+    }
+}
+
+/// A report with nothing done yet, for the UTC day of `now`.
+fn empty_report(now: Timestamp) -> PurgeReport {
+    PurgeReport {
+        day: now.to_zoned_datetime(TimeZone::UTC).date().to_string(),
+        due_items: 0,
+        buckets_examined: 0,
         keys_shredded: 0,
         budget_spent: false,
         unverified_registrations_closed: 0,
@@ -61,7 +87,7 @@ pub async fn due_work(store: &Store, clock: &Clock) -> Result<PurgeReport, Store
         policy_announcements_sent: 0,
         campaign_recipients: 0,
         due_work: DueReview::default(),
-    })
+    }
 }
 
 /// Deletes from the user pool the sign-ups never confirmed within the `unverified_registration`
@@ -144,7 +170,8 @@ pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
 ) -> Result<PurgeReport, domain::privacy::erasure::ErasureError> {
-    let mut report = purge(state, max_items).await?;
+    let mut listing = DueListing::due_by(state.clock.now());
+    let mut report = purge_listed(state, max_items, &mut listing).await?;
     report.unverified_registrations_closed = close_unverified_registrations(state, max_items).await?;
     report.policy_announcements_sent = domain::policy::announce(state, max_items)
         .await
@@ -158,18 +185,25 @@ pub async fn scheduled_run(
             0
         }
     };
-    report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, max_items)
+    // The open privacy requests, read once for the three reviews. Unconfirmed written requests lapse
+    // first, so a lapsed one is not then alerted as overdue (its version moved: the alert skips it).
+    let alert =
+        |error: &dyn std::fmt::Display| domain::privacy::erasure::ErasureError::Alert(error.to_string());
+    let open = domain::privacy::requests::open_requests(state)
         .await
-        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+        .map_err(|e| alert(&e))?;
+    report.written_requests_lapsed = domain::privacy::requests::lapse_unconfirmed(state, &open, max_items)
+        .await
+        .map_err(|e| alert(&e))?;
+    report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, &open, max_items)
+        .await
+        .map_err(|e| alert(&e))?;
     // A privacy job whose message was lost or dead-lettered is queued again: a request never strands.
-    report.privacy_jobs_requeued = domain::privacy::jobs::requeue_stalled(state, max_items)
+    report.privacy_jobs_requeued = domain::privacy::jobs::requeue_stalled(state, &open, max_items)
         .await
-        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
-    report.written_requests_lapsed = domain::privacy::requests::lapse_unconfirmed(state, max_items)
-        .await
-        .map_err(|error| domain::privacy::erasure::ErasureError::Alert(error.to_string()))?;
+        .map_err(|e| alert(&e))?;
     // Last, so a stuck item there never holds up the work above.
-    report.due_work = review_due(state, max_items).await?;
+    report.due_work = review_listed(state, max_items, &mut listing).await?;
     Ok(report)
 }
 
@@ -207,6 +241,15 @@ pub async fn review_due(
     state: &platform::AppState,
     max: usize,
 ) -> Result<DueReview, domain::privacy::erasure::ErasureError> {
+    review_listed(state, max, &mut DueListing::due_by(state.clock.now())).await
+}
+
+/// [`review_due`] over the buckets of `listing` (those the purge already listed are not Queried again).
+async fn review_listed(
+    state: &platform::AppState,
+    max: usize,
+    listing: &mut DueListing,
+) -> Result<DueReview, domain::privacy::erasure::ErasureError> {
     use domain::scheduling::MembershipReview;
     let now = state.clock.now();
     let this_month = now.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
@@ -216,10 +259,7 @@ pub async fn review_due(
         let Ok(month) = this_month.checked_sub(i64::from(back).months()) else {
             continue;
         };
-        let due = state
-            .store
-            .due_keys(&due_day_partition(month), now.as_second())
-            .await?;
+        let due = listing.keys(&state.store, month).await?;
         for key in &due {
             let membership = key
                 .sk
@@ -279,6 +319,15 @@ pub async fn purge(
     state: &platform::AppState,
     max_items: usize,
 ) -> Result<PurgeReport, domain::privacy::erasure::ErasureError> {
+    purge_listed(state, max_items, &mut DueListing::due_by(state.clock.now())).await
+}
+
+/// [`purge`] over the buckets of `listing`, which the review of due work then reuses.
+async fn purge_listed(
+    state: &platform::AppState,
+    max_items: usize,
+    listing: &mut DueListing,
+) -> Result<PurgeReport, domain::privacy::erasure::ErasureError> {
     let now = state.clock.now();
     let today = now.to_zoned_datetime(TimeZone::UTC).date();
     let checkpoint = state
@@ -293,17 +342,13 @@ pub async fn purge(
         .map_or(today, |c| c.record.next_day)
         .min(today);
     let mut first_unfinished = None;
-    let mut report = due_work(&state.store, &state.clock).await?;
-    report.buckets_examined = 0;
+    let mut report = empty_report(now);
     let mut budget = max_items;
     day = day.first_of_month();
     let this_month = today.first_of_month();
     while report.buckets_examined < MAX_BUCKETS_PER_RUN {
         report.buckets_examined += 1;
-        let due = state
-            .store
-            .due_keys(&due_day_partition(day), now.as_second())
-            .await?;
+        let due = listing.keys(&state.store, day).await?;
         for key in &due {
             // Other kinds of due work are counted only: memberships are reviewed by
             // [`review_memberships`], the rest by their own jobs.
@@ -331,6 +376,8 @@ pub async fn purge(
             Err(_) => break,
         }
     }
+    // The work due this month up to now (listed above, unless the run stopped before this month).
+    report.due_items = listing.keys(&state.store, this_month).await?.len();
     let next_day = first_unfinished.unwrap_or(day);
     let moved = checkpoint.as_ref().is_none_or(|c| c.record.next_day != next_day);
     if moved {

@@ -536,9 +536,17 @@ pub async fn decide(
         "say why: the officer is told",
     );
     v.finish()?;
-    let current = membership(&state.store, provider_id, &agency.agency_id)
-        .await?
+    // The membership and the officer's account (the mail's name and address) in one BatchGetItem.
+    let membership_key = Membership::key_of(provider_id, &agency.agency_id);
+    let account_key = account_key(provider_id, AccountRole::Provider);
+    let mut fetched = state
+        .store
+        .get_many(&[membership_key.clone(), account_key.clone()])
+        .await?;
+    let current = fetched
+        .take::<Membership>(&membership_key)?
         .ok_or(ApiError::NotFound("membership"))?;
+    let officer = fetched.take::<ProviderAccount>(&account_key)?.map(|v| v.record);
     let now = state.clock.now();
     let before = current.record.status;
     // The same refusal twice changes nothing (scheduling then repeats its clean-up, so a retry after
@@ -597,37 +605,40 @@ pub async fn decide(
         }
     }
     decided.index();
-    state
-        .store
-        .replace(&decided, current.version)
-        .await
-        .map_err(|error| match error {
-            StoreError::ConditionFailed => {
-                ApiError::Conflict("the membership changed meanwhile: read it again".into())
-            }
-            other => other.into(),
-        })?;
+    // The decision and its audit entry, all or nothing.
     let action = format!("membership.{}", decided.status.name());
-    audit_membership(
-        state,
+    let audit = AuditRecord::new(
         provider_id,
         &caller.user_id,
         &action,
-        &agency.agency_id,
+        vec![format!("agency:{}", agency.agency_id)],
         now,
-    )
-    .await?;
+    );
+    let writes = vec![
+        state.store.write_replace(&decided, current.version)?,
+        state.store.write_create(&audit)?,
+    ];
+    state.store.transact(writes).await.map_err(|error| match error {
+        StoreError::TransactionCancelled(_) | StoreError::ConditionFailed => {
+            ApiError::Conflict("the membership changed meanwhile: read it again".into())
+        }
+        other => other.into(),
+    })?;
     tracing::info!(agency_id = %agency.agency_id, provider_user_id = %provider_id, status = decided.status.name(), "membership decided");
-    tell_officer(state, &decided, &agency.settings.agency_name).await;
+    if let Some(officer) = &officer {
+        tell_officer(state, officer, &decided, &agency.settings.agency_name).await;
+    }
     Ok(decided)
 }
 
 /// Mails the officer the state of their membership (a failed mail is logged, never an error: the
 /// decision stands and the officer sees it in the app).
-async fn tell_officer(state: &AppState, membership: &Membership, agency_name: &str) {
-    let Ok(Some(account)) = provider(&state.store, &membership.user_id).await else {
-        return;
-    };
+async fn tell_officer(
+    state: &AppState,
+    account: &ProviderAccount,
+    membership: &Membership,
+    agency_name: &str,
+) {
     let (outcome, detail) = match membership.status {
         MembershipStatus::Approved => (
             "approved",
@@ -658,12 +669,12 @@ async fn tell_officer(state: &AppState, membership: &Membership, agency_name: &s
         MembershipStatus::Pending => return,
     };
     let message = mail::membership_decided(
-        mail::first_name(&account.record.legal_name),
+        mail::first_name(&account.legal_name),
         agency_name,
         outcome,
         &detail,
     );
-    if let Err(error) = crate::mail::send_service(state, &account.record.email, &message).await {
+    if let Err(error) = crate::mail::send_service(state, &account.email, &message).await {
         tracing::warn!(error = %error, "membership mail not sent");
     }
 }
@@ -722,8 +733,10 @@ pub async fn lapse_step(state: &AppState, key: &ItemKey) -> Result<LapseStep, Ap
             now,
         )
         .await?;
-        if let Some(agency) = agencies::find(state, &lapsed.agency_id).await? {
-            tell_officer(state, lapsed, &agency.settings.agency_name).await;
+        if let Some(agency) = agencies::find(state, &lapsed.agency_id).await?
+            && let Ok(Some(officer)) = provider(&state.store, &lapsed.user_id).await
+        {
+            tell_officer(state, &officer.record, lapsed, &agency.settings.agency_name).await;
         }
     }
     Ok(step)

@@ -18,7 +18,7 @@ use crate::privacy::requests::{self, JobProgress, Lifecycle, PrivacyRequest, Req
 use edge::ApiError;
 use jiff::SignedDuration;
 use platform::AppState;
-use platform::store::StoreError;
+use platform::store::{StoreError, Versioned};
 use thiserror::Error;
 
 pub use crate::privacy::job_queue::{PrivacyJob, enqueue};
@@ -218,15 +218,16 @@ pub async fn note_failure(
 pub const STALLED_AFTER: SignedDuration = SignedDuration::from_mins(60);
 
 /// Queues again the job of every open request the worker carries out that has not moved for
-/// [`STALLED_AFTER`], at most `max`. Returns how many were queued. Called by the hourly run.
-pub async fn requeue_stalled(state: &AppState, max: usize) -> Result<usize, JobError> {
+/// [`STALLED_AFTER`], at most `max`, among `open` ([`requests::open_requests`]). Returns how many
+/// were queued. Called by the hourly run.
+pub async fn requeue_stalled(
+    state: &AppState,
+    open: &[Versioned<PrivacyRequest>],
+    max: usize,
+) -> Result<usize, JobError> {
     let now = state.clock.now();
     let mut queued = 0;
-    for current in state
-        .store
-        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
-        .await?
-    {
+    for current in open {
         if queued == max {
             break;
         }

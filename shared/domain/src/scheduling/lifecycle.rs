@@ -355,10 +355,11 @@ async fn end_assignment(
 /// After a check-out: when no officer still holds the request open (assigned, accepted or checked
 /// in), it is completed now. No invoice is due yet: the officer who just checked out has no
 /// approved timesheet, so the last timesheet approval (or the hourly run) issues it.
-pub(super) async fn complete_if_done(state: &AppState, request_id: &str) -> Result<(), ApiError> {
+pub(super) async fn complete_if_done(state: &AppState, pointer: &RequestPointer) -> Result<(), ApiError> {
+    let request_id = &pointer.request_id;
     for _ in 0..MAX_ATTEMPTS {
         // The request alone: its agency has no say in whether it is done.
-        let Some((_, request)) = service_requests::located(state, request_id).await? else {
+        let Some(request) = state.store.get::<ServiceRequest>(&pointer.request_key()).await? else {
             return Ok(());
         };
         if request.record.status != Status::InProgress {

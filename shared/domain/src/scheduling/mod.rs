@@ -37,7 +37,7 @@ pub use timesheets::{TimesheetApproval, approve_timesheet, submit_timesheet};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
 
-use notices::{notify_placement, notify_response};
+use notices::{Told, notify_placement, notify_response};
 
 use crate::accounts::memberships::Membership;
 use crate::accounts::{self, AccountStatus, CustomerAccount, ProviderAccount};

@@ -71,41 +71,47 @@ pub(super) async fn dispatch_addresses(state: &AppState, agency: &Agency) -> Vec
     addresses
 }
 
+/// Who a response is told to and what about, as the action read them (nothing is read again).
+pub(super) struct Told<'a> {
+    /// The officer's account, for the name; without it nobody is told.
+    pub officer: Option<&'a ProviderAccount>,
+    /// The request as it stands after the action (a freed slot counted).
+    pub request: &'a ServiceRequest,
+    pub agency: &'a Agency,
+    /// The request's active customer, told when a slot is freed.
+    pub customer: Option<&'a CustomerAccount>,
+}
+
 /// Dispatch hears of acceptances, declines and releases; the customer of a freed slot hears too.
+/// A mail that cannot be sent is logged: the action has committed.
 pub(super) async fn notify_response(
     state: &AppState,
     assignment: &Assignment,
     action: Action,
-    freed: Option<(ServiceRequest, Agency)>,
-) -> Result<(), ApiError> {
+    told: Told<'_>,
+) {
     let verb = match action {
         Action::Accept => "accepted",
         Action::Decline => "declined",
         Action::Release => "released",
-        Action::CheckIn | Action::CheckOut => return Ok(()),
+        Action::CheckIn | Action::CheckOut => return,
     };
-    let Some(officer) = provider_account(state, &assignment.officer_user_id).await? else {
-        return Ok(());
+    let Some(officer) = told.officer else {
+        return;
     };
+    let request = told.request;
     let officer_first = mail::first_name(&officer.legal_name).to_owned();
-    let (request, agency) = match freed {
-        Some(pair) => pair,
-        None => {
-            let shift = load_shift(state, &assignment.request_id).await?;
-            (shift.request.record, shift.agency)
-        }
-    };
     let start = local(request.starts_at, &request.time_zone);
     let message = mail::assignment_response(&officer_first, verb, &request.request_id, &start);
     let mut recipients: BTreeMap<String, ()> = BTreeMap::new();
-    for address in dispatch_addresses(state, &agency).await {
+    for address in dispatch_addresses(state, told.agency).await {
         recipients.insert(address, ());
     }
     for address in recipients.keys() {
         send_logged(state, address, &message, &assignment.assignment_id).await;
     }
     if action != Action::Accept
-        && let Some(customer) = customer_of(state, &request).await?
+        && let Some(customer) = told.customer
     {
         let message = mail::staffing_changed(
             mail::first_name(&customer.name),
@@ -118,8 +124,8 @@ pub(super) async fn notify_response(
         );
         send_logged(state, &customer.email, &message, &assignment.assignment_id).await;
     }
-    Ok(())
 }
+
 /// `POST /v1/service-requests/{id}/cancel`: the customer cancels the request (the agency's fee
 /// schedule applies by the notice given), then every officer still assigned is released and told.
 pub async fn cancel_request(

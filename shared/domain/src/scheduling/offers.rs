@@ -196,8 +196,8 @@ pub struct OpenShift {
 
 /// `GET /v1/providers/me/open-shifts`: open slots in the next `days` days, of every agency whose
 /// membership is approved and current, that every rule lets the caller work. Per agency, one Query
-/// over its requests by start time (the `gsi1` index), plus the caller's own do-not-hire entry and
-/// assignments.
+/// over its requests by start time (the `gsi1` index); then the caller's account and roster, each
+/// agency, the caller's do-not-hire entries and assignments in one `BatchGetItem`.
 pub async fn open_shifts(
     state: &AppState,
     caller: &Caller,
@@ -211,60 +211,79 @@ pub async fn open_shifts(
             detail: format!("must be 1 to {OPEN_SHIFTS_MAX_DAYS}"),
         }]));
     }
-    let account = provider_account(state, &caller.user_id)
-        .await?
-        .ok_or(ApiError::NotFound("provider account"))?;
     let now = state.clock.now();
-    let memberships = accounts::memberships::memberships_of(&state.store, &caller.user_id).await?;
-    let roster = state
-        .store
-        .get::<Roster>(&Roster::key_of(&caller.user_id))
+    let until = now + SignedDuration::from_hours(24 * i64::from(days));
+    let memberships: Vec<Membership> = accounts::memberships::memberships_of(&state.store, &caller.user_id)
         .await?
-        .map(|r| r.record);
+        .into_iter()
+        .map(|m| m.record)
+        .filter(|m| m.is_current(now))
+        .collect();
+    // One Query per agency (its open requests by start), then everything else the rules look at,
+    // whose keys are now all known, in one BatchGetItem (per 100 keys).
+    let mut open_requests = Vec::with_capacity(memberships.len());
+    for membership in &memberships {
+        open_requests.push(agency_open_requests(state, &membership.agency_id, until, now).await?);
+    }
+    let account_key = accounts::account_key(&caller.user_id, accounts::AccountRole::Provider);
+    let roster_key = Roster::key_of(&caller.user_id);
+    let mut keys = vec![account_key.clone(), roster_key.clone()];
+    for (membership, requests) in memberships.iter().zip(&open_requests) {
+        keys.push(Agency::key_of(&membership.agency_id));
+        keys.push(DoNotHire::key_of(&membership.agency_id, &caller.user_id));
+        keys.extend(
+            requests
+                .iter()
+                .map(|r| Assignment::key_of(&caller.user_id, &r.request_id)),
+        );
+    }
+    let mut fetched = state.store.get_many(&keys).await?;
+    let account = fetched
+        .take::<ProviderAccount>(&account_key)?
+        .ok_or(ApiError::NotFound("provider account"))?
+        .record;
+    let roster = fetched.take::<Roster>(&roster_key)?.map(|r| r.record);
     let mut shifts = Vec::new();
-    for membership in memberships.iter().filter(|m| m.record.is_current(now)) {
-        let Some(agency) = agencies::find(state, &membership.record.agency_id).await? else {
+    for (membership, requests) in memberships.iter().zip(open_requests) {
+        let Some(agency) = fetched.take::<Agency>(&Agency::key_of(&membership.agency_id))? else {
             continue;
         };
-        shifts.extend(
-            agency_open_shifts(
-                state,
-                &account,
-                &membership.record,
-                roster.as_ref(),
-                &agency,
-                days,
-                now,
-            )
-            .await?,
-        );
+        let on_list = fetched
+            .take::<DoNotHire>(&DoNotHire::key_of(&membership.agency_id, &caller.user_id))?
+            .is_some();
+        let mut held = BTreeSet::new();
+        for request in &requests {
+            let key = Assignment::key_of(&caller.user_id, &request.request_id);
+            if fetched.take::<Assignment>(&key)?.is_some() {
+                held.insert(request.request_id.clone());
+            }
+        }
+        let facts = OfficerAtAgency {
+            account: &account,
+            membership,
+            roster: roster.as_ref(),
+            agency: &agency.record,
+            on_list,
+            held: &held,
+        };
+        shifts.extend(agency_open_shifts(&facts, requests, now));
     }
     // Soonest first across agencies (by instant: the local times may be in different zones).
     shifts.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.request_id.cmp(&b.1.request_id)));
     Ok(shifts.into_iter().map(|(_, shift)| shift).collect())
 }
 
-/// One agency's part of [`open_shifts`], with each shift's start instant.
-async fn agency_open_shifts(
+/// The open requests of `agency_id` starting before `until` (one Query of its request index).
+async fn agency_open_requests(
     state: &AppState,
-    account: &ProviderAccount,
-    membership: &Membership,
-    roster: Option<&Roster>,
-    agency: &Agency,
-    days: u32,
+    agency_id: &str,
+    until: Timestamp,
     now: Timestamp,
-) -> Result<Vec<(Timestamp, OpenShift)>, ApiError> {
-    let zone = zone_of(agency);
-    let on_list = state
-        .store
-        .get::<DoNotHire>(&DoNotHire::key_of(&agency.agency_id, &account.user_id))
-        .await?
-        .is_some();
-    let until = now + SignedDuration::from_hours(24 * i64::from(days));
-    let requests: Vec<ServiceRequest> = state
+) -> Result<Vec<ServiceRequest>, ApiError> {
+    Ok(state
         .store
         .query_gsi1_range::<ServiceRequest>(
-            &format!("{}#REQUESTS", agency_partition(&agency.agency_id)),
+            &format!("{}#REQUESTS", agency_partition(agency_id)),
             // Requests under way (started at most a day ago) may have a slot to refill.
             &sortable_time(now - SignedDuration::from_hours(24)),
             &format!("{}~", sortable_time(until)),
@@ -273,28 +292,37 @@ async fn agency_open_shifts(
         .into_iter()
         .map(|v| v.record)
         .filter(|r| r.is_open(now))
-        .collect();
-    let held: BTreeSet<String> = state
-        .store
-        .batch_get::<Assignment>(
-            &requests
-                .iter()
-                .map(|r| Assignment::key_of(&account.user_id, &r.request_id))
-                .collect::<Vec<_>>(),
-        )
-        .await?
-        .into_iter()
-        .map(|a| a.record.request_id)
-        .collect();
-    Ok(requests
+        .collect())
+}
+
+/// What the rules look at for one officer at one agency, as [`open_shifts`] read it.
+struct OfficerAtAgency<'a> {
+    account: &'a ProviderAccount,
+    membership: &'a Membership,
+    roster: Option<&'a Roster>,
+    agency: &'a Agency,
+    on_list: bool,
+    /// The requests the officer already holds a place on.
+    held: &'a BTreeSet<String>,
+}
+
+/// One agency's part of [`open_shifts`], with each shift's start instant.
+fn agency_open_shifts(
+    facts: &OfficerAtAgency<'_>,
+    requests: Vec<ServiceRequest>,
+    now: Timestamp,
+) -> Vec<(Timestamp, OpenShift)> {
+    let agency = facts.agency;
+    let zone = zone_of(agency);
+    requests
         .into_iter()
         .filter(|request| {
             let candidate = Candidate {
-                account,
-                membership: Some(membership),
-                roster,
-                on_do_not_hire_list: on_list,
-                already_on_request: held.contains(&request.request_id),
+                account: facts.account,
+                membership: Some(facts.membership),
+                roster: facts.roster,
+                on_do_not_hire_list: facts.on_list,
+                already_on_request: facts.held.contains(&request.request_id),
             };
             eligibility::check(candidate, request, &agency.settings.rules, &zone, now).is_ok()
         })
@@ -316,5 +344,5 @@ async fn agency_open_shifts(
                 },
             )
         })
-        .collect())
+        .collect()
 }

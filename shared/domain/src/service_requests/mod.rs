@@ -318,8 +318,15 @@ pub struct RequestPointer {
 }
 
 impl RequestPointer {
-    fn key_of(request_id: &str) -> ItemKey {
+    /// Where the pointer of `request_id` is: public so a caller reading it with other items it
+    /// needs can fetch them in one `BatchGetItem`.
+    pub fn key_of(request_id: &str) -> ItemKey {
         ItemKey::new(format!("REQUEST#{request_id}"), "REF".to_owned())
+    }
+
+    /// Where the request it points to is (in its customer's partition).
+    pub fn request_key(&self) -> ItemKey {
+        ItemKey::new(user_partition(&self.owner_user_id), self.request_sk.clone())
     }
 }
 

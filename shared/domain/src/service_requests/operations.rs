@@ -7,7 +7,8 @@ use super::*;
 /// `POST /v1/quotes`: the price of a request, with every rule checked; nothing is stored.
 pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Result<Quote, ApiError> {
     caller.require(Role::Customer)?;
-    let (agency, occurrences) = check(state, &input, false).await?;
+    let agency = agencies::find(state, &input.agency_id).await?;
+    let (agency, occurrences) = check(state, &input, agency, false)?;
     let now = state.clock.now();
     let occurrences = occurrences
         .iter()
@@ -49,16 +50,28 @@ pub async fn book(
             return Ok((previous, false));
         }
     }
+    // What booking reads, every key known from the caller and the body: one BatchGetItem.
+    let account_key = crate::accounts::account_key(&caller.user_id, crate::accounts::AccountRole::Customer);
+    let agency_key = Agency::key_of(&input.agency_id);
+    let processor_key = crate::payments::ProcessorCustomer::key_of(&caller.user_id);
+    let mut fetched = state
+        .store
+        .get_many(&[account_key.clone(), agency_key.clone(), processor_key.clone()])
+        .await?;
     // The booking is stored under the customer's key, which only registration creates.
-    if crate::accounts::customer(&state.store, &caller.user_id)
-        .await?
+    if fetched
+        .take::<crate::accounts::CustomerAccount>(&account_key)?
         .is_none()
     {
         return Err(ApiError::Conflict(
             "register as a customer (POST /v1/customers) before booking".into(),
         ));
     }
-    let (agency, occurrences) = check(state, &input, true).await?;
+    let agency = fetched.take::<Agency>(&agency_key)?.map(|v| v.record);
+    let processor_customer = fetched
+        .take::<crate::payments::ProcessorCustomer>(&processor_key)?
+        .map(|v| v.record.customer_id);
+    let (agency, occurrences) = check(state, &input, agency, true)?;
     let payment_input = input
         .payment
         .clone()
@@ -160,6 +173,7 @@ pub async fn book(
     let charges = crate::payments::authorize(
         state,
         &caller.user_id,
+        processor_customer,
         &series_id,
         &payment.processor_token,
         &to_authorize,
@@ -279,13 +293,9 @@ pub async fn located(
     else {
         return Ok(None);
     };
-    let key = ItemKey::new(
-        user_partition(&pointer.record.owner_user_id),
-        pointer.record.request_sk.clone(),
-    );
     Ok(state
         .store
-        .get::<ServiceRequest>(&key)
+        .get::<ServiceRequest>(&pointer.record.request_key())
         .await?
         .map(|request| (pointer.record, request)))
 }

@@ -37,16 +37,17 @@ fn check_text(v: &mut Validator, pointer: &str, text: &Option<String>, max: usiz
     }
 }
 
-/// Applies every rule (the agency's among them) and expands the recurrence. The agency and the
-/// occurrences come back when the request is acceptable.
-pub(super) async fn check(
+/// Applies every rule (the agency's among them) and expands the recurrence. `agency` is the one the
+/// input names, as the caller read it (`None`: there is none). The agency and the occurrences come
+/// back when the request is acceptable.
+pub(super) fn check(
     state: &AppState,
     input: &RequestInput,
+    agency: Option<Agency>,
     needs_payment: bool,
 ) -> Result<(Agency, Vec<Occurrence>), ApiError> {
     let now = state.clock.now();
     let mut v = Validator::new();
-    let agency = agencies::find(state, &input.agency_id).await?;
     v.check(agency.is_some(), "/agency_id", "no such agency");
     v.text("/event/name", &input.event.name, 200);
     v.text("/event/kind", &input.event.kind, 50);

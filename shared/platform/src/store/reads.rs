@@ -344,20 +344,6 @@ impl Store {
         Ok(keys)
     }
 
-    /// Number of items in the due-work index (`by-due-date`) under `due_day` that fall due at or
-    /// before `until` (epoch seconds): the retention job's way to find work without a Scan. Key-only
-    /// index, so the plain client.
-    pub async fn count_due(&self, due_day: &str, until: i64) -> Result<usize, StoreError> {
-        let query = self.due_query(due_day, until);
-        let mut count = 0;
-        for_each_item(self, query, None, |_| {
-            count += 1;
-            Ok(ControlFlow::Continue(()))
-        })
-        .await?;
-        Ok(count)
-    }
-
     /// A Query on the table through the encrypting client (items come back decrypted and verified).
     fn encrypted_query(&self) -> QueryFluentBuilder {
         self.encrypted.query().table_name(&self.table)

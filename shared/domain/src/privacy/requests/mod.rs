@@ -22,7 +22,7 @@ mod written;
 
 pub use operators::{
     Decision, MinorDeletion, MinorDeletionInput, RequestPointer, StatusFilter, alert_overdue, audit_trail,
-    decide, delete_minor, list_by_status, list_open, record_minor_deleted,
+    decide, delete_minor, list_by_status, list_open, open_requests, record_minor_deleted,
 };
 pub use processing::{
     complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,

@@ -2,6 +2,7 @@
 //! minors' data, and the audit trail.
 
 use super::*;
+use platform::store::Versioned;
 
 /// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers): open requests, most urgent first.
 pub async fn list_open(
@@ -73,17 +74,27 @@ pub async fn list_by_status(
         .collect())
 }
 
-/// Open requests past their (extended) deadline that no alert was sent for yet: marks each as alerted
-/// and mails the privacy officers one summary (ids and due dates, never user data). At most `max`
-/// per run; idempotent (an alerted request is not alerted again). Returns how many were alerted.
-pub async fn alert_overdue(state: &AppState, max: usize) -> Result<usize, ApiError> {
-    let now = state.clock.now();
-    let mut alerted = Vec::new();
-    for current in state
+/// Every open privacy request (one Query of the open-requests index, paged): what the hourly run's
+/// reviews of overdue, unconfirmed and stalled requests look at, read once for all three.
+pub async fn open_requests(state: &AppState) -> Result<Vec<Versioned<PrivacyRequest>>, StoreError> {
+    state
         .store
         .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
-        .await?
-    {
+        .await
+}
+
+/// Open requests past their (extended) deadline that no alert was sent for yet: marks each as alerted
+/// and mails the privacy officers one summary (ids and due dates, never user data). At most `max`
+/// per run; idempotent (an alerted request is not alerted again). `open` is [`open_requests`], read
+/// once by the hourly run. Returns how many were alerted.
+pub async fn alert_overdue(
+    state: &AppState,
+    open: &[Versioned<PrivacyRequest>],
+    max: usize,
+) -> Result<usize, ApiError> {
+    let now = state.clock.now();
+    let mut alerted = Vec::new();
+    for current in open {
         if alerted.len() == max {
             break;
         }

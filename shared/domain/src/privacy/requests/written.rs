@@ -195,22 +195,23 @@ pub async fn confirm_written(
 }
 
 /// The hourly run: lets written requests that waited longer than [`CONFIRM_WITHIN_DAYS`] lapse
-/// (nothing was done; audited), at most `max`. Returns how many lapsed.
-pub async fn lapse_unconfirmed(state: &AppState, max: usize) -> Result<usize, ApiError> {
+/// (nothing was done; audited), at most `max`, among `open` ([`super::open_requests`]). Returns how
+/// many lapsed.
+pub async fn lapse_unconfirmed(
+    state: &AppState,
+    open: &[Versioned<PrivacyRequest>],
+    max: usize,
+) -> Result<usize, ApiError> {
     let now = state.clock.now();
     let mut lapsed = 0;
-    for current in state
-        .store
-        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
-        .await?
-    {
+    for current in open {
         if lapsed == max {
             break;
         }
         if !current.record.awaits_confirmation() || confirm_by(current.record.received_at) >= now {
             continue;
         }
-        let mut request = current.record;
+        let mut request = current.record.clone();
         request.result = Some(RequestResult {
             summary: format!(
                 "not confirmed from the account within {CONFIRM_WITHIN_DAYS} days: nothing was done"
