@@ -331,8 +331,8 @@ async fn bench_cost_per_operation() {
         (
             "data inventory (`GET /v1/me/data-inventory`)",
             "/v1/me/data-inventory",
-            5,
-            "admission; key-only Queries of the user's, the access log's and the privacy partition; the access log. Today the account view is also read by a BatchGetItem, though the first Query could give it",
+            7,
+            "admission; key-only Queries of the user's, the access log's and the privacy partition; the purposes in force and the user's current decisions (a Query each: the consent per purpose); the access log. Today the account view is also read by a BatchGetItem, though the first Query could give it",
         ),
         (
             "list requests (`GET /v1/service-requests`)",
@@ -519,7 +519,7 @@ async fn bench_cost_per_operation() {
         "invoice (`GET /v1/service-requests/{id}/invoice`)",
         samples,
         3,
-        "admission; the invoice by the customer's own key; the access log (staff: the request's pointer, then agency and invoice in one BatchGetItem: 4)",
+        "admission; the invoice by the customer's own key; the access log (staff: the request's pointer, the agency, then the invoice: 5)",
     );
 
     // Privacy rights, off the request path: the request, then the worker's job.
@@ -578,8 +578,8 @@ async fn bench_cost_per_operation() {
     row(
         "purge run (the hourly schedule)",
         samples,
-        4,
-        "the checkpoint and the policy in one BatchGetItem; the due bucket (Query); the open privacy requests once (Query); the unconfirmed sign-ups (ListUsers); writes only for due work. Today the due bucket is counted and then listed, review_due Queries 13 monthly buckets every hour, and the open requests are Queried three times",
+        5,
+        "the checkpoint and both policies in force in one BatchGetItem; this month's due bucket (one Query, shared by the purge and the review); the open privacy requests (one Query, shared by the lapse, the overdue alert and the requeue); the campaigns due (Query); the unconfirmed sign-ups (ListUsers); writes only for due work. Today the review of due work also Queries the 12 months before (what a stalled review left: 12 of the gap), and the checkpoint and the policies are 3 GetItems",
     );
 
     let mut out = format!(

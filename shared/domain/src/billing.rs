@@ -10,7 +10,7 @@
 //! `payment_failed` with the processor's code and a mail to the customer. The processor's webhook
 //! ([`processor_webhook`]) brings later news (a lapsed hold, a failed charge) onto the invoice.
 
-use crate::agencies::{self, Agency};
+use crate::agencies;
 use crate::payments::{self, Settlement};
 use crate::scheduling::assignments::{self, AssignmentStatus, TimesheetStatus};
 use crate::service_requests::pricing::{self, PriceLine, PriceOverflow, Shift};
@@ -442,17 +442,18 @@ pub async fn processor_webhook(
 
 /// `GET /v1/service-requests/{id}/invoice`: the customer who booked it, or the agency's staff.
 /// A customer's invoice is in their own partition, so reading it by their own key is the ownership
-/// check (one `GetItem`); staff, or a miss, read the request's pointer, then the agency and the
-/// invoice together.
+/// check (one `GetItem`); staff, or a miss, read the request's pointer, the agency (are they its
+/// staff?), and only then the invoice.
 pub async fn invoice_of(
     state: &AppState,
     caller: &Caller,
     request_id: &str,
 ) -> Result<InvoiceView, ApiError> {
-    if let Some(own) = state
-        .store
-        .get::<Invoice>(&Invoice::key_of(&caller.user_id, request_id))
-        .await?
+    if caller.has(Role::Customer)
+        && let Some(own) = state
+            .store
+            .get::<Invoice>(&Invoice::key_of(&caller.user_id, request_id))
+            .await?
     {
         return Ok(InvoiceView::from(own.record));
     }
@@ -470,21 +471,17 @@ pub async fn invoice_of(
     if !caller.has(Role::Dispatcher) && !caller.has(Role::AgencyAdmin) {
         return Err(ApiError::NotFound("service request"));
     }
-    let agency_key = Agency::key_of(&pointer.agency_id);
-    let mut fetched = state
-        .store
-        .get_many(&[agency_key.clone(), invoice_key.clone()])
-        .await?;
-    let staff = fetched.take::<Agency>(&agency_key)?.is_some_and(|a| {
-        let a = a.record;
+    let staff = agencies::find(state, &pointer.agency_id).await?.is_some_and(|a| {
         (caller.has(Role::Dispatcher) && a.settings.dispatcher_user_ids.contains(&caller.user_id))
             || (caller.has(Role::AgencyAdmin) && a.settings.admin_user_ids.contains(&caller.user_id))
     });
     if !staff {
         return Err(ApiError::NotFound("service request"));
     }
-    fetched
-        .take::<Invoice>(&invoice_key)?
+    state
+        .store
+        .get::<Invoice>(&invoice_key)
+        .await?
         .map(|v| InvoiceView::from(v.record))
         .ok_or(ApiError::NotFound("invoice"))
 }

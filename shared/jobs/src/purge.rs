@@ -44,18 +44,25 @@ pub struct PurgeReport {
 }
 
 /// The keys due by `until` in each month bucket of the due-date index, each bucket listed at most once
-/// per run: the purge and the review of due work walk the same buckets.
-#[derive(Debug, Default)]
+/// per run: the purge and the review of due work walk the same buckets. Only the months the review
+/// looks at are kept (a purge catching up over years lists many more, once each).
+#[derive(Debug)]
 pub struct DueListing {
     until: i64,
+    /// The first month the review of due work looks at ([`REVIEW_MONTHS`] back).
+    keep_from: Date,
     months: BTreeMap<Date, Vec<ItemKey>>,
 }
 
 impl DueListing {
     /// An empty listing of what is due at or before `now`.
     pub fn due_by(now: Timestamp) -> Self {
+        let this_month = now.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
         Self {
             until: now.as_second(),
+            keep_from: this_month
+                .checked_sub(i64::from(REVIEW_MONTHS - 1).months())
+                .unwrap_or(this_month),
             months: BTreeMap::new(),
         }
     }
@@ -67,7 +74,9 @@ impl DueListing {
             return Ok(keys.clone());
         }
         let keys = store.due_keys(&due_day_partition(month), self.until).await?;
-        self.months.insert(month, keys.clone());
+        if month >= self.keep_from {
+            self.months.insert(month, keys.clone());
+        }
         Ok(keys)
     }
 }
@@ -164,8 +173,9 @@ impl platform::store::Record for PurgeCheckpoint {
 pub const MAX_BUCKETS_PER_RUN: usize = 240;
 
 /// Everything the hourly schedule does: [`purge`], [`close_unverified_registrations`], policy
-/// announcements, marketing campaigns (with consent only), [`review_due`], the alert of privacy requests past their deadline, queueing
-/// again the privacy jobs that stopped moving, and the lapse of written requests nobody confirmed.
+/// announcements, marketing campaigns (with consent only), the lapse of written privacy requests
+/// nobody confirmed, the alert of privacy requests past their deadline, queueing again the privacy
+/// jobs that stopped moving, and last [`review_due`].
 pub async fn scheduled_run(
     state: &platform::AppState,
     max_items: usize,
@@ -192,16 +202,14 @@ pub async fn scheduled_run(
     let open = domain::privacy::requests::open_requests(state)
         .await
         .map_err(|e| alert(&e))?;
-    report.written_requests_lapsed = domain::privacy::requests::lapse_unconfirmed(state, &open, max_items)
-        .await
-        .map_err(|e| alert(&e))?;
-    report.overdue_privacy_requests = domain::privacy::requests::alert_overdue(state, &open, max_items)
-        .await
-        .map_err(|e| alert(&e))?;
+    // Each runs whatever the one before it met: a failing lapse never holds up the alerts.
+    let lapsed = domain::privacy::requests::lapse_unconfirmed(state, &open, max_items).await;
+    let alerted = domain::privacy::requests::alert_overdue(state, &open, max_items).await;
     // A privacy job whose message was lost or dead-lettered is queued again: a request never strands.
-    report.privacy_jobs_requeued = domain::privacy::jobs::requeue_stalled(state, &open, max_items)
-        .await
-        .map_err(|e| alert(&e))?;
+    let requeued = domain::privacy::jobs::requeue_stalled(state, &open, max_items).await;
+    report.written_requests_lapsed = lapsed.map_err(|e| alert(&e))?;
+    report.overdue_privacy_requests = alerted.map_err(|e| alert(&e))?;
+    report.privacy_jobs_requeued = requeued.map_err(|e| alert(&e))?;
     // Last, so a stuck item there never holds up the work above.
     report.due_work = review_listed(state, max_items, &mut listing).await?;
     Ok(report)

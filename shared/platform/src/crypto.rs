@@ -37,9 +37,12 @@ use thiserror::Error;
 /// key can still be used by a container that cached it.
 pub const KEY_CACHE_TTL_SECONDS: i64 = 300;
 
-/// How many branch keys a container keeps in memory: a container touches the keys of the few people
-/// whose calls it served in the last [`KEY_CACHE_TTL_SECONDS`], the system key, the beacon key.
-pub const KEY_CACHE_ENTRIES: i32 = 1_000;
+/// How many branch keys a container keeps in memory: the keys of the people whose data it read in the
+/// last [`KEY_CACHE_TTL_SECONDS`], the system key, the beacon key. Auto-assign reads a whole agency's
+/// pool (each officer's account, roster and membership under the officer's key): with 1,000 entries
+/// an agency of 5,000 officers fetched each key three times (30,013 fetches in one call, measured by
+/// `cargo xtask bench bench_officers`); 10,000 entries (a few hundred bytes each) hold it.
+pub const KEY_CACHE_ENTRIES: i32 = 10_000;
 
 /// Branch key of items that belong to no user (locks, policy versions, agency data).
 pub const SYSTEM_KEY_ID: &str = "system";

@@ -546,7 +546,12 @@ pub async fn decide(
     let current = fetched
         .take::<Membership>(&membership_key)?
         .ok_or(ApiError::NotFound("membership"))?;
-    let officer = fetched.take::<ProviderAccount>(&account_key)?.map(|v| v.record);
+    // Only the mail needs it: an account that cannot be read holds up no decision.
+    let officer = fetched
+        .take::<ProviderAccount>(&account_key)
+        .ok()
+        .flatten()
+        .map(|v| v.record);
     let now = state.clock.now();
     let before = current.record.status;
     // The same refusal twice changes nothing (scheduling then repeats its clean-up, so a retry after
@@ -619,7 +624,10 @@ pub async fn decide(
         state.store.write_create(&audit)?,
     ];
     state.store.transact(writes).await.map_err(|error| match error {
-        StoreError::TransactionCancelled(_) | StoreError::ConditionFailed => {
+        // The membership's version condition (first in the transaction) failed.
+        StoreError::TransactionCancelled(reasons)
+            if reasons.first().is_some_and(|r| r == "ConditionalCheckFailed") =>
+        {
             ApiError::Conflict("the membership changed meanwhile: read it again".into())
         }
         other => other.into(),

@@ -116,10 +116,12 @@ pub async fn act(
             }
         }
         let mut writes = vec![state.store.write_replace(&next, current.version)?];
-        if action == Action::CheckIn
-            && let Some(shift) = &facts.shift
-        {
+        if action == Action::CheckIn {
             // The first check-in starts the request (if the scheduled run has not yet).
+            let shift = facts
+                .shift
+                .as_ref()
+                .ok_or(ApiError::NotFound("service request"))?;
             let request = &shift.request.record;
             if matches!(
                 request.status,
@@ -150,7 +152,11 @@ pub async fn act(
             new_roster.updated_at = now;
             writes.push(state.store.write_replace(&new_roster, roster.version)?);
         }
-        if frees_slot && let Some(shift) = &facts.shift {
+        if frees_slot {
+            let shift = facts
+                .shift
+                .as_ref()
+                .ok_or(ApiError::NotFound("service request"))?;
             let request = &shift.request.record;
             if request.status != Status::Cancelled {
                 let freed = request.with_filled(request.filled.saturating_sub(1), now);
@@ -196,7 +202,7 @@ struct ActionFacts {
     roster: Option<Versioned<Roster>>,
     /// The officer's account (the mail's name): read when dispatch is told.
     officer: Option<ProviderAccount>,
-    /// The request and its agency: read for every action but check-out.
+    /// The request and its agency: read for every action but check-out (`None` when either is gone).
     shift: Option<Shift>,
     /// Read for accept and check-in, which rely on the membership and the do-not-hire list.
     membership: Option<Versioned<Membership>>,
@@ -240,42 +246,50 @@ async fn action_facts(
     if action == Action::CheckOut {
         return Ok(facts);
     }
-    let pointer = facts
-        .request_pointer
-        .clone()
-        .ok_or(ApiError::NotFound("service request"))?;
+    // Without its request (which no live assignment lacks) there is nothing to free or start, and
+    // nobody to tell: the action says so where it needs it.
+    let pointer = facts.request_pointer.clone();
     let agency_id = facts.assignment.record.agency_id.clone();
-    let request_key = pointer.request_key();
-    let agency_key = Agency::key_of(&pointer.agency_id);
     let membership_key = Membership::key_of(officer_id, &agency_id);
     let do_not_hire_key = DoNotHire::key_of(&agency_id, officer_id);
-    let customer_key = accounts::account_key(&pointer.owner_user_id, accounts::AccountRole::Customer);
-    let mut keys = vec![request_key.clone(), agency_key.clone()];
+    let mut keys = Vec::new();
     if matches!(action, Action::Accept | Action::CheckIn) {
         keys.extend([membership_key.clone(), do_not_hire_key.clone()]);
     }
-    if frees_slot {
-        keys.push(customer_key.clone());
+    let shift_keys = pointer.as_ref().map(|p| {
+        (
+            p.request_key(),
+            Agency::key_of(&p.agency_id),
+            accounts::account_key(&p.owner_user_id, accounts::AccountRole::Customer),
+        )
+    });
+    if let Some((request_key, agency_key, customer_key)) = &shift_keys {
+        keys.extend([request_key.clone(), agency_key.clone()]);
+        if frees_slot {
+            keys.push(customer_key.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(facts);
     }
     let mut second = state.store.get_many(&keys).await?;
-    let request = second
-        .take::<ServiceRequest>(&request_key)?
-        .ok_or(ApiError::NotFound("service request"))?;
-    let agency = second
-        .take::<Agency>(&agency_key)?
-        .ok_or(ApiError::NotFound("agency"))?
-        .record;
     facts.membership = second.take::<Membership>(&membership_key)?;
     facts.on_do_not_hire_list = second.take::<DoNotHire>(&do_not_hire_key)?.is_some();
-    facts.customer = second
-        .take::<CustomerAccount>(&customer_key)?
-        .map(|v| v.record)
-        .filter(|c| c.status == AccountStatus::Active);
-    facts.shift = Some(Shift {
-        pointer,
-        request,
-        agency,
-    });
+    if let (Some(pointer), Some((request_key, agency_key, customer_key))) = (pointer, shift_keys) {
+        facts.customer = second
+            .take::<CustomerAccount>(&customer_key)?
+            .map(|v| v.record)
+            .filter(|c| c.status == AccountStatus::Active);
+        let request = second.take::<ServiceRequest>(&request_key)?;
+        let agency = second.take::<Agency>(&agency_key)?;
+        if let (Some(request), Some(agency)) = (request, agency) {
+            facts.shift = Some(Shift {
+                pointer,
+                request,
+                agency: agency.record,
+            });
+        }
+    }
     Ok(facts)
 }
 
