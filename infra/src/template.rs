@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use thiserror::Error;
 
+/// Where `cargo lambda build` leaves each function's `bootstrap` (`target/arm64/lambda/<crate>/`), the
+/// folder a function's `CodeUri` names: `sam deploy` zips it as it is, nothing is built twice.
+pub const LAMBDA_BUILD_DIR: &str = "target/arm64/lambda/";
+
 /// Why the template could not be read or resolved.
 #[derive(Debug, Error)]
 pub enum TemplateError {
@@ -52,7 +56,7 @@ impl RouteSpec {
 pub struct FunctionSpec {
     /// Logical id, e.g. `RegistrationFunction`.
     pub logical_id: String,
-    /// The cargo binary (`Metadata.BuildProperties.Binary`): the crate whose router serves it.
+    /// The cargo binary (from `CodeUri: target/arm64/lambda/<crate>/`): the crate whose router serves it.
     pub binary: String,
     /// Its HTTP routes (empty for scheduled jobs).
     pub routes: Vec<RouteSpec>,
@@ -138,13 +142,16 @@ impl Template {
             if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
                 continue;
             }
+            // Each function's code is the folder `cargo xtask build` leaves for its crate.
             let binary = resource
-                .get("Metadata")
-                .and_then(|m| m.get("BuildProperties"))
-                .and_then(|p| p.get("Binary"))
+                .get("Properties")
+                .and_then(|p| p.get("CodeUri"))
                 .and_then(Value::as_str)
+                .and_then(|uri| uri.strip_prefix(LAMBDA_BUILD_DIR))
+                .map(|rest| rest.trim_end_matches('/'))
+                .filter(|name| !name.is_empty() && !name.contains('/'))
                 .ok_or_else(|| {
-                    TemplateError::Shape(format!("{logical_id} has no Metadata.BuildProperties.Binary"))
+                    TemplateError::Shape(format!("{logical_id} has no CodeUri {LAMBDA_BUILD_DIR}<crate>/"))
                 })?;
             let mut routes = Vec::new();
             let events = resource

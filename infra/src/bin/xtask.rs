@@ -12,8 +12,9 @@
 //! - `docs`: the `/docs` page in headless Chromium (also a step of `test`).
 //! - `fuzz`: schemathesis against the local API, one user per role (also a step of `test`).
 //! - `lint`: cfn-lint and `sam validate --lint` on template.yaml.
-//! - `deploy-check`: lint, checkov, the least-privilege tests and `sam build` (cargo-lambda, arm64),
-//!   with each function's zipped size.
+//! - `build`: every deployed function in one `cargo lambda build --release --arm64`, into
+//!   `target/arm64/lambda/<crate>/` where template.yaml's `CodeUri`s point; prints each one's size.
+//! - `deploy-check`: lint, checkov, the least-privilege tests and `build`.
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -57,8 +58,13 @@ enum Task {
         #[arg(long, default_value_t = DEV_STRIPE_PORT)]
         stripe_port: u16,
     },
-    /// Run every check: fmt, clippy, template lint, unit and end-to-end tests.
-    Test,
+    /// Run every check: fmt, clippy, template lint, unit and end-to-end tests; with a filter, only the
+    /// tests whose path contains it (e.g. `requests::` for one file of end-to-end tests), against an
+    /// emulator and localstripe of their own.
+    Test {
+        /// Only the tests whose name contains this (libtest's filter); no other check runs.
+        filter: Option<String>,
+    },
     /// Run the benchmarks (end-to-end tests named `bench_…`, skipped by `test`) and print their figures.
     Bench {
         /// Only benchmarks whose name contains this; `functions`: only the functions' binaries under
@@ -102,8 +108,11 @@ enum Task {
     Docs,
     /// Lint template.yaml with cfn-lint and `sam validate --lint`.
     Lint,
+    /// Build every deployed function once (cargo lambda, release, arm64) into `target/arm64/lambda/<crate>/`,
+    /// the folders template.yaml's `CodeUri`s name; prints each function's size and zipped size.
+    Build,
     /// What ops run before `sam deploy` (CI too): lint, checkov, the least-privilege tests, and
-    /// `sam build` through cargo-lambda for arm64; prints each function's zipped size.
+    /// `build`.
     DeployCheck,
 }
 
@@ -115,7 +124,8 @@ async fn main() -> Result<()> {
             emulator_port,
             stripe_port,
         } => dev(port, emulator_port, stripe_port).await,
-        Task::Test => test().await,
+        Task::Test { filter: None } => test().await,
+        Task::Test { filter: Some(filter) } => test_only(&filter).await,
         Task::Bench { filter, debug } => bench(&filter, debug).await,
         Task::Purge {
             emulator_port,
@@ -133,20 +143,30 @@ async fn main() -> Result<()> {
             ensure_tools().await?;
             lint().await
         }
+        Task::Build => {
+            ensure_deploy_tools().await?;
+            build_functions().await
+        }
         Task::DeployCheck => deploy_check().await,
     }
 }
 
 async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
     let started = Instant::now();
-    platform::telemetry::init();
+    let local_dir = repo_root().join(".local");
+    std::fs::create_dir_all(&local_dir).context("creating .local/")?;
+    // Every call's spans (the request, each AWS and processor call inside it) as the X-Ray segment
+    // documents production sends the daemon, one a line.
+    let traces = local_dir.join("traces.jsonl");
+    platform::telemetry::init_with(
+        std::io::stdout,
+        platform::telemetry::TraceSink::File(traces.clone()),
+    );
     ensure_tools().await?;
     // The API does not need its reference page: without npm, /docs answers 503 and says why.
     if let Err(error) = infra::docs::ensure_installed().await {
         eprintln!("warning: {error}");
     }
-    let local_dir = repo_root().join(".local");
-    std::fs::create_dir_all(&local_dir).context("creating .local/")?;
     let emulator = Emulator::start(emulator_port, Some(&local_dir.join("moto.log"))).await?;
     let stripe = LocalStripe::start(stripe_port, Some(&local_dir.join("localstripe.log"))).await?;
     let mut stack = bootstrap(&emulator.endpoint, project_template()?).await?;
@@ -184,6 +204,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
          \n  Docs      {url}/docs   (the API reference, Swagger UI)\
          \n  Emulator  {}   (moto; data lives in memory until you stop)\
          \n  Payments  {}   (localstripe; cards pm_card_visa, pm_card_chargeCustomerFail)\
+         \n  Traces    {}   (X-Ray segment documents of every call, one a line)\
          \n\nAct as a user (in another terminal):\
          \n  TOKEN=$(cargo xtask token --email ada@example.com --group customer)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/me\
@@ -193,6 +214,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
         routes.len(),
         emulator.endpoint,
         stripe.url,
+        traces.display(),
     );
     gateway
         .serve(listener, async {
@@ -265,6 +287,7 @@ async fn test() -> Result<()> {
         ]),
     )
     .await?;
+    step("supply chain (cargo deny: licences, bans, sources)", cargo_deny()).await?;
     let actions_log = repo_root().join(".local/aws-actions.jsonl");
     std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
     // A fresh log: what this run's functions called, and nothing from an earlier run.
@@ -275,38 +298,63 @@ async fn test() -> Result<()> {
     if contract_log.exists() {
         std::fs::remove_file(&contract_log).context("removing the previous contract log")?;
     }
+    let trace_file = repo_root().join(".local/traces.jsonl");
+    if trace_file.exists() {
+        std::fs::remove_file(&trace_file).context("removing the previous traces")?;
+    }
     let port = infra::emulator::free_port().context("a free port for the emulator")?;
     let emulator = Emulator::start_logging_actions(port, None, Some(&actions_log)).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
-    let tests = step("cargo test (unit + end-to-end)", async {
-        let mut child = Command::new(env!("CARGO"))
-            .args(["test", "--workspace", "--locked"])
-            .current_dir(repo_root())
-            .env("AWS_ENDPOINT_URL", &emulator.endpoint)
-            .env("STRIPE_API_BASE", &stripe.url)
-            .env("OFFICERTRAK_CONTRACT_LOG", &contract_log)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut totals = TestTotals::default();
-        if let Some(stdout) = child.stdout.take() {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(line) = lines.next_line().await? {
-                println!("{line}");
-                totals.add(&line);
+    let run_tests = |args: Vec<&'static str>| {
+        let (emulator, stripe, contract_log, trace_file) =
+            (&emulator.endpoint, &stripe.url, &contract_log, &trace_file);
+        async move {
+            let mut child = Command::new(env!("CARGO"))
+                .args(["test", "--workspace", "--locked"])
+                .args(args)
+                .current_dir(repo_root())
+                .env("AWS_ENDPOINT_URL", emulator)
+                .env("STRIPE_API_BASE", stripe)
+                .env("OFFICERTRAK_CONTRACT_LOG", contract_log)
+                .env("OFFICERTRAK_TRACE_FILE", trace_file)
+                .env("AWS_REGION", REGION)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let mut totals = TestTotals::default();
+            if let Some(stdout) = child.stdout.take() {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Some(line) = lines.next_line().await? {
+                    println!("{line}");
+                    totals.add(&line);
+                }
             }
+            let status = child.wait().await?;
+            check(status, "cargo test")?;
+            anyhow::Ok(totals)
         }
-        let status = child.wait().await?;
+    };
+    // Tests that run the hourly job with the clock moved ahead (`future_clock_…`) act on every
+    // item that is due by then, other tests' too: they run after all the others, one at a time, so
+    // nothing they move or purge is under a test still running.
+    let tests = step("cargo test (unit + end-to-end)", async {
+        let mut totals = run_tests(vec!["--", "--skip", FUTURE_CLOCK]).await?;
+        let later = step(
+            "cargo test (future_clock_ tests, alone)",
+            run_tests(vec!["--test", "e2e", "--", FUTURE_CLOCK, "--test-threads=1"]),
+        )
+        .await?;
+        totals.passed += later.passed;
+        totals.failed += later.failed;
+        totals.ignored += later.ignored;
         // One closing line over every test binary of the run.
         println!(
             "tests: {} passed, {} failed, {} skipped",
             totals.passed, totals.failed, totals.ignored
         );
-        check(status, "cargo test")?;
-        if totals.passed == 0 {
+        if totals.passed == 0 || later.passed == 0 {
             bail!("cargo test ran no test");
         }
         Ok(())
@@ -357,6 +405,31 @@ async fn test() -> Result<()> {
     calls?;
     eprintln!("all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `cargo xtask test <filter>`: the unit and end-to-end tests whose name contains `filter`, with the
+/// stack they need (an emulator and localstripe on free ports), and nothing else.
+async fn test_only(filter: &str) -> Result<()> {
+    ensure_tools().await?;
+    std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
+    let port = infra::emulator::free_port().context("a free port for the emulator")?;
+    let emulator = Emulator::start(port, None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
+    let status = Command::new(env!("CARGO"))
+        .args(["test", "--workspace", "--locked", "--", filter])
+        .current_dir(repo_root())
+        .env("OFFICERTRAK_TRACE_FILE", repo_root().join(".local/traces.jsonl"))
+        .env("AWS_ENDPOINT_URL", &emulator.endpoint)
+        .env("STRIPE_API_BASE", &stripe.url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(Stdio::null())
+        .status()
+        .await;
+    stripe.stop().await;
+    emulator.stop().await;
+    check(status?, "cargo test")
 }
 
 /// Compares what each function called during the tests (the emulator's actions log) with its
@@ -753,6 +826,12 @@ async fn measure_functions(endpoint: &str, stripe_url: &str, debug: bool) -> Res
     Ok(())
 }
 
+/// Where the arm64 release build lives (`target/arm64/lambda/<crate>/bootstrap`, the `CodeUri`s).
+const ARM64_TARGET_DIR: &str = "target/arm64";
+
+/// The name prefix of the tests that move the clock of the hourly job ahead (run alone, last).
+const FUTURE_CLOCK: &str = "future_clock_";
+
 /// Sums libtest's `test result: ok. N passed; N failed; N ignored; …` lines.
 #[derive(Default)]
 struct TestTotals {
@@ -823,26 +902,50 @@ async fn deploy_check() -> Result<()> {
         cargo(&["test", "--workspace", "--locked", "--lib", "permissions"]),
     )
     .await?;
+    step("build (cargo lambda, release, arm64)", build_functions()).await?;
+    eprintln!("deploy check passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Builds every function template.yaml deploys in ONE `cargo lambda build --release --arm64`: the
+/// dependencies compile once and the functions' final crates and links run side by side, where SAM's
+/// build method ran one cargo per function, one after the other. Each `bootstrap` lands in
+/// `target/arm64/lambda/<crate>/`, the function's `CodeUri`, so `sam deploy` only zips it.
+async fn build_functions() -> Result<()> {
     let functions = deployed_functions()?;
-    let build_dir = repo_root().join(".local/sam-build");
-    // SAM's rust-cargolambda builder runs `cargo lambda build --release --arm64 --bin <crate>` for
-    // each function in the workspace's target directory: the dependencies compile once.
-    step("sam build (cargo lambda, release, arm64)", async {
-        let status = Command::new(venv_bin("sam"))
-            .args(["build", "--beta-features", "--build-dir"])
-            .arg(&build_dir)
-            .current_dir(repo_root())
-            .env("SAM_CLI_TELEMETRY", "0")
-            .env("PATH", tool_path())
-            .stdin(Stdio::null())
-            .status()
-            .await?;
-        check(status, "sam build")
-    })
-    .await?;
-    println!("{:<24} {:>14} {:>14}", "function", "bootstrap", "zipped");
-    for (logical_id, _) in &functions {
-        let bootstrap = build_dir.join(logical_id).join("bootstrap");
+    // cargo-lambda's own release overrides (one codegen unit, thin LTO, panic=abort) are off: the
+    // release profile in Cargo.toml says what the functions are built with, and why.
+    // `--timings` leaves target/arm64/cargo-timings/cargo-timing.html: what each crate cost.
+    let mut args = vec![
+        "lambda",
+        "build",
+        "--release",
+        "--arm64",
+        "--locked",
+        "--disable-optimizations",
+        "--timings",
+        // A target directory of its own: this build may run beside the tests' (.ci/run starts it
+        // early) without waiting for their lock, and neither invalidates the other.
+        "--target-dir",
+        ARM64_TARGET_DIR,
+    ];
+    for (_, name) in &functions {
+        args.extend(["-p", name.as_str()]);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(&args)
+        .current_dir(repo_root())
+        .env("PATH", tool_path())
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, &format!("cargo {}", args.join(" ")))?;
+    println!("{:<24} {:>14} {:>14}", "function (arm64)", "bootstrap", "zipped");
+    for (logical_id, name) in &functions {
+        let bootstrap = repo_root()
+            .join(infra::template::LAMBDA_BUILD_DIR)
+            .join(name)
+            .join("bootstrap");
         let size = std::fs::metadata(&bootstrap)
             .with_context(|| format!("{} was not built", bootstrap.display()))?
             .len();
@@ -852,8 +955,20 @@ async fn deploy_check() -> Result<()> {
             zipped_size(&bootstrap).await? as f64 / 1e6
         );
     }
-    eprintln!("deploy check passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `cargo deny check licenses bans sources` (deny.toml): no crate under a licence outside the
+/// allow-list, none from another registry or git. Offline in the sense that matters here: the
+/// advisory database is not fetched (README.md says how ops check advisories).
+async fn cargo_deny() -> Result<()> {
+    let status = Command::new(venv_bin("cargo-deny"))
+        .args(["--log-level", "warn", "check", "licenses", "bans", "sources"])
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .status()
+        .await?;
+    check(status, "cargo deny check licenses bans sources")
 }
 
 /// `checkov -f template.yaml`: no failed check (deliberate skips are justified in the template).
@@ -925,9 +1040,25 @@ async fn step<T>(name: &str, work: impl Future<Output = Result<T>>) -> Result<T>
     let started = Instant::now();
     let result = work.await;
     let verdict = if result.is_ok() { "ok" } else { "FAILED" };
-    eprintln!(
-        "==> {name}: {verdict} in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("==> {name}: {verdict} in {seconds:.1} s");
+    record_step(name, seconds, verdict);
     result
+}
+
+/// Appends a finished step to the file `OFFICERTRAK_STEP_LOG` names (tab-separated: step, seconds,
+/// verdict), so `.ci/run` can print one table of every step's time at the end of a run.
+fn record_step(name: &str, seconds: f64, verdict: &str) {
+    let Some(path) = std::env::var_os("OFFICERTRAK_STEP_LOG") else {
+        return;
+    };
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{name}\t{seconds:.0}\t{verdict}"));
+    if let Err(error) = written {
+        eprintln!("warning: the step log could not be written: {error}");
+    }
 }
