@@ -34,12 +34,13 @@ pub fn venv_bin(name: &str) -> PathBuf {
     venv_dir().join("bin").join(name)
 }
 
-/// Makes sure the virtualenv holds exactly the pinned tools of `infra/python/requirements.txt`;
-/// installs them when missing or when the requirements changed. A second call is instant.
+/// Makes sure the virtualenv holds exactly the tools locked in `infra/python/requirements.lock`
+/// (pins and hashes of `requirements.txt` and everything they pull in); installs them when missing or
+/// when the lock changed. A second call is instant.
 pub async fn ensure_tools() -> Result<(), EmulatorError> {
     install_requirements(
         &venv_dir(),
-        "requirements.txt",
+        "requirements.lock",
         "moto_server",
         "the local AWS emulator, localstripe and the linters into .venv (one time, a few minutes)",
     )
@@ -73,17 +74,21 @@ async fn install_requirements(
         )
         .await?;
     }
+    // Every package, direct or pulled in, comes from the lock with its hashes: pip refuses anything
+    // else (a changed file on the registry, an unpinned dependency). pip itself is the venv's own.
     let pip = bin("pip");
     run(
         &pip.to_string_lossy(),
-        &["install", "--quiet", "--upgrade", "pip"],
-        "upgrading pip",
-    )
-    .await?;
-    run(
-        &pip.to_string_lossy(),
-        &["install", "--quiet", "-r", &requirements_path.to_string_lossy()],
-        &format!("pip install -r infra/python/{requirements}"),
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            &requirements_path.to_string_lossy(),
+        ],
+        &format!("pip install --require-hashes -r infra/python/{requirements}"),
     )
     .await?;
     std::fs::write(&marker, pins).map_err(|error| EmulatorError::Install {
@@ -322,7 +327,7 @@ pub fn fuzz_venv_bin(name: &str) -> PathBuf {
 pub async fn ensure_fuzz_tools() -> Result<(), EmulatorError> {
     install_requirements(
         &fuzz_venv_dir(),
-        "fuzz-requirements.txt",
+        "fuzz-requirements.lock",
         "st",
         "schemathesis into .venv/fuzz (one time, under a minute)",
     )
@@ -336,7 +341,7 @@ pub async fn ensure_deploy_tools() -> Result<(), EmulatorError> {
     ensure_tools().await?;
     install_requirements(
         &deploy_venv_dir(),
-        "deploy-requirements.txt",
+        "deploy-requirements.lock",
         "checkov",
         "checkov, cargo-lambda and zig into .venv/deploy (one time, about a minute)",
     )
