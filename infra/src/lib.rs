@@ -183,6 +183,50 @@ mod deployment {
                 });
                 assert!(watched, "{function} has no {metric} alarm");
             }
+            // Lambda's JSON log format and level: ops set the level per stack (`LogLevel`).
+            let logging = &properties["LoggingConfig"];
+            assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{function}");
+            assert_eq!(
+                target(&logging["ApplicationLogLevel"]).as_deref(),
+                Some("LogLevel"),
+                "{function}"
+            );
+        }
+    }
+
+    /// What ops watch in production: the API's p99 latency, DynamoDB's throttles and transaction
+    /// conflicts on the data table, each alarmed, and one dashboard per stack that shows them.
+    #[test]
+    fn latency_throttles_and_conflicts_are_alarmed_and_on_a_dashboard() {
+        let template = template();
+        let alarms = resources_of(&template, "AWS::CloudWatch::Alarm");
+        let alarm_on = |namespace: &str, metric: &str| {
+            alarms.iter().find(|(_, alarm)| {
+                let p = &alarm["Properties"];
+                p["Namespace"].as_str() == Some(namespace) && p["MetricName"].as_str() == Some(metric)
+            })
+        };
+        let (_, latency) = alarm_on("AWS/ApiGateway", "Latency").expect("an API latency alarm");
+        assert_eq!(latency["Properties"]["ExtendedStatistic"].as_str(), Some("p99"));
+        for metric in ["WriteThrottleEvents", "ReadThrottleEvents", "TransactionConflict"] {
+            let (_, alarm) = alarm_on("AWS/DynamoDB", metric).unwrap_or_else(|| panic!("no {metric} alarm"));
+            assert_eq!(
+                target(&alarm["Properties"]["Dimensions"][0]["Value"]).as_deref(),
+                Some("DataTable"),
+                "{metric}"
+            );
+        }
+        let dashboards = resources_of(&template, "AWS::CloudWatch::Dashboard");
+        assert_eq!(dashboards.len(), 1, "one dashboard per stack");
+        let body = format!("{:?}", dashboards[0].1["Properties"]["DashboardBody"]);
+        for shown in [
+            "Latency",
+            "WriteThrottleEvents",
+            "TransactionConflict",
+            "5xx",
+            "Duration",
+        ] {
+            assert!(body.contains(shown), "the dashboard shows {shown}");
         }
     }
 

@@ -143,8 +143,12 @@ impl Router {
         let span = tracing::info_span!(
             "request",
             request_id = request_id.as_deref().unwrap_or("-"),
-            route = %route_key
+            route = %route_key,
+            "otel.name" = %route_key,
+            "otel.kind" = "server",
         );
+        // Traced under the invocation's X-Ray trace, with every AWS and processor call inside it.
+        platform::telemetry::continue_lambda_trace(&span);
         let started = Instant::now();
         async {
             // One request before the handler: an erased person's token outlives the user-pool user

@@ -328,8 +328,36 @@ impl StripeProcessor {
             .await
     }
 
-    /// One call: form-encoded `params`, the idempotency key on writes, errors turned into codes.
+    /// One call: form-encoded `params`, the idempotency key on writes, errors turned into codes;
+    /// traced as a client span named by the method and the kind of object (`Stripe POST
+    /// payment_intents`), never by an id or a parameter.
     async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ProcessorError> {
+        use tracing::Instrument;
+        let object = path
+            .trim_start_matches("/v1/")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let span = tracing::debug_span!(
+            "processor",
+            "otel.name" = %format!("Stripe {method} {object}"),
+            "otel.kind" = "client",
+            "rpc.system" = "stripe",
+            "peer.service" = "Stripe",
+        );
+        self.send(method, path, params, idempotency_key)
+            .instrument(span)
+            .await
+    }
+
+    /// [`StripeProcessor::call`] without its span.
+    async fn send<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
