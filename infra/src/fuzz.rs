@@ -280,6 +280,11 @@ pub async fn prepare(stack: &LocalStack, url: &str) -> Result<Fixture, FuzzError
     body["email"] = json!(email_of(&provider));
     body["agency"]["agency_id"] = json!(agency_id);
     body["w9"]["certified_at"] = json!(jiff::Timestamp::now().to_string());
+    // The document's example licence expires on a fixed date: a real one is valid for years ahead.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    body["licence"]["expires_on"] = json!(today.saturating_add(jiff::Span::new().years(5)).to_string());
     api.call("POST", "/v1/providers", &provider, &body, 201).await?;
     personal_values.extend(personal_values_of(&body));
     let provider_id = sub_of(&provider);

@@ -43,7 +43,7 @@ pub(crate) fn provider_body(email: &str, agency_id: Option<&str>) -> Value {
         "phone": "+13075550133",
         "email": email,
         "home_address": address("Officer"),
-        "licence": {"number": "WY-SEC-55012", "issuing_state": "WY", "kind": "armed", "expires_on": "2030-01-31"},
+        "licence": {"number": "WY-SEC-55012", "issuing_state": "WY", "kind": "armed", "expires_on": e2e::years_from_today(5)},
         "skills": ["armed", "vehicle"],
         "service_area": {"regions": ["WY-SUB"]},
         "w9": {

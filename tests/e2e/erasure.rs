@@ -12,6 +12,7 @@ use platform::AppState;
 use platform::Clock;
 use reqwest::Method;
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn caller(user_id: &str, roles: &[Role]) -> Caller {
     Caller {
@@ -914,7 +915,8 @@ async fn a_registration_racing_an_erasure_leaves_no_email_lock_behind() {
 /// waits in the dead-letter queue; once the cause is gone, the hourly run queues the job again and
 /// it finishes.
 #[tokio::test]
-async fn a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered_then_recovered() {
+async fn future_clock_a_job_that_keeps_failing_is_retried_then_shown_stuck_then_dead_lettered_then_recovered()
+{
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let email = unique_email("stuck");
@@ -1169,6 +1171,118 @@ async fn bench_a_large_user_is_exported_and_erased_in_budgeted_slices() {
             export_longest.as_secs_f64(),
             export_peak.saturating_sub(before) as f64 / 1024.0,
             erase_longest.as_secs_f64(),
+        );
+    }
+}
+
+/// Aborts the process right after the `n`-th DynamoDB write came back (the write landed, nothing
+/// after it did): a real crash between two writes, wherever the job happens to be.
+#[derive(Debug)]
+struct CrashAfterWrites(AtomicUsize);
+
+impl e2e::SdkHook for CrashAfterWrites {
+    fn after(&self, operation: &str) {
+        const WRITES: [&str; 5] = [
+            ".PutItem",
+            ".UpdateItem",
+            ".DeleteItem",
+            ".TransactWriteItems",
+            ".BatchWriteItem",
+        ];
+        let is_write = operation.starts_with("DynamoDB_") && WRITES.iter().any(|w| operation.ends_with(w));
+        if is_write && self.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            std::process::abort();
+        }
+    }
+}
+
+/// Where the crashing child takes its orders from (set only by the test below).
+const CRASH_USER: &str = "OFFICERTRAK_CRASH_USER";
+const CRASH_AFTER_WRITES: &str = "OFFICERTRAK_CRASH_AFTER_WRITES";
+
+/// Not a test of its own: the child process of the test below. It runs the user's erasure with
+/// every AWS call going through [`CrashAfterWrites`], and the process dies mid-job.
+#[tokio::test]
+#[ignore = "the child process of an_erasure_whose_process_is_killed_between_two_writes_resumes_and_finishes"]
+async fn crash_child_runs_an_erasure_until_its_process_dies() {
+    let (Ok(user_id), Ok(after)) = (std::env::var(CRASH_USER), std::env::var(CRASH_AFTER_WRITES)) else {
+        return;
+    };
+    let after: usize = after.parse().expect("a number of writes");
+    let stack = stack();
+    let sdk = stack.sdk().await;
+    let crashing = e2e::HookedHttpClient::wrap(&sdk, CrashAfterWrites(AtomicUsize::new(after)));
+    let config = stack.stack.function_config("PrivacyFunction").expect("config");
+    let state = AppState::new(config, &crashing, Clock::System)
+        .await
+        .expect("state");
+    let progress = erasure::run(&state, &user_id, 10_000).await;
+    panic!("the process was to die after {after} writes, but the job ended: {progress:?}");
+}
+
+#[tokio::test]
+async fn an_erasure_whose_process_is_killed_between_two_writes_resumes_and_finishes() {
+    let stack = stack();
+    let state = stack.state("PrivacyFunction", Clock::System).await;
+    // Three users, each job killed after a different number of writes: early, mid-way, late.
+    for after_writes in [1, 4, 9] {
+        let (user_id, request_id, email) = busy_user(&state).await;
+        erasure::start(
+            &state,
+            &user_id,
+            erasure::ErasureOrder::without_request(ErasureReason::Request, &user_id),
+        )
+        .await
+        .expect("start");
+        let child = tokio::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "erasure::crash_child_runs_an_erasure_until_its_process_dies",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_USER, &user_id)
+            .env(CRASH_AFTER_WRITES, after_writes.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("the child process ran");
+        assert_eq!(
+            child.code(),
+            None,
+            "the child was killed by its abort after {after_writes} writes: {child:?}"
+        );
+        let stored = state
+            .store
+            .get::<erasure::ErasureJob>(&erasure::ErasureJob::key_of(&user_id))
+            .await
+            .expect("read")
+            .expect("the job is still on record");
+        assert_ne!(
+            stored.record.step,
+            ErasureStep::Done,
+            "it died before the end ({after_writes} writes)"
+        );
+
+        // A new process (this one) picks the job up from what was stored and finishes it.
+        let job = match erasure::run(&state, &user_id, 10_000).await.expect("resumed") {
+            Progress::Done(job) => *job,
+            other => panic!("one resumed run finishes: {other:?}"),
+        };
+        assert_eq!(job.step, ErasureStep::Done);
+        assert_eq!(
+            item_types(&raw_partition(&user_id).await),
+            ["payment_charge", "payment_record", "w9_record"],
+            "only tax and payment records stay (killed after {after_writes} writes)"
+        );
+        assert_eq!(raw_count(&state, &format!("REQUEST#{request_id}")).await, 0);
+        let lock = EmailLock::key_for("customer", &state.lookup.email_hash(&email).await.expect("hash"));
+        assert!(
+            !state.store.exists(&lock).await.expect("read"),
+            "the e-mail is free again"
         );
     }
 }

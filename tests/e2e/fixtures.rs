@@ -91,7 +91,7 @@ async fn privacy_list_mine() {
 }
 
 #[tokio::test]
-async fn retention_hourly_purge_finds_due_work_through_the_index() {
+async fn future_clock_retention_hourly_purge_finds_due_work_through_the_index() {
     let stack = stack();
     // A month no other test writes to, so the count is exact.
     let now: jiff::Timestamp = "2031-05-17T12:00:00Z".parse().expect("time");

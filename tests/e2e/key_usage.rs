@@ -137,4 +137,14 @@ async fn kms_and_key_store_calls_grow_with_users_not_operations() {
         many_users.0 <= 2 * 100 + 1 && many_users.1 <= 2 * 100 + 1,
         "two fetches per user at most: {many_users:?}"
     );
+    // And the counters do count: each user's own key is fetched (and unwrapped by KMS) at least
+    // once, so zero calls, or as few for 100 users as for one, would mean the keys were not used.
+    assert!(
+        one_user.0 >= 1 && one_user.1 >= 1,
+        "one user's key is fetched at least once: {one_user:?}"
+    );
+    assert!(
+        many_users.0 >= 100 && many_users.1 >= 100,
+        "every one of 100 users' keys is fetched: {many_users:?}"
+    );
 }

@@ -180,6 +180,15 @@ impl TestStack {
     }
 }
 
+/// The date `years` from today (UTC, the real clock), for a document that must stay valid however
+/// late the suite runs (a licence's expiry).
+pub fn years_from_today(years: i16) -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    today.saturating_add(jiff::Span::new().years(years)).to_string()
+}
+
 /// An e-mail no other test uses.
 pub fn unique_email(name: &str) -> String {
     format!("{name}+{}@example.com", uuid::Uuid::new_v4().simple())
@@ -408,4 +417,77 @@ pub async fn processor_post(path: &str, params: &[(&str, &str)]) -> (reqwest::St
     let status = response.status();
     let body = response.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
+}
+
+/// What a [`HookedHttpClient`] does around one AWS request: `before` runs (and is awaited) before
+/// the request leaves, `after` once its answer came back. Each gets the request's operation, as
+/// `x-amz-target` names it (`DynamoDB_20120810.TransactWriteItems`), or "" for a REST call.
+pub trait SdkHook: Send + Sync + std::fmt::Debug + 'static {
+    /// Runs before the request is sent; the request waits for it.
+    fn before(&self, _operation: &str) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    /// Runs once the answer arrived, before the SDK sees it.
+    fn after(&self, _operation: &str) {}
+}
+
+/// An HTTP client for the AWS SDK that runs an [`SdkHook`] around every request: how a test makes
+/// something happen at an exact point between two AWS calls of the code under test (a change just
+/// before a transaction commits, a process killed just after a write landed).
+#[derive(Debug, Clone)]
+pub struct HookedHttpClient {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    hook: std::sync::Arc<dyn SdkHook>,
+}
+
+impl HookedHttpClient {
+    /// `sdk` with every request going through `hook`.
+    pub fn wrap(sdk: &SdkConfig, hook: impl SdkHook) -> SdkConfig {
+        let client = Self {
+            inner: sdk.http_client().expect("the SDK's HTTP client"),
+            hook: std::sync::Arc::new(hook),
+        };
+        sdk.to_builder().http_client(client).build()
+    }
+}
+
+#[derive(Debug)]
+struct HookedConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    hook: std::sync::Arc<dyn SdkHook>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for HookedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(HookedConnector {
+            inner: self.inner.http_connector(settings, components),
+            hook: self.hook.clone(),
+        })
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for HookedConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_owned();
+        let before = self.hook.before(&operation);
+        let inner = self.inner.clone();
+        let hook = self.hook.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            before.await;
+            let response = inner.call(request).await?;
+            hook.after(&operation);
+            Ok(response)
+        })
+    }
 }

@@ -407,10 +407,12 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
             .any(|m| m.contains("$204.75")),
         "the customer is told the total"
     );
+    // The invoice was issued moments ago: yesterday is in the range in case UTC midnight passed since.
     let today = Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let yesterday = today.yesterday().expect("a day before today");
     let (status, statement) = crate::scheduling::call(
         reqwest::Method::GET,
-        &format!("/v1/me/statement?from={today}&to={today}"),
+        &format!("/v1/me/statement?from={yesterday}&to={today}"),
         &w.customer_token,
         None,
     )

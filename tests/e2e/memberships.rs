@@ -674,6 +674,72 @@ async fn a_placement_racing_a_restriction_a_do_not_hire_a_revocation_or_an_erasu
     eprintln!("races: {outcomes:#?}");
 }
 
+/// Holds the first transaction a client sends until the test has made its change, so the change
+/// lands exactly between the claim's reads and its commit.
+#[derive(Debug)]
+struct HoldFirstCommit {
+    reached: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    go: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl e2e::SdkHook for HoldFirstCommit {
+    fn before(&self, operation: &str) -> futures::future::BoxFuture<'static, ()> {
+        if operation.ends_with(".TransactWriteItems") {
+            let reached = self.reached.lock().ok().and_then(|mut r| r.take());
+            if let Some(reached) = reached {
+                let go = self.go.lock().ok().and_then(|mut g| g.take());
+                let _ = reached.send(());
+                return Box::pin(async move {
+                    if let Some(go) = go {
+                        let _ = go.await;
+                    }
+                });
+            }
+        }
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_do_not_hire_filed_between_a_claims_checks_and_its_commit_is_caught_by_the_commit() {
+    let w = world(|_| {}).await;
+    let email = unique_email("latecomer");
+    let racer = officer_with(&w, None, email, always(), |_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 7 * 30);
+    let request_id = book_at(&w, start, 4, 1, false).await;
+    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+    let hook = HoldFirstCommit {
+        reached: std::sync::Mutex::new(Some(reached_tx)),
+        go: std::sync::Mutex::new(Some(go_rx)),
+    };
+    let held = e2e::HookedHttpClient::wrap(&stack().sdk().await, hook);
+    let claiming = platform::AppState::new((*w.state.config).clone(), &held, Clock::System)
+        .await
+        .expect("state");
+    let claim = {
+        let (racer, request_id) = (racer.clone(), request_id.clone());
+        tokio::spawn(async move { scheduling::claim(&claiming, &racer, &request_id).await })
+    };
+    // The claim has read and checked everything, and is about to commit: the agency files the
+    // officer on its do-not-hire list now.
+    reached_rx.await.expect("the claim reached its commit");
+    apply(&w, Change::DoNotHire, &racer).await;
+    let _ = go_tx.send(());
+    let claimed = claim.await.expect("the claim task ran");
+
+    assert!(claimed.is_err(), "the claim is refused: {claimed:?}");
+    let logs = e2e::captured_logs();
+    assert!(
+        logs.lines().any(|l| l.contains(&request_id)
+            && l.contains("placement refused at commit")
+            && l.contains("\"do_not_hire_added\":true")),
+        "the commit's own re-check refused it, not a read"
+    );
+    let (filled, status) = staffing(&w, &request_id).await;
+    assert_eq!((filled, status), (0, Status::Requested), "nothing was placed");
+}
+
 #[tokio::test]
 async fn an_officer_of_two_agencies_works_for_both_and_losing_one_keeps_the_other() {
     let first = world(|_| {}).await;

@@ -785,7 +785,7 @@ async fn a_minors_deletion_needs_a_case_a_recent_sign_in_and_a_real_user() {
 }
 
 #[tokio::test]
-async fn the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
+async fn future_clock_the_purge_alerts_privacy_officers_once_when_a_request_is_overdue() {
     let stack = stack();
     let officer_email = unique_email("dpo-alerts");
     stack.user_with_email(&officer_email, &["privacy_officer"]).await;

@@ -55,6 +55,22 @@ fn window(now: Timestamp, hours: i64, length_minutes: i64) -> (String, String) {
     (start.to_string(), end.to_string())
 }
 
+/// The Sunday a week before the next start of US daylight saving time (the second Sunday of March)
+/// that is far enough from `now` to book (the agency's 48 h lead time, with a day to spare).
+fn first_sunday_before_dst(now: Timestamp) -> jiff::civil::Date {
+    let today = now.in_tz("America/Denver").expect("tz").date();
+    (today.year()..=today.year() + 1)
+        .filter_map(|year| {
+            let dst_start = jiff::civil::date(year, 3, 1)
+                .nth_weekday_of_month(2, jiff::civil::Weekday::Sunday)
+                .ok()?;
+            let first = dst_start - 7.days();
+            (first > today + 3.days()).then_some(first)
+        })
+        .next()
+        .expect("a March within two years")
+}
+
 struct Agency {
     id: String,
     dispatcher: String,
@@ -552,8 +568,16 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
     let stack = stack();
     let agency = agency(&[]).await;
     let customer = registered_customer("pages").await;
-    // Weekly across the start of daylight saving time: the local start stays 18:00.
-    let mut body = request_body(&agency.id, "2027-03-07T18:00:00", "2027-03-07T22:00:00", 2);
+    // Weekly across the next start of daylight saving time: the local start stays 18:00. The dates
+    // come from the real clock (the gateway's), so the test means the same in any year.
+    let first = first_sunday_before_dst(Timestamp::now());
+    let dst = first + 7.days();
+    let mut body = request_body(
+        &agency.id,
+        &format!("{first}T18:00:00"),
+        &format!("{first}T22:00:00"),
+        2,
+    );
     body["recurrence"] = json!({"frequency": "weekly", "count": 5});
     let (status, booking) = call(
         Method::POST,
@@ -571,9 +595,12 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
         .map(|r| r["starts_at"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(starts.len(), 5);
-    assert!(starts[0].starts_with("2027-03-07T18:00:00-07:00"), "{starts:?}");
     assert!(
-        starts[1].starts_with("2027-03-14T18:00:00-06:00"),
+        starts[0].starts_with(&format!("{first}T18:00:00-07:00")),
+        "{starts:?}"
+    );
+    assert!(
+        starts[1].starts_with(&format!("{dst}T18:00:00-06:00")),
         "DST: {starts:?}"
     );
 
@@ -647,7 +674,11 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
 
     let (_, march) = call(
         Method::GET,
-        "/v1/service-requests?from=2027-03-10&to=2027-03-25",
+        &format!(
+            "/v1/service-requests?from={}&to={}",
+            first + 3.days(),
+            first + 18.days()
+        ),
         &customer.id_token,
         None,
         None,
@@ -656,7 +687,7 @@ async fn the_list_pages_with_tamper_proof_cursors_and_filters() {
     assert_eq!(
         march["items"].as_array().map(Vec::len),
         Some(2),
-        "14 and 21 March"
+        "the second and third weeks"
     );
     let (_, cancelled) = call(
         Method::GET,
@@ -891,4 +922,65 @@ async fn far_future_and_reversed_dates_are_422s_not_panics() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert!(pointers(&problem).contains("/starts_at"), "{problem}");
+}
+
+#[tokio::test]
+async fn a_booking_is_traced_with_its_dynamodb_kms_and_processor_calls() {
+    let agency = agency(&[]).await;
+    let customer = registered_customer("traced").await;
+    let (starts, ends) = window(Timestamp::now(), 24 * 12, 240);
+    let (status, booking) = call(
+        Method::POST,
+        "/v1/service-requests",
+        &customer.id_token,
+        Some(&request_body(&agency.id, &starts, &ends, 1)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let request_id = booking["requests"][0]["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The gateway logged the request with its id; its spans went to the trace file as the X-Ray
+    // segment documents production sends the daemon (OFFICERTRAK_TRACE_FILE, set by cargo xtask).
+    let path = std::env::var("OFFICERTRAK_TRACE_FILE").expect("cargo xtask test sets OFFICERTRAK_TRACE_FILE");
+    let documents: Vec<Value> = std::fs::read_to_string(&path)
+        .expect("the trace file")
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    // The booking's own trace: the one whose request segment is this route's and which holds the
+    // processor call that authorised this booking's card (the only trace with both, in this test).
+    let traces: BTreeSet<&str> = documents
+        .iter()
+        .filter(|d| d.to_string().contains("POST /v1/service-requests"))
+        .filter_map(|d| d["trace_id"].as_str())
+        .collect();
+    let names_in = |trace: &str| -> Vec<String> {
+        documents
+            .iter()
+            .filter(|d| d["trace_id"].as_str() == Some(trace))
+            .map(|d| d["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let booked = traces
+        .iter()
+        .map(|trace| names_in(trace))
+        .find(|names| names.iter().any(|n| n.contains("Stripe")))
+        .unwrap_or_else(|| {
+            panic!(
+                "no traced booking with a processor call; {} documents",
+                documents.len()
+            )
+        });
+    for service in ["DynamoDB", "KMS", "Stripe"] {
+        assert!(
+            booked.iter().any(|name| name.contains(service)),
+            "the booking's trace has a {service} span: {booked:?}"
+        );
+    }
+    // Spans name operations, never data: neither the booking's id nor a personal value shows.
+    assert!(!documents.iter().any(|d| d.to_string().contains(&request_id)));
+    assert!(!documents.iter().any(|d| d.to_string().contains("Temperance")));
 }

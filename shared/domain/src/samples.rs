@@ -43,6 +43,13 @@ fn address(tag: &str) -> Address {
     }
 }
 
+/// Five years from today on the real clock: a sample licence stays valid for any shift a test books,
+/// whatever year the suite runs in.
+fn licence_expiry() -> jiff::civil::Date {
+    let today = Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    today.saturating_add(jiff::Span::new().years(5))
+}
+
 fn now() -> Timestamp {
     Timestamp::from_second(1_795_910_400).unwrap_or(Timestamp::UNIX_EPOCH)
 }
@@ -100,7 +107,7 @@ pub fn provider(user_id: &str, email: &str) -> ProviderAccount {
             number: "WYPSL-88231-K".into(),
             issuing_state: "WY".into(),
             kind: "armed".into(),
-            expires_on: date(2028, 6, 30),
+            expires_on: licence_expiry(),
         },
         skills: vec![Skill::Armed, Skill::Supervisor],
         service_area: ServiceArea {
