@@ -322,7 +322,7 @@ pub fn fuzz_venv_bin(name: &str) -> PathBuf {
     fuzz_venv_dir().join("bin").join(name)
 }
 
-/// Makes sure `.venv/fuzz` holds the pinned schemathesis of `infra/python/fuzz-requirements.txt`.
+/// Makes sure `.venv/fuzz` holds the schemathesis locked in `infra/python/fuzz-requirements.lock`.
 /// A second call is instant.
 pub async fn ensure_fuzz_tools() -> Result<(), EmulatorError> {
     install_requirements(
@@ -335,10 +335,17 @@ pub async fn ensure_fuzz_tools() -> Result<(), EmulatorError> {
 }
 
 /// Makes sure `.venv` (the linters, the SAM CLI) and `.venv/deploy` (checkov, cargo-lambda, zig, the
-/// pinned versions of `infra/python/deploy-requirements.txt`) are installed, and that rustup has
+/// versions locked in `infra/python/deploy-requirements.lock`) are installed, and that rustup has
 /// the `aarch64-unknown-linux-gnu` target the functions are built for. A second call is instant.
 pub async fn ensure_deploy_tools() -> Result<(), EmulatorError> {
     ensure_tools().await?;
+    ensure_build_tools().await
+}
+
+/// Only what the arm64 build needs (`.venv/deploy`: cargo-lambda and zig; the Rust target), not the
+/// emulator's `.venv`: `cargo xtask build` may then run beside `cargo xtask test`, which installs
+/// that one, without two pip runs writing one virtualenv.
+pub async fn ensure_build_tools() -> Result<(), EmulatorError> {
     install_requirements(
         &deploy_venv_dir(),
         "deploy-requirements.lock",

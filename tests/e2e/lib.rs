@@ -443,8 +443,14 @@ pub struct HookedHttpClient {
 impl HookedHttpClient {
     /// `sdk` with every request going through `hook`.
     pub fn wrap(sdk: &SdkConfig, hook: impl SdkHook) -> SdkConfig {
+        // The local stack's configuration leaves the client to the SDK's default, which it adds
+        // only when a service client is built: the same default (plain HTTP is all the emulator
+        // speaks) is made here to be wrapped.
+        let inner = sdk
+            .http_client()
+            .unwrap_or_else(|| aws_smithy_http_client::Builder::new().build_http());
         let client = Self {
-            inner: sdk.http_client().expect("the SDK's HTTP client"),
+            inner,
             hook: std::sync::Arc::new(hook),
         };
         sdk.to_builder().http_client(client).build()

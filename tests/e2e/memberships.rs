@@ -717,13 +717,19 @@ async fn a_do_not_hire_filed_between_a_claims_checks_and_its_commit_is_caught_by
     let claiming = platform::AppState::new((*w.state.config).clone(), &held, Clock::System)
         .await
         .expect("state");
+    // Only the claim's clients hold the hook now: if the claim ends without a transaction, the
+    // signal's sender goes with them and the wait below fails instead of hanging.
+    drop(held);
     let claim = {
         let (racer, request_id) = (racer.clone(), request_id.clone());
         tokio::spawn(async move { scheduling::claim(&claiming, &racer, &request_id).await })
     };
     // The claim has read and checked everything, and is about to commit: the agency files the
     // officer on its do-not-hire list now.
-    reached_rx.await.expect("the claim reached its commit");
+    tokio::time::timeout(std::time::Duration::from_secs(120), reached_rx)
+        .await
+        .expect("the claim reached its commit in time")
+        .expect("the claim reached its commit");
     apply(&w, Change::DoNotHire, &racer).await;
     let _ = go_tx.send(());
     let claimed = claim.await.expect("the claim task ran");

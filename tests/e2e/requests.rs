@@ -954,7 +954,7 @@ async fn a_booking_is_traced_with_its_dynamodb_kms_and_processor_calls() {
     // processor call that authorised this booking's card (the only trace with both, in this test).
     let traces: BTreeSet<&str> = documents
         .iter()
-        .filter(|d| d.to_string().contains("POST /v1/service-requests"))
+        .filter(|d| d["annotations"]["route"] == "POST /v1/service-requests")
         .filter_map(|d| d["trace_id"].as_str())
         .collect();
     let names_in = |trace: &str| -> Vec<String> {

@@ -144,7 +144,7 @@ async fn main() -> Result<()> {
             lint().await
         }
         Task::Build => {
-            ensure_deploy_tools().await?;
+            infra::emulator::ensure_build_tools().await?;
             build_functions().await
         }
         Task::DeployCheck => deploy_check().await,
@@ -162,6 +162,7 @@ async fn dev(port: u16, emulator_port: u16, stripe_port: u16) -> Result<()> {
         std::io::stdout,
         platform::telemetry::TraceSink::File(traces.clone()),
     );
+    platform::telemetry::hide_panic_messages();
     ensure_tools().await?;
     // The API does not need its reference page: without npm, /docs answers 503 and says why.
     if let Err(error) = infra::docs::ensure_installed().await {
@@ -412,6 +413,10 @@ async fn test() -> Result<()> {
 async fn test_only(filter: &str) -> Result<()> {
     ensure_tools().await?;
     std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
+    let traces = repo_root().join(".local/traces.jsonl");
+    if traces.exists() {
+        std::fs::remove_file(&traces).context("removing the previous traces")?;
+    }
     let port = infra::emulator::free_port().context("a free port for the emulator")?;
     let emulator = Emulator::start(port, None).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
@@ -924,10 +929,6 @@ async fn build_functions() -> Result<()> {
         "--locked",
         "--disable-optimizations",
         "--timings",
-        // A target directory of its own: this build may run beside the tests' (.ci/run starts it
-        // early) without waiting for their lock, and neither invalidates the other.
-        "--target-dir",
-        ARM64_TARGET_DIR,
     ];
     for (_, name) in &functions {
         args.extend(["-p", name.as_str()]);
@@ -935,6 +936,10 @@ async fn build_functions() -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .args(&args)
         .current_dir(repo_root())
+        // A target directory of its own: this build may run beside the tests' (.ci/run starts it
+        // early) without waiting for their lock, and neither invalidates the other. (cargo-lambda
+        // passes `--target-dir` on to `cargo metadata`, which refuses it: the variable works.)
+        .env("CARGO_TARGET_DIR", repo_root().join(ARM64_TARGET_DIR))
         .env("PATH", tool_path())
         .stdin(Stdio::null())
         .status()
@@ -1001,7 +1006,7 @@ fn tool_path() -> String {
 
 /// The size of `file` zipped as Lambda receives it (deflate, the way `sam deploy` packages it).
 async fn zipped_size(file: &std::path::Path) -> Result<u64> {
-    let output = Command::new(venv_bin("python"))
+    let output = Command::new("python3")
         .args([
             "-c",
             "import io, sys, zipfile\n\

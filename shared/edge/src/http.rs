@@ -145,7 +145,7 @@ impl Router {
             request_id = request_id.as_deref().unwrap_or("-"),
             route = %route_key,
             "otel.name" = %route_key,
-            "otel.kind" = "server",
+            "otel.kind" = platform::telemetry::request_span_kind(),
         );
         // Traced under the invocation's X-Ray trace, with every AWS and processor call inside it.
         platform::telemetry::continue_lambda_trace(&span);

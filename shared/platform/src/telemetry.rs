@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -58,8 +59,12 @@ impl TraceSink {
 /// set by the function's `LoggingConfig.ApplicationLogLevel`), else `info`.
 pub fn init() {
     init_with(std::io::stdout, TraceSink::from_env());
-    // A panic's message may quote a value (an `expect` on a parsed field, an index): log where it
-    // happened, never what it said.
+    hide_panic_messages();
+}
+
+/// A panic's message may quote a value (an `expect` on a parsed field, an index): log where it
+/// happened, never what it said.
+pub fn hide_panic_messages() {
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()
@@ -83,10 +88,15 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(level_directive(
+        EnvFilter::new(log_directives(level_directive(
             std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-        ))
+        )))
     });
+    // A span below info (the SDK's operations, a processor call) is for the trace only: as the
+    // current span of a log line it would hide the request span and its request id.
+    let filter = filter.and(tracing_subscriber::filter::filter_fn(|meta| {
+        !meta.is_span() || *meta.level() <= tracing::Level::INFO
+    }));
     let logs = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)
@@ -142,7 +152,7 @@ fn tracer(sink: &TraceSink) -> Option<opentelemetry_sdk::trace::SdkTracer> {
             // Only under a sampled invocation: Lambda decides, and nothing is traced alone.
             builder
                 .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
-                .with_simple_exporter(XrayExporter::new(client))
+                .with_simple_exporter(XrayExporter::new(client).with_translator(translator()))
                 .build()
         }
         TraceSink::File(path) => {
@@ -155,11 +165,19 @@ fn tracer(sink: &TraceSink) -> Option<opentelemetry_sdk::trace::SdkTracer> {
             };
             builder
                 .with_sampler(Sampler::AlwaysOn)
-                .with_simple_exporter(XrayExporter::new(SegmentFile(Mutex::new(file))))
+                .with_simple_exporter(
+                    XrayExporter::new(SegmentFile(Mutex::new(file))).with_translator(translator()),
+                )
                 .build()
         }
     };
     Some(PROVIDER.get_or_init(|| provider).tracer("officertrak"))
+}
+
+/// The route of a request becomes an X-Ray annotation: traces are searched by it
+/// (`annotation.route = "POST /v1/service-requests"`).
+fn translator() -> opentelemetry_aws::xray_exporter::SegmentTranslator {
+    opentelemetry_aws::xray_exporter::SegmentTranslator::new().with_indexed_attr("route".to_owned())
 }
 
 /// Segment documents appended to a file, one JSON line each: what the X-Ray daemon would receive.
@@ -183,6 +201,17 @@ impl SegmentDocumentExporter for SegmentFile {
     }
 }
 
+/// The kind of the router's request span: in Lambda a part of the invocation Lambda already
+/// traces (an X-Ray subsegment under the function's segment), locally the served request itself (a
+/// segment of its own).
+pub fn request_span_kind() -> &'static str {
+    if std::env::var_os("_X_AMZN_TRACE_ID").is_some() {
+        "internal"
+    } else {
+        "server"
+    }
+}
+
 /// Puts `span` (the router's request span) under the Lambda invocation's trace, which the runtime
 /// gives in `_X_AMZN_TRACE_ID`: its segment hangs under the function's own, sampled as Lambda
 /// decided. Outside Lambda, and untraced, nothing happens.
@@ -194,6 +223,35 @@ pub fn continue_lambda_trace(span: &tracing::Span) {
     let parent = XrayPropagator::default().extract(&carrier);
     // A span the tracer does not see (traces off) has no parent to set: nothing to do.
     let _ = span.set_parent(parent);
+}
+
+/// The project's own crates: the only ones Lambda's log level makes more verbose than `info`. At
+/// debug or trace the SDK and the HTTP stack log whole requests and answers (bodies, attributes):
+/// personal data, which never goes into a log.
+const OWN_CRATES: [&str; 13] = [
+    "platform",
+    "edge",
+    "domain",
+    "jobs",
+    "registration",
+    "requests",
+    "scheduling",
+    "privacy",
+    "support",
+    "inbound_mail",
+    "retention",
+    "privacy_worker",
+    "key_setup",
+];
+
+/// The filter directives for `level`: that level for the project's own crates, and never more
+/// than `info` for anyone else's.
+pub fn log_directives(level: &str) -> String {
+    if matches!(level, "warn" | "error") {
+        return level.to_owned();
+    }
+    let own: Vec<String> = OWN_CRATES.iter().map(|c| format!("{c}={level}")).collect();
+    format!("info,{}", own.join(","))
 }
 
 /// The `tracing` level for Lambda's log level setting: the same names, and `FATAL` (which `tracing`
@@ -211,7 +269,7 @@ pub fn level_directive(lambda_level: Option<&str>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_traced, level_directive};
+    use super::{OWN_CRATES, is_traced, level_directive, log_directives};
 
     #[test]
     fn lambdas_log_levels_map_to_tracing_levels() {
@@ -221,6 +279,19 @@ mod tests {
         assert_eq!(level_directive(Some("TRACE")), "trace");
         assert_eq!(level_directive(Some("nonsense")), "info");
         assert_eq!(level_directive(None), "info");
+    }
+
+    #[test]
+    fn only_our_own_crates_log_below_info() {
+        let debug = log_directives("debug");
+        assert!(debug.starts_with("info,"), "{debug}");
+        assert!(debug.contains("domain=debug") && debug.contains("privacy_worker=debug"));
+        assert!(!debug.contains("aws_smithy"), "{debug}");
+        assert_eq!(log_directives("warn"), "warn");
+        assert_eq!(
+            log_directives("info"),
+            format!("info,{}", OWN_CRATES.map(|c| format!("{c}=info")).join(","))
+        );
     }
 
     #[test]
