@@ -925,7 +925,7 @@ async fn far_future_and_reversed_dates_are_422s_not_panics() {
 }
 
 #[tokio::test]
-async fn a_booking_is_traced_with_its_dynamodb_kms_and_processor_calls() {
+async fn a_booking_is_traced_with_its_dynamodb_and_processor_calls() {
     let agency = agency(&[]).await;
     let customer = registered_customer("traced").await;
     let (starts, ends) = window(Timestamp::now(), 24 * 12, 240);
@@ -974,7 +974,8 @@ async fn a_booking_is_traced_with_its_dynamodb_kms_and_processor_calls() {
                 documents.len()
             )
         });
-    for service in ["DynamoDB", "KMS", "Stripe"] {
+    // (KMS shows only when a branch key is not cached yet: this customer's was, at registration.)
+    for service in ["DynamoDB", "Stripe"] {
         assert!(
             booked.iter().any(|name| name.contains(service)),
             "the booking's trace has a {service} span: {booked:?}"
