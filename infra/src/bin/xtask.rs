@@ -936,8 +936,8 @@ async fn build_functions() -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .args(&args)
         .current_dir(repo_root())
-        // A target directory of its own: this build may run beside the tests' (.ci/run starts it
-        // early) without waiting for their lock, and neither invalidates the other. (cargo-lambda
+        // A target directory of its own: this build may run beside a test run without waiting for
+        // its lock, and neither invalidates the other's artifacts. (cargo-lambda
         // passes `--target-dir` on to `cargo metadata`, which refuses it: the variable works.)
         .env("CARGO_TARGET_DIR", repo_root().join(ARM64_TARGET_DIR))
         .env("PATH", tool_path())
