@@ -310,17 +310,12 @@ async fn test() -> Result<()> {
         let (emulator, stripe, contract_log, trace_file) =
             (&emulator.endpoint, &stripe.url, &contract_log, &trace_file);
         async move {
-            let mut child = Command::new(env!("CARGO"))
+            let mut child = with_stack(&mut cargo_command(), emulator, stripe)
                 .args(["test", "--workspace", "--locked"])
                 .args(args)
                 .current_dir(repo_root())
-                .env("AWS_ENDPOINT_URL", emulator)
-                .env("STRIPE_API_BASE", stripe)
                 .env("OFFICERTRAK_CONTRACT_LOG", contract_log)
                 .env("OFFICERTRAK_TRACE_FILE", trace_file)
-                .env("AWS_REGION", REGION)
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .spawn()?;
@@ -420,15 +415,10 @@ async fn test_only(filter: &str) -> Result<()> {
     let port = infra::emulator::free_port().context("a free port for the emulator")?;
     let emulator = Emulator::start(port, None).await?;
     let stripe = LocalStripe::start_on_free_port(None).await?;
-    let status = Command::new(env!("CARGO"))
+    let status = with_stack(&mut cargo_command(), &emulator.endpoint, &stripe.url)
         .args(["test", "--workspace", "--locked", "--", filter])
         .current_dir(repo_root())
         .env("OFFICERTRAK_TRACE_FILE", repo_root().join(".local/traces.jsonl"))
-        .env("AWS_ENDPOINT_URL", &emulator.endpoint)
-        .env("STRIPE_API_BASE", &stripe.url)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdin(Stdio::null())
         .status()
         .await;
@@ -736,15 +726,10 @@ async fn bench(filter: &str, debug: bool) -> Result<()> {
     let stripe = LocalStripe::start_on_free_port(None).await?;
     let result = async {
         if filter != "functions" {
-            let status = Command::new(env!("CARGO"))
+            let status = with_stack(&mut cargo_command(), &emulator.endpoint, &stripe.url)
                 .args(["test", "--locked", "-p", "e2e", "--test", "e2e", filter, "--"])
                 .args(["--ignored", "--nocapture", "--test-threads=1"])
                 .current_dir(repo_root())
-                .env("AWS_ENDPOINT_URL", &emulator.endpoint)
-                .env("STRIPE_API_BASE", &stripe.url)
-                .env("AWS_REGION", REGION)
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
                 .stdin(Stdio::null())
                 .status()
                 .await;
@@ -933,7 +918,7 @@ async fn build_functions() -> Result<()> {
     for (_, name) in &functions {
         args.extend(["-p", name.as_str()]);
     }
-    let status = Command::new(env!("CARGO"))
+    let status = cargo_command()
         .args(&args)
         .current_dir(repo_root())
         // A target directory of its own: this build may run beside a test run without waiting for
@@ -1022,8 +1007,40 @@ async fn zipped_size(file: &std::path::Path) -> Result<u64> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
 }
 
+/// Cargo as this xtask's children should see it: without the variables `cargo run` set for the
+/// xtask binary itself (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...). Build scripts such as ring's
+/// ask to rerun when those change, so a cargo started from here and one started from a shell would
+/// each rebuild ring and every crate above it, the whole AWS SDK: measured at about 400 s of every
+/// CI run (the tests' compile, the xtask's second build, the least-privilege test).
+fn cargo_command() -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_by_cargo_run {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Points a command at the local stack: the emulator and localstripe this run started.
+fn with_stack<'a>(command: &'a mut Command, emulator: &str, stripe: &str) -> &'a mut Command {
+    command
+        .env("AWS_ENDPOINT_URL", emulator)
+        .env("STRIPE_API_BASE", stripe)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+}
+
 async fn cargo(args: &[&str]) -> Result<()> {
-    let status = Command::new(env!("CARGO"))
+    let status = cargo_command()
         .args(args)
         .current_dir(repo_root())
         .stdin(Stdio::null())
