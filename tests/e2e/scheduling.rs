@@ -278,16 +278,10 @@ async fn a_hundred_officers_claim_three_slots_and_exactly_three_win() {
     let agency_bucket = format!("agency#{}", w.agency_id);
     let mut counted = 0;
     for day in BTreeSet::from([booked_on, today]) {
-        let counters = w
-            .state
-            .store
-            .counters(&edge::usage::partition(day))
+        let counters = edge::usage::counters(&w.state, day)
             .await
             .expect("usage counters");
-        counted += counters
-            .iter()
-            .find(|(bucket, _)| *bucket == agency_bucket)
-            .map_or(0, |(_, n)| *n);
+        counted += counters.get(&agency_bucket).copied().unwrap_or(0);
     }
     assert_eq!(counted, 4, "one booking and three placements");
 }

@@ -117,6 +117,12 @@ pub struct Problem {
     pub rule: Option<&'static str>,
 }
 
+/// What a 503 for busy storage says: many callers wanted the same data at once and the retries
+/// inside the call did not get through ([`platform::store::StoreError::Busy`]).
+const BUSY_DETAIL: &str = "the data this call needs is busy with other calls; try again shortly";
+/// The `Retry-After` of that 503: the contention it reports lasts milliseconds.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -133,7 +139,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-            Self::ProcessorUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProcessorUnavailable | Self::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,6 +167,7 @@ impl ApiError {
                 "urn:officertrak:problem:processor-unavailable",
                 "Payment processor unavailable",
             ),
+            Self::Store(StoreError::Busy(_)) => ("urn:officertrak:problem:busy", "Temporarily busy"),
             Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),
         }
     }
@@ -176,7 +183,10 @@ impl ApiError {
             kind,
             title,
             status: self.status().as_u16(),
-            detail: self.to_string(),
+            detail: match self {
+                Self::Store(StoreError::Busy(_)) => BUSY_DETAIL.to_owned(),
+                _ => self.to_string(),
+            },
             instance: request_id.map(|id| format!("urn:officertrak:request:{id}")),
             errors,
             rule: match self {
@@ -190,6 +200,7 @@ impl ApiError {
     pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
         let retry_after = match &self {
             Self::TooManyRequests { retry_after_seconds } => Some(*retry_after_seconds),
+            Self::Store(StoreError::Busy(_)) => Some(BUSY_RETRY_AFTER_SECONDS),
             _ => None,
         };
         problem_response(&self.problem(request_id), retry_after)
@@ -245,6 +256,21 @@ mod tests {
         .into_response(None);
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "17");
+    }
+
+    #[test]
+    fn busy_storage_is_a_503_with_retry_after_never_a_500() {
+        let response = ApiError::from(StoreError::Busy("TransactionConflict".into())).into_response(None);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = body_json(&response);
+        assert_eq!(body["type"], "urn:officertrak:problem:busy");
+        assert!(
+            !body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Transaction")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::error::ApiError;
 use platform::AppState;
-use platform::store::{CounterIncrement, StoreError};
+use platform::store::CounterIncrement;
 
 /// At most `max` calls per `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,9 +138,11 @@ pub async fn counters(
     Ok(counters)
 }
 
-/// Counts a call against `limits` on its own (one request); 429 past a limit. The router counts
-/// its routes' calls in its admission request instead ([`crate::admission`]); this is for limits a
-/// domain rule applies (mail to the support address, per sender).
+/// Counts a call against `limits`: each counter (address, account) is one conditional `UpdateItem`
+/// outside any transaction, sent together, so callers sharing an address queue at its counter
+/// instead of cancelling each other; 429 when a counter is at its limit (the other still counts the
+/// call: it was made). Used by the router for every limited route ([`crate::admission`]) and by
+/// domain rules (mail to the support address, per sender).
 pub async fn check(
     state: &AppState,
     limits: RouteLimits,
@@ -148,22 +150,17 @@ pub async fn check(
     user_id: Option<&str>,
 ) -> Result<(), ApiError> {
     let counters = counters(state, limits, source_ip, user_id).await?;
-    let increments: Vec<CounterIncrement> = counters.iter().map(|c| c.increment.clone()).collect();
-    match state.store.count_and_check(&[], &increments).await {
-        Err(StoreError::TransactionCancelled(reasons)) => {
-            match reasons.iter().position(|r| r == CONDITION_FAILED) {
-                Some(index) if index < counters.len() => {
-                    Err(refused(state, limits.group, counters[index].window_end))
-                }
-                _ => Err(StoreError::TransactionCancelled(reasons).into()),
-            }
-        }
-        other => other.map_err(ApiError::from),
+    let counted = futures::future::try_join_all(
+        counters
+            .iter()
+            .map(|counter| state.store.count_unless_at_limit(&counter.increment)),
+    )
+    .await?;
+    match counters.iter().zip(counted).find(|(_, counted)| !counted) {
+        Some((counter, _)) => Err(refused(state, limits.group, counter.window_end)),
+        None => Ok(()),
     }
 }
-
-/// The reason DynamoDB gives for a write of a cancelled transaction whose condition failed.
-pub const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// The 429 for a call refused by the counter whose window ends at `window_end`.
 pub fn refused(state: &AppState, group: &str, window_end: i64) -> ApiError {

@@ -2,75 +2,103 @@
 //! placements per agency, per UTC day, counted as they happen. A counter holds a route key or an app label and a number, never a user id, an IP or
 //! anything else that links back to a person; a report suppresses every bucket below
 //! [`MIN_BUCKET_SIZE`] calls, so a rare route or app version cannot single anyone out.
+//!
+//! Statistics are not a fact any call depends on, so they never sit where callers contend: each
+//! count is one `UpdateItem ADD` outside any transaction (DynamoDB applies concurrent ones to an item
+//! in turn; only a transaction holding the item would conflict, and none ever does), on one of
+//! [`SHARDS`] partitions per day chosen at random, so the platform's traffic is not capped at what
+//! one partition takes. A report sums the shards. The app labels are an allow-list
+//! ([`APP_RELEASES`]): no sender can grow the report by inventing versions.
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use jiff::civil::Date;
 use platform::AppState;
-use platform::store::CounterIncrement;
+use platform::store::StoreError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The smallest count a usage report shows (k-anonymity threshold).
 pub const MIN_BUCKET_SIZE: u64 = 5;
 
-/// The partition of `day`'s usage counters.
-pub fn partition(day: Date) -> String {
-    format!("METRIC#USAGE#{day}")
+/// How many partitions hold one day's counters (see the module documentation): at DynamoDB's
+/// 1,000 writes a second per partition, room for several thousand counted calls a second.
+pub const SHARDS: u32 = 8;
+
+/// Shard `shard` of `day`'s usage counters.
+pub fn partition(day: Date, shard: u32) -> String {
+    format!("METRIC#USAGE#{day}#{shard}")
 }
 
-/// An app label from the `X-App-Version` header (`ios/3.2.1`): only `[A-Za-z0-9._/-]`, at most 40
-/// characters; anything else counts as `unknown`, so a header cannot smuggle personal data in.
+/// Every partition of `day`'s usage counters.
+pub fn partitions(day: Date) -> impl Iterator<Item = String> {
+    (0..SHARDS).map(move |shard| partition(day, shard))
+}
+
+/// The app releases counted under their own label (`X-App-Version: <platform>/<version>`); any other
+/// value counts as `other`, a missing one as `unknown`. A release is added here when it ships.
+pub const APP_RELEASES: &[&str] = &[
+    "ios/4.0.0",
+    "ios/4.1.0",
+    "android/4.0.0",
+    "android/4.1.0",
+    "web/2026.11",
+    "web/2026.12",
+];
+
+/// The app label of an `X-App-Version` header: an allow-listed release, `other`, or `unknown`.
 pub fn app_label(header: Option<&str>) -> String {
     match header.map(str::trim) {
-        Some(value)
-            if !value.is_empty()
-                && value.len() <= 40
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')) =>
-        {
-            value.to_owned()
-        }
-        _ => "unknown".to_owned(),
+        None | Some("") => "unknown".to_owned(),
+        Some(value) => APP_RELEASES
+            .iter()
+            .find(|release| release.eq_ignore_ascii_case(value))
+            .map_or_else(|| "other".to_owned(), |release| (*release).to_owned()),
     }
 }
 
-/// The counters one call of `route` from `app` adds to on the day of "now" (the router counts them
-/// in its admission request, [`crate::admission`]).
-pub fn call_counters(state: &AppState, route: &str, app: &str) -> Vec<CounterIncrement> {
-    let now = state.clock.now();
-    let day = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-    let pk = partition(day);
-    let expires_at = platform::retention::RetentionClass::Metrics
-        .expires_at(Some(now))
-        .unwrap_or(i64::MAX);
-    [format!("route#{route}"), format!("app#{app}")]
-        .into_iter()
-        .map(|sk| CounterIncrement {
-            pk: pk.clone(),
-            sk,
-            expires_at,
-            below: None,
-        })
-        .collect()
-}
-
-/// Counts one piece of business activity (a booking, a placement) of agency `agency_id` on the day
-/// of "now". Best effort: a lost count must not fail the activity.
-pub async fn count_agency_activity(state: &AppState, agency_id: &str) {
+/// Adds 1 to `bucket` on the day of "now", on a shard chosen at random. Best effort: a lost count
+/// must not fail the call or the activity it counts.
+async fn count(state: &AppState, bucket: String) {
     let day = state
         .clock
         .now()
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .date();
-    if let Err(error) = state
-        .store
-        .add_to_counter(&partition(day), &format!("agency#{agency_id}"), 1)
-        .await
-    {
-        tracing::warn!(error = %error, "agency activity not counted");
+    let shard = partition(day, fastrand::u32(0..SHARDS));
+    if let Err(error) = state.store.add_to_counter(&shard, &bucket, 1).await {
+        tracing::warn!(error = %error, "usage not counted");
     }
+}
+
+/// Counts one call of `route` from `app` (the router does, beside its admission checks,
+/// [`crate::admission`]).
+pub async fn count_call(state: &AppState, route: &str, app: &str) {
+    futures::join!(
+        count(state, format!("route#{route}")),
+        count(state, format!("app#{app}"))
+    );
+}
+
+/// Counts one piece of business activity (a booking, a placement) of agency `agency_id` on the day
+/// of "now".
+pub async fn count_agency_activity(state: &AppState, agency_id: &str) {
+    count(state, format!("agency#{agency_id}")).await;
+}
+
+/// Every counter of `day`, summed over its shards, by bucket (`route#…`, `app#…`, `agency#…`,
+/// `telemetry#…`).
+pub async fn counters(state: &AppState, day: Date) -> Result<BTreeMap<String, u64>, StoreError> {
+    let shards = futures::future::try_join_all(partitions(day).map(|pk| {
+        let store = &state.store;
+        async move { store.counters(&pk).await }
+    }))
+    .await?;
+    let mut summed = BTreeMap::new();
+    for (bucket, count) in shards.into_iter().flatten() {
+        *summed.entry(bucket).or_insert(0) += count;
+    }
+    Ok(summed)
 }
 
 /// What a client may report about itself (`POST /v1/telemetry`): a fixed set of coarse fields, each
@@ -205,18 +233,13 @@ impl Telemetry {
 /// `POST /v1/telemetry`: counts the report in the day's aggregate counters, nothing else. The router
 /// reads no caller and writes no access-log line for this route, so nothing links it to anyone.
 pub async fn record_telemetry(state: &AppState, telemetry: &Telemetry) -> Result<(), ApiError> {
-    let day = state
-        .clock
-        .now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
-    let pk = partition(day);
-    for (dimension, value) in telemetry.buckets() {
-        state
-            .store
-            .add_to_counter(&pk, &format!("telemetry#{dimension}#{value}"), 1)
-            .await?;
-    }
+    futures::future::join_all(
+        telemetry
+            .buckets()
+            .into_iter()
+            .map(|(dimension, value)| count(state, format!("telemetry#{dimension}#{value}"))),
+    )
+    .await;
     Ok(())
 }
 
@@ -250,7 +273,7 @@ pub async fn report(state: &AppState, caller: &Caller, day: Date) -> Result<Usag
         suppressed_buckets: 0,
         min_bucket_size: MIN_BUCKET_SIZE,
     };
-    for (bucket, count) in state.store.counters(&partition(day)).await? {
+    for (bucket, count) in counters(state, day).await? {
         if count < MIN_BUCKET_SIZE {
             report.suppressed_buckets += 1;
             continue;
@@ -304,11 +327,13 @@ mod tests {
     }
 
     #[test]
-    fn app_labels_cannot_carry_free_text() {
-        assert_eq!(app_label(Some("ios/3.2.1")), "ios/3.2.1");
-        assert_eq!(app_label(Some("ada@example.com")), "unknown");
-        assert_eq!(app_label(Some("android 14 Ada's phone")), "unknown");
-        assert_eq!(app_label(Some(&"x".repeat(41))), "unknown");
+    fn app_labels_are_an_allow_list() {
+        assert_eq!(app_label(Some("ios/4.1.0")), "ios/4.1.0");
+        assert_eq!(app_label(Some(" IOS/4.1.0 ")), "ios/4.1.0");
+        assert_eq!(app_label(Some("ios/4.1.1")), "other", "an unreleased version");
+        assert_eq!(app_label(Some("ada@example.com")), "other");
+        assert_eq!(app_label(Some(&"x".repeat(41))), "other");
         assert_eq!(app_label(None), "unknown");
+        assert_eq!(app_label(Some("  ")), "unknown");
     }
 }

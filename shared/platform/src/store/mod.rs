@@ -15,7 +15,7 @@ use crate::schema::{Beacon, ItemType};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
 };
 use jiff::Timestamp;
 use serde::Serialize;
@@ -24,6 +24,9 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 mod reads;
+mod retry;
+
+pub use retry::{BUSY_ATTEMPTS, busy_retries};
 
 pub use crate::schema::EXPIRES_AT;
 /// The optimistic-lock attribute of every item.
@@ -94,7 +97,12 @@ pub enum StoreError {
     /// The stored item does not have the shape of the type it was read as.
     #[error("stored item does not decode: {0}")]
     Decode(String),
-    /// Any other SDK or service failure (throttling, missing table, network, encryption setup).
+    /// DynamoDB refused the work for now and stayed so through [`BUSY_ATTEMPTS`] tries: another
+    /// transaction held one of its items (`TransactionConflict`), or its partition was throttled.
+    /// Nothing of that attempt was applied; the caller may try again shortly (an API answers 503).
+    #[error("dynamodb is busy: {0}")]
+    Busy(String),
+    /// Any other SDK or service failure (missing table, network, encryption setup).
     #[error("dynamodb: {0}")]
     Sdk(String),
 }
@@ -107,8 +115,10 @@ impl StoreError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        if error.code() == Some("ConditionalCheckFailedException") {
-            return Self::ConditionFailed;
+        match error.code() {
+            Some("ConditionalCheckFailedException") => return Self::ConditionFailed,
+            Some(code) if retry::is_busy_code(code) => return Self::Busy(code.to_owned()),
+            _ => {}
         }
         Self::classify(DisplayErrorContext(&error).to_string())
     }
@@ -198,30 +208,37 @@ impl Store {
 
     /// Writes a new record (version 1); [`StoreError::ConditionFailed`] when its key is taken.
     pub async fn create<R: Record>(&self, record: &R) -> Result<(), StoreError> {
-        self.encrypted
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.item_of(record, 1)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let item = self.item_of(record, 1)?;
+        self.retrying(|| {
+            self.encrypted
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
     /// Like [`Store::create`], but an expired item at the key (invisible to reads, not yet deleted by
     /// DynamoDB's TTL, which may take days) is overwritten instead of blocking the key.
     pub async fn create_unless_live<R: Record>(&self, record: &R) -> Result<(), StoreError> {
-        self.encrypted
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.item_of(record, 1)?))
-            .condition_expression("attribute_not_exists(pk) OR #expires <= :now")
-            .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_values(":now", AttributeValue::N(self.clock.epoch_seconds().to_string()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let item = self.item_of(record, 1)?;
+        self.retrying(|| {
+            self.encrypted
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk) OR #expires <= :now")
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(self.clock.epoch_seconds().to_string()),
+                )
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -229,28 +246,31 @@ impl Store {
     /// [`StoreError::ConditionFailed`] when someone changed it in between.
     pub async fn replace<R: Record>(&self, record: &R, expected_version: u64) -> Result<u64, StoreError> {
         let version = expected_version + 1;
-        self.encrypted
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.item_of(record, version)?))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", VERSION)
-            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let item = self.item_of(record, version)?;
+        self.retrying(|| {
+            self.encrypted
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+                .send()
+        })
+        .await?;
         Ok(version)
     }
 
     /// Deletes an item (no error when it is absent).
     pub async fn delete(&self, key: &ItemKey) -> Result<(), StoreError> {
-        self.encrypted
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key.to_item()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        self.retrying(|| {
+            self.encrypted
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key.to_item()))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -396,79 +416,14 @@ impl Store {
     /// Applies all writes or none (TransactWriteItems). A cancelled transaction reports one reason per
     /// write.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let result = self
-            .encrypted
-            .transact_write_items()
-            .set_transact_items(Some(writes.into_iter().map(|w| w.0).collect()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(cancelled(error)),
-        }
-    }
-
-    /// Adds 1 to each counter of `increments` and checks that no live item exists at any key of `absent`,
-    /// all or nothing, in one TransactWriteItems with the plain client (counters and existence hold
-    /// nothing personal): what the router pays per call before its handler, whatever it checks and
-    /// counts. A refused call reports [`StoreError::TransactionCancelled`] with one reason per write,
-    /// `absent` first, then `increments`, in order.
-    pub async fn count_and_check(
-        &self,
-        absent: &[ItemKey],
-        increments: &[CounterIncrement],
-    ) -> Result<(), StoreError> {
-        let build_error = |error: aws_sdk_dynamodb::error::BuildError| StoreError::Sdk(error.to_string());
-        let mut items = Vec::with_capacity(absent.len() + increments.len());
-        for key in absent {
-            // An item past its retention is absent, as every read here treats it.
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key.to_item()))
-                .condition_expression("attribute_not_exists(pk) OR #expires < :now")
-                .expression_attribute_names("#expires", EXPIRES_AT)
-                .expression_attribute_values(
-                    ":now",
-                    AttributeValue::N(self.clock.epoch_seconds().to_string()),
-                )
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
-        }
-        for increment in increments {
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(increment.pk.clone()))
-                .key("sk", AttributeValue::S(increment.sk.clone()))
-                .update_expression("ADD #count :one SET #expires = if_not_exists(#expires, :expires)")
-                .expression_attribute_names("#count", COUNT)
-                .expression_attribute_names("#expires", EXPIRES_AT)
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":expires", AttributeValue::N(increment.expires_at.to_string()));
-            if let Some(max) = increment.below {
-                update = update
-                    .condition_expression("attribute_not_exists(#count) OR #count < :max")
-                    .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
-            }
-            items.push(
-                TransactWriteItem::builder()
-                    .update(update.build().map_err(build_error)?)
-                    .build(),
-            );
-        }
-        if items.is_empty() {
-            return Ok(());
-        }
-        let result = self
-            .plain
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(cancelled(error)),
-        }
+        let items: Vec<TransactWriteItem> = writes.into_iter().map(|w| w.0).collect();
+        self.retrying_transaction(|| {
+            self.encrypted
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+        })
+        .await
     }
 
     /// Adds `by` to the counter `sk` in partition `pk` and returns the new value: an atomic
@@ -492,20 +447,21 @@ impl Store {
         expires_at: i64,
     ) -> Result<u64, StoreError> {
         let output = self
-            .plain
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(sk.to_owned()))
-            .update_expression("ADD #count :by SET #expires = if_not_exists(#expires, :expires)")
-            .expression_attribute_names("#count", COUNT)
-            .expression_attribute_names("#expires", EXPIRES_AT)
-            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
-            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+            .retrying(|| {
+                self.plain
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", AttributeValue::S(pk.to_owned()))
+                    .key("sk", AttributeValue::S(sk.to_owned()))
+                    .update_expression("ADD #count :by SET #expires = if_not_exists(#expires, :expires)")
+                    .expression_attribute_names("#count", COUNT)
+                    .expression_attribute_names("#expires", EXPIRES_AT)
+                    .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+                    .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+                    .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                    .send()
+            })
+            .await?;
         Ok(output
             .attributes
             .and_then(|a| match a.get(COUNT) {
@@ -513,6 +469,42 @@ impl Store {
                 _ => None,
             })
             .unwrap_or(by))
+    }
+
+    /// Adds 1 to the counter of `increment` unless it has reached `increment.below` (a rate limit):
+    /// one conditional `UpdateItem` of the plain client, outside any transaction, so callers that
+    /// share the counter (one address behind a NAT) queue at the item instead of cancelling each
+    /// other. `false` when the limit refused the call (nothing was added).
+    pub async fn count_unless_at_limit(&self, increment: &CounterIncrement) -> Result<bool, StoreError> {
+        let result = self
+            .retrying(|| {
+                let mut update = self
+                    .plain
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", AttributeValue::S(increment.pk.clone()))
+                    .key("sk", AttributeValue::S(increment.sk.clone()))
+                    .update_expression("ADD #count :one SET #expires = if_not_exists(#expires, :expires)")
+                    .expression_attribute_names("#count", COUNT)
+                    .expression_attribute_names("#expires", EXPIRES_AT)
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(
+                        ":expires",
+                        AttributeValue::N(increment.expires_at.to_string()),
+                    );
+                if let Some(max) = increment.below {
+                    update = update
+                        .condition_expression("attribute_not_exists(#count) OR #count < :max")
+                        .expression_attribute_values(":max", AttributeValue::N(max.to_string()));
+                }
+                update.send()
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     pub(super) fn is_live(&self, item: &Item) -> bool {
@@ -525,23 +517,23 @@ impl Store {
     }
 }
 
-/// A cancelled transaction's reasons, one per write; any other failure as it is.
+/// A cancelled transaction's reasons, one per write ([`StoreError::Busy`] when it was cancelled
+/// only for a conflict or throttling); any other failure as it is.
 fn cancelled<R: std::fmt::Debug>(error: SdkError<TransactWriteItemsError, R>) -> StoreError {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-            StoreError::TransactionCancelled(
-                cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|reason| reason.code().unwrap_or("None").to_owned())
-                    .collect(),
-            )
+            let reasons: Vec<String> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code().unwrap_or("None").to_owned())
+                .collect();
+            retry::busy_cancellation(&reasons).unwrap_or(StoreError::TransactionCancelled(reasons))
         }
         _ => StoreError::from_sdk(error),
     }
 }
 
-/// One atomic increment of [`Store::count_and_check`].
+/// One atomic increment of a counter, refused at a limit ([`Store::count_unless_at_limit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterIncrement {
     pub pk: String,
