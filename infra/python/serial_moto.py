@@ -22,6 +22,25 @@ the resource names what the action was applied to (a table, index, key, pool, qu
 or sender), never a value from the request's data. `cargo xtask test` compares these lines with what
 each function declares and the template grants (infra::permissions).
 
+DynamoDB is concurrent and moto is not, so the contention production meets is modelled here (on by
+default; `OFFICERTRAK_TRANSACTION_MS=0` and `OFFICERTRAK_PARTITION_WRITE_UNITS=0` turn it off):
+
+- A transaction (TransactWriteItems, TransactGetItems) holds the items it names for
+  `OFFICERTRAK_TRANSACTION_MS` (default 10 ms) from its arrival, and its answer comes when that time
+  is up. It is still applied at once, in turn with everything else; only the holding is modelled.
+- A transaction that names an item another one holds is cancelled (TransactionCanceledException,
+  reason `TransactionConflict` at that item, `None` elsewhere) and holds nothing.
+- A PutItem, UpdateItem or DeleteItem of a held item is refused with TransactionConflictException.
+- Each partition (table and partition key) takes `OFFICERTRAK_PARTITION_WRITE_UNITS` write units a
+  second (default 1,000, DynamoDB's documented per-partition limit; a token bucket holding one
+  second's worth): a single write costs a unit per KB of item, a transactional one twice that. Past
+  it, a single write is ProvisionedThroughputExceededException and a transaction is cancelled with
+  `ThrottlingError` at the items of the exhausted partition.
+- Not modelled: read throttling, BatchWriteItem conflicts, adaptive capacity and partition splits,
+  table-level limits, idempotency tokens of transactions.
+`GET /_officertrak/contention` answers what was refused so far and the settings; `POST` there with
+`{"transaction_ms": n, "partition_write_units": n}` changes the settings (a test's own emulator).
+
 moto's `Query` sorts every item of the table before it looks for the partition asked for, so each
 Query costs the whole table: setting up 5,000 officers (each adds items, each set-up Queries) took
 hours. While a Query runs, the table's items are handed to it without that sort, and a Query of the
@@ -33,10 +52,13 @@ import copy
 import inspect
 import io
 import json
+import math
 import os
 import re
 import sys
 import threading
+import time
+import uuid
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend, Table
@@ -161,12 +183,215 @@ def _record_actions(environ):
             log.write(json.dumps({"principal": line[0], "action": line[1], "resource": line[2]}) + "\n")
 
 
+_settings = {
+    "transaction_ms": float(os.environ.get("OFFICERTRAK_TRANSACTION_MS", "10")),
+    "partition_write_units": float(os.environ.get("OFFICERTRAK_PARTITION_WRITE_UNITS", "1000")),
+}
+_refused = {"transaction_conflicts": 0, "write_conflicts": 0, "throttled": 0, "transactions": 0}
+# Held items: (table, key as JSON) -> the monotonic time the holding transaction ends.
+_held = {}
+# Write buckets: (table, partition key as JSON) -> [tokens, last refill time].
+_buckets = {}
+_key_schemas = {}
+_CONTROL_PATH = "/_officertrak/contention"
+_SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+_TRANSACTIONS = {"TransactWriteItems", "TransactGetItems"}
+
+
+def _key_schema(table_name):
+    """(hash key, range key or None) of `table_name`, from moto's own tables."""
+    if table_name not in _key_schemas:
+        from moto.dynamodb.models import dynamodb_backends
+
+        for regions in dynamodb_backends.values():
+            for backend in regions.values():
+                table = backend.tables.get(table_name)
+                if table is not None:
+                    _key_schemas[table_name] = (table.hash_key_attr, table.range_key_attr)
+    return _key_schemas.get(table_name)
+
+
+def _identity(table_name, attributes):
+    """(item identity, partition identity) of an item or key, or None when the table is unknown."""
+    schema = _key_schema(table_name)
+    if schema is None:
+        return None
+    hash_key, range_key = schema
+    key = {hash_key: attributes.get(hash_key)}
+    if range_key is not None:
+        key[range_key] = attributes.get(range_key)
+    return (
+        (table_name, json.dumps(key, sort_keys=True)),
+        (table_name, json.dumps(attributes.get(hash_key), sort_keys=True)),
+    )
+
+
+def _targets(operation, request):
+    """[(item identity, partition identity, write units)] of a write or transaction request."""
+    targets = []
+    if operation in _SINGLE_WRITES:
+        attributes = request.get("Item") or request.get("Key") or {}
+        identity = _identity(request.get("TableName"), attributes)
+        if identity:
+            size = len(json.dumps(request.get("Item") or {}))
+            targets.append((*identity, max(1, math.ceil(size / 1024))))
+        return targets
+    for entry in request.get("TransactItems", []):
+        kind, op = next(iter(entry.items()), (None, {}))
+        attributes = op.get("Item") or op.get("Key") or {}
+        identity = _identity(op.get("TableName"), attributes)
+        if identity is None:
+            targets.append(None)
+            continue
+        units = 0 if kind in ("Get", "ConditionCheck") else 2 * max(1, math.ceil(len(json.dumps(op.get("Item") or {})) / 1024))
+        targets.append((*identity, units))
+    return targets
+
+
+def _take_units(partition, units, now):
+    """Takes `units` from the partition's bucket; False when it has not got them."""
+    rate = _settings["partition_write_units"]
+    if rate <= 0 or units == 0:
+        return True
+    tokens, last = _buckets.get(partition, (rate, now))
+    tokens = min(rate, tokens + (now - last) * rate)
+    if tokens < units:
+        _buckets[partition] = (tokens, now)
+        return False
+    _buckets[partition] = (tokens - units, now)
+    return True
+
+
+class _Refusal(list):
+    """The complete body of an answer that refuses a request (start_response was called)."""
+
+
+def _error(start_response, error_type, message, extra=None):
+    body = {"__type": f"com.amazonaws.dynamodb.v20120810#{error_type}", "message": message}
+    body.update(extra or {})
+    data = json.dumps(body).encode()
+    start_response(
+        "400 Bad Request",
+        [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return _Refusal([data])
+
+
+def _contend(operation, request, start_response):
+    """Under the lock: the refusal of a request that meets held items or an exhausted partition (an
+    answer to send), or the items it holds from now on (a list, maybe empty)."""
+    now = time.monotonic()
+    for item in [item for item, until in _held.items() if until <= now]:
+        del _held[item]
+    targets = _targets(operation, request)
+    if operation in _SINGLE_WRITES:
+        for item, partition, units in targets:
+            if item in _held:
+                _refused["write_conflicts"] += 1
+                return _error(
+                    start_response,
+                    "TransactionConflictException",
+                    "Transaction is ongoing for the item",
+                )
+            if not _take_units(partition, units, now):
+                _refused["throttled"] += 1
+                return _error(
+                    start_response,
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded. "
+                    "Consider increasing your provisioning level with the UpdateTable API.",
+                )
+        return []
+    _refused["transactions"] += 1
+    reasons = []
+    for target in targets:
+        if target is not None and target[0] in _held:
+            reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+        else:
+            reasons.append({"Code": "None"})
+    if any(r["Code"] == "TransactionConflict" for r in reasons):
+        _refused["transaction_conflicts"] += 1
+    else:
+        for index, target in enumerate(targets):
+            if target is not None and not _take_units(target[1], target[2], now):
+                reasons[index] = {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity for one or more global secondary indexes."}
+        if any(r["Code"] == "ThrottlingError" for r in reasons):
+            _refused["throttled"] += 1
+    if any(r["Code"] != "None" for r in reasons):
+        codes = ", ".join(r["Code"] for r in reasons)
+        return _error(
+            start_response,
+            "TransactionCanceledException",
+            f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+            {"CancellationReasons": reasons},
+        )
+    hold_ms = _settings["transaction_ms"]
+    if hold_ms <= 0:
+        return []
+    until = now + hold_ms / 1000
+    items = [target[0] for target in targets if target is not None]
+    for item in items:
+        _held[item] = until
+    return items
+
+
+def _control(environ, start_response):
+    if environ.get("REQUEST_METHOD") == "POST":
+        try:
+            changes = json.loads(_body(environ) or b"{}")
+            for name in ("transaction_ms", "partition_write_units"):
+                if name in changes:
+                    _settings[name] = float(changes[name])
+        except (ValueError, TypeError) as error:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [str(error).encode()]
+    data = json.dumps({**_refused, "settings": _settings}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _dynamodb_operation(environ):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_20120810."):
+        operation = target.split(".", 1)[1]
+        if operation in _SINGLE_WRITES or operation in _TRANSACTIONS:
+            return operation
+    return None
+
+
 def _one_at_a_time(self, environ, start_response):
+    if environ.get("PATH_INFO") == _CONTROL_PATH:
+        with _lock:
+            return _control(environ, start_response)
+    operation = _dynamodb_operation(environ)
+    held = []
     with _lock:
         if _ACTIONS_LOG:
             _record_actions(environ)
+        if operation is not None:
+            try:
+                request = json.loads(_body(environ) or b"{}")
+            except ValueError:
+                request = {}
+            outcome = _contend(operation, request, start_response)
+            if isinstance(outcome, _Refusal):
+                return outcome
+            held = outcome
         # moto answers with complete bodies, so the response is built inside the lock.
-        return list(_handle(self, environ, start_response))
+        response = list(_handle(self, environ, start_response))
+    if held:
+        # The transaction "runs" until its items are released: its answer comes then.
+        time.sleep(_settings["transaction_ms"] / 1000)
+        with _lock:
+            now = time.monotonic()
+            for item in held:
+                if _held.get(item, now + 1) <= now:
+                    del _held[item]
+    return response
 
 
 DomainDispatcherApplication.__call__ = _one_at_a_time

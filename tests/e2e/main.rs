@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod authorization;
 mod campaigns;
+mod contention;
 mod cost;
 mod encryption;
 mod erasure;
