@@ -326,7 +326,7 @@ async fn bench_cost_per_operation() {
             "get me (`GET /v1/me`)",
             "/v1/me",
             3,
-            "admission (revocation, rate limits, usage in one transaction); accounts, current consent and policy in one BatchGetItem; the access log",
+            "admission (a consistent GetItem of the revocation marker, the account and address rate counters, two sharded usage counters: none in a transaction); accounts, current consent and policy in one BatchGetItem; the access log",
         ),
         (
             "data inventory (`GET /v1/me/data-inventory`)",

@@ -151,9 +151,9 @@ impl Router {
         platform::telemetry::continue_lambda_trace(&span);
         let started = Instant::now();
         async {
-            // One request before the handler: an erased person's token outlives the user-pool user
-            // by up to an hour, so the revocation is checked with the rate limits and the usage
-            // count (nothing, not a rate counter, not a log line, is filed under a revoked subject).
+            // Before the handler: an erased person's token outlives the user-pool user by up to an
+            // hour, so the revocation is checked before the rate limits, beside the usage count
+            // (nothing, not a rate counter, not a log line, is filed under a revoked subject).
             let admitted =
                 crate::admission::admit(state, &route_key, &app, caller.as_ref(), source_ip.as_deref()).await;
             let revoked_caller = matches!(admitted, Ok(crate::admission::Admitted { revoked: true }));

@@ -1,6 +1,6 @@
 //! Fraud and abuse protection by IP and by account: fixed-window rate limits on registration, the
 //! calls that follow a sign-in, and the privacy endpoints. Each window is an atomic counter item
-//! (`RATE#…`, `ADD` conditioned on the limit, in the router's one admission request,
+//! (`RATE#…`, one `UpdateItem ADD` conditioned on the limit, outside any transaction,
 //! [`crate::admission`]) that expires with its window, so limits hold across every Lambda container
 //! without a read-then-write race. The IP and the user id are counted under keyed hashes
 //! (`LookupKey::digest`: HMAC under a key derived once per container from the KMS key), never in
@@ -138,28 +138,26 @@ pub async fn counters(
     Ok(counters)
 }
 
-/// Counts a call against `limits`: each counter (address, account) is one conditional `UpdateItem`
-/// outside any transaction, sent together, so callers sharing an address queue at its counter
-/// instead of cancelling each other; 429 when a counter is at its limit (the other still counts the
-/// call: it was made). Used by the router for every limited route ([`crate::admission`]) and by
-/// domain rules (mail to the support address, per sender).
+/// Counts a call against `limits`, each counter (account, then address) one conditional
+/// `UpdateItem` outside any transaction, so callers sharing an address queue at its counter instead
+/// of cancelling each other; 429 at the first counter at its limit. The account is counted first
+/// and the address only if the account passed: a caller past their own limit cannot use up the
+/// budget of everyone behind the same address. Used by the router for every limited route
+/// ([`crate::admission`]) and by domain rules (mail to the support address, per sender).
 pub async fn check(
     state: &AppState,
     limits: RouteLimits,
     source_ip: Option<&str>,
     user_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    let counters = counters(state, limits, source_ip, user_id).await?;
-    let counted = futures::future::try_join_all(
-        counters
-            .iter()
-            .map(|counter| state.store.count_unless_at_limit(&counter.increment)),
-    )
-    .await?;
-    match counters.iter().zip(counted).find(|(_, counted)| !counted) {
-        Some((counter, _)) => Err(refused(state, limits.group, counter.window_end)),
-        None => Ok(()),
+    let mut counters = counters(state, limits, source_ip, user_id).await?;
+    counters.reverse();
+    for counter in &counters {
+        if !state.store.count_unless_at_limit(&counter.increment).await? {
+            return Err(refused(state, limits.group, counter.window_end));
+        }
     }
+    Ok(())
 }
 
 /// The 429 for a call refused by the counter whose window ends at `window_end`.

@@ -595,7 +595,7 @@ pub const PURGE_CHECKPOINT: ItemType = ItemType {
 /// day, or calls per route and app per day. Written and read with the plain client only; no personal data, no ids.
 pub const COUNTER: ItemType = ItemType {
     name: "counter",
-    key: "pk=METRIC#TTL#<day> sk=<item_type> | pk=METRIC#USAGE#<day> sk=route#<route key>|app#<label>",
+    key: "pk=METRIC#TTL#<day> sk=<item_type> | pk=METRIC#USAGE#<day>#<shard> sk=route#<route key>|app#<label>|agency#<id>|telemetry#<dimension>#<value>",
     attributes: &[unsigned("count")],
     retention: RetentionClass::Metrics,
     indexes: &[],

@@ -4,11 +4,14 @@
 //! holds (reason `TransactionConflict`), refuses a single-item write to such an item
 //! (`TransactionConflictException`), and throttles a partition past its rate
 //! (`ProvisionedThroughputExceededException`, or `ThrottlingError` in a cancelled transaction).
-//! None of these says the request was wrong, and nothing of it was applied: every write of the store
-//! is tried again, up to [`BUSY_ATTEMPTS`] times, after a pause drawn at random up to a bound that
-//! doubles each time ("full jitter", so callers that collided do not collide again in step). What is
-//! still busy after that is [`StoreError::Busy`], which an API answers with 503 and `Retry-After`.
-//! A failed condition is an answer, never retried here: the domain decides what it means.
+//! None of these says the request was wrong, and nothing of it was applied. The SDK already retries
+//! a throttled single request (its standard retry classifies `ProvisionedThroughputExceededException`
+//! as throttling, with its own backoff); what it does not retry is a conflict or a transaction
+//! cancelled for one: those are tried again here, up to [`BUSY_ATTEMPTS`] times, after a pause drawn
+//! at random up to a bound that doubles each time ("full jitter", so callers that collided do not
+//! collide again in step). Whatever is still busy after that is [`StoreError::Busy`], which an API
+//! answers with 503 and `Retry-After`. A failed condition is an answer, never retried here: the domain
+//! decides what it means.
 
 use super::{Store, StoreError, cancelled};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -17,8 +20,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// How many times a write is tried before it is reported [`StoreError::Busy`]. With the pauses
-/// below, the worst case waits about 0.6 s in all: well inside an API call's budget.
+/// How many times a conflicting write is tried before it is reported [`StoreError::Busy`]. With the
+/// pauses below, the worst case waits about 0.6 s in all: well inside an API call's budget.
 pub const BUSY_ATTEMPTS: u32 = 7;
 /// The bound of the first pause; each later bound doubles, up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(8);
@@ -32,7 +35,8 @@ pub fn busy_retries() -> u64 {
     BUSY_RETRIES.load(Ordering::Relaxed)
 }
 
-/// The error codes that mean "busy, try again": a conflict with a running transaction, or throttling.
+/// The error codes that mean "busy, try again": a conflict with a running transaction, or throttling
+/// (which reaches the store only once the SDK's own retries are spent).
 pub(super) fn is_busy_code(code: &str) -> bool {
     matches!(
         code,
@@ -43,14 +47,29 @@ pub(super) fn is_busy_code(code: &str) -> bool {
     )
 }
 
-/// A transaction cancelled only because it was busy (some reason `TransactionConflict` or
-/// `ThrottlingError`, none a failed condition) is [`StoreError::Busy`]; `None` otherwise.
+/// The cancellation reasons that mean "busy".
+const BUSY_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// A transaction cancelled only because it was busy (some reason busy, every other `None`) is
+/// [`StoreError::Busy`]; `None` otherwise (a failed condition is an answer; a validation error or
+/// an item collection past its size must be seen as what it is, not retried).
 pub(super) fn busy_cancellation(reasons: &[String]) -> Option<StoreError> {
-    let busy = reasons
+    let busy = reasons.iter().find(|r| BUSY_REASONS.contains(&r.as_str()))?;
+    let only_busy = reasons
         .iter()
-        .find(|r| matches!(r.as_str(), "TransactionConflict" | "ThrottlingError"))?;
-    let answered = reasons.iter().any(|r| r == "ConditionalCheckFailed");
-    (!answered).then(|| StoreError::Busy(busy.clone()))
+        .all(|r| r == "None" || BUSY_REASONS.contains(&r.as_str()));
+    only_busy.then(|| StoreError::Busy(busy.clone()))
+}
+
+/// Whether the store itself tries `error` again: a conflict, or a transaction cancelled as busy. A
+/// throttled single request was retried by the SDK already, with its own longer pauses.
+fn retried_here(error: &StoreError) -> bool {
+    matches!(error, StoreError::Busy(code) if code != "ProvisionedThroughputExceededException"
+        && code != "ThrottlingException" && code != "RequestLimitExceeded")
 }
 
 /// The pauses of one write's tries.
@@ -69,7 +88,7 @@ impl Backoff {
 
     /// After a failed try: `true` (having paused) when `error` is worth another try.
     async fn pause_before_retry(&mut self, error: &StoreError) -> bool {
-        if !matches!(error, StoreError::Busy(_)) || self.attempt >= BUSY_ATTEMPTS {
+        if !retried_here(error) || self.attempt >= BUSY_ATTEMPTS {
             return false;
         }
         BUSY_RETRIES.fetch_add(1, Ordering::Relaxed);
@@ -144,9 +163,11 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_condition_is_an_answer_not_busy() {
+    fn a_failed_condition_or_another_error_is_an_answer_not_busy() {
         assert!(busy_cancellation(&reasons(&["ConditionalCheckFailed", "TransactionConflict"])).is_none());
         assert!(busy_cancellation(&reasons(&["None", "ConditionalCheckFailed"])).is_none());
+        assert!(busy_cancellation(&reasons(&["TransactionConflict", "ValidationError"])).is_none());
+        assert!(busy_cancellation(&reasons(&["None", "None"])).is_none());
     }
 
     #[test]
@@ -180,5 +201,10 @@ mod tests {
         assert!(busy_retries() >= before + u64::from(BUSY_ATTEMPTS - 1));
         let mut backoff = Backoff::new();
         assert!(!backoff.pause_before_retry(&StoreError::ConditionFailed).await);
+        let throttled = StoreError::Busy("ProvisionedThroughputExceededException".into());
+        assert!(
+            !backoff.pause_before_retry(&throttled).await,
+            "the SDK retried throttling already"
+        );
     }
 }
