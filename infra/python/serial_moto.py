@@ -25,19 +25,22 @@ each function declares and the template grants (infra::permissions).
 DynamoDB is concurrent and moto is not, so the contention production meets is modelled here (on by
 default; `OFFICERTRAK_TRANSACTION_MS=0` and `OFFICERTRAK_PARTITION_WRITE_UNITS=0` turn it off):
 
-- A transaction (TransactWriteItems, TransactGetItems) holds the items it names for
-  `OFFICERTRAK_TRANSACTION_MS` (default 10 ms) from its arrival, and its answer comes when that time
-  is up. It is still applied at once, in turn with everything else; only the holding is modelled.
-- A transaction that names an item another one holds is cancelled (TransactionCanceledException,
-  reason `TransactionConflict` at that item, `None` elsewhere) and holds nothing.
+- A TransactWriteItems holds the items it names for `OFFICERTRAK_TRANSACTION_MS` (default 10 ms)
+  from its arrival, and its answer comes when that time is up. It is still applied at once, in turn
+  with everything else; only the holding is modelled. One that moto cancels (a failed condition)
+  releases its items and answers at once.
+- A transaction (TransactWriteItems or TransactGetItems) that names an item a TransactWriteItems
+  holds is cancelled (TransactionCanceledException, reason `TransactionConflict` at that item, `None`
+  elsewhere) and holds nothing.
 - A PutItem, UpdateItem or DeleteItem of a held item is refused with TransactionConflictException.
 - Each partition (table and partition key) takes `OFFICERTRAK_PARTITION_WRITE_UNITS` write units a
   second (default 1,000, DynamoDB's documented per-partition limit; a token bucket holding one
   second's worth): a single write costs a unit per KB of item, a transactional one twice that. Past
   it, a single write is ProvisionedThroughputExceededException and a transaction is cancelled with
   `ThrottlingError` at the items of the exhausted partition.
-- Not modelled: read throttling, BatchWriteItem conflicts, adaptive capacity and partition splits,
-  table-level limits, idempotency tokens of transactions.
+- Not modelled: a TransactGetItems holding items against a later TransactWriteItems, read
+  throttling, BatchWriteItem conflicts, adaptive capacity and partition splits, table-level limits,
+  idempotency tokens of transactions.
 `GET /_officertrak/contention` answers what was refused so far and the settings; `POST` there with
 `{"transaction_ms": n, "partition_write_units": n}` changes the settings (a test's own emulator).
 
@@ -316,11 +319,20 @@ def _contend(operation, request, start_response):
     if any(r["Code"] == "TransactionConflict" for r in reasons):
         _refused["transaction_conflicts"] += 1
     else:
+        taken = []
         for index, target in enumerate(targets):
-            if target is not None and not _take_units(target[1], target[2], now):
-                reasons[index] = {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity for one or more global secondary indexes."}
+            if target is None:
+                continue
+            if _take_units(target[1], target[2], now):
+                taken.append(target)
+            else:
+                reasons[index] = {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of the partition."}
         if any(r["Code"] == "ThrottlingError" for r in reasons):
             _refused["throttled"] += 1
+            # A cancelled transaction wrote nothing: the units it took go back.
+            for _, partition, units in taken:
+                tokens, last = _buckets[partition]
+                _buckets[partition] = (tokens + units, last)
     if any(r["Code"] != "None" for r in reasons):
         codes = ", ".join(r["Code"] for r in reasons)
         return _error(
@@ -330,7 +342,7 @@ def _contend(operation, request, start_response):
             {"CancellationReasons": reasons},
         )
     hold_ms = _settings["transaction_ms"]
-    if hold_ms <= 0:
+    if hold_ms <= 0 or operation != "TransactWriteItems":
         return []
     until = now + hold_ms / 1000
     items = [target[0] for target in targets if target is not None]
@@ -367,8 +379,16 @@ def _one_at_a_time(self, environ, start_response):
     if environ.get("PATH_INFO") == _CONTROL_PATH:
         with _lock:
             return _control(environ, start_response)
+    if environ.get("HTTP_X_AMZ_TARGET", "") in ("DynamoDB_20120810.CreateTable", "DynamoDB_20120810.DeleteTable"):
+        _key_schemas.clear()
     operation = _dynamodb_operation(environ)
     held = []
+    answer = {}
+
+    def remember_status(status, headers, exc_info=None):
+        answer["status"] = status
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
     with _lock:
         if _ACTIONS_LOG:
             _record_actions(environ)
@@ -382,7 +402,12 @@ def _one_at_a_time(self, environ, start_response):
                 return outcome
             held = outcome
         # moto answers with complete bodies, so the response is built inside the lock.
-        response = list(_handle(self, environ, start_response))
+        response = list(_handle(self, environ, remember_status))
+        if held and not answer.get("status", "").startswith("200"):
+            # Cancelled by moto (a failed condition): it held its items only while it ran.
+            for item in held:
+                _held.pop(item, None)
+            held = []
     if held:
         # The transaction "runs" until its items are released: its answer comes then.
         time.sleep(_settings["transaction_ms"] / 1000)

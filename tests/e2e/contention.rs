@@ -108,11 +108,11 @@ fn put_in_transaction(
 async fn an_item_held_by_a_transaction_refuses_a_second_transaction_and_a_single_write() {
     let emulator = Emulator::start_on_free_port(None).await.expect("emulator");
     let client = client_with_table(&emulator).await;
-    // A transaction "runs" 500 ms here: long enough for the overlap to be certain.
-    settings(&emulator, Some(json!({"transaction_ms": 500}))).await;
+    // A transaction "runs" a second here: long enough for the overlap to be certain.
+    settings(&emulator, Some(json!({"transaction_ms": 1000}))).await;
 
     let first = tokio::spawn(put_in_transaction(&client, "shared"));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     match put_in_transaction(&client, "shared").await {
         Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons: Vec<_> = cancelled
