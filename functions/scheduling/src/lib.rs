@@ -138,19 +138,38 @@ fn no_content() -> HandlerResult {
         .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
-/// `GET /v1/providers/me/assignments`: the calling Security Provider's assignments.
+/// `GET /v1/providers/me/assignments?limit=&cursor=`: the calling Security Provider's assignments,
+/// a page at a time (`limit` 1 to 100, default 50) with the signed cursor of the next page.
 async fn my_assignments(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     caller.require(Role::Provider)?;
-    let items: Vec<AssignmentView> =
-        domain::scheduling::assignments::assignments_of(&state.store, &caller.user_id, 50).await?;
-    json(
-        StatusCode::OK,
-        &Page {
-            items,
-            next_cursor: None,
-        },
-    )
+    let params = request.query_string_parameters();
+    let limit = match params.first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::Validation(vec![FieldError {
+                    pointer: "?limit".into(),
+                    detail: "must be 1 to 100".into(),
+                }])
+            })?,
+        None => 50,
+    };
+    let scope = format!("assignments:{}", caller.user_id);
+    let after = match params.first("cursor") {
+        Some(cursor) => Some(edge::cursor::decode(&state.lookup, &scope, cursor).await?),
+        None => None,
+    };
+    let (items, last): (Vec<AssignmentView>, _) =
+        domain::scheduling::assignments::page_of(&state.store, &caller.user_id, after.as_deref(), limit)
+            .await?;
+    let next_cursor = match last {
+        Some(sort_key) => Some(edge::cursor::encode(&state.lookup, &scope, &sort_key).await?),
+        None => None,
+    };
+    json(StatusCode::OK, &Page { items, next_cursor })
 }
 
 /// `GET /v1/providers/me/availability`.

@@ -275,6 +275,34 @@ pub async fn assignments_of(
         .collect())
 }
 
+/// One page of the provider `user_id`'s assignments, in the stable order of their keys, after the
+/// sort key `after` (from the start when `None`); with the sort key to continue after when more may
+/// follow. An officer with years of shifts pages through all of them.
+pub async fn page_of(
+    store: &Store,
+    user_id: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<AssignmentView>, Option<String>), StoreError> {
+    let (assignments, last) = store
+        .query_range::<Assignment>(
+            &user_partition(user_id),
+            "ASSIGNMENT#",
+            "ASSIGNMENT#~",
+            after,
+            limit,
+            |_| true,
+        )
+        .await?;
+    Ok((
+        assignments
+            .iter()
+            .map(|v| AssignmentView::from(&v.record))
+            .collect(),
+        last,
+    ))
+}
+
 /// Most shifts of one officer an on-request read goes through (years of weekly off-duty work).
 pub const MAX_WORKED_READ: usize = 2_000;
 
