@@ -334,6 +334,27 @@ pub async fn ensure_fuzz_tools() -> Result<(), EmulatorError> {
     .await
 }
 
+/// The virtualenv of the load generator (locust), `.venv/load`.
+pub fn load_venv_dir() -> PathBuf {
+    repo_root().join(".venv/load")
+}
+
+/// A program of the load generator's virtualenv.
+pub fn load_venv_bin(name: &str) -> PathBuf {
+    load_venv_dir().join("bin").join(name)
+}
+
+/// Makes sure `.venv/load` holds locust as `infra/python/load-requirements.lock` pins it.
+pub async fn ensure_load_tools() -> Result<(), EmulatorError> {
+    install_requirements(
+        &load_venv_dir(),
+        "load-requirements.lock",
+        "locust",
+        "locust into .venv/load (one time, under a minute)",
+    )
+    .await
+}
+
 /// Makes sure `.venv` (the linters, the SAM CLI) and `.venv/deploy` (checkov, cargo-lambda, zig, the
 /// versions locked in `infra/python/deploy-requirements.lock`) are installed, and that rustup has
 /// the `aarch64-unknown-linux-gnu` target the functions are built for. A second call is instant.

@@ -76,6 +76,17 @@ enum Task {
         #[arg(long)]
         debug: bool,
     },
+    /// Load the whole API with a Saturday's mix of callers (locust, `tests/e2e/load.rs`) against an
+    /// emulator that contends as DynamoDB does; prints per route calls, 2xx/4xx/5xx and latency
+    /// percentiles, the conflicts and throttles met, and the invariants checked after it.
+    Load {
+        /// Concurrent virtual users.
+        #[arg(long, default_value_t = 200)]
+        users: u32,
+        /// How long the load lasts.
+        #[arg(long, default_value_t = 300)]
+        seconds: u32,
+    },
     /// Run the retention purge once against the running dev stack and print what it did.
     Purge {
         /// Port of the running dev stack's emulator.
@@ -127,6 +138,7 @@ async fn main() -> Result<()> {
         Task::Test { filter: None } => test().await,
         Task::Test { filter: Some(filter) } => test_only(&filter).await,
         Task::Bench { filter, debug } => bench(&filter, debug).await,
+        Task::Load { users, seconds } => load(users, seconds).await,
         Task::Purge {
             emulator_port,
             stripe_port,
@@ -271,6 +283,7 @@ async fn token(email: &str, groups: &[String], access: bool, emulator_port: u16)
 async fn test() -> Result<()> {
     let started = Instant::now();
     ensure_tools().await?;
+    infra::emulator::ensure_load_tools().await?;
     infra::docs::ensure_installed().await?;
     infra::docs::ensure_browser().await?;
     step("cargo fmt --check", cargo(&["fmt", "--all", "--check"])).await?;
@@ -334,12 +347,20 @@ async fn test() -> Result<()> {
     };
     // Tests that run the hourly job with the clock moved ahead (`future_clock_…`) act on every
     // item that is due by then, other tests' too: they run after all the others, one at a time, so
-    // nothing they move or purge is under a test still running.
+    // nothing they move or purge is under a test still running. The short load test (`load_…`)
+    // runs there too: what it measures must be the stack under its own load alone.
     let tests = step("cargo test (unit + end-to-end)", async {
-        let mut totals = run_tests(vec!["--", "--skip", FUTURE_CLOCK]).await?;
+        let mut totals = run_tests(vec!["--", "--skip", FUTURE_CLOCK, "--skip", LOAD]).await?;
         let later = step(
-            "cargo test (future_clock_ tests, alone)",
-            run_tests(vec!["--test", "e2e", "--", FUTURE_CLOCK, "--test-threads=1"]),
+            "cargo test (future_clock_ and load_ tests, alone)",
+            run_tests(vec![
+                "--test",
+                "e2e",
+                "--",
+                FUTURE_CLOCK,
+                LOAD,
+                "--test-threads=1",
+            ]),
         )
         .await?;
         totals.passed += later.passed;
@@ -407,6 +428,9 @@ async fn test() -> Result<()> {
 /// stack they need (an emulator and localstripe on free ports), and nothing else.
 async fn test_only(filter: &str) -> Result<()> {
     ensure_tools().await?;
+    if filter.contains("load") {
+        infra::emulator::ensure_load_tools().await?;
+    }
     std::fs::create_dir_all(repo_root().join(".local")).context("creating .local/")?;
     let traces = repo_root().join(".local/traces.jsonl");
     if traces.exists() {
@@ -821,6 +845,37 @@ const ARM64_TARGET_DIR: &str = "target/arm64";
 
 /// The name prefix of the tests that move the clock of the hourly job ahead (run alone, last).
 const FUTURE_CLOCK: &str = "future_clock_";
+/// The name prefix of the load tests: they measure the stack, so nothing else runs beside them.
+const LOAD: &str = "load_";
+
+/// `cargo xtask load`: the ignored load test `load_saturday` with `users` for `seconds`, against an
+/// emulator and localstripe of its own.
+async fn load(users: u32, seconds: u32) -> Result<()> {
+    ensure_tools().await?;
+    infra::emulator::ensure_load_tools().await?;
+    let emulator = Emulator::start_on_free_port(None).await?;
+    let stripe = LocalStripe::start_on_free_port(None).await?;
+    let status = with_stack(&mut cargo_command(), &emulator.endpoint, &stripe.url)
+        .args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--test",
+            "e2e",
+            "load_saturday",
+            "--",
+        ])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .current_dir(repo_root())
+        .env("OFFICERTRAK_LOAD_USERS", users.to_string())
+        .env("OFFICERTRAK_LOAD_SECONDS", seconds.to_string())
+        .stdin(Stdio::null())
+        .status()
+        .await;
+    stripe.stop().await;
+    emulator.stop().await;
+    check(status?, "cargo test load_saturday")
+}
 
 /// Sums libtest's `test result: ok. N passed; N failed; N ignored; …` lines.
 #[derive(Default)]
