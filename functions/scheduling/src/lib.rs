@@ -250,10 +250,16 @@ async fn auto_assign(state: AppState, request: Request) -> HandlerResult {
 async fn act(state: AppState, request: Request, action: Action) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
-    json(
-        StatusCode::OK,
-        &scheduling::act(&state, &caller, &id, action).await?,
-    )
+    let (view, replayed) = scheduling::act_or_replay(&state, &caller, &id, action).await?;
+    let mut response = json(StatusCode::OK, &view)?;
+    if replayed {
+        // The header the creating routes' Idempotency-Key replays carry: "done before", not "refused".
+        response.headers_mut().insert(
+            edge::idempotency::REPLAYED_HEADER,
+            lambda_http::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 /// `POST /v1/assignments/{id}/accept`.

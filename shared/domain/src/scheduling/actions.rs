@@ -15,6 +15,20 @@ pub enum Action {
     CheckOut,
 }
 
+impl Action {
+    /// The status the action leads to: an assignment already there was changed by this action
+    /// before (a retry whose first answer was lost), see [`act_or_replay`].
+    pub fn reached(self) -> AssignmentStatus {
+        match self {
+            Self::Accept => AssignmentStatus::Accepted,
+            Self::Decline => AssignmentStatus::Declined,
+            Self::Release => AssignmentStatus::Released,
+            Self::CheckIn => AssignmentStatus::CheckedIn,
+            Self::CheckOut => AssignmentStatus::Completed,
+        }
+    }
+}
+
 /// `POST /v1/assignments/{id}/{accept|decline|release|check-in|check-out}` by the officer who holds it.
 /// Decline and release free the slot in the same transaction that changes the assignment.
 pub async fn act(
@@ -23,6 +37,19 @@ pub async fn act(
     assignment_id: &str,
     action: Action,
 ) -> Result<AssignmentView, ApiError> {
+    Ok(act_or_replay(state, caller, assignment_id, action).await?.0)
+}
+
+/// [`act`], and whether the answer is a replay: mobile networks drop answers, so an action retried
+/// on an assignment that is already where the action leads answers with the assignment as it is
+/// (`true`), nothing changed and nobody told twice, where a 409 would leave the app unable to tell
+/// "done" from "refused". Any other state is judged as before.
+pub async fn act_or_replay(
+    state: &AppState,
+    caller: &Caller,
+    assignment_id: &str,
+    action: Action,
+) -> Result<(AssignmentView, bool), ApiError> {
     caller.require(Role::Provider)?;
     let pointer = state
         .store
@@ -36,6 +63,9 @@ pub async fn act(
         let current = facts.assignment;
         let now = state.clock.now();
         let before = current.record.status;
+        if before == action.reached() {
+            return Ok((AssignmentView::from(&current.record), true));
+        }
         let mut next = current.record.clone();
         let illegal = || {
             ApiError::Conflict(format!(
@@ -182,7 +212,7 @@ pub async fn act(
                     };
                     notify_response(state, &next, action, told).await;
                 }
-                return Ok(AssignmentView::from(&next));
+                return Ok((AssignmentView::from(&next), false));
             }
             Err(StoreError::TransactionCancelled(_)) => continue,
             Err(error) => return Err(error.into()),

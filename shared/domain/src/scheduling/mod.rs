@@ -24,8 +24,8 @@ mod placement;
 mod timesheets;
 
 pub use actions::{
-    Action, CustomerAssignmentView, MAX_RELEASED_PER_CALL, RequestAssignments, act, cancel_assignment,
-    release_future_shifts, request_assignments,
+    Action, CustomerAssignmentView, MAX_RELEASED_PER_CALL, RequestAssignments, act, act_or_replay,
+    cancel_assignment, release_future_shifts, request_assignments,
 };
 pub use do_not_hire::{DoNotHireInput, DoNotHireView, delete_do_not_hire, put_do_not_hire};
 pub use lifecycle::{RequestReview, review_request};
