@@ -143,6 +143,26 @@ async fn saturday(users: u32, seconds: u32) {
     let ops = stack().user("loadops", &["ops"]).await.id_token;
     let privacy_officer = stack().user("loadprivacy", &["privacy_officer"]).await.id_token;
     let support = stack().user("loadsupport", &["support"]).await.id_token;
+    // Anonymous apps read the policy in force: on an emulator of its own, it must be published.
+    if call_api(Method::GET, "/v1/privacy/policy", None, None, None)
+        .await
+        .0
+        == StatusCode::NOT_FOUND
+    {
+        let version = json!({
+            "policy_version": "2026-11-01", "effective_date": "2026-11-01", "significant": false,
+            "summary": "Scheduling data and officer rosters are described."
+        });
+        let (status, answer) = call_api(
+            Method::POST,
+            "/v1/admin/policy-versions",
+            Some(&privacy_officer),
+            Some(&version),
+            None,
+        )
+        .await;
+        assert!(status.is_success(), "{status}: {answer}");
+    }
     let run = std::env::temp_dir().join(format!("officertrak-load-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&run).expect("a folder for the run");
     let fixture_file = run.join("fixture.json");
@@ -250,7 +270,8 @@ fn print_figures(
         after["settings"]["partition_write_units"]
     );
     println!(
-        "contention met (answered by the emulator, retried by the store): {} transactions cancelled for a conflict, {} single writes refused for a conflict, {} throttled",
+        "contention met (answered by the emulator, retried by the store): of {} transactions, {} cancelled for a conflict; {} single writes refused for a conflict; {} throttled",
+        delta("transactions"),
         delta("transaction_conflicts"),
         delta("write_conflicts"),
         delta("throttled")
