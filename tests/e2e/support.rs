@@ -954,3 +954,92 @@ async fn an_address_without_an_account_confirms_by_the_signed_link_and_its_messa
     let (status, _) = call_api(Method::POST, path, None, Some(&good), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "a link works once");
 }
+
+#[tokio::test]
+async fn a_written_deletion_is_never_fulfilled_unverified_and_once_closed_blocks_no_new_one() {
+    use domain::support::MailOutcome;
+    // Someone writes in a customer's name asking to delete the account.
+    let (email, token, user_id) = registered_customer("closed-written").await;
+    let (_, outcome) = deliver(
+        &email,
+        "Delete my account",
+        "Delete everything.",
+        jiff::Timestamp::now(),
+        "PASS",
+    )
+    .await;
+    let MailOutcome::Received {
+        written_request: Some(request_id),
+        ..
+    } = outcome
+    else {
+        panic!("a written deletion request was opened: {outcome:?}");
+    };
+    let dpo = stack().user("dpo-written", &["privacy_officer"]).await.id_token;
+    let decision = format!("/v1/admin/privacy-requests/{request_id}/decision");
+    // Nobody confirmed who asked: it cannot be answered as if verified.
+    let (status, problem) = call_api(
+        Method::POST,
+        &decision,
+        Some(&dpo),
+        Some(&json!({"decision": "fulfil", "summary": "handled by mail"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not verified"),
+        "{problem}"
+    );
+    // Denied (the sender could not be identified): closed.
+    let (status, denied) = call_api(
+        Method::POST,
+        &decision,
+        Some(&dpo),
+        Some(&json!({"decision": "deny", "basis": "the sender's identity could not be verified"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, denied["status"].clone()),
+        (StatusCode::OK, json!("denied")),
+        "{denied}"
+    );
+
+    // The holder's own deletion in the app is a new request, carried out, not the closed one.
+    let (status, own) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&json!({"type": "deletion"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{own}");
+    assert_eq!(own["status"], "in_progress", "{own}");
+    // A deletion is fulfilled by its erasure only, never by a privacy officer's word.
+    let (status, problem) = call_api(
+        Method::POST,
+        &format!(
+            "/v1/admin/privacy-requests/{}/decision",
+            own["id"].as_str().unwrap_or_default()
+        ),
+        Some(&dpo),
+        Some(&json!({"decision": "fulfil", "summary": "done"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        await_request(&token, own["id"].as_str().unwrap_or_default()).await["status"],
+        "fulfilled"
+    );
+    let raw = raw_items(&platform::keys::user_partition(&user_id)).await;
+    assert!(
+        !raw.iter().any(|i| i.contains("customer_account")),
+        "the account is erased"
+    );
+}

@@ -123,6 +123,12 @@ impl Lifecycle {
         matches!(self, Self::Received | Self::Verified | Self::InProcessing)
     }
 
+    /// Closed without being carried out (denied, or lapsed unconfirmed): a new request of the same
+    /// kind may take its place.
+    pub fn closed_undone(self) -> bool {
+        matches!(self, Self::Denied | Self::Cancelled)
+    }
+
     /// The status the user sees.
     pub fn user_facing(self) -> &'static str {
         match self {

@@ -240,6 +240,9 @@ pub async fn decide(
     if !request.status.is_open() {
         return Err(ApiError::Conflict("the request is closed already".into()));
     }
+    if let Decision::Fulfil { .. } = decision {
+        fulfillable(&request)?;
+    }
     let notice = match decision {
         Decision::Fulfil { summary } => {
             request.result = Some(RequestResult {
@@ -331,6 +334,23 @@ pub async fn decide(
         overdue: due < state.clock.now(),
         stuck: request.stuck,
     })
+}
+
+/// Whether a privacy officer may mark `request` fulfilled: never while the subject's identity is
+/// unverified (a written request nobody confirmed may be forged), and never a deletion, which only
+/// the erasure completes (a "fulfilled" deletion that deleted nothing would be a false answer).
+fn fulfillable(request: &PrivacyRequest) -> Result<(), ApiError> {
+    if request.status == Lifecycle::Received {
+        return Err(ApiError::Conflict(
+            "the subject's identity is not verified yet: the request can be denied or extended, not fulfilled".into(),
+        ));
+    }
+    if request.kind == RequestType::Deletion {
+        return Err(ApiError::Conflict(
+            "a deletion is fulfilled by its erasure only".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Mails the requester (address from the user pool); a failure is logged, never the address.

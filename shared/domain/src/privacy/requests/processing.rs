@@ -126,8 +126,7 @@ pub async fn create(
     } else {
         keyed_id.clone()
     };
-    // A written deletion that lapsed unconfirmed (perhaps forged) must not keep its holder from
-    // deleting: asking in the app replaces it, at the version read.
+    // The version of a closed deletion that a new one replaces.
     let mut lapsed_version = None;
     // One read when the two ids are the same (every type but deletion).
     let ids = if keyed_id == request_id {
@@ -153,8 +152,10 @@ pub async fn create(
                 let view = confirm_written(state, caller, &existing.record.request_id).await?;
                 return Ok((view, true));
             }
-            if existing.record.written_inquiry_id.is_some() && existing.record.status == Lifecycle::Cancelled
-            {
+            // A deletion closed undone (a written one that lapsed, perhaps forged, or one a privacy
+            // officer denied) never blocks a new one: asking again replaces it, at the version read
+            // (its moves stay in the audit trail under the same id). A fulfilled one is the answer.
+            if existing.record.kind == RequestType::Deletion && existing.record.status.closed_undone() {
                 lapsed_version = Some(existing.version);
                 continue;
             }

@@ -37,12 +37,19 @@ pub async fn receive_written(
         let digest = Sha256::digest(format!("written-request:{user_id}:{inquiry_id}").as_bytes());
         hex::encode(&digest[..16])
     };
+    // The same mail delivered again is the same request; a closed deletion from another mail (a
+    // denied or lapsed one) never blocks a new one: it is replaced at the version read.
+    let mut closed_version = None;
     if let Some(existing) = state
         .store
         .get::<PrivacyRequest>(&PrivacyRequest::key_of(user_id, &request_id))
         .await?
     {
-        return Ok(Some(RequestView::from(&existing.record)));
+        let redelivered = existing.record.written_inquiry_id.as_deref() == Some(inquiry_id);
+        if redelivered || !existing.record.status.closed_undone() {
+            return Ok(Some(RequestView::from(&existing.record)));
+        }
+        closed_version = Some(existing.version);
     }
     let jurisdiction = Jurisdiction::Other;
     let mut request = PrivacyRequest {
@@ -78,7 +85,11 @@ pub async fn receive_written(
         Ok(()) | Err(StoreError::ConditionFailed) => {}
         Err(error) => return Err(error.into()),
     }
-    match state.store.create(&request).await {
+    let written = match closed_version {
+        None => state.store.create(&request).await,
+        Some(version) => state.store.replace(&request, version).await.map(|_| ()),
+    };
+    match written {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
             let existing = state
