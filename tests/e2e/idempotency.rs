@@ -363,3 +363,21 @@ async fn a_failed_call_frees_its_key_a_key_is_its_callers_alone_and_erasure_remo
         "the erasure deleted the kept answers"
     );
 }
+
+#[tokio::test]
+async fn one_key_sent_by_two_anonymous_senders_makes_two_inquiries() {
+    // The anonymous route's keys are scoped to the sender (the keyed digest of their address): a key
+    // another sender chose (or guessed) neither answers with their receipt nor refuses this one.
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut receipts = Vec::new();
+    for sender in ["idemfirst", "idemsecond"] {
+        let body = json!({"email": unique_email(sender), "message": "Do you staff regattas?", "name": "Persephone Fenwick", "topic": "information"});
+        let (status, receipt) = post("/v1/support/inquiries", None, Some(&body), &key).await;
+        assert_eq!(status, StatusCode::CREATED, "{sender}: {receipt}");
+        // The sender's own retry is still a replay of their own receipt.
+        let (status, again) = post("/v1/support/inquiries", None, Some(&body), &key).await;
+        assert_eq!((status, &again), (StatusCode::CREATED, &receipt), "{sender}");
+        receipts.push(receipt);
+    }
+    assert_ne!(receipts[0], receipts[1], "two senders, two inquiries");
+}

@@ -5,7 +5,8 @@
 //!
 //! The router calls [`begin`] before the handler and [`Ticket::finish`] after it, for the routes in
 //! [`KEYED_ROUTES`]. A key is scoped to its caller and to the method and path it was sent to. The
-//! first attempt writes an in-progress marker under `IDEMPOTENCY#<caller>` (a conditional create,
+//! first attempt writes an in-progress marker under `IDEMPOTENCY#<caller>` (an anonymous sender's
+//! caller is the keyed digest of the address their body names; a conditional create,
 //! so two concurrent attempts cannot both run; the system's key, because the caller may have none
 //! yet: staff, a first registration). A success (2xx) keeps its answer for a day: in the caller's own
 //! partition, under their own key, when they have one (so that shredding it reaches every copy,
@@ -75,7 +76,7 @@ pub enum AnswerState {
 /// owner's own partition (`USER#<owner>`, sort key `IDEMPOTENT#<scope>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotentAnswer {
-    /// The caller's user id, or `anonymous`.
+    /// The caller's user id, or `anonymous-<digest of the sender's address>`.
     pub owner: String,
     /// The hash of method and path, and the key: what the key is scoped to.
     #[serde(skip)]
@@ -186,11 +187,17 @@ pub async fn begin(
     let Some(key) = key_of(request)? else {
         return Ok(Begun::Run(None));
     };
+    let owner = match caller {
+        Some(caller) => caller.user_id.clone(),
+        None => match anonymous_owner(state, body).await? {
+            Some(owner) => owner,
+            // No sender named: the handler refuses the body; nothing to keep.
+            None => return Ok(Begun::Run(None)),
+        },
+    };
     let target = format!("{} {}", request.method(), request.uri().path());
     let marker = IdempotentAnswer {
-        owner: caller
-            .map_or(crate::access_log::ANONYMOUS, |c| c.user_id.as_str())
-            .to_owned(),
+        owner,
         scope: format!("{}#{key}", hex::encode(Sha256::digest(target.as_bytes()))),
         in_own_partition: false,
         body_sha256: hex::encode(Sha256::digest(body)),
@@ -274,7 +281,7 @@ impl Ticket {
         };
         // The answer goes under the owner's own key when they have one (a registration has just
         // made it); a caller without one (staff, anonymous) keeps it in the marker.
-        let marker = if answered.owner == crate::access_log::ANONYMOUS {
+        let marker = if is_anonymous(&answered.owner) {
             answered
         } else {
             let copy = IdempotentAnswer {
@@ -308,6 +315,33 @@ impl Ticket {
             }
         }
     }
+}
+
+/// The owner of an anonymous sender's key: the keyed digest of the address the body names
+/// (`anonymous-<digest>`), so that one sender's key never answers, or blocks, another's request and
+/// anonymous keys do not all share one partition. `None` when the body names no address.
+async fn anonymous_owner(state: &AppState, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let Some(email) = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|body| {
+            body.get("email")
+                .and_then(|e| e.as_str())
+                .map(platform::lookup::normalize_email)
+        })
+        .filter(|email| !email.is_empty())
+    else {
+        return Ok(None);
+    };
+    let digest = state
+        .lookup
+        .digest("idempotency-sender", email.as_bytes())
+        .await?;
+    Ok(Some(format!("{}-{digest}", crate::access_log::ANONYMOUS)))
+}
+
+/// Whether `owner` is an anonymous sender (who has no key of their own to keep an answer under).
+fn is_anonymous(owner: &str) -> bool {
+    owner == crate::access_log::ANONYMOUS || owner.starts_with(&format!("{}-", crate::access_log::ANONYMOUS))
 }
 
 /// The first attempt's answer, from the `found` marker or the owner's own partition (its key comes
