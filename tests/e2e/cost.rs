@@ -468,14 +468,14 @@ async fn bench_cost_per_operation() {
             Action::CheckIn,
             "check in (domain call at the start; + 2 through the API)",
             4u64,
-            "the pointer; assignment and request pointer in one BatchGetItem, then request, agency, membership and do-not-hire entry in a second; assignment and request (started) in one transaction",
+            "the pointer; assignment, request pointer and account (active?) in one BatchGetItem, then request, agency, membership and do-not-hire entry in a second; assignment and request (started) in one transaction",
         ),
         (
             start + SignedDuration::from_hours(2),
             Action::CheckOut,
             "check out (domain call at the end; + 2 through the API)",
-            7,
-            "the pointer; assignment, roster and request pointer in one BatchGetItem; the transaction; the request (by the key its pointer names); a Query of its assignments and their fresh reads (the index lags); the request completed. Before this change it also read the agency and called the invoicing, which cannot be due at a check-out (6 requests)",
+            8,
+            "the pointer; assignment, roster and request pointer in one BatchGetItem; request and agency in a second (a check-out falls between the start and the end plus the booked grace); the transaction; the request (by the key its pointer names); a Query of its assignments and their fresh reads (the index lags); the request completed. Before this change it also read the agency and called the invoicing, which cannot be due at a check-out (6 requests)",
         ),
     ] {
         let state = stack.function_state("SchedulingFunction", Clock::fixed(at)).await;

@@ -556,6 +556,7 @@ async fn a_person_who_used_every_feature_is_erased_down_to_what_the_law_keeps() 
                 worked_from: None,
                 worked_until: None,
                 reason: None,
+                confirm: false,
             };
             scheduling::approve_timesheet(&at(end).await, &w.dispatcher, &id, approval)
                 .await

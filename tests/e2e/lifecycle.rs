@@ -83,7 +83,7 @@ async fn a_request_starts_loses_a_no_show_is_refilled_completes_and_its_retentio
 
     // The first check-in starts it; a customer may no longer cancel.
     act(
-        &at(start - SignedDuration::from_mins(20)).await,
+        &at(start - SignedDuration::from_mins(10)).await,
         &first,
         &w,
         &request_id,
@@ -331,6 +331,7 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         worked_from: Some(start - SignedDuration::from_hours(24)),
         worked_until: None,
         reason: Some("typo".into()),
+        confirm: false,
     };
     match scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, elsewhere).await {
         Err(edge::ApiError::Validation(errors)) => {
@@ -342,6 +343,7 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         worked_from: None,
         worked_until: Some(three_hours),
         reason: Some("Site manager released the officer at 13:00".into()),
+        confirm: false,
     };
     let approved = scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, approval)
         .await
@@ -477,5 +479,142 @@ async fn erasing_a_customer_cancels_their_coming_requests_and_frees_the_officers
     assert!(
         mails_to(&email).await.iter().any(|m| m.contains("was cancelled")),
         "the officer is told (the shift only)"
+    );
+}
+
+#[tokio::test]
+async fn a_shift_is_worked_between_its_start_and_its_booked_grace_and_odd_hours_need_a_look() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 7 * 3);
+    let end = start + SignedDuration::from_hours(2);
+    let worker = officer(&w, |_| {}).await;
+    let request_id = book_at(&w, start, 2, 1, false).await;
+    scheduling::claim(&w.state, &worker, &request_id)
+        .await
+        .expect("claim");
+    let id = assignment(&w, &worker, &request_id).await.assignment_id;
+    let try_at = |time: Timestamp, action: Action| {
+        let (worker, id) = (worker.clone(), id.clone());
+        async move { scheduling::act(&at(time).await, &worker, &id, action).await }
+    };
+    // Half an hour early is too early (check-in opens 15 minutes before); ten minutes is fine.
+    let refused = try_at(start - SignedDuration::from_mins(30), Action::CheckIn)
+        .await
+        .expect_err("too early");
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT, "{refused:?}");
+    try_at(start - SignedDuration::from_mins(10), Action::CheckIn)
+        .await
+        .expect("check in");
+    // Checking out before the start would complete the request before it began: refused.
+    let refused = try_at(start - SignedDuration::from_mins(5), Action::CheckOut)
+        .await
+        .expect_err("before the start");
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT, "{refused:?}");
+    assert_ne!(stored(&w, &request_id).await.status, Status::Completed);
+    // Nor long after the booked grace (4 h): the run closes the shift at its end then.
+    let refused = try_at(end + SignedDuration::from_hours(5), Action::CheckOut)
+        .await
+        .expect_err("after the grace");
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT, "{refused:?}");
+    // An hour over, within the grace: checked out; the timesheet shows what differs.
+    try_at(end + SignedDuration::from_hours(1), Action::CheckOut)
+        .await
+        .expect("check out");
+    let submitted = scheduling::submit_timesheet(&w.state, &worker, &id)
+        .await
+        .expect("submit");
+    let differences = submitted.timesheet.expect("a timesheet").differences;
+    assert_eq!(
+        differences,
+        vec![
+            "started 10 min before the shift".to_owned(),
+            "ended 60 min after the shift".to_owned()
+        ]
+    );
+    // "As submitted" without a look is refused; confirmed, approved.
+    match scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, Default::default()).await {
+        Err(edge::ApiError::Validation(errors)) => {
+            assert!(errors.iter().any(|e| e.pointer == "/confirm"), "{errors:?}")
+        }
+        other => panic!("expected a 422, got {other:?}"),
+    }
+    let confirmed = scheduling::TimesheetApproval {
+        confirm: true,
+        ..Default::default()
+    };
+    scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, confirmed)
+        .await
+        .expect("approved");
+    // Billed: the 2 booked hours (no overrun was agreed), not the 2 h 10 min approved + 1 h.
+    let invoice = domain::billing::issue_when_due(&w.state, &request_id)
+        .await
+        .expect("invoice")
+        .expect("issued");
+    let labour: i64 = invoice
+        .lines
+        .iter()
+        .filter(|l| l.code == "labour")
+        .map(|l| l.amount_cents)
+        .sum();
+    assert_eq!(
+        labour,
+        2 * 6_500,
+        "2 h at $65.00, not the 3 h 10 min approved: {invoice:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_officer_restricted_after_the_start_can_neither_accept_nor_check_in() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 7 * 4);
+    let (starter, claimer, named) = (
+        officer(&w, |_| {}).await,
+        officer(&w, |_| {}).await,
+        officer(&w, |_| {}).await,
+    );
+    let request_id = book_at(&w, start, 4, 3, false).await;
+    for who in [&starter, &claimer] {
+        scheduling::claim(&w.state, who, &request_id)
+            .await
+            .expect("claim");
+    }
+    // Under way: the first check-in starts it; dispatch fills the third slot as a replacement.
+    act(&at(start).await, &starter, &w, &request_id, Action::CheckIn).await;
+    let placed = scheduling::assign(
+        &at(start + SignedDuration::from_mins(2)).await,
+        &w.dispatcher,
+        &request_id,
+        scheduling::AssignInput {
+            officer_user_id: named.user_id.clone(),
+        },
+    )
+    .await
+    .expect("placed");
+    // Both restrict processing five minutes in (nothing of theirs is a future shift any more).
+    let five_in = start + SignedDuration::from_mins(5);
+    for who in [&claimer, &named] {
+        domain::privacy::requests::set_restricted(&at(five_in).await, &who.user_id, true)
+            .await
+            .expect("restricted");
+    }
+    let six_in = at(start + SignedDuration::from_mins(6)).await;
+    let claimed = assignment(&w, &claimer, &request_id).await.assignment_id;
+    for (who, id, action) in [
+        (&claimer, &claimed, Action::CheckIn),
+        (&named, &placed.assignment_id, Action::Accept),
+    ] {
+        let refused = scheduling::act(&six_in, who, id, action)
+            .await
+            .expect_err("restricted: no new processing");
+        assert_eq!(
+            rule_of(&refused),
+            Some("account_not_active"),
+            "{action:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        assignment(&w, &claimer, &request_id).await.status,
+        AssignmentStatus::Accepted,
+        "nothing changed"
     );
 }

@@ -145,6 +145,7 @@ async fn check_out_and_approve(w: &World, officer: &Caller, id: &str, start: Tim
             worked_from: Some(start),
             worked_until: Some(until),
             reason,
+            confirm: true,
         },
     )
     .await
@@ -358,8 +359,26 @@ async fn an_invoice_above_the_hold_captures_the_hold_and_charges_the_difference_
     let w = world(|_| {}).await;
     let start = days_ahead(4);
     let worker = officer(&w, |_| {}).await;
-    // Booked for 2 h ($136.50 held); the officer stayed 3 h ($204.75).
-    let request_id = book(&w, start, 2).await;
+    // Booked for 2 h ($136.50 held), allowing an hour's overrun; the officer stayed 3 h ($204.75).
+    let mut with_overrun = body(&w, start, 2, "pm_card_visa");
+    with_overrun["overrun_minutes"] = json!(60);
+    let (status, booking) = call_api(
+        Method::POST,
+        "/v1/service-requests",
+        Some(&w.customer_token),
+        Some(&with_overrun),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    assert_eq!(
+        booking["requests"][0]["terms"]["overrun_minutes"], 60,
+        "{booking}"
+    );
+    let request_id = booking["requests"][0]["request_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     work(&w, &worker, &request_id, start, 3).await;
     let billed = invoice(&w, &request_id).await.expect("the invoice");
     assert_eq!(billed.total_cents, 20_475);
@@ -459,6 +478,21 @@ async fn a_declined_card_books_nothing_and_a_decline_at_billing_is_a_failed_invo
     let (status, view) = call_api(Method::GET, &path, Some(&w.customer_token), None, None).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["status"], "payment_failed", "{view}");
+    // The agency sees the amount and the status, never the card's outcome code.
+    let day = later.in_tz("UTC").expect("tz").date();
+    let listing = format!("/v1/agencies/{}/invoices?from={day}&to={day}", w.agency_id);
+    let (status, listed) = call_api(Method::GET, &listing, Some(&w.dispatcher_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let seen = listed["invoices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["request_id"] == request_id.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(seen["status"], "payment_failed", "{listed}");
+    assert!(seen.get("payment_failure").is_none(), "{seen}");
+    assert!(!listed.to_string().contains("card_declined"), "{listed}");
     // Billed again (the hourly run, a retry): still failed, no second mail.
     domain::billing::issue_when_due(&w.state, &request_id)
         .await
@@ -635,4 +669,101 @@ async fn a_request_booked_weeks_ahead_is_held_by_the_scheduled_run_six_days_befo
         .expect("review");
     assert!(!again.held, "{again:?}");
     assert_eq!(charge(&w, &request_id).await.intent_id, held.intent_id);
+}
+
+#[tokio::test]
+async fn hours_beyond_the_booking_are_not_billed_unless_the_booking_allowed_them() {
+    // Booked for 2 h with no overrun allowed (the default); the officer stayed 3 h, and the agency
+    // approved 3 h: the customer is billed the 2 h booked, within the hold, nothing off-session.
+    let w = world(|_| {}).await;
+    let start = days_ahead(4);
+    let worker = officer(&w, |_| {}).await;
+    let request_id = book(&w, start, 2).await;
+    work(&w, &worker, &request_id, start, 3).await;
+    let billed = invoice(&w, &request_id).await.expect("the invoice");
+    assert_eq!(billed.total_cents, 13_650, "{billed:?}");
+    let paid = charge(&w, &request_id).await;
+    assert_eq!((paid.captured_cents, paid.extra_cents), (13_650, 0));
+    assert!(paid.extra_intent_id.is_none(), "nothing charged off-session");
+    // Asking for more overrun than a booking may allow is refused, naming the field.
+    let mut greedy = body(&w, days_ahead(9), 2, "pm_card_visa");
+    greedy["overrun_minutes"] = json!(24 * 60);
+    let (status, problem) = call_api(
+        Method::POST,
+        "/v1/quotes",
+        Some(&w.customer_token),
+        Some(&greedy),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(e2e::pointers(&problem).contains("/overrun_minutes"), "{problem}");
+}
+
+#[tokio::test]
+async fn a_fee_band_set_after_booking_charges_nothing_and_no_fee_exceeds_the_price() {
+    // Bookable up to 2 h ahead, so that a booking can be cancelled a few hours before its start.
+    let w = world(|rules| rules.lead_time_hours = 2).await;
+    let now = Timestamp::now();
+    // Booked with no fee bands at all.
+    let unbanded = book(&w, now + SignedDuration::from_hours(12), 3).await;
+    let (_, seen) = call_api(
+        Method::GET,
+        &format!("/v1/service-requests/{unbanded}"),
+        Some(&w.customer_token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(seen["terms"]["cancellation_fees"], json!([]), "{seen}");
+    // The admin then sets a 24 h band billing 24 h per officer: new bookings only.
+    let mut settings = agencies::find(&w.state, &w.agency_id)
+        .await
+        .expect("read")
+        .expect("agency")
+        .settings;
+    settings.cancellation_fees = vec![CancellationBand {
+        within_hours: 24,
+        billed_hours_per_officer: 24,
+    }];
+    agencies::update(&w.state, &w.admin, &w.agency_id, settings.clone())
+        .await
+        .expect("fees set");
+    let cancelled = cancel(&w, &unbanded).await;
+    assert!(cancelled["cancellation"]["fee"].is_null(), "{cancelled}");
+    assert!(invoice(&w, &unbanded).await.is_none(), "no fee, no invoice");
+    let released = charge(&w, &unbanded).await;
+    assert_eq!(released.captured_cents + released.extra_cents, 0, "{released:?}");
+
+    // Booked under that band: the fee is capped at what the booking would have cost.
+    let banded = book(&w, now + SignedDuration::from_hours(12), 3).await;
+    let (_, booked) = call_api(
+        Method::GET,
+        &format!("/v1/service-requests/{banded}"),
+        Some(&w.customer_token),
+        None,
+        None,
+    )
+    .await;
+    let price = booked["price"]["total_cents"].as_i64().expect("price");
+    cancel(&w, &banded).await;
+    let fee = invoice(&w, &banded).await.expect("a fee invoice");
+    assert_eq!(fee.total_cents, price, "24 h × $65.00 capped at the booked price");
+    let held = charge(&w, &banded).await;
+    assert_eq!((held.captured_cents, held.extra_cents), (price, 0));
+
+    // A band reaching back further than a week is refused.
+    settings.cancellation_fees = vec![CancellationBand {
+        within_hours: 24 * 30,
+        billed_hours_per_officer: 4,
+    }];
+    match agencies::update(&w.state, &w.admin, &w.agency_id, settings).await {
+        Err(edge::ApiError::Validation(errors)) => assert!(
+            errors
+                .iter()
+                .any(|e| e.pointer == "/cancellation_fees/0/within_hours"),
+            "{errors:?}"
+        ),
+        other => panic!("expected a 422, got {other:?}"),
+    }
 }

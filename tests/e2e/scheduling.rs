@@ -818,7 +818,7 @@ async fn officers_claim_accept_and_release_through_the_gateway_and_everyone_is_t
     assert_eq!(
         status,
         StatusCode::CONFLICT,
-        "check-in opens an hour before: {early}"
+        "check-in opens 15 minutes before: {early}"
     );
 
     // Mail: each officer of their shift, the customer of staffing, dispatch of B's answers.

@@ -113,6 +113,12 @@ fn default_site_details_hours_before() -> u32 {
     48
 }
 
+/// Most bands a fee schedule has.
+pub const MAX_CANCELLATION_BANDS: usize = 8;
+
+/// The longest notice a fee band reaches back: a week before the start.
+pub const MAX_CANCELLATION_NOTICE_HOURS: u32 = 168;
+
 /// One band of the cancellation fee schedule: cancelling less than `within_hours` before the start
 /// bills `billed_hours_per_officer` hours per officer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,11 +274,18 @@ fn validate(settings: &AgencySettings) -> Result<(), ApiError> {
         "/rules/min_rest_hours",
         "must be at most 24",
     );
+    // Bounded, so that a fee stays a fee for short notice (a booking's own bands are fixed when it
+    // is booked, and its fee never exceeds its price either way).
+    v.check(
+        settings.cancellation_fees.len() <= MAX_CANCELLATION_BANDS,
+        "/cancellation_fees",
+        "at most 8 bands",
+    );
     for (index, band) in settings.cancellation_fees.iter().enumerate() {
         v.check(
-            band.within_hours >= 1,
+            (1..=MAX_CANCELLATION_NOTICE_HOURS).contains(&band.within_hours),
             format!("/cancellation_fees/{index}/within_hours"),
-            "must be at least 1",
+            "must be between 1 and 168 (a week)",
         );
         v.check(
             band.billed_hours_per_officer <= 24,

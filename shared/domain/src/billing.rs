@@ -191,7 +191,13 @@ pub async fn issue_when_due(state: &AppState, request_id: &str) -> Result<Option
                 let (Some(from), Some(until)) = (sheet.approved_from, sheet.approved_until) else {
                     return Ok(None);
                 };
-                minutes.push(until.duration_since(from).as_mins().max(0));
+                // Never more than booked plus the overrun the booking allowed.
+                minutes.push(
+                    until
+                        .duration_since(from)
+                        .as_mins()
+                        .clamp(0, request.billable_minutes_cap()),
+                );
             }
             if minutes.is_empty() {
                 return Ok(None);
@@ -525,7 +531,15 @@ pub async fn statement(
     Ok(Statement {
         from,
         to,
-        invoices: invoices.into_iter().map(InvoiceView::from).collect(),
+        // The agency sees amount and status; the card's outcome code is between the customer and
+        // the processor (transaction details the agency does not need to be paid).
+        invoices: invoices
+            .into_iter()
+            .map(|invoice| InvoiceView {
+                payment_failure: None,
+                ..InvoiceView::from(invoice)
+            })
+            .collect(),
         total_cents,
         currency: "USD".into(),
     })
@@ -607,7 +621,15 @@ pub async fn agency_invoices(
         agency_id: agency_id.to_owned(),
         from,
         to,
-        invoices: invoices.into_iter().map(InvoiceView::from).collect(),
+        // The agency sees amount and status; the card's outcome code is between the customer and
+        // the processor (transaction details the agency does not need to be paid).
+        invoices: invoices
+            .into_iter()
+            .map(|invoice| InvoiceView {
+                payment_failure: None,
+                ..InvoiceView::from(invoice)
+            })
+            .collect(),
         total_cents,
         paid_cents,
         currency: "USD".into(),

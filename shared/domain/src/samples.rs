@@ -203,6 +203,7 @@ pub fn worked_assignment(user_id: &str) -> crate::scheduling::assignments::Assig
     a.checked_in_at = Some(at("2026-11-29T14:07:41Z"));
     a.checked_out_at = Some(at("2026-11-29T14:07:59Z"));
     a.timesheet = Some(crate::scheduling::assignments::Timesheet {
+        differences: Vec::new(),
         status: crate::scheduling::assignments::TimesheetStatus::Approved,
         submitted_at: at("2026-11-29T18:11:00Z"),
         submitted_from: at("2026-11-29T14:07:41Z"),
@@ -291,6 +292,7 @@ pub fn service_request(customer_user_id: &str, agency_id: &str) -> crate::servic
         updated_at: now(),
         completed_at: None,
         rates: None,
+        terms: None,
         started_at: None,
         no_shows_checked_at: None,
         gsi1pk: format!("AGENCY#{agency_id}#REQUESTS"),

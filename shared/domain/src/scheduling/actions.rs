@@ -121,7 +121,7 @@ pub async fn act_or_replay(
                 }
                 if now < next.starts_at - CHECK_IN_OPENS_BEFORE || now >= next.ends_at {
                     return Err(ApiError::Conflict(
-                        "check-in opens one hour before the shift and closes at its end".into(),
+                        "check-in opens 15 minutes before the shift and closes at its end".into(),
                     ));
                 }
                 next.status = AssignmentStatus::CheckedIn;
@@ -132,13 +132,38 @@ pub async fn act_or_replay(
                 if before != AssignmentStatus::CheckedIn {
                     return Err(illegal());
                 }
+                // A shift cannot end before it began (that would complete the request before its
+                // start: no no-show, no replacement, no cancellation), nor after the grace its
+                // booking agreed (the scheduled run closes it at its end then, flagged).
+                if now < next.starts_at {
+                    return Err(ApiError::Conflict(
+                        "the shift has not started: check out once it has".into(),
+                    ));
+                }
+                let grace_ends = facts
+                    .shift
+                    .as_ref()
+                    .map_or(next.ends_at, |shift| shift.request.record.grace_ends_at());
+                if now > grace_ends {
+                    return Err(ApiError::Conflict(
+                        "the shift ended longer ago than its grace: it is closed at its end; submit the timesheet".into(),
+                    ));
+                }
                 next.status = AssignmentStatus::Completed;
                 next.checked_out_at = Some(now);
                 false
             }
         };
         if matches!(action, Action::Accept | Action::CheckIn) {
-            // Confirming or starting a shift relies on the same facts as being placed on it.
+            // Confirming or starting a shift relies on the same facts as being placed on it: an
+            // officer restricted or being erased is no longer processed, started shift or not.
+            if facts
+                .officer
+                .as_ref()
+                .is_none_or(|officer| officer.status != AccountStatus::Active)
+            {
+                return Err(ineligible(Exclusion::AccountNotActive));
+            }
             eligibility::membership_rule(facts.membership.as_ref().map(|m| &m.record), &next.agency_id, now)
                 .map_err(ineligible)?;
             if facts.on_do_not_hire_list {
@@ -248,6 +273,8 @@ async fn action_facts(
     action: Action,
 ) -> Result<ActionFacts, ApiError> {
     let tells_dispatch = matches!(action, Action::Accept | Action::Decline | Action::Release);
+    // Accept and check-in rely on the officer's account being active.
+    let reads_account = tells_dispatch || action == Action::CheckIn;
     let frees_slot = matches!(action, Action::Decline | Action::Release);
     let assignment_key = Assignment::key_of(officer_id, request_id);
     let pointer_key = RequestPointer::key_of(request_id);
@@ -257,7 +284,7 @@ async fn action_facts(
     if frees_slot || action == Action::CheckOut {
         keys.push(roster_key.clone());
     }
-    if tells_dispatch {
+    if reads_account {
         keys.push(account_key.clone());
     }
     let mut first = state.store.get_many(&keys).await?;
@@ -273,9 +300,6 @@ async fn action_facts(
         on_do_not_hire_list: false,
         customer: None,
     };
-    if action == Action::CheckOut {
-        return Ok(facts);
-    }
     // Without its request (which no live assignment lacks) there is nothing to free or start, and
     // nobody to tell: the action says so where it needs it.
     let pointer = facts.request_pointer.clone();

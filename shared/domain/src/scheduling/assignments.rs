@@ -66,6 +66,57 @@ pub struct Timesheet {
     /// Why the approver changed the times (required when they did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adjustment_reason: Option<String>,
+    /// How the submitted hours differ from the shift as booked (started early or late, ended early
+    /// or late, closed by the scheduled run): an approver must confirm such hours, never pass them
+    /// "as submitted" unseen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+}
+
+/// How far the submitted hours may stray from the shift as booked before the approver must look.
+pub const TIMESHEET_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+impl Timesheet {
+    /// What an approver must look at in hours `from`..`until` submitted for a shift booked for
+    /// `starts_at`..`ends_at` (`closed_by_run`: the officer never checked out).
+    pub fn differences_of(
+        from: Timestamp,
+        until: Timestamp,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        closed_by_run: bool,
+    ) -> Vec<String> {
+        let mut found = Vec::new();
+        let minutes = |d: jiff::SignedDuration| d.as_mins().abs();
+        if from < starts_at - TIMESHEET_TOLERANCE {
+            found.push(format!(
+                "started {} min before the shift",
+                minutes(starts_at.duration_since(from))
+            ));
+        }
+        if from > starts_at + TIMESHEET_TOLERANCE {
+            found.push(format!(
+                "started {} min after the shift",
+                minutes(from.duration_since(starts_at))
+            ));
+        }
+        if until < ends_at - TIMESHEET_TOLERANCE {
+            found.push(format!(
+                "ended {} min before the shift",
+                minutes(ends_at.duration_since(until))
+            ));
+        }
+        if until > ends_at + TIMESHEET_TOLERANCE {
+            found.push(format!(
+                "ended {} min after the shift",
+                minutes(until.duration_since(ends_at))
+            ));
+        }
+        if closed_by_run {
+            found.push("never checked out: closed by the scheduled run".to_owned());
+        }
+        found
+    }
 }
 
 /// How an officer came to hold a slot.

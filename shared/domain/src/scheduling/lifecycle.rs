@@ -30,8 +30,9 @@ fn no_show_due(request: &ServiceRequest, rules: &Rules) -> Timestamp {
     request.starts_at + SignedDuration::from_mins(i64::from(rules.no_show_after_minutes))
 }
 
-fn completion_due(request: &ServiceRequest, rules: &Rules) -> Timestamp {
-    request.ends_at + SignedDuration::from_hours(i64::from(rules.completion_grace_hours))
+/// When the scheduled run completes a request: the end plus the grace its booking agreed.
+fn completion_due(request: &ServiceRequest) -> Timestamp {
+    request.grace_ends_at()
 }
 
 /// What the scheduled run did with one request.
@@ -144,11 +145,11 @@ async fn step(
                 updated_at: now,
                 ..fresh.record.clone()
             };
-            checked.due(Some(completion_due(request, rules)));
+            checked.due(Some(completion_due(request)));
             commit(state, &checked, fresh.version).await?;
             return Ok(Step::Again);
         }
-        Status::InProgress if now >= completion_due(request, rules) => {
+        Status::InProgress if now >= completion_due(request) => {
             close_open_shifts(state, request, now).await?;
             let Some(fresh) = state.store.get::<ServiceRequest>(&request.key()).await? else {
                 return Ok(Step::Idle);

@@ -68,8 +68,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// race means someone else's placement on the same request or officer committed, so a request with
 /// `n` slots makes a claimant lose at most `n` times before it sees the request full.
 const MAX_ATTEMPTS: usize = 120;
-/// Check-in opens this long before the shift starts.
-const CHECK_IN_OPENS_BEFORE: SignedDuration = SignedDuration::from_hours(1);
+/// Check-in opens this long before the shift starts: time to reach the post, not an extra billed
+/// hour (a timesheet that starts earlier than the shift is flagged for the approver).
+const CHECK_IN_OPENS_BEFORE: SignedDuration = SignedDuration::from_mins(15);
 /// How far ahead `open-shifts` looks by default, and at most.
 const OPEN_SHIFTS_DEFAULT_DAYS: u32 = 14;
 const OPEN_SHIFTS_MAX_DAYS: u32 = 60;

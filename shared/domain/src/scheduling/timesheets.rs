@@ -54,6 +54,7 @@ pub async fn submit_timesheet(
             approved_by: None,
             approved_at: None,
             adjustment_reason: None,
+            differences: Timesheet::differences_of(from, until, a.starts_at, a.ends_at, a.closed_by_run),
         }),
         ..a.clone()
     };
@@ -81,6 +82,9 @@ pub struct TimesheetApproval {
     pub worked_until: Option<Timestamp>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// The approver looked at the timesheet's `differences` and approves the hours anyway.
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 /// `POST /v1/assignments/{id}/timesheet/approval`: an admin or dispatcher of the request's agency
@@ -108,8 +112,8 @@ pub async fn approve_timesheet(
     // agency's grace period (what the customer is billed for cannot drift to another day).
     let request = &shift.request.record;
     let earliest = request.starts_at - CHECK_IN_OPENS_BEFORE;
-    let latest = request.ends_at
-        + SignedDuration::from_hours(i64::from(shift.agency.settings.rules.completion_grace_hours));
+    // The grace the booking agreed, not the agency's of the day.
+    let latest = request.grace_ends_at();
     for _ in 0..MAX_ATTEMPTS {
         let current = state
             .store
@@ -139,7 +143,7 @@ pub async fn approve_timesheet(
         v.check(
             until <= latest,
             "/worked_until",
-            "must not be after the shift's end plus the agency's grace period",
+            "must not be after the shift's end plus the grace its booking agreed",
         );
         if let Some(reason) = &input.reason {
             v.text("/reason", reason, 500);
@@ -148,6 +152,11 @@ pub async fn approve_timesheet(
             !adjusted || input.reason.as_deref().is_some_and(|r| !r.trim().is_empty()),
             "/reason",
             "say why the times change: the officer and the audit trail see it",
+        );
+        v.check(
+            adjusted || sheet.differences.is_empty() || input.confirm,
+            "/confirm",
+            "the hours differ from the shift (see the timesheet's differences): confirm them, or adjust them with a reason",
         );
         v.finish()?;
         let now = state.clock.now();

@@ -148,7 +148,14 @@ pub struct RequestInput {
     /// Required to book, not to quote.
     #[serde(default)]
     pub payment: Option<PaymentInput>,
+    /// Minutes per officer the customer agrees a shift may run over and be billed (0 to
+    /// [`MAX_OVERRUN_MINUTES`]; default 0: billed hours never exceed the booked ones).
+    #[serde(default)]
+    pub overrun_minutes: u32,
 }
+
+/// Most overrun a booking may allow: four hours per officer.
+pub const MAX_OVERRUN_MINUTES: u32 = 240;
 
 // ------------------------------------------------------------------------------------------ stored
 
@@ -184,6 +191,32 @@ impl Status {
                 // Only the agency cancels a request under way (the customer's cancellation ends at the start).
                 | (InProgress, Completed | Cancelled)
         )
+    }
+}
+
+/// What a booking agreed besides its rates. An agency's later change of its settings reaches new
+/// bookings only: the booked price is a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedTerms {
+    /// The cancellation fee bands in force when it was booked.
+    pub cancellation_fees: Vec<agencies::CancellationBand>,
+    /// Hours after the end within which the shift can still be checked out, its hours approved, and
+    /// after which the scheduled run completes it.
+    pub completion_grace_hours: u32,
+    /// Minutes per officer a shift may run over and still be billed (0 unless the booking allowed
+    /// more): billed hours never exceed the booked hours plus this.
+    #[serde(default)]
+    pub overrun_minutes: u32,
+}
+
+impl BookedTerms {
+    /// The terms of a booking made under `settings` allowing `overrun_minutes`.
+    pub fn of(settings: &agencies::AgencySettings, overrun_minutes: u32) -> Self {
+        Self {
+            cancellation_fees: settings.cancellation_fees.clone(),
+            completion_grace_hours: settings.rules.completion_grace_hours,
+            overrun_minutes,
+        }
     }
 }
 
@@ -229,6 +262,11 @@ pub struct ServiceRequest {
     /// The agency's rates when it was booked: what its invoice is priced at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rates: Option<agencies::Rates>,
+    /// The rest of what was agreed at booking (fee bands, grace, overrun): every later charge is
+    /// computed from these, never from the agency's settings of the day. `None` on a request booked
+    /// before terms were recorded: [`ServiceRequest::terms`] then gives the customer's safe reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<BookedTerms>,
     /// When it became `in_progress`: the first check-in, or the start time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
@@ -247,6 +285,26 @@ pub struct ServiceRequest {
 }
 
 impl ServiceRequest {
+    /// What the booking agreed: its recorded terms, or for a request booked before terms were
+    /// recorded, the reading safest for its customer (no fee bands, the default grace, no overrun).
+    pub fn terms(&self) -> BookedTerms {
+        self.terms.clone().unwrap_or(BookedTerms {
+            cancellation_fees: Vec::new(),
+            completion_grace_hours: 4,
+            overrun_minutes: 0,
+        })
+    }
+
+    /// Most minutes one officer's shift is billed: the booked duration plus the agreed overrun.
+    pub fn billable_minutes_cap(&self) -> i64 {
+        self.ends_at.duration_since(self.starts_at).as_mins() + i64::from(self.terms().overrun_minutes)
+    }
+
+    /// The end of the window after the shift in which it may still be checked out or approved.
+    pub fn grace_ends_at(&self) -> Timestamp {
+        self.ends_at + SignedDuration::from_hours(i64::from(self.terms().completion_grace_hours))
+    }
+
     /// The staffing status for `filled` of `officers` slots.
     pub fn staffing_status(filled: u32, officers: u32) -> Status {
         match filled {
@@ -393,6 +451,8 @@ pub struct RequestView {
     pub payment: Option<PaymentSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<Cancellation>,
+    /// What was agreed at booking: the fee bands, grace and overrun later charges follow.
+    pub terms: BookedTerms,
     pub created_at: Timestamp,
 }
 
@@ -466,6 +526,7 @@ fn view(request: &ServiceRequest, payment: Option<PaymentSummary>) -> RequestVie
         price: request.price.clone(),
         payment,
         cancellation: request.cancellation.clone(),
+        terms: request.terms(),
         created_at: request.created_at,
     }
 }
@@ -484,6 +545,8 @@ pub struct Quote {
     pub occurrences: Vec<QuotedOccurrence>,
     pub total_cents: i64,
     pub currency: String,
+    /// What booking now would agree to: the fee bands, grace and overrun later charges follow.
+    pub terms: BookedTerms,
 }
 
 /// One priced occurrence of a quote.

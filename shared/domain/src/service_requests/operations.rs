@@ -25,6 +25,7 @@ pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Re
         occurrences,
         total_cents,
         currency: "USD".into(),
+        terms: BookedTerms::of(&agency.settings, input.overrun_minutes),
     })
 }
 
@@ -110,6 +111,7 @@ pub async fn book(
             updated_at: now,
             completed_at: None,
             rates: Some(agency.settings.rates.clone()),
+            terms: Some(BookedTerms::of(&agency.settings, input.overrun_minutes)),
             started_at: None,
             no_shows_checked_at: None,
             gsi1pk: format!("AGENCY#{}#REQUESTS", agency.agency_id),
@@ -668,10 +670,11 @@ pub(crate) async fn mark_cancelled(
         let notice_hours = request.starts_at.duration_since(now).as_secs_f64() / 3600.0;
         pricing::cancellation_fee(
             request.rates.as_ref().unwrap_or(&agency.settings.rates),
-            &agency.settings.cancellation_fees,
+            &request.terms().cancellation_fees,
             notice_hours,
             i64::from(request.officers),
         )?
+        .map(|fee| pricing::capped(fee, request.price.total_cents))
     };
     let mut cancelled = ServiceRequest {
         status: Status::Cancelled,

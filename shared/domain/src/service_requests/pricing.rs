@@ -201,6 +201,18 @@ pub fn cancellation_fee(
     }))
 }
 
+/// `fee` capped at `booked_cents`: a cancellation never costs more than the booking would have.
+pub fn capped(fee: PriceLine, booked_cents: i64) -> PriceLine {
+    if fee.amount_cents <= booked_cents {
+        return fee;
+    }
+    PriceLine {
+        description: format!("{} (capped at the booked price)", fee.description),
+        amount_cents: booked_cents,
+        ..fee
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +349,23 @@ mod tests {
             billed_hours_per_officer: 24,
         }];
         assert_eq!(cancellation_fee(&extreme, &bands, 1.0, 100), Err(PriceOverflow));
+    }
+
+    #[test]
+    fn a_fee_is_capped_at_the_booked_price() {
+        let bands = [CancellationBand {
+            within_hours: 24,
+            billed_hours_per_officer: 24,
+        }];
+        let fee = cancellation_fee(&rates(), &bands, 2.0, 1)
+            .expect("priced")
+            .expect("a fee");
+        assert_eq!(fee.amount_cents, 24 * 6500);
+        let booked = 3 * 6500;
+        let capped = capped(fee.clone(), booked);
+        assert_eq!(capped.amount_cents, booked);
+        assert!(capped.description.contains("capped"), "{}", capped.description);
+        assert_eq!(super::capped(fee.clone(), fee.amount_cents + 1), fee);
         assert_eq!(sum_cents([i64::MAX, 1]), Err(PriceOverflow));
         assert_eq!(sum_cents([2, 3]), Ok(5));
         assert!(matches!(ApiError::from(PriceOverflow), ApiError::Validation(_)));

@@ -53,6 +53,11 @@ pub(super) fn check(
     v.text("/event/kind", &input.event.kind, 50);
     check_text(&mut v, "/event/description", &input.event.description, 2000);
     check_text(&mut v, "/notes", &input.notes, 2000);
+    v.check(
+        input.overrun_minutes <= MAX_OVERRUN_MINUTES,
+        "/overrun_minutes",
+        format!("must be between 0 and {MAX_OVERRUN_MINUTES}"),
+    );
     v.text("/site/name", &input.site.name, 200);
     v.address("/site/address", &input.site.address);
     if let Some((lat, lon)) = input.site.location {

@@ -339,6 +339,7 @@ pub const SERVICE_REQUEST: ItemType = ItemType {
         signed("updated_at"),
         signed("completed_at"),
         signed("rates"),
+        signed("terms"),
         signed("started_at"),
         signed("no_shows_checked_at"),
     ],
