@@ -126,7 +126,11 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
     assert_eq!(status, StatusCode::CREATED, "{registered}");
     let minor_id = sub_of(&minor_token);
     let officer_id = officer.user_id.clone();
-    let other_officer_id = sub_of(&other_officer_token);
+    // An officer of agency A who holds no shift: the subject of the do-not-hire rows (A may keep a
+    // note only about an officer who applied to it).
+    let listed_officer_id = officer_with(&a, None, unique_email("matrixlisted"), always(), |_| {})
+        .await
+        .user_id;
     let every_hour: Vec<Value> = [
         "monday",
         "tuesday",
@@ -790,14 +794,14 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
         row(
             "PUT do-not-hire",
             Method::PUT,
-            format!("/v1/agencies/{}/do-not-hire/{other_officer_id}", a.agency_id),
+            format!("/v1/agencies/{}/do-not-hire/{listed_officer_id}", a.agency_id),
             Some(json!({"note": "matrix"})),
             "401 403 403 403 403 403 200 403 404 403 200",
         ),
         row(
             "DELETE do-not-hire",
             Method::DELETE,
-            format!("/v1/agencies/{}/do-not-hire/{other_officer_id}", a.agency_id),
+            format!("/v1/agencies/{}/do-not-hire/{listed_officer_id}", a.agency_id),
             None,
             "401 403 403 403 403 403 204 403 404 403 204",
         ),

@@ -906,9 +906,22 @@ async fn do_not_hire_is_for_the_agency_admin_and_the_roster_is_stored_encrypted(
             end: "23:45".into(),
         }];
     }
-    let officer = officer_with(&w, None, unique_email("dnh"), distinctive, |_| {}).await;
+    let email = unique_email("dnh");
+    let officer_token = stack.user_with_email(&email, &["provider"]).await.id_token;
+    let officer = officer_with(&w, Some(sub_of(&officer_token)), email, distinctive, |_| {}).await;
     let path = format!("/v1/agencies/{}/do-not-hire/{}", w.agency_id, officer.user_id);
     let body = json!({"note": "left a post unattended"});
+    // An officer who never applied to the agency is none of its business: 404, nothing filed.
+    let elsewhere = world(|_| {}).await;
+    let stranger = self::officer(&elsewhere, |_| {}).await;
+    let (status, _) = call(
+        Method::PUT,
+        &format!("/v1/agencies/{}/do-not-hire/{}", w.agency_id, stranger.user_id),
+        &w.admin_token,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         call(Method::PUT, &path, &w.dispatcher_token, Some(&body)).await.0,
         StatusCode::FORBIDDEN
@@ -923,6 +936,51 @@ async fn do_not_hire_is_for_the_agency_admin_and_the_roster_is_stored_encrypted(
         (status, entry["note"].clone()),
         (StatusCode::OK, json!("left a post unattended"))
     );
+    // The note is data about the officer: their export holds it (not who at the agency wrote it).
+    let (status, queued) = call(
+        Method::POST,
+        "/v1/privacy-requests",
+        &officer_token,
+        Some(&json!({"type": "access"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let id = queued["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        e2e::await_request(&officer_token, &id).await["status"],
+        "fulfilled"
+    );
+    let (_, manifest) = call(
+        Method::GET,
+        &format!("/v1/privacy-requests/{id}/export"),
+        &officer_token,
+        None,
+    )
+    .await;
+    let mut exported = String::new();
+    for part in 0..manifest["parts"].as_u64().expect("parts") {
+        let response = reqwest::Client::new()
+            .get(stack.url(&format!("/v1/privacy-requests/{id}/export?part={part}")))
+            .bearer_auth(&officer_token)
+            .send()
+            .await
+            .expect("part");
+        exported.push_str(&response.text().await.expect("text"));
+    }
+    let listed = exported
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["type"] == "do_not_hire")
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (
+            listed["data"]["note"].clone(),
+            listed["data"]["agency_id"].clone()
+        ),
+        (json!("left a post unattended"), json!(w.agency_id)),
+        "{exported}"
+    );
+    assert!(listed["data"].get("added_by").is_none(), "{listed}");
     let request_id = book_at(&w, next_tuesday_10() + SignedDuration::from_hours(1), 3, 1, false).await;
     let refused = scheduling::claim(&w.state, &officer, &request_id)
         .await

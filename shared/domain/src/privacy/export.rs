@@ -146,6 +146,37 @@ fn line_of(item: Item) -> Option<(String, String)> {
     Some((item_type, line))
 }
 
+/// For an officer's pointer to an agency's do-not-hire entry about them, the entry itself (its note
+/// is data about them, kept in the agency's partition): the agency, when, and the note; never who
+/// at the agency added it.
+async fn do_not_hire_line(state: &AppState, item: &Item) -> Result<Option<(String, String)>, StoreError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let is_pointer = matches!(item.get(platform::store::ITEM_TYPE), Some(AttributeValue::S(t)) if t == schema::DO_NOT_HIRE_POINTER.name);
+    let (Some(AttributeValue::S(agency_id)), Some(AttributeValue::S(provider_id))) =
+        (item.get("agency_id"), item.get("provider_user_id"))
+    else {
+        return Ok(None);
+    };
+    if !is_pointer {
+        return Ok(None);
+    }
+    let key = crate::scheduling::roster::DoNotHire::key_of(agency_id, provider_id);
+    let Some(entry) = state
+        .store
+        .get::<crate::scheduling::roster::DoNotHire>(&key)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let data = serde_json::json!({
+        "agency_id": entry.record.agency_id,
+        "added_at": entry.record.added_at,
+        "note": entry.record.note,
+    });
+    let line = serde_json::json!({"type": schema::DO_NOT_HIRE.name, "data": data}).to_string();
+    Ok(Some((schema::DO_NOT_HIRE.name.to_owned(), line)))
+}
+
 /// The worker's checkpoint of one export: which source partition it reads, the last key it read
 /// there, the parts written and the items counted so far; the manifest once it is done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,12 +305,18 @@ pub async fn build_slice(
             if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get("sk") {
                 last_sk = Some(sk.clone());
             }
+            let listed = do_not_hire_line(state, &item).await?;
             let Some((item_type, line)) = line_of(item) else {
                 continue;
             };
             *job.items_by_type.entry(item_type).or_default() += 1;
             buffer.push_str(&line);
             buffer.push('\n');
+            if let Some((item_type, line)) = listed {
+                *job.items_by_type.entry(item_type).or_default() += 1;
+                buffer.push_str(&line);
+                buffer.push('\n');
+            }
             if buffer.len() >= part_bytes {
                 write_part(state, home, user_id, request_id, job.parts, &mut buffer, now).await?;
                 job.parts += 1;

@@ -23,8 +23,8 @@ pub struct DoNotHireView {
     pub note: Option<String>,
 }
 
-/// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}` (an admin of the agency, or ops): the officer is
-/// never matched or placed by this agency again, and their future shifts with it are released (a
+/// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}` (an admin of the agency, or ops), about an
+/// officer who applied to the agency (404 otherwise): the officer is never matched or placed by this agency again, and their future shifts with it are released (a
 /// placement racing the entry either committed before it and is released here, or fails).
 pub async fn put_do_not_hire(
     state: &AppState,
@@ -40,8 +40,15 @@ pub async fn put_do_not_hire(
         v.text("/note", note, 500);
     }
     v.finish()?;
-    // Only a real provider can be listed: the entry is about them, and their erasure must find it.
-    if accounts::provider(&state.store, provider_id).await?.is_none() {
+    // Only a real provider who applied to this agency (and so may have worked for it) can be
+    // listed: the entry is data about them, which an agency they never dealt with has no business
+    // keeping; and their erasure must find it. Anyone else: 404, nothing learned.
+    let applied = state
+        .store
+        .get::<Membership>(&Membership::key_of(provider_id, agency_id))
+        .await?
+        .is_some();
+    if !applied || accounts::provider(&state.store, provider_id).await?.is_none() {
         return Err(ApiError::NotFound("provider"));
     }
     let entry = DoNotHire {
