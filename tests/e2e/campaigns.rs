@@ -446,6 +446,37 @@ async fn campaigns_reach_exactly_those_who_consented_to_their_channel_and_purpos
             person.name
         );
     }
+    // Handing the list to the mail house is a disclosure to a processor, logged for each person on
+    // it (and for nobody left off it).
+    let logged = |person: &Person| {
+        let id = person.id.clone();
+        async move {
+            e2e::raw_items_of(&platform::keys::privacy_partition(&id))
+                .await
+                .iter()
+                .filter(|item| {
+                    item.get("item_type")
+                        .and_then(|t| t.as_s().ok())
+                        .map(String::as_str)
+                        == Some("disclosure")
+                        && item
+                            .get("recipient")
+                            .and_then(|r| r.as_s().ok())
+                            .is_some_and(|r| r.contains("mail house"))
+                })
+                .count()
+        }
+    };
+    for person in [&yes, &post_only] {
+        assert!(
+            logged(person).await >= 1,
+            "{}: the handover is logged",
+            person.name
+        );
+    }
+    for person in [&no, &restricted] {
+        assert_eq!(logged(person).await, 0, "{} was not handed over", person.name);
+    }
     assert_eq!(
         got(&yes, &format!("Catalogue {tag}")).await,
         0,

@@ -337,8 +337,32 @@ pub async fn recipients(
         .ok_or(ApiError::NotFound("campaign"))?;
     // Checked again now: whoever was restricted, began deleting or withdrew consent since the
     // campaign went out is not handed to the mail house.
-    let list = allowed(state, &stored.record, &ids)
-        .await?
+    let permitted = allowed(state, &stored.record, &ids).await?;
+    // Handing the list over is a disclosure to a processor: logged per person before it leaves.
+    let subjects: Vec<String> = permitted.iter().map(|(c, _)| c.user_id.clone()).collect();
+    let (house, categories): (&str, &[&str]) = match campaign.channel {
+        Channel::Post => ("the mail house sending the campaign", &["name", "postal_address"]),
+        _ => ("the call centre making the campaign", &["name", "phone"]),
+    };
+    let account = match stored.record.audience {
+        Audience::Customers => schema::CUSTOMER_ACCOUNT.name,
+        Audience::Providers => schema::PROVIDER_ACCOUNT.name,
+    };
+    crate::privacy::disclosures::log_handover(
+        state,
+        caller,
+        &subjects,
+        house,
+        &format!(
+            "consent to {} ({})",
+            stored.record.purpose,
+            categories.join(" and ")
+        ),
+        &[account],
+        &format!("campaign {campaign_id}"),
+    )
+    .await?;
+    let list = permitted
         .into_iter()
         // The list is the use: it is handed over for the campaign's purpose, checked per person.
         .map(|(contact, _permit)| Recipient {

@@ -151,3 +151,43 @@ pub async fn record(
     tracing::info!(disclosure_id = %disclosure.disclosure_id, category = ?disclosure.recipient_category, "disclosure logged");
     Ok(disclosure)
 }
+
+/// Logs that `subjects`' data (of `data_categories`) went to `recipient`, a processor acting for
+/// us, on `legal_basis`, handed over by `caller` now with `reference` (e.g. a campaign's list given
+/// to its mail house). One entry per subject, in their privacy records; a few written at a time.
+/// The caller hands nothing over unless every entry was written.
+pub async fn log_handover(
+    state: &AppState,
+    caller: &Caller,
+    subjects: &[String],
+    recipient: &str,
+    legal_basis: &str,
+    data_categories: &[&str],
+    reference: &str,
+) -> Result<(), ApiError> {
+    use futures::StreamExt;
+    let now = state.clock.now();
+    let mut entries = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        entries.push(Disclosure {
+            disclosure_id: uuid::Uuid::new_v4().to_string(),
+            subject_user_id: subject.clone(),
+            recipient_category: RecipientCategory::Processor,
+            recipient: recipient.to_owned(),
+            legal_basis: legal_basis.to_owned(),
+            data_categories: data_categories.iter().map(|c| (*c).to_owned()).collect(),
+            reference: Some(reference.to_owned()),
+            disclosed_at: now,
+            recorded_by: caller.user_id.clone(),
+            recorded_at: now,
+        });
+    }
+    let mut writes = futures::stream::iter(entries)
+        .map(|entry| async move { state.store.create(&entry).await })
+        .buffer_unordered(8);
+    while let Some(written) = writes.next().await {
+        written?;
+    }
+    tracing::info!(subjects = subjects.len(), "handover logged as disclosures");
+    Ok(())
+}
