@@ -1043,3 +1043,57 @@ async fn a_written_deletion_is_never_fulfilled_unverified_and_once_closed_blocks
         "the account is erased"
     );
 }
+
+#[tokio::test]
+async fn agents_answering_one_inquiry_at_once_record_and_mail_each_answer_once_and_never_fail() {
+    let email = unique_email("raced");
+    let receipt = send_anonymous(&email, "information", "Can two of your officers cover a fun run?").await;
+    let id = receipt["inquiry_id"].as_str().expect("id").to_owned();
+    let mut agents = tokio::task::JoinSet::new();
+    for n in 0..6 {
+        let token = stack().user(&format!("racer{n}"), &["support"]).await.id_token;
+        let path = format!("/v1/support/inquiries/{id}/answers");
+        agents.spawn(async move {
+            let body = json!({"message": format!("Answer number {n}: yes, we can.")});
+            let (status, answer) = call_api(Method::POST, &path, Some(&token), Some(&body), None).await;
+            (n, status, answer)
+        });
+    }
+    let mut recorded = Vec::new();
+    while let Some(done) = agents.join_next().await {
+        let (n, status, answer) = done.expect("task");
+        match status {
+            StatusCode::OK => recorded.push(n),
+            StatusCode::CONFLICT => {}
+            other => panic!("agent {n} got {other}: {answer}"),
+        }
+    }
+    assert!(!recorded.is_empty(), "at least one answer goes through");
+    let support = stack().user("raceview", &["support"]).await.id_token;
+    let (_, inquiry) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    let answers = inquiry["answers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        answers.len(),
+        recorded.len(),
+        "each 200 is one recorded answer: {inquiry}"
+    );
+    let mails = mails_to(&email).await;
+    for n in 0..6 {
+        let sent = mails
+            .iter()
+            .filter(|m| m.contains(&format!("Answer number {n}:")))
+            .count();
+        assert_eq!(
+            sent,
+            usize::from(recorded.contains(&n)),
+            "agent {n}: mailed once if recorded, never if refused"
+        );
+    }
+}

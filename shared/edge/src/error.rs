@@ -120,6 +120,20 @@ pub struct Problem {
 /// What a 503 for busy storage says: many callers wanted the same data at once and the retries
 /// inside the call did not get through ([`platform::store::StoreError::Busy`]).
 const BUSY_DETAIL: &str = "the data this call needs is busy with other calls; try again shortly";
+
+/// The detail of a conditional write that lost to another call's write (a handler that did not say
+/// more): the caller read what someone else changed meanwhile. A lost race is a conflict, never a 500.
+const CHANGED_DETAIL: &str =
+    "what this call read changed meanwhile (another call wrote it first): read it again and retry";
+
+/// Whether `error` is a conditional write that lost to another call (a failed condition, or a
+/// transaction cancelled by one), as opposed to a fault.
+fn lost_race(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::ConditionFailed | StoreError::TransactionCancelled(_)
+    )
+}
 /// The `Retry-After` of that 503: the contention it reports lasts milliseconds.
 const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -140,6 +154,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::ProcessorUnavailable | Self::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(error) if lost_race(error) => StatusCode::CONFLICT,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,6 +183,7 @@ impl ApiError {
                 "Payment processor unavailable",
             ),
             Self::Store(StoreError::Busy(_)) => ("urn:officertrak:problem:busy", "Temporarily busy"),
+            Self::Store(error) if lost_race(error) => ("urn:officertrak:problem:conflict", "Conflict"),
             Self::Store(_) | Self::Internal(_) => ("urn:officertrak:problem:internal", "Internal error"),
         }
     }
@@ -185,6 +201,7 @@ impl ApiError {
             status: self.status().as_u16(),
             detail: match self {
                 Self::Store(StoreError::Busy(_)) => BUSY_DETAIL.to_owned(),
+                Self::Store(error) if lost_race(error) => CHANGED_DETAIL.to_owned(),
                 _ => self.to_string(),
             },
             instance: request_id.map(|id| format!("urn:officertrak:request:{id}")),
@@ -271,6 +288,24 @@ mod tests {
                 .unwrap_or_default()
                 .contains("Transaction")
         );
+    }
+
+    #[test]
+    fn a_lost_race_is_a_409_never_a_500() {
+        for lost in [
+            StoreError::ConditionFailed,
+            StoreError::TransactionCancelled(vec!["ConditionalCheckFailed".into()]),
+        ] {
+            let body = body_json(&ApiError::from(lost).into_response(None));
+            assert_eq!(body["status"], 409);
+            assert_eq!(body["type"], "urn:officertrak:problem:conflict");
+            assert!(
+                !body["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Conditional")
+            );
+        }
     }
 
     #[test]

@@ -526,6 +526,26 @@ pub async fn answer(
             .and_then(|user| user.email),
         (None, None) => None,
     };
+    // The answer is recorded first, at the version read: of two agents answering at once, one
+    // answer is recorded and one mail sent; the other agent gets a 409 and reads the inquiry again.
+    let mut next = current.record;
+    next.answers.push(Answer {
+        answered_by: caller.user_id.clone(),
+        answered_at: state.clock.now(),
+        message: input.message.trim().to_owned(),
+        mailed: false,
+    });
+    next.status = InquiryStatus::Answered;
+    next.index();
+    let version = match state.store.replace(&next, current.version).await {
+        Ok(version) => version,
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "another answer or change was recorded meanwhile: read the inquiry again".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mail = crate::mail::inquiry_answered(inquiry_id, input.message.trim());
     let mailed = match &address {
         Some(address) => match crate::mail::send_service_from_support(state, address, &mail).await {
@@ -540,16 +560,15 @@ pub async fn answer(
             false
         }
     };
-    let mut next = current.record;
-    next.answers.push(Answer {
-        answered_by: caller.user_id.clone(),
-        answered_at: state.clock.now(),
-        message: input.message.trim().to_owned(),
-        mailed,
-    });
-    next.status = InquiryStatus::Answered;
-    next.index();
-    state.store.replace(&next, current.version).await?;
+    if mailed {
+        if let Some(answer) = next.answers.last_mut() {
+            answer.mailed = true;
+        }
+        // Best effort: a change in between keeps the answer, marked not mailed.
+        if let Err(error) = state.store.replace(&next, version).await {
+            tracing::warn!(error = %error, "support answer mailed, not marked so");
+        }
+    }
     Ok(next.into())
 }
 
@@ -561,8 +580,13 @@ pub async fn close(state: &AppState, caller: &Caller, inquiry_id: &str) -> Resul
         return Err(ApiError::Conflict("the inquiry is already closed".into()));
     }
     let closed = closed(current.record, &caller.user_id, state.clock.now());
-    state.store.replace(&closed, current.version).await?;
-    Ok(closed.into())
+    match state.store.replace(&closed, current.version).await {
+        Ok(_) => Ok(closed.into()),
+        Err(StoreError::ConditionFailed) => Err(ApiError::Conflict(
+            "the inquiry changed meanwhile: read it again".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn closed(mut inquiry: Inquiry, by: &str, now: Timestamp) -> Inquiry {
