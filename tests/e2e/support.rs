@@ -540,6 +540,27 @@ async fn deliver_as(
     received_at: jiff::Timestamp,
     spam: &str,
 ) -> (String, domain::support::MailOutcome) {
+    deliver_with(
+        message_id,
+        from,
+        subject,
+        body,
+        received_at,
+        &[("spamVerdict", spam)],
+    )
+    .await
+}
+
+/// [`deliver_as`] with SES's verdicts (`spamVerdict`, `spfVerdict`, `dkimVerdict`, `dmarcVerdict`…)
+/// set as given; the others stay `PASS` as in the fixture.
+async fn deliver_with(
+    message_id: &str,
+    from: &str,
+    subject: &str,
+    body: &str,
+    received_at: jiff::Timestamp,
+    verdicts: &[(&str, &str)],
+) -> (String, domain::support::MailOutcome) {
     let stack = stack();
     let sdk = stack.sdk().await;
     let s3 = infra::bootstrap::s3_client(&sdk);
@@ -562,7 +583,9 @@ async fn deliver_as(
     record["mail"]["messageId"] = json!(message_id);
     record["mail"]["timestamp"] = json!(received_at.to_string());
     record["receipt"]["timestamp"] = json!(received_at.to_string());
-    record["receipt"]["spamVerdict"]["status"] = json!(spam);
+    for (verdict, status) in verdicts {
+        record["receipt"][*verdict]["status"] = json!(status);
+    }
     let event: aws_lambda_events::event::ses::SimpleEmailEvent =
         serde_json::from_value(event).expect("a receipt event");
     let state = stack.function_state("InboundMailFunction", Clock::System).await;
@@ -1096,4 +1119,85 @@ async fn agents_answering_one_inquiry_at_once_record_and_mail_each_answer_once_a
             "agent {n}: mailed once if recorded, never if refused"
         );
     }
+}
+
+#[tokio::test]
+async fn mail_past_an_addresss_daily_limit_is_not_stored_and_unproven_senders_open_nothing() {
+    use domain::support::MailOutcome;
+    // Five messages a day from one address are taken in; the sixth stores nothing and mails nobody.
+    let flooder = unique_email("mailflood");
+    for n in 0..5 {
+        let (_, outcome) = deliver(
+            &flooder,
+            "Hello",
+            &format!("message {n}"),
+            jiff::Timestamp::now(),
+            "PASS",
+        )
+        .await;
+        assert!(matches!(outcome, MailOutcome::Received { .. }), "{outcome:?}");
+    }
+    let (_, outcome) = deliver(&flooder, "Hello", "message 6", jiff::Timestamp::now(), "PASS").await;
+    assert_eq!(
+        outcome,
+        MailOutcome::Dropped("the sender's daily limit is reached")
+    );
+    let hash = stack()
+        .function_state("InboundMailFunction", Clock::System)
+        .await
+        .lookup
+        .email_hash(&flooder)
+        .await
+        .expect("hash");
+    let stored = raw_items(&format!("INQUIRER#{hash}")).await;
+    assert_eq!(stored.len(), 5, "the sixth was not stored: {stored:?}");
+    assert_eq!(
+        mails_to(&flooder).await.len(),
+        5,
+        "five acknowledgements, no more"
+    );
+
+    // A domain without DMARC (GRAY) whose mail passes neither SPF nor DKIM: an inquiry for support,
+    // and no privacy request for the account holding the address.
+    let (email, token, _) = registered_customer("unproven").await;
+    let message_id = uuid::Uuid::new_v4().simple().to_string();
+    let (_, outcome) = deliver_with(
+        &message_id,
+        &email,
+        "Delete my account",
+        "Erase everything now.",
+        jiff::Timestamp::now(),
+        &[
+            ("dmarcVerdict", "GRAY"),
+            ("spfVerdict", "GRAY"),
+            ("dkimVerdict", "GRAY"),
+        ],
+    )
+    .await;
+    let MailOutcome::Received { written_request, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(written_request, None, "an unproven sender opens nothing");
+    let (_, list) = call_api(Method::GET, "/v1/privacy-requests", Some(&token), None, None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    // The same domain with DKIM passing is proven enough to open the request (waiting for the holder).
+    let (_, outcome) = deliver_with(
+        &uuid::Uuid::new_v4().simple().to_string(),
+        &email,
+        "Delete my account",
+        "Erase everything now.",
+        jiff::Timestamp::now(),
+        &[("dmarcVerdict", "GRAY"), ("spfVerdict", "GRAY")],
+    )
+    .await;
+    assert!(
+        matches!(
+            outcome,
+            MailOutcome::Received {
+                written_request: Some(_),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
 }

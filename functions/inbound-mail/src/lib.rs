@@ -90,6 +90,16 @@ fn failed(verdict: &aws_lambda_events::event::ses::SimpleEmailVerdict) -> bool {
     verdict.status.as_deref() == Some("FAIL")
 }
 
+fn passed(verdict: &aws_lambda_events::event::ses::SimpleEmailVerdict) -> bool {
+    verdict.status.as_deref() == Some("PASS")
+}
+
+/// Whether the From header cannot be trusted: DMARC failed, or neither SPF nor DKIM passed (a domain
+/// without DMARC, `GRAY`, proves its mail by one of them or not at all).
+fn unauthenticated(receipt: &aws_lambda_events::event::ses::SimpleEmailReceipt) -> bool {
+    failed(&receipt.dmarc_verdict) || !(passed(&receipt.spf_verdict) || passed(&receipt.dkim_verdict))
+}
+
 /// Reads, parses and hands one message to the domain.
 pub async fn take_in(
     state: &AppState,
@@ -107,8 +117,7 @@ pub async fn take_in(
     let received_at =
         jiff::Timestamp::from_second(receipt.timestamp.timestamp()).unwrap_or_else(|_| state.clock.now());
     let failed_scan = failed(&receipt.spam_verdict) || failed(&receipt.virus_verdict);
-    let failed_authentication =
-        failed(&receipt.dmarc_verdict) || (failed(&receipt.spf_verdict) && failed(&receipt.dkim_verdict));
+    let failed_authentication = unauthenticated(receipt);
     let raw = mailbox.raw_message(&message_id).await?;
     let mail = match mail_parser::MessageParser::default().parse(&raw) {
         Some(message) => {

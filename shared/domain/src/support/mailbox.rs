@@ -27,7 +27,8 @@ pub struct InboundMail {
     pub received_at: Timestamp,
     /// SES's spam or virus scan failed it.
     pub failed_scan: bool,
-    /// SES's sender checks failed it (DMARC, or both SPF and DKIM): the From header is likely forged.
+    /// SES's sender checks do not prove it (DMARC failed, or neither SPF nor DKIM passed): the From
+    /// header may be forged.
     pub failed_authentication: bool,
 }
 
@@ -111,8 +112,9 @@ fn truncated(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// Stores one received message as an inquiry, acknowledges it to its sender (at most
-/// 5 acknowledgements a day per address, so a forged flood cannot turn us on a stranger's mailbox),
+/// Stores one received message as an inquiry and acknowledges it to its sender (at most 5 messages
+/// a day per address are taken in, checked before anything is stored, so a forged flood neither
+/// fills the queue nor turns us on a stranger's mailbox),
 /// opens the written privacy request it asks for (for the account holding the address) and flags a
 /// report about a minor.
 pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOutcome, ApiError> {
@@ -148,34 +150,33 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
         .map(|n| truncated(n.trim(), 200))
         .filter(|n| !n.is_empty());
     inquiry.email = Some(address.to_owned());
-    let duplicate = match state.store.create(&inquiry).await {
-        Ok(()) => false,
-        Err(StoreError::ConditionFailed) => true,
-        Err(error) => return Err(error.into()),
-    };
     // The same message delivered again (SES, or Lambda's retry after a failure below) finishes what
     // the first delivery left undone: opening the written request is idempotent; no mail is repeated.
-    let acknowledged = if duplicate {
-        false
-    } else {
-        tracing::info!(topic = ?inquiry.topic, channel = "email", "support inquiry received");
+    // A new message counts against its address's daily limit before anything is stored: past it, a
+    // flood (forged or not) stores nothing, mails nobody and opens nothing.
+    let duplicate = state.store.exists(&inquiry.key()).await?;
+    if !duplicate {
         match edge::rate_limit::check(state, ANONYMOUS_PER_ADDRESS, None, Some(&hash)).await {
-            Ok(()) => {
-                acknowledge(state, address, &inquiry.inquiry_id).await;
-                true
-            }
+            Ok(()) => {}
             Err(ApiError::TooManyRequests { .. }) => {
-                tracing::info!("acknowledgement withheld: the address's daily limit is reached");
-                false
+                tracing::info!("support mail dropped: the address's daily limit is reached");
+                return Ok(MailOutcome::Dropped("the sender's daily limit is reached"));
             }
             Err(error) => return Err(error),
         }
-    };
-    // Over the address's daily limit, or failing the sender checks (DMARC), a message stays an
-    // inquiry for support: forged mail cannot open requests or send mail without bound.
+        match state.store.create(&inquiry).await {
+            Ok(()) => {}
+            // Stored meanwhile by a concurrent delivery of the same message: that one acknowledges.
+            Err(StoreError::ConditionFailed) => return Ok(MailOutcome::Duplicate),
+            Err(error) => return Err(error.into()),
+        }
+        tracing::info!(topic = ?inquiry.topic, channel = "email", "support inquiry received");
+        acknowledge(state, address, &inquiry.inquiry_id).await;
+    }
+    // Failing the sender checks (DMARC, or neither SPF nor DKIM passing), a message stays an inquiry
+    // for support: forged mail cannot open requests.
     let mut written_request = None;
     if let Some(kind) = right
-        && (acknowledged || duplicate)
         && !mail.failed_authentication
     {
         let subject = match crate::accounts::owner_of_email(&state.store, &hash).await? {
@@ -185,7 +186,7 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
         let view =
             requests::receive_written(state, &subject, kind, mail.received_at, &inquiry.inquiry_id).await?;
         if let (Some(view), WrittenSubject::Address(_)) = (&view, &subject)
-            && acknowledged
+            && !duplicate
         {
             mail_confirmation_link(state, address, view).await?;
         }
@@ -194,9 +195,7 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
     if duplicate {
         return Ok(MailOutcome::Duplicate);
     }
-    if acknowledged {
-        flag_minor_report(state, &inquiry).await;
-    }
+    flag_minor_report(state, &inquiry).await;
     Ok(MailOutcome::Received {
         inquiry_id: inquiry.inquiry_id,
         written_request,
