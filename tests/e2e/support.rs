@@ -1201,3 +1201,47 @@ async fn mail_past_an_addresss_daily_limit_is_not_stored_and_unproven_senders_op
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn a_message_of_tens_of_megabytes_is_read_only_as_far_as_its_text() {
+    use domain::support::MailOutcome;
+    // 24 MB of attachment after the text: the function reads the first MiB only (the headers and
+    // the text), so its memory does not grow with the message.
+    let sender = unique_email("bigmail");
+    let filler = "A".repeat(24 * 1024 * 1024);
+    let body = format!("Do you cover county fairs? Marker-7731.\r\n\r\n{filler}");
+    let (message_id, outcome) = deliver(&sender, "County fair", &body, jiff::Timestamp::now(), "PASS").await;
+    let MailOutcome::Received { inquiry_id, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let stack = stack();
+    let mailbox = inbound_mail::Mailbox {
+        s3: infra::bootstrap::s3_client(&stack.stack.function_sdk_config("InboundMailFunction").await),
+        bucket: stack
+            .stack
+            .physical_id("SupportMailBucket")
+            .expect("the mail bucket"),
+    };
+    let read = mailbox.raw_message(&message_id).await.expect("read");
+    assert_eq!(
+        read.len(),
+        inbound_mail::MAX_READ_BYTES,
+        "the first MiB of the message, no more"
+    );
+    let support = stack.user("bigmailreader", &["support"]).await.id_token;
+    let (status, inquiry) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries/{inquiry_id}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{inquiry}");
+    let message = inquiry["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Marker-7731"), "the text is kept");
+    assert!(
+        message.len() < inbound_mail::MAX_READ_BYTES,
+        "and only a bounded part of it"
+    );
+}

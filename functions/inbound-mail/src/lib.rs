@@ -47,13 +47,15 @@ impl Mailbox {
         })
     }
 
-    async fn raw_message(&self, message_id: &str) -> Result<Vec<u8>, InboundError> {
+    /// The first [`MAX_READ_BYTES`] of stored message `message_id` (all of a smaller one).
+    pub async fn raw_message(&self, message_id: &str) -> Result<Vec<u8>, InboundError> {
         use aws_sdk_s3::error::ProvideErrorMetadata;
         let object = self
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(format!("{OBJECT_PREFIX}{message_id}"))
+            .range(format!("bytes=0-{}", MAX_READ_BYTES - 1))
             .send()
             .await
             .map_err(|e| InboundError::Storage(e.code().unwrap_or("unknown").to_owned()))?;
@@ -65,6 +67,11 @@ impl Mailbox {
         Ok(bytes.into_bytes().to_vec())
     }
 }
+
+/// How much of a message is read: its headers and its text come first, and an inquiry keeps a few
+/// thousand characters of it; the rest (attachments, up to SES's 40 MB) is never read, so the
+/// function's memory does not grow with the message (128 MB holds this twice over).
+pub const MAX_READ_BYTES: usize = 1024 * 1024;
 
 /// Handles one receipt event (SES sends one record per message).
 pub async fn handle(
