@@ -1109,3 +1109,81 @@ async fn an_export_shows_its_progress_slice_by_slice_then_its_manifest() {
     let manifest = done.result.and_then(|r| r.export).expect("the manifest");
     assert_eq!(manifest.items_by_type.get("access_log_entry"), Some(&entries));
 }
+
+#[tokio::test]
+async fn nothing_is_mailed_to_a_changed_address_until_it_is_verified() {
+    use aws_sdk_cognitoidentityprovider::types::AttributeType;
+    let stack = stack();
+    let email = e2e::unique_email("changer");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let body = crate::accounts::customer_body(&email, "Ottoline Fairweather-Quist");
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    // The address is changed in the user pool and not verified yet (a typo, or someone else's).
+    let new_address = e2e::unique_email("changed");
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&stack.sdk().await);
+    let pool = stack.stack.physical_id("UserPool").expect("UserPool");
+    let user_id = sub_of(&token);
+    let set = |verified: &'static str| {
+        let (cognito, pool, username, new_address) = (
+            cognito.clone(),
+            pool.clone(),
+            user_id.clone(),
+            new_address.clone(),
+        );
+        async move {
+            let attribute = |name: &str, value: &str| {
+                AttributeType::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+                    .expect("attribute")
+            };
+            let mut update = cognito
+                .admin_update_user_attributes()
+                .user_pool_id(&pool)
+                .username(&username);
+            if verified == "false" {
+                update = update.user_attributes(attribute("email", &new_address));
+            }
+            update
+                .user_attributes(attribute("email_verified", verified))
+                .send()
+                .await
+                .expect("attributes updated");
+        }
+    };
+    set("false").await;
+    let opt_out = json!({"type": "marketing_opt_out"});
+    let (status, first) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&opt_out),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{first}");
+    assert!(
+        e2e::mails_to(&new_address).await.is_empty(),
+        "nothing goes to an unverified address"
+    );
+    // Verified: the next receipt goes there.
+    set("true").await;
+    let (status, second) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&opt_out),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{second}");
+    let mails = e2e::mails_to(&new_address).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("We received your privacy request")),
+        "{mails:?}"
+    );
+}

@@ -30,6 +30,7 @@ pub struct DirectoryUser {
     pub username: String,
     /// The `sub`: the user id every item of the user is keyed by (a page of users is a page of ids).
     pub user_id: Option<String>,
+    /// The verified e-mail, where mail to the user goes; `None` while unverified (see `email_of`).
     pub email: Option<String>,
     pub status: UserStatus,
     pub enabled: bool,
@@ -115,8 +116,12 @@ fn attribute_of(attributes: &[AttributeType], name: &str) -> Option<String> {
         .and_then(|a| a.value().map(str::to_owned))
 }
 
+/// The user's e-mail while it is verified: after a change, nothing goes to the new address until
+/// its holder proved it (Cognito keeps the old one meanwhile where the pool requires verification
+/// before an update; `email_verified` false means no address at all).
 fn email_of(attributes: &[AttributeType]) -> Option<String> {
     attribute_of(attributes, "email")
+        .filter(|_| attribute_of(attributes, "email_verified").as_deref() == Some("true"))
 }
 
 fn status_of(status: Option<&UserStatusType>) -> UserStatus {
