@@ -46,11 +46,17 @@ async fn subject(state: &AppState) -> (String, String, String, String) {
         .id_token;
     let user_id = sub_of(&token);
     state.keys.create_user_key(&user_id).await.expect("key");
-    state
-        .store
-        .create(&domain::samples::customer(&user_id, &email))
-        .await
-        .expect("customer");
+    // The subject gets mail in Ireland: their requests follow the GDPR's clock.
+    let mut customer = domain::samples::customer(&user_id, &email);
+    customer.mailing_address = Some(domain::address::Address {
+        line1: "4 Merrion Square".into(),
+        line2: None,
+        city: "Dublin".into(),
+        region: "D".into(),
+        postal_code: "D02 XY45".into(),
+        country: "IE".into(),
+    });
+    state.store.create(&customer).await.expect("customer");
     let ops = caller(&uuid::Uuid::new_v4().to_string(), &[Role::Ops], None);
     let settings: domain::agencies::AgencySettings = serde_json::from_value(json!({
         "agency_name": "Sublette County Sheriff", "time_zone": "America/Denver",
@@ -1186,4 +1192,95 @@ async fn nothing_is_mailed_to_a_changed_address_until_it_is_verified() {
             .any(|m| m.contains("We received your privacy request")),
         "{mails:?}"
     );
+}
+
+/// A privacy officer's view of request `id` (open or closed).
+async fn officer_view(dpo: &str, id: &str) -> Value {
+    for status in ["open", "closed"] {
+        let (_, page) = call_api(
+            Method::GET,
+            &format!("/v1/admin/privacy-requests?status={status}"),
+            Some(dpo),
+            None,
+            None,
+        )
+        .await;
+        if let Some(found) = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == id)
+        {
+            return found.clone();
+        }
+    }
+    panic!("request {id} is in no list");
+}
+
+#[tokio::test]
+async fn where_the_subject_lives_decides_the_legal_clock_not_what_they_claim() {
+    let stack = stack();
+    let dpo = stack.user("dpo-clocks", &["privacy_officer"]).await.id_token;
+    // A Wyoming customer claiming the GDPR: our 30 days.
+    let email = unique_email("wyoming");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let body = crate::accounts::customer_body(&email, "Augustin Pellerin-Wade");
+    let (status, _) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, claimed) = post(
+        &token,
+        json!({"type": "restriction", "jurisdiction": "gdpr"}),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{claimed}");
+    assert_eq!(claimed["jurisdiction"], "other", "{claimed}");
+    let received: Timestamp = claimed["received_at"]
+        .as_str()
+        .expect("received")
+        .parse()
+        .expect("ts");
+    let due: Timestamp = claimed["due_at"].as_str().expect("due").parse().expect("ts");
+    assert_eq!(due.duration_since(received).as_hours(), 30 * 24);
+
+    // A Californian claiming nothing in particular: the CCPA's 45 days from receipt, receipt
+    // confirmed within 10 business days, and the privacy officers see the clock and its basis.
+    let email = unique_email("california");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let mut body = crate::accounts::customer_body(&email, "Marisol Etxeberria-Lund");
+    let san_francisco = json!({"line1": "500 Howard St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"});
+    body["home_address"] = san_francisco.clone();
+    body["mailing_address"] = san_francisco;
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    let (status, request) = post(
+        &token,
+        json!({"type": "restriction", "jurisdiction": "other"}),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{request}");
+    assert_eq!(request["jurisdiction"], "ccpa", "{request}");
+    let received: Timestamp = request["received_at"]
+        .as_str()
+        .expect("received")
+        .parse()
+        .expect("ts");
+    let due: Timestamp = request["due_at"].as_str().expect("due").parse().expect("ts");
+    assert_eq!(due.duration_since(received).as_hours(), 45 * 24);
+    let seen = officer_view(&dpo, request["id"].as_str().expect("id")).await;
+    assert_eq!(seen["jurisdiction"], "ccpa", "{seen}");
+    assert!(
+        seen["clock"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("45 days from receipt"),
+        "{seen}"
+    );
+    let receipt_due: Timestamp = seen["receipt_due_at"]
+        .as_str()
+        .expect("receipt due")
+        .parse()
+        .expect("ts");
+    assert_eq!(receipt_due, requests::add_business_days(received, 10));
 }

@@ -141,6 +141,75 @@ impl Lifecycle {
     }
 }
 
+/// The EEA (the EU's 27, Iceland, Liechtenstein, Norway) and the United Kingdom (UK GDPR): ISO
+/// 3166-1 alpha-2 codes of the countries whose residents' requests follow the GDPR's clock.
+const GDPR_COUNTRIES: &[&str] = &[
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
+    "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB",
+];
+
+/// The law whose clock applies to a subject living at `address`: the GDPR in the EEA and the UK,
+/// the CCPA in California, else ours.
+pub fn jurisdiction_of(address: &crate::address::Address) -> Jurisdiction {
+    let country = address.country.trim().to_ascii_uppercase();
+    if GDPR_COUNTRIES.contains(&country.as_str()) {
+        Jurisdiction::Gdpr
+    } else if country == "US" && address.region.trim().eq_ignore_ascii_case("CA") {
+        Jurisdiction::Ccpa
+    } else {
+        Jurisdiction::Other
+    }
+}
+
+/// The law whose clock `user_id`'s requests follow, from the addresses their accounts hold (a
+/// customer's mailing address, else home; a provider's home): the GDPR where any is in the EEA or the
+/// UK, else the CCPA where any is in California, else ours. `None` when no account holds an address:
+/// only then does the requester's own word decide.
+pub async fn subject_jurisdiction(state: &AppState, user_id: &str) -> Result<Option<Jurisdiction>, ApiError> {
+    let customer_key = accounts::account_key(user_id, AccountRole::Customer);
+    let provider_key = accounts::account_key(user_id, AccountRole::Provider);
+    let mut fetched = state
+        .store
+        .get_many(&[customer_key.clone(), provider_key.clone()])
+        .await?;
+    let mut found = Vec::new();
+    if let Some(customer) = fetched.take::<accounts::CustomerAccount>(&customer_key)? {
+        let customer = customer.record;
+        found.extend(
+            customer
+                .mailing_address
+                .or(customer.home_address)
+                .as_ref()
+                .map(jurisdiction_of),
+        );
+    }
+    if let Some(provider) = fetched.take::<accounts::ProviderAccount>(&provider_key)? {
+        found.push(jurisdiction_of(&provider.record.home_address));
+    }
+    Ok([Jurisdiction::Gdpr, Jurisdiction::Ccpa, Jurisdiction::Other]
+        .into_iter()
+        .find(|law| found.contains(law)))
+}
+
+/// The clock a request of `kind` under `jurisdiction` follows, and its basis, in words (privacy
+/// officers see it beside the deadline).
+pub fn clock_basis(jurisdiction: Jurisdiction, kind: RequestType) -> &'static str {
+    match (kind, jurisdiction) {
+        (RequestType::MarketingOptOut, _) => {
+            "opt-out of marketing: acted on at once, answered within 15 business days of receipt"
+        }
+        (_, Jurisdiction::Gdpr) => {
+            "GDPR Art. 12(3): one month from receipt, extendable once by two months with reasons told to the subject"
+        }
+        (_, Jurisdiction::Ccpa) => {
+            "CCPA (Cal. Civ. Code 1798.130, 11 CCR 7021): 45 days from receipt, not paused while identity is verified, extendable once by 45 days; receipt confirmed within 10 business days"
+        }
+        (_, Jurisdiction::Other) => {
+            "our policy: 30 days from receipt, extendable once by 45 days with reasons told to the subject"
+        }
+    }
+}
+
 /// `n` business days (Monday to Friday, UTC) after `from`.
 pub fn add_business_days(from: Timestamp, n: u32) -> Timestamp {
     let mut at = from.to_zoned_datetime(TimeZone::UTC);
@@ -390,6 +459,8 @@ impl From<&PrivacyRequest> for RequestView {
 pub struct RequestInput {
     #[serde(rename = "type")]
     pub kind: RequestType,
+    /// Where the requester says they live: a claim, used only when no account of theirs holds an
+    /// address (the address decides otherwise, see [`subject_jurisdiction`]).
     #[serde(default)]
     pub jurisdiction: Option<Jurisdiction>,
     /// For a correction: the customer account's fields to correct (as `PATCH /v1/me/customer`).
@@ -403,6 +474,29 @@ pub struct RequestInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_the_subject_lives_decides_the_clock() {
+        let at = |country: &str, region: &str| crate::address::Address {
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Town".into(),
+            region: region.into(),
+            postal_code: "00000".into(),
+            country: country.into(),
+        };
+        assert_eq!(jurisdiction_of(&at("US", "CA")), Jurisdiction::Ccpa);
+        assert_eq!(jurisdiction_of(&at("us", "ca")), Jurisdiction::Ccpa);
+        assert_eq!(jurisdiction_of(&at("US", "WY")), Jurisdiction::Other);
+        assert_eq!(jurisdiction_of(&at("IE", "D")), Jurisdiction::Gdpr);
+        assert_eq!(jurisdiction_of(&at("GB", "LND")), Jurisdiction::Gdpr);
+        assert_eq!(
+            jurisdiction_of(&at("CA", "ON")),
+            Jurisdiction::Other,
+            "Canada is not California"
+        );
+        assert!(clock_basis(Jurisdiction::Ccpa, RequestType::Access).contains("not paused"));
+    }
 
     fn at(text: &str) -> Timestamp {
         text.parse().expect("timestamp")

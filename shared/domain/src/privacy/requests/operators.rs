@@ -57,18 +57,7 @@ pub async fn list_by_status(
         .await?
         .into_iter()
         .map(|v| v.record)
-        .map(|r| {
-            let due = r.extended_until.unwrap_or(r.deadline_at);
-            OperatorView {
-                id: r.request_id,
-                user_id: r.user_id,
-                kind: r.kind,
-                status: r.status,
-                due_at: due,
-                overdue: due < now,
-                stuck: r.stuck,
-            }
-        })
+        .map(|r| OperatorView::of(r, now))
         .filter(|v| !only_overdue || (v.overdue && v.status.is_open()))
         .filter(|v| !only_stuck || v.stuck.is_some())
         .collect())
@@ -324,16 +313,7 @@ pub async fn decide(
     if let Some((subject, text)) = notice {
         notify_requester(state, &request.user_id, &subject, &text).await;
     }
-    let due = request.extended_until.unwrap_or(request.deadline_at);
-    Ok(OperatorView {
-        id: request.request_id,
-        user_id: request.user_id,
-        kind: request.kind,
-        status: request.status,
-        due_at: due,
-        overdue: due < state.clock.now(),
-        stuck: request.stuck,
-    })
+    Ok(OperatorView::of(request, state.clock.now()))
 }
 
 /// Whether a privacy officer may mark `request` fulfilled: never while the subject's identity is

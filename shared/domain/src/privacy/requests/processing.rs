@@ -175,7 +175,12 @@ pub async fn create(
         }
         None
     };
-    let jurisdiction = input.jurisdiction.unwrap_or(Jurisdiction::Other);
+    // Where the subject lives decides the clock; what they claim counts only when no account of
+    // theirs holds an address (someone who never registered).
+    let jurisdiction = super::subject_jurisdiction(state, &caller.user_id)
+        .await?
+        .or(input.jurisdiction)
+        .unwrap_or(Jurisdiction::Other);
     let mut request = PrivacyRequest {
         request_id,
         user_id: caller.user_id.clone(),

@@ -76,9 +76,37 @@ pub struct OperatorView {
     #[serde(rename = "type")]
     pub kind: RequestType,
     pub status: Lifecycle,
+    /// The law whose clock the request follows (from where the subject lives).
+    pub jurisdiction: Jurisdiction,
+    /// That clock and its basis in law, in words.
+    pub clock: &'static str,
+    pub received_at: Timestamp,
     pub due_at: Timestamp,
+    /// When receipt must be confirmed (CCPA: 10 business days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_due_at: Option<Timestamp>,
     pub overdue: bool,
     /// Set while the worker's job for it keeps failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck: Option<StuckJob>,
+}
+
+impl OperatorView {
+    /// `request` as a privacy officer sees it at `now`.
+    pub fn of(request: PrivacyRequest, now: Timestamp) -> Self {
+        let due = request.extended_until.unwrap_or(request.deadline_at);
+        Self {
+            id: request.request_id,
+            user_id: request.user_id,
+            kind: request.kind,
+            status: request.status,
+            jurisdiction: request.jurisdiction,
+            clock: clock_basis(request.jurisdiction, request.kind),
+            received_at: request.received_at,
+            due_at: due,
+            receipt_due_at: request.receipt_due_at,
+            overdue: due < now,
+            stuck: request.stuck,
+        }
+    }
 }

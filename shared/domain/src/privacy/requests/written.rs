@@ -51,7 +51,13 @@ pub async fn receive_written(
         }
         closed_version = Some(existing.version);
     }
-    let jurisdiction = Jurisdiction::Other;
+    // The account holder's address decides the clock, counted from the mail's receipt.
+    let jurisdiction = match subject {
+        WrittenSubject::Account(user_id) => super::subject_jurisdiction(state, user_id)
+            .await?
+            .unwrap_or(Jurisdiction::Other),
+        WrittenSubject::Address(_) => Jurisdiction::Other,
+    };
     let mut request = PrivacyRequest {
         request_id,
         user_id: user_id.to_owned(),
