@@ -618,3 +618,59 @@ async fn an_officer_restricted_after_the_start_can_neither_accept_nor_check_in()
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn a_customer_who_restricted_processing_books_nothing_and_their_requests_are_on_hold() {
+    let w = world(|_| {}).await;
+    let start = next_tuesday_10() + SignedDuration::from_hours(24 * 7 * 5);
+    let (placed, later) = (officer(&w, |_| {}).await, officer(&w, |_| {}).await);
+    let request_id = book_at(&w, start, 3, 2, false).await;
+    scheduling::claim(&w.state, &placed, &request_id)
+        .await
+        .expect("claim");
+    domain::privacy::requests::set_restricted(&w.state, &w.customer.user_id, true)
+        .await
+        .expect("restricted");
+
+    // No new booking, no quote.
+    let body = crate::scheduling::booking_body(&w, start + SignedDuration::from_hours(48), 3, 1, false);
+    let refused = service_requests::book(&w.state, &w.customer, body.to_string().as_bytes(), None)
+        .await
+        .expect_err("restricted: no booking");
+    assert_eq!(rule_of(&refused), Some("processing_restricted"), "{refused:?}");
+    let input: service_requests::RequestInput = serde_json::from_value(body).expect("input");
+    let refused = service_requests::quote(&w.state, &w.customer, input)
+        .await
+        .expect_err("restricted: no quote");
+    assert_eq!(rule_of(&refused), Some("processing_restricted"), "{refused:?}");
+    // Nobody new is placed on their request.
+    let refused = scheduling::claim(&w.state, &later, &request_id)
+        .await
+        .expect_err("on hold");
+    assert_eq!(rule_of(&refused), Some("customer_restricted"), "{refused:?}");
+    // The officer already placed is not shown the site contact or the notes, even when the shift
+    // is near.
+    let near = at(start - SignedDuration::from_hours(1)).await;
+    let service_requests::ReadView::Officer(seen) = service_requests::read(&near, &placed, &request_id)
+        .await
+        .expect("read")
+    else {
+        panic!("the officer's view");
+    };
+    assert!(seen.site.is_none() && seen.notes.is_none(), "{seen:?}");
+
+    // Lifted: booking and placement go on, and the placed officer sees the site again.
+    domain::privacy::requests::set_restricted(&w.state, &w.customer.user_id, false)
+        .await
+        .expect("lifted");
+    scheduling::claim(&w.state, &later, &request_id)
+        .await
+        .expect("claim");
+    let service_requests::ReadView::Officer(seen) = service_requests::read(&near, &placed, &request_id)
+        .await
+        .expect("read")
+    else {
+        panic!("the officer's view");
+    };
+    assert!(seen.site.is_some(), "{seen:?}");
+}

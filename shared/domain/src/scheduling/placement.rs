@@ -11,6 +11,9 @@ use super::*;
 /// between the read and the write makes the placement fail and be judged again.
 struct OfficerFacts {
     account: Versioned<ProviderAccount>,
+    /// Whether the request's customer is active (not restricted, not being erased): a placement is
+    /// new processing of their booking.
+    customer_active: bool,
     membership: Option<Versioned<Membership>>,
     roster: Option<Versioned<Roster>>,
     on_do_not_hire_list: bool,
@@ -20,10 +23,11 @@ struct OfficerFacts {
 async fn officer_facts(
     state: &AppState,
     officer_id: &str,
-    agency_id: &str,
-    request_id: &str,
+    request: &ServiceRequest,
 ) -> Result<Option<OfficerFacts>, ApiError> {
-    // Every key is known: one BatchGetItem (consistent) instead of five reads.
+    let (agency_id, request_id) = (request.agency_id.as_str(), request.request_id.as_str());
+    // Every key is known: one BatchGetItem (consistent) instead of six reads.
+    let customer_key = accounts::account_key(&request.customer_user_id, accounts::AccountRole::Customer);
     let account_key = accounts::account_key(officer_id, accounts::AccountRole::Provider);
     let membership_key = Membership::key_of(officer_id, agency_id);
     let roster_key = Roster::key_of(officer_id);
@@ -37,6 +41,7 @@ async fn officer_facts(
             roster_key.clone(),
             do_not_hire_key.clone(),
             assignment_key.clone(),
+            customer_key.clone(),
         ])
         .await?;
     let Some(account) = fetched.take::<ProviderAccount>(&account_key)? else {
@@ -44,6 +49,9 @@ async fn officer_facts(
     };
     Ok(Some(OfficerFacts {
         account,
+        customer_active: fetched
+            .take::<CustomerAccount>(&customer_key)?
+            .is_some_and(|c| c.record.status == AccountStatus::Active),
         membership: fetched.take::<Membership>(&membership_key)?,
         roster: fetched.take::<Roster>(&roster_key)?,
         on_do_not_hire_list: fetched.take::<DoNotHire>(&do_not_hire_key)?.is_some(),
@@ -71,9 +79,15 @@ async fn place(
         if !request.is_open(now) {
             return Err(ApiError::Conflict("the request has no open slot".into()));
         }
-        let facts = officer_facts(state, officer_id, &request.agency_id, request_id)
+        let facts = officer_facts(state, officer_id, request)
             .await?
             .ok_or(ApiError::NotFound("provider"))?;
+        if !facts.customer_active {
+            return Err(ApiError::Refused {
+                rule: "customer_restricted",
+                detail: "the request is on hold: its customer restricted the processing of their data".into(),
+            });
+        }
         let zone = zone_of(&shift.agency);
         let rules = &shift.agency.settings.rules;
         eligibility::check(

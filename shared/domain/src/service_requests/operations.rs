@@ -7,6 +7,9 @@ use super::*;
 /// `POST /v1/quotes`: the price of a request, with every rule checked; nothing is stored.
 pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Result<Quote, ApiError> {
     caller.require(Role::Customer)?;
+    if let Some(account) = crate::accounts::customer(&state.store, &caller.user_id).await? {
+        refuse_unless_active(account.record.status)?;
+    }
     let agency = agencies::find(state, &input.agency_id).await?;
     let (agency, occurrences) = check(state, &input, agency, false)?;
     let now = state.clock.now();
@@ -26,6 +29,18 @@ pub async fn quote(state: &AppState, caller: &Caller, input: RequestInput) -> Re
         total_cents,
         currency: "USD".into(),
         terms: BookedTerms::of(&agency.settings, input.overrun_minutes),
+    })
+}
+
+/// A customer who restricted processing (or whose erasure runs) books and quotes nothing: a booking
+/// is new processing of their data (the restriction allows storage and what the law requires).
+pub(crate) fn refuse_unless_active(status: crate::accounts::AccountStatus) -> Result<(), ApiError> {
+    if status == crate::accounts::AccountStatus::Active {
+        return Ok(());
+    }
+    Err(ApiError::Refused {
+        rule: "processing_restricted",
+        detail: "you restricted the processing of your data: lift the restriction (a privacy request of type lift_restriction) to book".into(),
     })
 }
 
@@ -60,14 +75,12 @@ pub async fn book(
         .get_many(&[account_key.clone(), agency_key.clone(), processor_key.clone()])
         .await?;
     // The booking is stored under the customer's key, which only registration creates.
-    if fetched
-        .take::<crate::accounts::CustomerAccount>(&account_key)?
-        .is_none()
-    {
+    let Some(account) = fetched.take::<crate::accounts::CustomerAccount>(&account_key)? else {
         return Err(ApiError::Conflict(
             "register as a customer (POST /v1/customers) before booking".into(),
         ));
-    }
+    };
+    refuse_unless_active(account.record.status)?;
     let agency = fetched.take::<Agency>(&agency_key)?.map(|v| v.record);
     let processor_customer = fetched
         .take::<crate::payments::ProcessorCustomer>(&processor_key)?
@@ -372,7 +385,12 @@ pub async fn read(state: &AppState, caller: &Caller, request_id: &str) -> Result
                 assignment.record.status,
                 AssignmentStatus::Assigned | AssignmentStatus::Accepted | AssignmentStatus::CheckedIn
             );
-            let details = holding && state.clock.now() >= details_from;
+            // A customer who restricted processing: their contact and notes are not shown to
+            // anyone new (stored, not used).
+            let customer_active = crate::accounts::customer(&state.store, &request.customer_user_id)
+                .await?
+                .is_some_and(|c| c.record.status == crate::accounts::AccountStatus::Active);
+            let details = holding && customer_active && state.clock.now() >= details_from;
             return Ok(ReadView::Officer(Box::new(OfficerView {
                 request_id: request.request_id.clone(),
                 agency_id: request.agency_id.clone(),
