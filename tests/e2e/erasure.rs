@@ -1292,3 +1292,89 @@ async fn an_erasure_whose_process_is_killed_between_two_writes_resumes_and_finis
         );
     }
 }
+
+/// Point-in-time recovery of the key-store table keeps a destroyed key restorable for 35 days. The
+/// decision (README, "Crypto-shredding"): recovery stays on (losing the key store loses everyone's
+/// data), every shredding is noted in the shred ledger, the erasure report says until when the key
+/// is restorable, and a restore is reconciled against the ledger before it is used: here a restore
+/// that brought an erased person's key back is undone.
+#[tokio::test]
+async fn a_restored_key_store_is_reconciled_and_no_shredded_key_comes_back() {
+    let stack = stack();
+    let email = unique_email("restored");
+    let token = stack.user_with_email(&email, &["customer"]).await.id_token;
+    let user_id = sub_of(&token);
+    let body = crate::accounts::customer_body(&email, "Leontine Barrowcliffe");
+    let (status, account) = call_api(Method::POST, "/v1/customers", Some(&token), Some(&body), None).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{account}");
+    let state = stack.state("RetentionFunction", Clock::System).await;
+    assert!(state.keys.has_user_key(&user_id).await.expect("key store"));
+    // What a backup of the key store holds of this person's key.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk().await);
+    let key_table = stack.stack.physical_id("KeyStoreTable").expect("key store");
+    let backup = dynamodb
+        .query()
+        .table_name(&key_table)
+        .key_condition_expression("#id = :id")
+        .expression_attribute_names("#id", "branch-key-id")
+        .expression_attribute_values(
+            ":id",
+            AttributeValue::S(platform::crypto::user_branch_key(&user_id)),
+        )
+        .send()
+        .await
+        .expect("backup")
+        .items
+        .unwrap_or_default();
+    assert!(!backup.is_empty());
+    let before_deletion = Timestamp::now();
+
+    // Deleted: nothing is kept by law for this customer, so the key is destroyed at once, and the
+    // report says until when a restore of the key store could bring it back.
+    let (status, queued) = call_api(
+        Method::POST,
+        "/v1/privacy-requests",
+        Some(&token),
+        Some(&json!({"type": "deletion"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{queued}");
+    let done = e2e::await_request(&token, queued["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "fulfilled", "{done}");
+    let report = &done["result"]["erasure"];
+    let shredded: Timestamp = report["key_shredded_at"]
+        .as_str()
+        .expect("shredded")
+        .parse()
+        .expect("ts");
+    let restorable: Timestamp = report["key_restorable_until"]
+        .as_str()
+        .expect("restorable until")
+        .parse()
+        .expect("ts");
+    assert_eq!(
+        restorable.duration_since(shredded).as_hours(),
+        35 * 24,
+        "{report}"
+    );
+    assert!(!state.keys.has_user_key(&user_id).await.expect("key store"));
+
+    // The key store is restored to a moment before the deletion: the key is back.
+    for item in backup {
+        dynamodb
+            .put_item()
+            .table_name(&key_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("restored");
+    }
+    assert!(state.keys.has_user_key(&user_id).await.expect("key store"));
+    // Reconciled as the runbook says, before the restored table is used: destroyed again.
+    let reconciled = retention::handle_reshred(&state, before_deletion)
+        .await
+        .expect("reconciled");
+    assert!(reconciled.keys_deleted >= 1, "{reconciled:?}");
+    assert!(!state.keys.has_user_key(&user_id).await.expect("key store"));
+}

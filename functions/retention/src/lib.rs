@@ -30,6 +30,20 @@ pub async fn handle_schedule(state: &AppState, _event: CloudWatchEvent) -> Resul
     Ok(report)
 }
 
+/// What an operator's reconciliation of a restored key store did.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ReshredReport {
+    /// Key versions destroyed again.
+    pub keys_deleted: usize,
+}
+
+/// `{"reshred_since": "<RFC 3339>"}`, invoked by an operator after restoring the key-store table
+/// to that moment: every key shredded since is destroyed again (README, "Crypto-shredding").
+pub async fn handle_reshred(state: &AppState, restored_to: Timestamp) -> Result<ReshredReport, ErasureError> {
+    let keys_deleted = domain::privacy::erasure::reshred_after_restore(state, restored_to).await?;
+    Ok(ReshredReport { keys_deleted })
+}
+
 /// The plaintext attributes of a removed item the audit uses.
 #[derive(Deserialize)]
 struct RemovedItem {

@@ -21,8 +21,8 @@ use crate::scheduling::assignments::{Assignment, AssignmentPointer};
 use crate::scheduling::roster::{PoolEntry, Roster};
 use crate::service_requests::ServiceRequest;
 use edge::auth::{Caller, Role};
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use platform::AppState;
 use platform::keys::{due_day_partition, user_partition};
 use platform::retention::RetentionClass;
@@ -111,6 +111,11 @@ pub struct ErasureReport {
     /// While kept records live: when the key will be destroyed (the day after the last one ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_shred_scheduled_at: Option<Timestamp>,
+    /// Until when the key-store table's point-in-time recovery still holds a copy of the destroyed
+    /// key (35 days): a restore within it is reconciled against the shred ledger, which destroys
+    /// the key again before the restored table is used (see the README, "Crypto-shredding").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_restorable_until: Option<Timestamp>,
 }
 
 /// The persistent state of one user's erasure (no personal data: ids, steps, categories, dates).
@@ -197,6 +202,7 @@ impl ErasureJob {
                 .processor_customer
                 .unwrap_or(ProcessorCustomerFate::NoneExisted),
             key_shredded_at: self.key_shredded_at,
+            key_restorable_until: self.key_shredded_at.map(|at| at + KEY_STORE_RECOVERY_WINDOW),
             key_shred_scheduled_at: self.shred_at,
         }
     }
@@ -836,7 +842,7 @@ async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> R
             if !budget.spend() {
                 return Ok(false);
             }
-            state.keys.shred_user(&job.user_id).await?;
+            shred_and_record(state, &job.user_id).await?;
             job.key_shredded_at = Some(state.clock.now());
             job.shred_at = None;
             job.due_day = None;
@@ -844,6 +850,83 @@ async fn shred(state: &AppState, job: &mut ErasureJob, budget: &mut Budget) -> R
             Ok(true)
         }
     }
+}
+
+/// How long the key-store table's point-in-time recovery reaches back (template.yaml: enabled on
+/// `KeyStoreTable`; AWS keeps 35 days): until this long after a shredding, a restore could bring the
+/// key back, which [`reshred_after_restore`] undoes.
+pub const KEY_STORE_RECOVERY_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 35);
+
+/// One day's shredded keys: the reconciliation list for restores of the key store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShredLedgerEntry {
+    pub user_id: String,
+    pub shredded_at: Timestamp,
+}
+
+impl ShredLedgerEntry {
+    fn partition(day: jiff::civil::Date) -> String {
+        format!("SHREDDED#{day}")
+    }
+}
+
+impl Record for ShredLedgerEntry {
+    const TYPE: &'static ItemType = &schema::SHRED_LEDGER_ENTRY;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new(
+            Self::partition(self.shredded_at.to_zoned_datetime(TimeZone::UTC).date()),
+            self.user_id.clone(),
+        )
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.shredded_at)
+    }
+}
+
+/// Destroys `user_id`'s branch key and notes the day in the shred ledger (first: a crash between the
+/// two leaves an entry whose re-shredding is harmless, never a shredded key nobody would re-shred).
+async fn shred_and_record(state: &AppState, user_id: &str) -> Result<(), ErasureError> {
+    let entry = ShredLedgerEntry {
+        user_id: user_id.to_owned(),
+        shredded_at: state.clock.now(),
+    };
+    match state.store.create(&entry).await {
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error.into()),
+    }
+    state.keys.shred_user(user_id).await?;
+    Ok(())
+}
+
+/// After the key-store table was restored to `restored_to` (its point-in-time recovery), destroys
+/// again every branch key the ledger lists as shredded since: a restore never brings back an erased
+/// person's key. Reads one ledger partition per day from `restored_to` to now (at most the 35-day
+/// window and a day); idempotent. Returns how many key versions it deleted. Ops run it through the
+/// retention function (`{"reshred_since": "<RFC 3339>"}`) before the restored table takes traffic.
+pub async fn reshred_after_restore(state: &AppState, restored_to: Timestamp) -> Result<usize, ErasureError> {
+    let now = state.clock.now();
+    let mut day = restored_to.to_zoned_datetime(TimeZone::UTC).date();
+    let today = now.to_zoned_datetime(TimeZone::UTC).date();
+    let mut deleted = 0;
+    while day <= today {
+        let entries = state
+            .store
+            .query::<ShredLedgerEntry>(&ShredLedgerEntry::partition(day), "", usize::MAX)
+            .await?;
+        for entry in entries.into_iter().map(|v| v.record) {
+            if entry.shredded_at >= restored_to {
+                deleted += state.keys.shred_user(&entry.user_id).await?;
+            }
+        }
+        day = match day.tomorrow() {
+            Ok(next) => next,
+            Err(_) => break,
+        };
+    }
+    tracing::info!(deleted, "key store reconciled with the shred ledger");
+    Ok(deleted)
 }
 
 /// When the key may be shredded: the start of the day after the last retained record's last day, if
@@ -894,7 +977,7 @@ pub async fn finish_retention(
     if !budget.spend() {
         return Ok(false);
     }
-    state.keys.shred_user(user_id).await?;
+    shred_and_record(state, user_id).await?;
     job.key_shredded_at = Some(now);
     job.shred_at = None;
     job.due_day = None;

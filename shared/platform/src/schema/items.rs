@@ -567,6 +567,18 @@ pub const ERASURE_JOB: ItemType = ItemType {
     indexes: &["by-due-date"],
 };
 
+/// That a user's branch key was destroyed on a day: what a restore of the key-store table from its
+/// point-in-time recovery (35 days) is reconciled against, so a shredded key never comes back
+/// (`domain::privacy::erasure::reshred_after_restore`). Ids and a date only, like the erasure job it
+/// accompanies, and kept as long.
+pub const SHRED_LEDGER_ENTRY: ItemType = ItemType {
+    name: "shred_ledger_entry",
+    key: "pk=SHREDDED#<yyyy-mm-dd> sk=<user_id>",
+    attributes: &[signed("user_id"), signed("shredded_at")],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
 /// That a subject's sign-in may no longer write: erasure records it when it starts, so that the
 /// account's tokens, and a token which outlives the user-pool user (up to an hour), are refused on
 /// every write route. Kept while the erasure runs; expires two hours after the user-pool user is gone. Keyed by a keyed hash of the
@@ -787,6 +799,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &DO_NOT_HIRE_POINTER,
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
+    &SHRED_LEDGER_ENTRY,
     &PURGE_CHECKPOINT,
     &COUNTER,
     &PRIVACY_REQUEST,
