@@ -257,6 +257,30 @@ pub async fn approved_member(
 
 /// Calls the shared gateway: `token` as bearer, `body` as JSON, an optional `Idempotency-Key`.
 /// Returns the status and the JSON body (`Null` when there is none).
+/// Every page of the paged list at `path` read as `token` (following `next_cursor`), as one
+/// `{"items": [...]}`; the first page's status when it is not 200.
+pub async fn listed(path: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            Some(cursor) => format!("{path}{separator}limit=100&cursor={cursor}"),
+            None => format!("{path}{separator}limit=100"),
+        };
+        let (status, page) = call_api(reqwest::Method::GET, &page_path, Some(token), None, None).await;
+        if status != reqwest::StatusCode::OK {
+            assert!(items.is_empty(), "a later page of {path} failed: {status} {page}");
+            return (status, page);
+        }
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (status, serde_json::json!({ "items": items })),
+        }
+    }
+}
+
 pub async fn call_api(
     method: reqwest::Method,
     path: &str,

@@ -98,3 +98,117 @@ async fn an_officer_with_120_shifts_pages_through_all_of_them_in_a_stable_order(
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Reads list `path` page by page (`limit` each) as `token`: the ids (`id_field`) in the order
+/// served, and how many pages it took; every page holds at most `limit`.
+async fn page_through(path: &str, token: &str, limit: usize, id_field: &str) -> (Vec<String>, usize) {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page_path = match &cursor {
+            Some(cursor) => format!("{path}{separator}limit={limit}&cursor={cursor}"),
+            None => format!("{path}{separator}limit={limit}"),
+        };
+        let (status, page) = call_api(Method::GET, &page_path, Some(token), None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= limit, "a page holds at most {limit}");
+        ids.extend(
+            items
+                .iter()
+                .filter_map(|i| i[id_field].as_str().map(str::to_owned)),
+        );
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_support_queue_and_the_privacy_request_lists_are_paged_never_read_whole() {
+    let stack = stack();
+    // 60 anonymous inquiries (5 a day per address: 12 senders).
+    let mut inquiries = Vec::new();
+    for sender in 0..12 {
+        let email = unique_email(&format!("pagedsender{sender}"));
+        for n in 0..5 {
+            let body = serde_json::json!({"name": "Rosalind Pagewright", "email": email, "topic": "general", "message": format!("question {n}")});
+            let (status, receipt) =
+                call_api(Method::POST, "/v1/support/inquiries", None, Some(&body), None).await;
+            assert_eq!(status, StatusCode::CREATED, "{receipt}");
+            inquiries.push(receipt["inquiry_id"].as_str().expect("id").to_owned());
+        }
+    }
+    let support = stack.user("pagedsupport", &["support"]).await.id_token;
+    let (ids, pages) = page_through("/v1/support/inquiries", &support, 25, "inquiry_id").await;
+    assert!(pages >= 3, "60 and more inquiries take several pages of 25");
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no inquiry is served twice");
+    for id in &inquiries {
+        assert!(ids.contains(id), "inquiry {id} is on a page");
+    }
+    let positions: Vec<usize> = inquiries
+        .iter()
+        .filter_map(|id| ids.iter().position(|seen| seen == id))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "oldest first, as sent");
+    // A cursor of the open queue is no cursor of the answered one.
+    let (_, first) = call_api(
+        Method::GET,
+        "/v1/support/inquiries?limit=1",
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    let cursor = first["next_cursor"].as_str().expect("more").to_owned();
+    let (status, _) = call_api(
+        Method::GET,
+        &format!("/v1/support/inquiries?status=answered&cursor={cursor}"),
+        Some(&support),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // 40 closed privacy requests of two people (20 each, within the per-person limit): the privacy
+    // officers page through them.
+    let mut requests = Vec::new();
+    for _ in 0..2 {
+        let token = stack.user("pagedsubject", &["customer"]).await.id_token;
+        for _ in 0..20 {
+            let (status, done) = call_api(
+                Method::POST,
+                "/v1/privacy-requests",
+                Some(&token),
+                Some(&serde_json::json!({"type": "marketing_opt_out"})),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{done}");
+            requests.push(done["id"].as_str().expect("id").to_owned());
+        }
+    }
+    let dpo = stack.user("pageddpo", &["privacy_officer"]).await.id_token;
+    let (ids, pages) = page_through("/v1/admin/privacy-requests?status=closed", &dpo, 15, "id").await;
+    assert!(pages >= 3);
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no request is served twice");
+    for id in &requests {
+        assert!(ids.contains(id), "request {id} is on a page");
+    }
+    let (status, problem) = call_api(
+        Method::GET,
+        "/v1/admin/privacy-requests?status=closed&limit=101",
+        Some(&dpo),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}

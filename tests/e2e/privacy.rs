@@ -463,14 +463,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
         call_api(Method::GET, &path, Some(&other), None, None).await.0,
         StatusCode::NOT_FOUND
     );
-    let (status, open) = call_api(
-        Method::GET,
-        "/v1/admin/privacy-requests",
-        Some(&other),
-        None,
-        None,
-    )
-    .await;
+    let (status, open) = e2e::listed("/v1/admin/privacy-requests", &other).await;
     assert_eq!(status, StatusCode::OK, "{open}");
     assert!(
         open["items"]
@@ -543,14 +536,7 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     assert_eq!(seen["extension_reason"], "records held by the agency");
     let (status, _) = decide(json!({"decision": "fulfil", "summary": "done"}), dpo.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "a closed request stays closed");
-    let (status, closed) = call_api(
-        Method::GET,
-        "/v1/admin/privacy-requests?status=closed",
-        Some(&dpo),
-        None,
-        None,
-    )
-    .await;
+    let (status, closed) = e2e::listed("/v1/admin/privacy-requests?status=closed", &dpo).await;
     assert_eq!(status, StatusCode::OK, "{closed}");
     assert!(
         closed["items"]
@@ -1197,14 +1183,7 @@ async fn nothing_is_mailed_to_a_changed_address_until_it_is_verified() {
 /// A privacy officer's view of request `id` (open or closed).
 async fn officer_view(dpo: &str, id: &str) -> Value {
     for status in ["open", "closed"] {
-        let (_, page) = call_api(
-            Method::GET,
-            &format!("/v1/admin/privacy-requests?status={status}"),
-            Some(dpo),
-            None,
-            None,
-        )
-        .await;
+        let (_, page) = e2e::listed(&format!("/v1/admin/privacy-requests?status={status}"), dpo).await;
         if let Some(found) = page["items"]
             .as_array()
             .into_iter()

@@ -108,7 +108,7 @@ async fn an_anonymous_inquiry_is_acknowledged_answered_by_mail_and_closed_with_i
     let (status, _) = call_api(Method::GET, "/v1/support/inquiries", None, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let support = stack.user("helpdesk", &["support"]).await.id_token;
-    let (status, queue) = call_api(Method::GET, "/v1/support/inquiries", Some(&support), None, None).await;
+    let (status, queue) = e2e::listed("/v1/support/inquiries", &support).await;
     assert_eq!(status, StatusCode::OK, "{queue}");
     let seen = queue["items"]
         .as_array()
@@ -138,19 +138,12 @@ async fn an_anonymous_inquiry_is_acknowledged_answered_by_mail_and_closed_with_i
                 && m.contains("\"source\":\"support@officertrak.com\"")),
         "the answer reached the sender, from the support address: {mails:?}"
     );
-    let (_, open) = call_api(Method::GET, "/v1/support/inquiries", Some(&support), None, None).await;
+    let (_, open) = e2e::listed("/v1/support/inquiries", &support).await;
     assert!(
         !queue_ids(&open).contains(&id),
         "answered inquiries leave the open queue"
     );
-    let (_, waiting) = call_api(
-        Method::GET,
-        "/v1/support/inquiries?status=answered",
-        Some(&support),
-        None,
-        None,
-    )
-    .await;
+    let (_, waiting) = e2e::listed("/v1/support/inquiries?status=answered", &support).await;
     assert!(queue_ids(&waiting).contains(&id), "{waiting}");
 
     // Closing starts the 2-year retention: the item carries its expiry, the queue forgets it.
@@ -179,14 +172,7 @@ async fn an_anonymous_inquiry_is_acknowledged_answered_by_mail_and_closed_with_i
     assert_eq!(status, StatusCode::CONFLICT, "closing twice");
     let (status, _) = call_api(Method::POST, &path, Some(&support), Some(&answer), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "a closed inquiry takes no answer");
-    let (_, waiting) = call_api(
-        Method::GET,
-        "/v1/support/inquiries?status=answered",
-        Some(&support),
-        None,
-        None,
-    )
-    .await;
+    let (_, waiting) = e2e::listed("/v1/support/inquiries?status=answered", &support).await;
     assert!(!queue_ids(&waiting).contains(&id));
     let (status, read) = call_api(
         Method::GET,
@@ -302,7 +288,7 @@ async fn a_report_about_a_minor_reaches_the_privacy_officers_and_only_that() {
         "the privacy officers are told the reference only: {mails:?}"
     );
     assert!(!mails.iter().any(|m| m.contains(&other_id)));
-    let (status, queue) = call_api(Method::GET, "/v1/support/inquiries", Some(&officer), None, None).await;
+    let (status, queue) = e2e::listed("/v1/support/inquiries", &officer).await;
     assert_eq!(status, StatusCode::OK, "{queue}");
     let ids = queue_ids(&queue);
     assert!(ids.contains(&report_id), "{queue}");
@@ -746,7 +732,7 @@ async fn future_clock_a_forged_sender_gets_nothing_done_and_learns_nothing() {
     let state = stack()
         .function_state("RetentionFunction", Clock::fixed(later))
         .await;
-    let open = domain::privacy::requests::open_requests(&state)
+    let open = domain::privacy::requests::open_requests(&state, 10_000)
         .await
         .expect("open requests");
     assert!(

@@ -358,14 +358,12 @@ async fn list_open(state: AppState, request: Request) -> HandlerResult {
             }]));
         }
     };
-    let items = requests::list_by_status(&state, &caller, filter).await?;
-    json(
-        StatusCode::OK,
-        &Page {
-            items,
-            next_cursor: None,
-        },
-    )
+    let scope = format!("privacy-requests:{}:{}", caller.user_id, filter.name());
+    let page = edge::cursor::page_request(&state.lookup, &request, &scope, 50).await?;
+    let (items, last) =
+        requests::list_by_status(&state, &caller, filter, page.after.as_deref(), page.limit).await?;
+    let next_cursor = edge::cursor::next_cursor(&state.lookup, &scope, last.as_deref()).await?;
+    json(StatusCode::OK, &Page { items, next_cursor })
 }
 
 /// `POST /v1/admin/minors/{user_id}` (privacy officers; body `{"case_reference": …}`): 202, the

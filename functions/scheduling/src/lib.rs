@@ -143,32 +143,16 @@ fn no_content() -> HandlerResult {
 async fn my_assignments(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     caller.require(Role::Provider)?;
-    let params = request.query_string_parameters();
-    let limit = match params.first("limit") {
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::Validation(vec![FieldError {
-                    pointer: "?limit".into(),
-                    detail: "must be 1 to 100".into(),
-                }])
-            })?,
-        None => 50,
-    };
     let scope = format!("assignments:{}", caller.user_id);
-    let after = match params.first("cursor") {
-        Some(cursor) => Some(edge::cursor::decode(&state.lookup, &scope, cursor).await?),
-        None => None,
-    };
-    let (items, last): (Vec<AssignmentView>, _) =
-        domain::scheduling::assignments::page_of(&state.store, &caller.user_id, after.as_deref(), limit)
-            .await?;
-    let next_cursor = match last {
-        Some(sort_key) => Some(edge::cursor::encode(&state.lookup, &scope, &sort_key).await?),
-        None => None,
-    };
+    let page = edge::cursor::page_request(&state.lookup, &request, &scope, 50).await?;
+    let (items, last): (Vec<AssignmentView>, _) = domain::scheduling::assignments::page_of(
+        &state.store,
+        &caller.user_id,
+        page.after.as_deref(),
+        page.limit,
+    )
+    .await?;
+    let next_cursor = edge::cursor::next_cursor(&state.lookup, &scope, last.as_deref()).await?;
     json(StatusCode::OK, &Page { items, next_cursor })
 }
 

@@ -76,14 +76,12 @@ async fn list_queue(state: AppState, request: Request) -> HandlerResult {
             }]));
         }
     };
-    let items = support::list_queue(&state, &caller, filter).await?;
-    json(
-        StatusCode::OK,
-        &Page {
-            items,
-            next_cursor: None,
-        },
-    )
+    let scope = format!("support-queue:{}:{}", caller.user_id, filter.name());
+    let page = edge::cursor::page_request(&state.lookup, &request, &scope, 50).await?;
+    let (items, last) =
+        support::list_queue(&state, &caller, filter, page.after.as_deref(), page.limit).await?;
+    let next_cursor = edge::cursor::next_cursor(&state.lookup, &scope, last.as_deref()).await?;
+    json(StatusCode::OK, &Page { items, next_cursor })
 }
 
 /// `GET /v1/support/inquiries/{id}`.

@@ -34,3 +34,57 @@ pub async fn decode(key: &LookupKey, scope: &str, cursor: &str) -> Result<String
         .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(mac.as_bytes())));
     if matches { Ok(sort_key) } else { Err(invalid()) }
 }
+
+/// Most items one page of any list holds.
+pub const MAX_PAGE: usize = 100;
+
+/// What a client asked of a paged list: `?limit=` (1 to [`MAX_PAGE`], else `default`) and the
+/// position after which to continue (`?cursor=`, checked for list `scope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    /// The sort key the page starts after (`None`: from the start).
+    pub after: Option<String>,
+}
+
+/// Reads `?limit=` and `?cursor=` of `request` for list `scope` (include its owner and filters):
+/// 422 for a limit out of range, 400 for a cursor issued for another list.
+pub async fn page_request(
+    key: &LookupKey,
+    request: &lambda_http::Request,
+    scope: &str,
+    default: usize,
+) -> Result<PageRequest, ApiError> {
+    use lambda_http::RequestExt;
+    let params = request.query_string_parameters();
+    let limit = match params.first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::Validation(vec![crate::error::FieldError {
+                    pointer: "?limit".into(),
+                    detail: format!("must be 1 to {MAX_PAGE}"),
+                }])
+            })?,
+        None => default,
+    };
+    let after = match params.first("cursor") {
+        Some(cursor) => Some(decode(key, scope, cursor).await?),
+        None => None,
+    };
+    Ok(PageRequest { limit, after })
+}
+
+/// The cursor of the next page of list `scope`, when the page ended at `last` (`None`: no more).
+pub async fn next_cursor(
+    key: &LookupKey,
+    scope: &str,
+    last: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match last {
+        Some(sort_key) => Ok(Some(encode(key, scope, sort_key).await?)),
+        None => Ok(None),
+    }
+}

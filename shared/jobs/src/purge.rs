@@ -199,7 +199,7 @@ pub async fn scheduled_run(
     // first, so a lapsed one is not then alerted as overdue (its version moved: the alert skips it).
     let alert =
         |error: &dyn std::fmt::Display| domain::privacy::erasure::ErasureError::Alert(error.to_string());
-    let open = domain::privacy::requests::open_requests(state)
+    let open = domain::privacy::requests::open_requests(state, max_items)
         .await
         .map_err(|e| alert(&e))?;
     // Each runs whatever the one before it met: a failing lapse never holds up the alerts.

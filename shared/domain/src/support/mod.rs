@@ -435,28 +435,44 @@ pub enum QueueFilter {
     Answered,
 }
 
+impl QueueFilter {
+    /// The name in `?status=` (and in the cursor's scope).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Answered => "answered",
+        }
+    }
+}
+
 /// `GET /v1/support/inquiries` (support: every queued inquiry; privacy officers: the reports about
-/// minors), oldest first.
+/// minors), oldest first: one page of at most `limit` read after the sort key `after`, with the sort
+/// key to continue after when more may follow. The queue grows with what anonymous senders send, so
+/// it is never read whole. (A privacy officer's page holds the reports among those read: it may be
+/// shorter than `limit`, even empty, with more to follow.)
 pub async fn list_queue(
     state: &AppState,
     caller: &Caller,
     filter: QueueFilter,
-) -> Result<Vec<InquiryView>, ApiError> {
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<InquiryView>, Option<String>), ApiError> {
     let minors_only = staff_scope(caller)?;
     let status = match filter {
         QueueFilter::Open => InquiryStatus::Open,
         QueueFilter::Answered => InquiryStatus::Answered,
     };
-    let items = state
+    let (page, last) = state
         .store
-        .query_gsi1::<Inquiry>(&format!("SUPPORT#{}", status.name()))
+        .query_gsi1_after::<Inquiry>(&format!("SUPPORT#{}", status.name()), after, limit)
         .await?;
-    Ok(items
+    let items = page
         .into_iter()
         .map(|v| v.record)
         .filter(|i| !minors_only || i.minor_report)
         .map(InquiryView::from)
-        .collect())
+        .collect();
+    Ok((items, last))
 }
 
 /// Whether the caller is staff here, and if they see reports about minors only (privacy officers).

@@ -604,6 +604,16 @@ pub const PURGE_CHECKPOINT: ItemType = ItemType {
     indexes: &[],
 };
 
+/// Where a scheduled review that walks a growing list in slices continues next run (the hourly
+/// run's review of open privacy requests): the sort key it stopped after.
+pub const REVIEW_CHECKPOINT: ItemType = ItemType {
+    name: "review_checkpoint",
+    key: "pk=CHECKPOINT sk=<review>",
+    attributes: &[signed("review"), signed("after"), signed("updated_at")],
+    retention: RetentionClass::Account,
+    indexes: &[],
+};
+
 /// A counter (`Store::add_to_counter`): anonymous metrics such as TTL deletions per item type and
 /// day, or calls per route and app per day. Written and read with the plain client only; no personal data, no ids.
 pub const COUNTER: ItemType = ItemType {
@@ -799,6 +809,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &DO_NOT_HIRE_POINTER,
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
+    &REVIEW_CHECKPOINT,
     &SHRED_LEDGER_ENTRY,
     &PURGE_CHECKPOINT,
     &COUNTER,

@@ -22,7 +22,7 @@ mod written;
 
 pub use operators::{
     Decision, MinorDeletion, MinorDeletionInput, RequestPointer, StatusFilter, alert_overdue, audit_trail,
-    decide, delete_minor, list_by_status, list_open, open_requests, record_minor_deleted,
+    decide, delete_minor, list_by_status, open_requests, record_minor_deleted,
 };
 pub use processing::{
     complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,
@@ -168,12 +168,27 @@ pub fn jurisdiction_of(address: &crate::address::Address) -> Jurisdiction {
 pub async fn subject_jurisdiction(state: &AppState, user_id: &str) -> Result<Option<Jurisdiction>, ApiError> {
     let customer_key = accounts::account_key(user_id, AccountRole::Customer);
     let provider_key = accounts::account_key(user_id, AccountRole::Provider);
-    let mut fetched = state
-        .store
-        .get_many(&[customer_key.clone(), provider_key.clone()])
-        .await?;
+    let read = async {
+        let mut fetched = state
+            .store
+            .get_many(&[customer_key.clone(), provider_key.clone()])
+            .await?;
+        let customer = fetched.take::<accounts::CustomerAccount>(&customer_key)?;
+        let provider = fetched.take::<accounts::ProviderAccount>(&provider_key)?;
+        Ok::<_, StoreError>((customer, provider))
+    };
+    let (customer, provider) = match read.await {
+        Ok(accounts) => accounts,
+        Err(StoreError::Busy(reason)) => return Err(StoreError::Busy(reason).into()),
+        // A right is exercised even when the account cannot be read (a damaged item may be what the
+        // subject asks about): their word, else our clock, decides then.
+        Err(error) => {
+            tracing::warn!(error = %error, "accounts unreadable: the requester's word decides the clock");
+            return Ok(None);
+        }
+    };
     let mut found = Vec::new();
-    if let Some(customer) = fetched.take::<accounts::CustomerAccount>(&customer_key)? {
+    if let Some(customer) = customer {
         let customer = customer.record;
         found.extend(
             customer
@@ -183,7 +198,7 @@ pub async fn subject_jurisdiction(state: &AppState, user_id: &str) -> Result<Opt
                 .map(jurisdiction_of),
         );
     }
-    if let Some(provider) = fetched.take::<accounts::ProviderAccount>(&provider_key)? {
+    if let Some(provider) = provider {
         found.push(jurisdiction_of(&provider.record.home_address));
     }
     Ok([Jurisdiction::Gdpr, Jurisdiction::Ccpa, Jurisdiction::Other]

@@ -4,24 +4,6 @@
 use super::*;
 use platform::store::Versioned;
 
-/// `GET /v1/admin/privacy-requests?overdue=true` (privacy officers): open requests, most urgent first.
-pub async fn list_open(
-    state: &AppState,
-    caller: &Caller,
-    only_overdue: bool,
-) -> Result<Vec<OperatorView>, ApiError> {
-    list_by_status(
-        state,
-        caller,
-        if only_overdue {
-            StatusFilter::Overdue
-        } else {
-            StatusFilter::Open
-        },
-    )
-    .await
-}
-
 /// Which requests a privacy officer lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -36,40 +18,114 @@ pub enum StatusFilter {
     Stuck,
 }
 
-/// `GET /v1/admin/privacy-requests?status=open|overdue|closed` (privacy officers), by due date.
+impl StatusFilter {
+    /// The name in `?status=` (and in the cursor's scope).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Overdue => "overdue",
+            Self::Closed => "closed",
+            Self::Stuck => "stuck",
+        }
+    }
+}
+
+/// `GET /v1/admin/privacy-requests?status=open|overdue|closed|stuck` (privacy officers), by due date,
+/// one page of at most `limit` read after the due-date sort key `after`; with the sort key to continue
+/// after when more may follow. (Overdue and stuck are the open ones that are so: a page may hold fewer.)
 pub async fn list_by_status(
     state: &AppState,
     caller: &Caller,
     filter: StatusFilter,
-) -> Result<Vec<OperatorView>, ApiError> {
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<OperatorView>, Option<String>), ApiError> {
     caller.require(Role::PrivacyOfficer)?;
     let now = state.clock.now();
     let partition = if filter == StatusFilter::Closed {
-        "PRIVACY_REQUESTS#CLOSED"
+        CLOSED_INDEX
     } else {
-        "PRIVACY_REQUESTS#OPEN"
+        OPEN_INDEX
     };
-    let only_overdue = filter == StatusFilter::Overdue;
-    let only_stuck = filter == StatusFilter::Stuck;
-    Ok(state
+    let (page, last) = state
         .store
-        .query_gsi1::<PrivacyRequest>(partition)
-        .await?
+        .query_gsi1_after::<PrivacyRequest>(partition, after, limit)
+        .await?;
+    let items = page
         .into_iter()
-        .map(|v| v.record)
-        .map(|r| OperatorView::of(r, now))
-        .filter(|v| !only_overdue || (v.overdue && v.status.is_open()))
-        .filter(|v| !only_stuck || v.stuck.is_some())
-        .collect())
+        .map(|v| OperatorView::of(v.record, now))
+        .filter(|v| filter != StatusFilter::Overdue || (v.overdue && v.status.is_open()))
+        .filter(|v| filter != StatusFilter::Stuck || v.stuck.is_some())
+        .collect();
+    Ok((items, last))
 }
 
-/// Every open privacy request (one Query of the open-requests index, paged): what the hourly run's
-/// reviews of overdue, unconfirmed and stalled requests look at, read once for all three.
-pub async fn open_requests(state: &AppState) -> Result<Vec<Versioned<PrivacyRequest>>, StoreError> {
-    state
+/// The index partition of open requests, by due date.
+const OPEN_INDEX: &str = "PRIVACY_REQUESTS#OPEN";
+/// The index partition of closed requests (kept 24 months), by due date.
+const CLOSED_INDEX: &str = "PRIVACY_REQUESTS#CLOSED";
+
+/// Where the hourly review of open requests continues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ReviewCheckpoint {
+    review: String,
+    /// The due-date sort key the last slice ended at (`None`: start from the beginning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    updated_at: Timestamp,
+}
+
+impl Record for ReviewCheckpoint {
+    const TYPE: &'static ItemType = &schema::REVIEW_CHECKPOINT;
+
+    fn key(&self) -> ItemKey {
+        ItemKey::new("CHECKPOINT".to_owned(), self.review.clone())
+    }
+}
+
+/// The open requests the hourly run reviews (overdue alerts, unconfirmed written requests, stalled
+/// jobs), in a bounded batch of at most `max`: the most urgent half by due date (the overdue come
+/// first), and the next slice of the rest from where the last run stopped (a checkpoint that wraps
+/// around at the end), so every open request is looked at within a few runs however many there are.
+pub async fn open_requests(
+    state: &AppState,
+    max: usize,
+) -> Result<Vec<Versioned<PrivacyRequest>>, StoreError> {
+    let half = (max / 2).max(1);
+    let (mut batch, _) = state
         .store
-        .query_gsi1::<PrivacyRequest>("PRIVACY_REQUESTS#OPEN")
-        .await
+        .query_gsi1_after::<PrivacyRequest>(OPEN_INDEX, None, half)
+        .await?;
+    let key = ItemKey::new("CHECKPOINT".to_owned(), "privacy-requests".to_owned());
+    let checkpoint = state.store.get::<ReviewCheckpoint>(&key).await?;
+    let after = checkpoint.as_ref().and_then(|c| c.record.after.clone());
+    let (slice, last) = state
+        .store
+        .query_gsi1_after::<PrivacyRequest>(OPEN_INDEX, after.as_deref(), half)
+        .await?;
+    for request in slice {
+        if !batch
+            .iter()
+            .any(|r| r.record.request_id == request.record.request_id)
+        {
+            batch.push(request);
+        }
+    }
+    let next = ReviewCheckpoint {
+        review: "privacy-requests".to_owned(),
+        after: last,
+        updated_at: state.clock.now(),
+    };
+    let written = match &checkpoint {
+        Some(current) => state.store.replace(&next, current.version).await.map(|_| ()),
+        None => state.store.create(&next).await,
+    };
+    match written {
+        // Another run moved it meanwhile: the next run continues from there.
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(error) => return Err(error),
+    }
+    Ok(batch)
 }
 
 /// Open requests past their (extended) deadline that no alert was sent for yet: marks each as alerted
