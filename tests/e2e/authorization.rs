@@ -125,6 +125,17 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{registered}");
     let minor_id = sub_of(&minor_token);
+    // The report about the minor that the erasure answers.
+    let (status, report) = e2e::call_api(
+        Method::POST,
+        "/v1/support/inquiries",
+        None,
+        Some(&json!({"name": "Cressida Matrix", "email": unique_email("matrixparent"), "topic": "minor_data", "message": "My daughter (14) has an account."})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    let report_id = report["inquiry_id"].as_str().expect("id").to_owned();
     let officer_id = officer.user_id.clone();
     // An officer of agency A who holds no shift: the subject of the do-not-hire rows (A may keep a
     // note only about an officer who applied to it).
@@ -860,11 +871,19 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
             "401 403 403 403 403 403 403 403 403 201 403",
         ),
         row(
-            "POST a minor's erasure",
+            "POST a minor's erasure (the proposal)",
             Method::POST,
             format!("/v1/admin/minors/{minor_id}"),
-            Some(json!({"case_reference": "INQ-MATRIX"})),
+            Some(json!({"case_reference": report_id})),
             "401 403 403 403 403 403 403 403 403 202 403",
+        ),
+        // Four eyes: the officer who proposed it cannot approve it.
+        row(
+            "POST approval of a minor's erasure",
+            Method::POST,
+            format!("/v1/admin/minors/{minor_id}/approval"),
+            None,
+            "401 403 403 403 403 403 403 403 403 403 403",
         ),
         // Every hour of the week, as the officers already offer.
         row(

@@ -674,13 +674,28 @@ async fn rights_are_tracked_with_deadlines_and_processed_and_only_the_subject_re
     );
 }
 
+/// A minor's data is deleted on a report support received, by two privacy officers (one proposes,
+/// another approves), never a staff account, and what the law keeps (payment and tax records) is kept.
 #[tokio::test]
-async fn a_privacy_officer_deletes_a_minors_data_entirely() {
+async fn a_minors_data_is_deleted_on_a_report_by_two_privacy_officers_keeping_what_the_law_keeps() {
     let stack = stack();
     let state = stack.state("PrivacyFunction", Clock::System).await;
     let (user_id, token, _, _) = subject(&state).await;
+    let (status, report) = call_api(
+        Method::POST,
+        "/v1/support/inquiries",
+        None,
+        Some(
+            &json!({"name": "Ottilie Reporter", "email": unique_email("reporter"), "topic": "minor_data",
+                     "message": "The Quarrington account is my 16-year-old's."}),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    let report_id = report["inquiry_id"].as_str().expect("id").to_owned();
     let path = format!("/v1/admin/minors/{user_id}");
-    let case = json!({"case_reference": "INQ-2026-0042"});
+    let case = json!({"case_reference": report_id});
     assert_eq!(
         call_api(Method::POST, &path, Some(&token), Some(&case), None)
             .await
@@ -688,38 +703,85 @@ async fn a_privacy_officer_deletes_a_minors_data_entirely() {
         StatusCode::FORBIDDEN,
         "only privacy officers"
     );
-    let officer = stack.user("dpo", &["privacy_officer"]).await.id_token;
-    let (status, queued) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
+    let first = stack.user("dpo", &["privacy_officer"]).await.id_token;
+    let second = stack.user("dpo-second", &["privacy_officer"]).await.id_token;
+    // A case that is no report about a minor opens nothing.
+    let (status, problem) = call_api(
+        Method::POST,
+        &path,
+        Some(&first),
+        Some(&json!({"case_reference": "INQ-2026-0042"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // A staff account is never deleted as a minor's.
+    let (status, problem) = call_api(
+        Method::POST,
+        &format!("/v1/admin/minors/{}", sub_of(&second)),
+        Some(&first),
+        Some(&case),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["rule"].clone()),
+        (StatusCode::CONFLICT, json!("staff_account")),
+        "{problem}"
+    );
+    // Proposed: nothing is deleted yet.
+    let before = raw_partition(&user_id).await.len();
+    let (status, proposed) = call_api(Method::POST, &path, Some(&first), Some(&case), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{proposed}");
+    assert_eq!(proposed["status"], "awaiting_approval", "{proposed}");
+    assert!(proposed.get("request_id").is_none(), "{proposed}");
+    assert_eq!(
+        raw_partition(&user_id).await.len(),
+        before,
+        "nothing deleted on one word"
+    );
+    // The proposer cannot approve; a second privacy officer does.
+    let approval = format!("{path}/approval");
+    let (status, _) = call_api(Method::POST, &approval, Some(&first), None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "four eyes");
+    let (status, queued) = call_api(Method::POST, &approval, Some(&second), None, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    assert_eq!(queued["case_reference"], "INQ-2026-0042");
+    assert_eq!(queued["case_reference"], report_id.as_str());
     let done = e2e::await_request(&token, queued["request_id"].as_str().expect("request id")).await;
     assert_eq!(done["status"], "fulfilled", "{done}");
-    assert!(
-        done["result"].get("retained").is_none(),
-        "nothing is kept for a minor: {done}"
-    );
-    assert!(
-        done["result"]["erasure"]["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().all(|i| i["kept"] == 0)),
-        "{done}"
-    );
-    let (status, again) = call_api(Method::POST, &path, Some(&officer), Some(&case), None).await;
+    // The W-9 (a tax record) is kept by law; everything else went.
+    let kept: Vec<String> = done["result"]["erasure"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["kept"].as_u64().unwrap_or(0) > 0)
+        .filter_map(|i| i["item_type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(kept, vec!["w9_record".to_owned()], "{done}");
+    let (status, again) = call_api(Method::POST, &approval, Some(&second), None, None).await;
     assert_eq!(
         (status, again["request_id"].clone()),
         (StatusCode::ACCEPTED, queued["request_id"].clone()),
         "a repeat finds the one deletion"
     );
-    assert!(raw_partition(&user_id).await.is_empty());
-    assert_eq!(
-        state.keys.shred_user(&user_id).await.expect("shred"),
-        0,
-        "the key is gone"
-    );
+    let left: Vec<String> = e2e::raw_items_of(&platform::keys::user_partition(&user_id))
+        .await
+        .iter()
+        .filter_map(|item| item.get("item_type").and_then(|t| t.as_s().ok()).cloned())
+        .collect();
+    assert!(left.iter().all(|t| t == "w9_record"), "{left:?}");
     let trail = requests::audit_trail(&state, &user_id).await.expect("trail");
-    assert!(trail.iter().any(|e| e.action == "minor_data_deleted"
-        && e.actor_user_id == sub_of(&officer)
-        && e.subject_id == "case:INQ-2026-0042"));
+    for (action, officer) in [
+        ("minor_data_deletion_proposed", &first),
+        ("minor_data_deletion_started", &second),
+    ] {
+        assert!(
+            trail.iter().any(|e| e.action == action
+                && e.actor_user_id == sub_of(officer)
+                && e.subject_id == format!("case:{report_id}")),
+            "{action}: {trail:?}"
+        );
+    }
 }
 
 /// Deleting a minor's data is bounded: a case reference, a recent sign-in, and a user id that names a

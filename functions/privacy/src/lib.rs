@@ -24,6 +24,7 @@ pub fn router() -> Router {
         .route("POST /v1/admin/privacy-requests/{id}/decision", decide)
         .route("GET /v1/admin/privacy-requests", list_open)
         .route("POST /v1/admin/minors/{user_id}", delete_minor)
+        .route("POST /v1/admin/minors/{user_id}/approval", approve_minor_deletion)
         .route("GET /v1/privacy/policy", current_policy)
         .route("GET /v1/admin/usage", usage)
         .route("POST /v1/telemetry", telemetry)
@@ -366,8 +367,19 @@ async fn list_open(state: AppState, request: Request) -> HandlerResult {
     json(StatusCode::OK, &Page { items, next_cursor })
 }
 
+/// `POST /v1/admin/minors/{user_id}/approval` (a second privacy officer): 202, the privacy worker
+/// erases.
+async fn approve_minor_deletion(state: AppState, request: Request) -> HandlerResult {
+    let caller = Caller::from_request(&request)?;
+    let user_id = path_param(&request, "user_id")?;
+    json(
+        StatusCode::ACCEPTED,
+        &requests::approve_minor_deletion(&state, &caller, &user_id).await?,
+    )
+}
+
 /// `POST /v1/admin/minors/{user_id}` (privacy officers; body `{"case_reference": …}`): 202, the
-/// privacy worker erases.
+/// proposal waits for a second privacy officer.
 async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let user_id = path_param(&request, "user_id")?;

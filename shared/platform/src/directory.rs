@@ -69,6 +69,8 @@ pub trait UserDirectory: Send + Sync {
     async fn list_users(&self, filter: UserFilter, page: Option<String>) -> Result<UserPage, DirectoryError>;
     /// One page of the members of `group`.
     async fn list_group(&self, group: &str, page: Option<String>) -> Result<UserPage, DirectoryError>;
+    /// The groups `username` is in (empty for an unknown user).
+    async fn groups(&self, username: &str) -> Result<Vec<String>, DirectoryError>;
 }
 
 /// The e-mail addresses of every member of `group` (staff alerts: privacy officers, support). A
@@ -147,6 +149,40 @@ fn listed(user: &UserType) -> Option<DirectoryUser> {
 
 #[async_trait]
 impl UserDirectory for CognitoDirectory {
+    async fn groups(&self, username: &str) -> Result<Vec<String>, DirectoryError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match self
+                .client
+                .admin_list_groups_for_user()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(error) if code(&error) == "UserNotFoundException" => return Ok(Vec::new()),
+                Err(error) => {
+                    return Err(DirectoryError(format!(
+                        "AdminListGroupsForUser: {}",
+                        code(&error)
+                    )));
+                }
+            };
+            names.extend(
+                page.groups()
+                    .iter()
+                    .filter_map(|g| g.group_name().map(str::to_owned)),
+            );
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
     async fn add_to_group(&self, username: &str, group: &str) -> Result<(), DirectoryError> {
         self.client
             .admin_add_user_to_group()
@@ -290,6 +326,10 @@ impl MemoryDirectory {
 
 #[async_trait]
 impl UserDirectory for MemoryDirectory {
+    async fn groups(&self, username: &str) -> Result<Vec<String>, DirectoryError> {
+        Ok(self.groups_of(username).into_iter().collect())
+    }
+
     async fn add_to_group(&self, username: &str, group: &str) -> Result<(), DirectoryError> {
         let mut users = self.users.lock().map_err(|_| DirectoryError("poisoned".into()))?;
         let (_, groups) = users

@@ -498,6 +498,19 @@ async fn load(state: &AppState, inquiry_id: &str) -> Result<Versioned<Inquiry>, 
         .ok_or(ApiError::NotFound("support inquiry"))
 }
 
+/// Whether `inquiry_id` names a report about a minor's data that support received (what a
+/// minor's deletion must answer). An id that names nothing, or another inquiry: `false`.
+pub async fn is_minor_report(state: &AppState, inquiry_id: &str) -> Result<bool, ApiError> {
+    let Some(key) = key_of_id(inquiry_id) else {
+        return Ok(false);
+    };
+    Ok(state
+        .store
+        .get::<Inquiry>(&key)
+        .await?
+        .is_some_and(|v| v.record.inquiry_id == inquiry_id && v.record.minor_report))
+}
+
 /// `GET /v1/support/inquiries/{id}` (support; privacy officers for reports about minors).
 pub async fn read(state: &AppState, caller: &Caller, inquiry_id: &str) -> Result<InquiryView, ApiError> {
     let minors_only = staff_scope(caller)?;

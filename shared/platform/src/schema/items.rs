@@ -604,6 +604,23 @@ pub const PURGE_CHECKPOINT: ItemType = ItemType {
     indexes: &[],
 };
 
+/// A privacy officer's proposal to delete a minor's data, waiting for a second officer's approval
+/// (`domain::privacy::requests::approve_minor_deletion`). Ids, the report's id and dates only.
+pub const MINOR_DELETION_PROPOSAL: ItemType = ItemType {
+    name: "minor_deletion_proposal",
+    key: "pk=PRIVACY#<user_id> sk=MINOR_DELETION",
+    attributes: &[
+        signed("user_id"),
+        signed("case_reference"),
+        signed("proposed_by"),
+        signed("proposed_at"),
+        signed("approved_by"),
+        signed("approved_at"),
+    ],
+    retention: RetentionClass::PrivacyAudit,
+    indexes: &[],
+};
+
 /// Where a scheduled review that walks a growing list in slices continues next run (the hourly
 /// run's review of open privacy requests): the sort key it stopped after.
 pub const REVIEW_CHECKPOINT: ItemType = ItemType {
@@ -810,6 +827,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &ACCESS_LOG_ENTRY,
     &ERASURE_JOB,
     &REVIEW_CHECKPOINT,
+    &MINOR_DELETION_PROPOSAL,
     &SHRED_LEDGER_ENTRY,
     &PURGE_CHECKPOINT,
     &COUNTER,

@@ -405,21 +405,25 @@ pub(super) async fn notify_requester(state: &AppState, user_id: &str, subject: &
     }
 }
 
-/// What `POST /v1/admin/minors/{user_id}` started: the deletion request the worker carries out
-/// (nothing is kept), with the case it answers.
+/// Where a minor's deletion stands: proposed by one privacy officer, or approved by a second and
+/// under way (the subject's deletion request, which the worker carries out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MinorDeletion {
     pub user_id: String,
-    /// The case the deletion answers (as sent).
+    /// The report about a minor the deletion answers (a support inquiry's id).
     pub case_reference: String,
-    pub requested_at: Timestamp,
-    /// The subject's deletion request (`GET /v1/admin/privacy-requests` lists it).
-    pub request_id: String,
+    pub proposed_by: String,
+    pub proposed_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// `awaiting_approval`, then the deletion request's status.
     pub status: &'static str,
+    /// The subject's deletion request, once approved (`GET /v1/admin/privacy-requests` lists it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
-/// What a privacy officer sends to delete a minor's data: the case it answers (the inquiry or report
-/// that showed the person is under 18), recorded in the audit trail.
+/// What a privacy officer sends to propose deleting a minor's data: the report it answers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MinorDeletionInput {
@@ -427,13 +431,62 @@ pub struct MinorDeletionInput {
 }
 
 /// Longest case reference: an id, not a note.
-const MAX_CASE_REFERENCE: usize = 64;
+const MAX_CASE_REFERENCE: usize = 160;
 
-/// `POST /v1/admin/minors/{user_id}` (privacy officers): data found to belong to someone under 18 is
-/// deleted, nothing kept, audited with the case reference: the subject's one deletion request is
-/// opened (or found) and the worker erases them. Destroying data needs a recent sign-in, and
-/// `user_id` must name a real user (a user-pool id the pool or an account knows): never `anonymous`,
-/// another partition, or a made-up id.
+/// A proposal to delete a minor's data, waiting for a second privacy officer (four eyes before a
+/// destruction nobody can undo). Kept with the subject's privacy records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinorDeletionProposal {
+    pub user_id: String,
+    pub case_reference: String,
+    pub proposed_by: String,
+    pub proposed_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Timestamp>,
+}
+
+impl MinorDeletionProposal {
+    fn key_of(user_id: &str) -> ItemKey {
+        ItemKey::new(
+            platform::keys::privacy_partition(user_id),
+            "MINOR_DELETION".to_owned(),
+        )
+    }
+
+    fn view(&self, status: &'static str, request_id: Option<String>) -> MinorDeletion {
+        MinorDeletion {
+            user_id: self.user_id.clone(),
+            case_reference: self.case_reference.clone(),
+            proposed_by: self.proposed_by.clone(),
+            proposed_at: self.proposed_at,
+            approved_by: self.approved_by.clone(),
+            status,
+            request_id,
+        }
+    }
+}
+
+impl Record for MinorDeletionProposal {
+    const TYPE: &'static ItemType = &schema::MINOR_DELETION_PROPOSAL;
+
+    fn key(&self) -> ItemKey {
+        Self::key_of(&self.user_id)
+    }
+
+    fn retention_start(&self) -> Option<Timestamp> {
+        Some(self.proposed_at)
+    }
+}
+
+/// `POST /v1/admin/minors/{user_id}` (privacy officers): proposes deleting data found to belong to
+/// someone under 18. Destroying data needs a recent sign-in; `user_id` must name a real user (never
+/// `anonymous`, another partition or a made-up id: 404) who holds no staff role (409 `staff_account`:
+/// staff are adults the company employs, and a staff account is never erased this way); the case must
+/// be a report about a minor's data that support received (a support inquiry flagged
+/// `minor_report`, else 422). Nothing is deleted until a second privacy officer approves
+/// ([`approve_minor_deletion`]); proposing again answers the same proposal.
 pub async fn delete_minor(
     state: &AppState,
     caller: &Caller,
@@ -450,22 +503,138 @@ pub async fn delete_minor(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/')),
         "/case_reference",
-        "must be 1 to 64 letters, digits or - _ . : / (the id of the case, e.g. an inquiry id)",
+        "must be the id of the report about a minor (a support inquiry id)",
     );
     v.finish()?;
     if !is_known_user(state, user_id).await? {
         return Err(ApiError::NotFound("user"));
     }
-    let case = format!("case:{reference}");
+    refuse_staff(state, user_id).await?;
+    if !crate::support::is_minor_report(state, reference).await? {
+        return Err(ApiError::Validation(vec![edge::error::FieldError {
+            pointer: "/case_reference".into(),
+            detail: "must be the id of a report about a minor's data that support received (an inquiry flagged minor_report)".into(),
+        }]));
+    }
+    let key = MinorDeletionProposal::key_of(user_id);
+    if let Some(existing) = state.store.get::<MinorDeletionProposal>(&key).await? {
+        return Ok(status_of(&existing.record));
+    }
+    let proposal = MinorDeletionProposal {
+        user_id: user_id.to_owned(),
+        case_reference: reference.to_owned(),
+        proposed_by: caller.user_id.clone(),
+        proposed_at: state.clock.now(),
+        approved_by: None,
+        approved_at: None,
+    };
+    match state.store.create(&proposal).await {
+        Ok(()) => {}
+        // Proposed meanwhile by another officer: that proposal stands.
+        Err(StoreError::ConditionFailed) => {
+            let existing = state
+                .store
+                .get::<MinorDeletionProposal>(&key)
+                .await?
+                .ok_or(ApiError::Conflict("the proposal is being recorded: retry".into()))?;
+            return Ok(status_of(&existing.record));
+        }
+        Err(error) => return Err(error.into()),
+    }
     audit(
         state,
         user_id,
-        &case,
-        "minor_data_deletion_started",
+        &format!("case:{reference}"),
+        "minor_data_deletion_proposed",
         &caller.user_id,
     )
     .await?;
+    tracing::info!("minor's data deletion proposed: awaiting a second privacy officer");
+    Ok(status_of(&proposal))
+}
+
+fn status_of(proposal: &MinorDeletionProposal) -> MinorDeletion {
+    match &proposal.approved_by {
+        None => proposal.view("awaiting_approval", None),
+        Some(_) => proposal.view(
+            Lifecycle::InProcessing.user_facing(),
+            Some(deletion_request_id(&proposal.user_id)),
+        ),
+    }
+}
+
+/// Refuses a staff account (any staff group in the user pool): 409 `staff_account`.
+async fn refuse_staff(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let groups = state
+        .directory
+        .groups(user_id)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let staff = [
+        Role::AgencyAdmin,
+        Role::Dispatcher,
+        Role::PrivacyOfficer,
+        Role::Ops,
+        Role::Support,
+    ];
+    if staff
+        .iter()
+        .any(|role| groups.iter().any(|g| g == role.group_name()))
+    {
+        return Err(ApiError::Refused {
+            rule: "staff_account",
+            detail: "a staff account is not deleted as a minor's: staff leave through ops".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `POST /v1/admin/minors/{user_id}/approval` (a second privacy officer, signed in recently): the
+/// proposal is approved and the deletion runs: the subject's one deletion request is opened (or
+/// found) and the worker erases them, keeping only what the law keeps, audited with the case. The
+/// officer who proposed it cannot approve it (403); nothing proposed: 404.
+pub async fn approve_minor_deletion(
+    state: &AppState,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<MinorDeletion, ApiError> {
+    caller.require(Role::PrivacyOfficer)?;
+    require_recent_sign_in(caller, state.clock.now())?;
+    let key = MinorDeletionProposal::key_of(user_id);
+    let current = state
+        .store
+        .get::<MinorDeletionProposal>(&key)
+        .await?
+        .ok_or(ApiError::NotFound("minor deletion proposal"))?;
+    let mut proposal = current.record;
+    if proposal.proposed_by == caller.user_id {
+        return Err(ApiError::Forbidden(
+            "a second privacy officer approves: not the one who proposed it".into(),
+        ));
+    }
     let now = state.clock.now();
+    if proposal.approved_by.is_none() {
+        refuse_staff(state, user_id).await?;
+        proposal.approved_by = Some(caller.user_id.clone());
+        proposal.approved_at = Some(now);
+        match state.store.replace(&proposal, current.version).await {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                return Err(ApiError::Conflict(
+                    "the proposal changed meanwhile: read it again".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        audit(
+            state,
+            user_id,
+            &format!("case:{}", proposal.case_reference),
+            "minor_data_deletion_started",
+            &caller.user_id,
+        )
+        .await?;
+    }
     let request_id = deletion_request_id(user_id);
     let mut request = PrivacyRequest {
         request_id: request_id.clone(),
@@ -502,15 +671,15 @@ pub async fn delete_minor(
     }
     match state.store.create(&request).await {
         Ok(()) => audit(state, user_id, &request_id, "received", &caller.user_id).await?,
-        // The subject asked first (or the officer repeats): the one deletion request goes on.
+        // The subject asked first (or the approval is repeated): the one deletion request goes on.
         Err(StoreError::ConditionFailed) => {}
         Err(error) => return Err(error.into()),
     }
     let order = erasure::ErasureOrder {
         reason: ErasureReason::Minor,
         request_id: Some(request_id.clone()),
-        requested_by: caller.user_id.clone(),
-        case_reference: Some(reference.to_owned()),
+        requested_by: proposal.proposed_by.clone(),
+        case_reference: Some(proposal.case_reference.clone()),
     };
     erasure::start(state, user_id, order).await?;
     let job = crate::privacy::job_queue::PrivacyJob::Erasure {
@@ -519,14 +688,8 @@ pub async fn delete_minor(
     if let Err(error) = crate::privacy::job_queue::enqueue(state, &job).await {
         tracing::warn!(error = %error, "minor's erasure not queued: the hourly run will queue it");
     }
-    tracing::info!("minor's data deletion queued");
-    Ok(MinorDeletion {
-        user_id: user_id.to_owned(),
-        case_reference: reference.to_owned(),
-        requested_at: now,
-        request_id,
-        status: Lifecycle::InProcessing.user_facing(),
-    })
+    tracing::info!("minor's data deletion approved and queued");
+    Ok(status_of(&proposal))
 }
 
 /// Audits that a minor's data is deleted (the worker finished the erasure `officer` ordered for
