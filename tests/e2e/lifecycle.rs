@@ -376,10 +376,30 @@ async fn an_officer_submits_hours_and_the_agency_approves_them_changing_times_on
         roster.minutes_worked_since(start + SignedDuration::from_hours(5), 28),
         180
     );
-    let again = scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, Default::default())
+    // The same approver again (a lost answer): the approved timesheet, marked as a replay; anyone
+    // else, or other times, a 409.
+    let (again, replayed) =
+        scheduling::approve_timesheet_or_replay(&w.state, &w.dispatcher, &id, Default::default())
+            .await
+            .expect("a replay");
+    assert!(replayed);
+    assert_eq!(
+        again.timesheet.as_ref().and_then(|t| t.approved_until),
+        Some(three_hours)
+    );
+    let other_times = scheduling::TimesheetApproval {
+        worked_until: Some(start + SignedDuration::from_hours(2)),
+        reason: Some("changed my mind".into()),
+        ..Default::default()
+    };
+    let refused = scheduling::approve_timesheet(&w.state, &w.dispatcher, &id, other_times)
         .await
         .expect_err("approved once");
-    assert!(matches!(again, edge::ApiError::Conflict(_)), "{again:?}");
+    assert!(matches!(refused, edge::ApiError::Conflict(_)), "{refused:?}");
+    let refused = scheduling::approve_timesheet(&w.state, &w.admin, &id, Default::default())
+        .await
+        .expect_err("approved by another");
+    assert!(matches!(refused, edge::ApiError::Conflict(_)), "{refused:?}");
 
     // The last approval of the completed request issued its invoice: 3 approved hours at the booked
     // $65.00/h, plus the 5 % admin fee, in cents, each line explained.

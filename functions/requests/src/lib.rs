@@ -175,8 +175,7 @@ async fn cancel(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
     let input: CancelInput = json_body(&request)?;
-    json(
-        StatusCode::OK,
-        &domain::scheduling::cancel_request(&state, &caller, &id, &input.reason).await?,
-    )
+    let (view, replayed) =
+        domain::scheduling::cancel_request_or_replay(&state, &caller, &id, &input.reason).await?;
+    edge::http::marked_replay(json(StatusCode::OK, &view)?, replayed)
 }

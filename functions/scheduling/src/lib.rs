@@ -235,15 +235,7 @@ async fn act(state: AppState, request: Request, action: Action) -> HandlerResult
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
     let (view, replayed) = scheduling::act_or_replay(&state, &caller, &id, action).await?;
-    let mut response = json(StatusCode::OK, &view)?;
-    if replayed {
-        // The header the creating routes' Idempotency-Key replays carry: "done before", not "refused".
-        response.headers_mut().insert(
-            edge::idempotency::REPLAYED_HEADER,
-            lambda_http::http::HeaderValue::from_static("true"),
-        );
-    }
-    Ok(response)
+    edge::http::marked_replay(json(StatusCode::OK, &view)?, replayed)
 }
 
 /// `POST /v1/assignments/{id}/accept`.
@@ -286,10 +278,8 @@ async fn approve_timesheet(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let id = path_param(&request, "id")?;
     let input: scheduling::TimesheetApproval = optional_json_body(&request)?;
-    json(
-        StatusCode::OK,
-        &scheduling::approve_timesheet(&state, &caller, &id, input).await?,
-    )
+    let (view, replayed) = scheduling::approve_timesheet_or_replay(&state, &caller, &id, input).await?;
+    edge::http::marked_replay(json(StatusCode::OK, &view)?, replayed)
 }
 
 /// `PUT /v1/agencies/{id}/do-not-hire/{provider_id}`.

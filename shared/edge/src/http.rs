@@ -288,6 +288,19 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
     Ok(response)
 }
 
+/// `response`, marked as a replay when `replayed` (header `idempotent-replayed: true`, as the
+/// creating routes' `Idempotency-Key` replays are): a state change retried after a lost answer
+/// answers "done before", which an app tells from "refused".
+pub fn marked_replay(mut response: Response<Body>, replayed: bool) -> HandlerResult {
+    if replayed {
+        response.headers_mut().insert(
+            crate::idempotency::REPLAYED_HEADER,
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
 /// An HTML page (the one-click unsubscribe link a reader opens in a browser): it may load nothing and
 /// post only back to us, is never cached (its URL carries a token) and sends no referrer onward.
 pub fn html(status: StatusCode, page: String) -> HandlerResult {

@@ -30,10 +30,10 @@ pub use actions::{
 pub use do_not_hire::{DoNotHireInput, DoNotHireView, delete_do_not_hire, put_do_not_hire};
 pub use lifecycle::{RequestReview, review_request};
 pub use memberships::{MembershipReview, decide_membership, leave_agency, review_membership};
-pub use notices::{cancel_for_erasure, cancel_request};
+pub use notices::{cancel_for_erasure, cancel_request, cancel_request_or_replay};
 pub use offers::{OpenShift, availability, open_shifts, put_availability, relist};
 pub use placement::{AssignInput, AutoAssignInput, AutoAssignReport, Pick, Skip, assign, auto_assign, claim};
-pub use timesheets::{TimesheetApproval, approve_timesheet, submit_timesheet};
+pub use timesheets::{TimesheetApproval, approve_timesheet, approve_timesheet_or_replay, submit_timesheet};
 
 // Helpers one part defines and another uses (the parts see this module's items through `super`).
 

@@ -134,14 +134,32 @@ pub async fn cancel_request(
     request_id: &str,
     reason: &str,
 ) -> Result<service_requests::RequestView, ApiError> {
-    let cancelled = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
+    Ok(cancel_request_or_replay(state, caller, request_id, reason)
+        .await?
+        .0)
+}
+
+/// [`cancel_request`], and whether the answer is a replay: a cancellation retried by the caller who
+/// made it answers with the request as it is (marked as a replay), not a 409; its follow-up (officers
+/// released, fee invoiced, hold released) runs again, each step idempotent, so a first attempt that
+/// died half-way is finished by its retry.
+pub async fn cancel_request_or_replay(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    reason: &str,
+) -> Result<(service_requests::RequestView, bool), ApiError> {
+    let (cancelled, replayed) = service_requests::mark_cancelled(state, caller, request_id, reason).await?;
     release_officers_of_cancelled(state, &cancelled).await?;
     // A cancellation fee is invoiced and captured at once (the rest of the hold is released);
     // without a fee the whole hold is released, or what was taken refunded.
     if crate::billing::issue_when_due(state, request_id).await?.is_none() {
         release_payment(state, &cancelled).await;
     }
-    service_requests::shown(state, caller, &cancelled).await
+    Ok((
+        service_requests::shown(state, caller, &cancelled).await?,
+        replayed,
+    ))
 }
 
 /// Cancels a request of a customer who is being erased (no fee) and releases and tells its officers,

@@ -96,6 +96,20 @@ pub async fn approve_timesheet(
     assignment_id: &str,
     input: TimesheetApproval,
 ) -> Result<AssignmentView, ApiError> {
+    Ok(approve_timesheet_or_replay(state, caller, assignment_id, input)
+        .await?
+        .0)
+}
+
+/// [`approve_timesheet`], and whether the answer is a replay: the same approver sending the same
+/// approval again (a lost answer) gets the approved timesheet back, marked as a replay, not a 409;
+/// another approver, or other times, still get the 409.
+pub async fn approve_timesheet_or_replay(
+    state: &AppState,
+    caller: &Caller,
+    assignment_id: &str,
+    input: TimesheetApproval,
+) -> Result<(AssignmentView, bool), ApiError> {
     let pointer = state
         .store
         .get::<AssignmentPointer>(&AssignmentPointer::key_of(assignment_id))
@@ -121,6 +135,17 @@ pub async fn approve_timesheet(
             .await?
             .ok_or(ApiError::NotFound("assignment"))?;
         let a = &current.record;
+        let same_approval_again = a.timesheet.as_ref().is_some_and(|t| {
+            t.status == TimesheetStatus::Approved
+                && t.approved_by.as_deref() == Some(caller.user_id.as_str())
+                && input.worked_from.is_none_or(|from| Some(from) == t.approved_from)
+                && input
+                    .worked_until
+                    .is_none_or(|until| Some(until) == t.approved_until)
+        });
+        if same_approval_again {
+            return Ok((AssignmentView::from(a), true));
+        }
         let Some(sheet) = a
             .timesheet
             .clone()
@@ -220,7 +245,7 @@ pub async fn approve_timesheet(
                 tracing::info!(assignment_id = %assignment_id, adjusted, "timesheet approved");
                 // The last approval of a completed request issues its invoice.
                 crate::billing::issue_when_due(state, &pointer.request_id).await?;
-                return Ok(AssignmentView::from(&approved));
+                return Ok((AssignmentView::from(&approved), false));
             }
             Err(StoreError::TransactionCancelled(_)) => continue,
             Err(error) => return Err(error.into()),

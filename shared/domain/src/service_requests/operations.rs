@@ -642,13 +642,15 @@ pub(crate) async fn tell_customer_rejected(
 
 /// The cancellation of the request itself, by its customer (up to the start; fee by the notice given)
 /// or by the agency's staff (at any time before completion; no fee), with who, when and why;
-/// [`crate::scheduling::cancel_request`] calls it and then releases the officers.
+/// [`crate::scheduling::cancel_request`] calls it and then releases the officers. Returns the
+/// cancelled request, and whether it was cancelled before by the same caller (a retry after a lost
+/// answer: the request as it is, nothing changed).
 pub(crate) async fn mark_cancelled(
     state: &AppState,
     caller: &Caller,
     request_id: &str,
     reason: &str,
-) -> Result<ServiceRequest, ApiError> {
+) -> Result<(ServiceRequest, bool), ApiError> {
     let mut v = Validator::new();
     v.text("/reason", reason, 500);
     v.finish()?;
@@ -668,6 +670,13 @@ pub(crate) async fn mark_cancelled(
         return Err(ApiError::NotFound("service request"));
     }
     let request = current.record;
+    let cancelled_by_caller = request
+        .cancellation
+        .as_ref()
+        .is_some_and(|c| c.by_user_id == caller.user_id);
+    if request.status == Status::Cancelled && cancelled_by_caller {
+        return Ok((request, true));
+    }
     if !request.status.can_become(Status::Cancelled) {
         return Err(ApiError::Conflict(
             format!("a {:?} request cannot be cancelled", request.status).to_lowercase(),
@@ -722,7 +731,7 @@ pub(crate) async fn mark_cancelled(
         Err(error) => return Err(error.into()),
     }
     tracing::info!(request_id = %cancelled.request_id, by_agency, "service request cancelled");
-    Ok(cancelled)
+    Ok((cancelled, false))
 }
 
 /// Cancels a request whose customer is being erased: no fee, by `system`, with `reason`. `None` when
