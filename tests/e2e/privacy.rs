@@ -832,7 +832,7 @@ async fn a_minors_deletion_needs_a_case_a_recent_sign_in_and_a_real_user() {
         case_reference: "INQ-2026-0043".into(),
     };
     assert!(matches!(
-        requests::delete_minor(&state, &stale, &user_id, input).await,
+        requests::delete_minor(&state, &stale, &user_id, input, None).await,
         Err(ApiError::ReauthenticationRequired(_))
     ));
     assert_eq!(raw_partition(&user_id).await.len(), before, "nothing was deleted");

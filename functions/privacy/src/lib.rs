@@ -383,10 +383,12 @@ async fn approve_minor_deletion(state: AppState, request: Request) -> HandlerRes
 async fn delete_minor(state: AppState, request: Request) -> HandlerResult {
     let caller = Caller::from_request(&request)?;
     let user_id = path_param(&request, "user_id")?;
-    let input = json_body(&request)?;
+    let input: requests::MinorDeletionInput = json_body(&request)?;
+    // Support owns inquiries: it confirms the case is a report about a minor.
+    let report = domain::support::minor_report_case(&state, input.case_reference.trim()).await?;
     json(
         StatusCode::ACCEPTED,
-        &requests::delete_minor(&state, &caller, &user_id, input).await?,
+        &requests::delete_minor(&state, &caller, &user_id, input, report).await?,
     )
 }
 

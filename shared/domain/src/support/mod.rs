@@ -498,17 +498,21 @@ async fn load(state: &AppState, inquiry_id: &str) -> Result<Versioned<Inquiry>, 
         .ok_or(ApiError::NotFound("support inquiry"))
 }
 
-/// Whether `inquiry_id` names a report about a minor's data that support received (what a
-/// minor's deletion must answer). An id that names nothing, or another inquiry: `false`.
-pub async fn is_minor_report(state: &AppState, inquiry_id: &str) -> Result<bool, ApiError> {
+/// The report about a minor's data that `inquiry_id` names, when support received one (what a
+/// minor's deletion must answer); `None` for an id that names nothing, or another inquiry.
+pub async fn minor_report_case(
+    state: &AppState,
+    inquiry_id: &str,
+) -> Result<Option<crate::privacy::requests::MinorReportCase>, ApiError> {
     let Some(key) = key_of_id(inquiry_id) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(state
+    let found = state
         .store
         .get::<Inquiry>(&key)
         .await?
-        .is_some_and(|v| v.record.inquiry_id == inquiry_id && v.record.minor_report))
+        .is_some_and(|v| v.record.inquiry_id == inquiry_id && v.record.minor_report);
+    Ok(found.then(|| crate::privacy::requests::MinorReportCase::confirmed(inquiry_id)))
 }
 
 /// `GET /v1/support/inquiries/{id}` (support; privacy officers for reports about minors).

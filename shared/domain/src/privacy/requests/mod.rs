@@ -21,9 +21,9 @@ mod subject;
 mod written;
 
 pub use operators::{
-    Decision, MinorDeletion, MinorDeletionInput, MinorDeletionProposal, RequestPointer, StatusFilter,
-    alert_overdue, approve_minor_deletion, audit_trail, decide, delete_minor, list_by_status, open_requests,
-    record_minor_deleted,
+    Decision, MinorDeletion, MinorDeletionInput, MinorDeletionProposal, MinorReportCase, RequestPointer,
+    StatusFilter, alert_overdue, approve_minor_deletion, audit_trail, decide, delete_minor, list_by_status,
+    open_requests, record_minor_deleted,
 };
 pub use processing::{
     complete_by_worker, create, deletion_request_id, note_progress, note_stuck, set_restricted,

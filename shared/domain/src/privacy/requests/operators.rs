@@ -430,6 +430,22 @@ pub struct MinorDeletionInput {
     pub case_reference: String,
 }
 
+/// A support inquiry confirmed to be a report about a minor's data: what a minor's deletion must
+/// answer. Only `support`, which owns inquiries, makes one ([`crate::support::minor_report_case`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinorReportCase {
+    inquiry_id: String,
+}
+
+impl MinorReportCase {
+    /// The report `inquiry_id`, which the caller read and found flagged as about a minor.
+    pub(crate) fn confirmed(inquiry_id: &str) -> Self {
+        Self {
+            inquiry_id: inquiry_id.to_owned(),
+        }
+    }
+}
+
 /// Longest case reference: an id, not a note.
 const MAX_CASE_REFERENCE: usize = 160;
 
@@ -484,14 +500,15 @@ impl Record for MinorDeletionProposal {
 /// someone under 18. Destroying data needs a recent sign-in; `user_id` must name a real user (never
 /// `anonymous`, another partition or a made-up id: 404) who holds no staff role (409 `staff_account`:
 /// staff are adults the company employs, and a staff account is never erased this way); the case must
-/// be a report about a minor's data that support received (a support inquiry flagged
-/// `minor_report`, else 422). Nothing is deleted until a second privacy officer approves
+/// be a report about a minor's data that support received (`report`, a support inquiry flagged
+/// `minor_report`, found by [`crate::support::minor_report_case`]; else 422). Nothing is deleted until a second privacy officer approves
 /// ([`approve_minor_deletion`]); proposing again answers the same proposal.
 pub async fn delete_minor(
     state: &AppState,
     caller: &Caller,
     user_id: &str,
     input: MinorDeletionInput,
+    report: Option<MinorReportCase>,
 ) -> Result<MinorDeletion, ApiError> {
     caller.require(Role::PrivacyOfficer)?;
     require_recent_sign_in(caller, state.clock.now())?;
@@ -510,7 +527,7 @@ pub async fn delete_minor(
         return Err(ApiError::NotFound("user"));
     }
     refuse_staff(state, user_id).await?;
-    if !crate::support::is_minor_report(state, reference).await? {
+    if report.is_none_or(|report| report.inquiry_id != reference) {
         return Err(ApiError::Validation(vec![edge::error::FieldError {
             pointer: "/case_reference".into(),
             detail: "must be the id of a report about a minor's data that support received (an inquiry flagged minor_report)".into(),
