@@ -493,6 +493,12 @@ async fn a_declined_card_books_nothing_and_a_decline_at_billing_is_a_failed_invo
     assert_eq!(seen["status"], "payment_failed", "{listed}");
     assert!(seen.get("payment_failure").is_none(), "{seen}");
     assert!(!listed.to_string().contains("card_declined"), "{listed}");
+    let (status, staff_view) = call_api(Method::GET, &path, Some(&w.dispatcher_token), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{staff_view}");
+    assert_eq!(staff_view["status"], "payment_failed");
+    assert!(staff_view.get("payment_failure").is_none(), "{staff_view}");
+    // The customer, whose card it is, is told why.
+    assert_eq!(view["payment_failure"], "card_declined", "{view}");
     // Billed again (the hourly run, a retry): still failed, no second mail.
     domain::billing::issue_when_due(&w.state, &request_id)
         .await

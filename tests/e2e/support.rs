@@ -1042,6 +1042,21 @@ async fn a_written_deletion_is_never_fulfilled_unverified_and_once_closed_blocks
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    // The denied request is kept, under its own id, with its status.
+    let dpo_closed = e2e::listed("/v1/admin/privacy-requests?status=closed", &dpo)
+        .await
+        .1;
+    assert!(
+        dpo_closed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with(&format!("{request_id}-")))
+                && r["status"] == "denied"),
+        "the denial is kept"
+    );
     assert_eq!(
         await_request(&token, own["id"].as_str().unwrap_or_default()).await["status"],
         "fulfilled"
@@ -1142,6 +1157,33 @@ async fn mail_past_an_addresss_daily_limit_is_not_stored_and_unproven_senders_op
         5,
         "five acknowledgements, no more"
     );
+
+    // Forged mail in someone's name (DMARC fails) has its own count: five forgeries, a sixth dropped,
+    // and the holder's own proven mail still goes through that day.
+    let victim = unique_email("forgedname");
+    let forged = [
+        ("dmarcVerdict", "FAIL"),
+        ("spfVerdict", "FAIL"),
+        ("dkimVerdict", "FAIL"),
+    ];
+    for n in 0..6 {
+        let (_, outcome) = deliver_with(
+            &uuid::Uuid::new_v4().simple().to_string(),
+            &victim,
+            "Delete my account",
+            &format!("forgery {n}"),
+            jiff::Timestamp::now(),
+            &forged,
+        )
+        .await;
+        assert_eq!(
+            matches!(outcome, MailOutcome::Received { .. }),
+            n < 5,
+            "forgery {n}: {outcome:?}"
+        );
+    }
+    let (_, outcome) = deliver(&victim, "Hello", "the real me", jiff::Timestamp::now(), "PASS").await;
+    assert!(matches!(outcome, MailOutcome::Received { .. }), "{outcome:?}");
 
     // A domain without DMARC (GRAY) whose mail passes neither SPF nor DKIM: an inquiry for support,
     // and no privacy request for the account holding the address.

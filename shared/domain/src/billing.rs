@@ -484,11 +484,16 @@ pub async fn invoice_of(
     if !staff {
         return Err(ApiError::NotFound("service request"));
     }
+    // The agency's staff see amount and status; the card's outcome code stays between the
+    // customer and the processor.
     state
         .store
         .get::<Invoice>(&invoice_key)
         .await?
-        .map(|v| InvoiceView::from(v.record))
+        .map(|v| InvoiceView {
+            payment_failure: None,
+            ..InvoiceView::from(v.record)
+        })
         .ok_or(ApiError::NotFound("invoice"))
 }
 
@@ -531,15 +536,7 @@ pub async fn statement(
     Ok(Statement {
         from,
         to,
-        // The agency sees amount and status; the card's outcome code is between the customer and
-        // the processor (transaction details the agency does not need to be paid).
-        invoices: invoices
-            .into_iter()
-            .map(|invoice| InvoiceView {
-                payment_failure: None,
-                ..InvoiceView::from(invoice)
-            })
-            .collect(),
+        invoices: invoices.into_iter().map(InvoiceView::from).collect(),
         total_cents,
         currency: "USD".into(),
     })

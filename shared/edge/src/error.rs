@@ -129,10 +129,15 @@ const CHANGED_DETAIL: &str =
 /// Whether `error` is a conditional write that lost to another call (a failed condition, or a
 /// transaction cancelled by one), as opposed to a fault.
 fn lost_race(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::ConditionFailed | StoreError::TransactionCancelled(_)
-    )
+    match error {
+        StoreError::ConditionFailed => true,
+        // Cancelled for failed conditions only: a transaction that was invalid (too large, one item
+        // twice) is a fault, and stays a 500.
+        StoreError::TransactionCancelled(reasons) => reasons
+            .iter()
+            .all(|reason| matches!(reason.as_str(), "ConditionalCheckFailed" | "None")),
+        _ => false,
+    }
 }
 /// The `Retry-After` of that 503: the contention it reports lasts milliseconds.
 const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
@@ -306,6 +311,15 @@ mod tests {
                     .contains("Conditional")
             );
         }
+        let invalid = ApiError::from(StoreError::TransactionCancelled(vec![
+            "None".into(),
+            "ValidationError".into(),
+        ]));
+        assert_eq!(
+            invalid.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a fault stays a 500"
+        );
     }
 
     #[test]

@@ -917,10 +917,10 @@ pub async fn reshred_after_restore(state: &AppState, restored_to: Timestamp) -> 
             .store
             .query::<ShredLedgerEntry>(&ShredLedgerEntry::partition(day), "", usize::MAX)
             .await?;
+        // Every entry from the restore's day on, whatever its time: an entry is written before its
+        // shredding, and a retry keeps the first entry's time (destroying twice is harmless).
         for entry in entries.into_iter().map(|v| v.record) {
-            if entry.shredded_at >= restored_to {
-                deleted += state.keys.shred_user(&entry.user_id).await?;
-            }
+            deleted += state.keys.shred_user(&entry.user_id).await?;
         }
         day = match day.tomorrow() {
             Ok(next) => next,

@@ -156,7 +156,13 @@ pub async fn receive_mail(state: &AppState, mail: InboundMail) -> Result<MailOut
     // flood (forged or not) stores nothing, mails nobody and opens nothing.
     let duplicate = state.store.exists(&inquiry.key()).await?;
     if !duplicate {
-        match edge::rate_limit::check(state, ANONYMOUS_PER_ADDRESS, None, Some(&hash)).await {
+        // Proven mail has its own count: forged mail in the address's name cannot use it up.
+        let limits = if mail.failed_authentication {
+            ANONYMOUS_PER_ADDRESS
+        } else {
+            PROVEN_MAIL_PER_ADDRESS
+        };
+        match edge::rate_limit::check(state, limits, None, Some(&hash)).await {
             Ok(()) => {}
             Err(ApiError::TooManyRequests { .. }) => {
                 tracing::info!("support mail dropped: the address's daily limit is reached");

@@ -56,6 +56,20 @@ const ANONYMOUS_PER_ADDRESS: RouteLimits = RouteLimits {
         window_seconds: 86_400,
     },
 };
+/// How many messages one address may send a day in mail that SES's checks prove came from it (DKIM or
+/// SPF): counted apart from the form and from unproven mail, so forged mail in someone's name cannot
+/// use up their day and have their real request dropped.
+const PROVEN_MAIL_PER_ADDRESS: RouteLimits = RouteLimits {
+    group: "support-address-proven-mail",
+    per_ip: Limit {
+        max: 0,
+        window_seconds: 86_400,
+    },
+    per_account: Limit {
+        max: 5,
+        window_seconds: 86_400,
+    },
+};
 const MESSAGE_MAX: usize = 5000;
 
 /// What an inquiry is about; `minor_data` reports a minor's data (the policy asks for such reports).

@@ -155,7 +155,11 @@ pub fn jurisdiction_of(address: &crate::address::Address) -> Jurisdiction {
     let country = address.country.trim().to_ascii_uppercase();
     if GDPR_COUNTRIES.contains(&country.as_str()) {
         Jurisdiction::Gdpr
-    } else if country == "US" && address.region.trim().eq_ignore_ascii_case("CA") {
+    } else if country == "US"
+        && ["CA", "California"]
+            .iter()
+            .any(|name| address.region.trim().eq_ignore_ascii_case(name))
+    {
         Jurisdiction::Ccpa
     } else {
         Jurisdiction::Other
@@ -503,6 +507,7 @@ mod tests {
         };
         assert_eq!(jurisdiction_of(&at("US", "CA")), Jurisdiction::Ccpa);
         assert_eq!(jurisdiction_of(&at("us", "ca")), Jurisdiction::Ccpa);
+        assert_eq!(jurisdiction_of(&at("US", "California")), Jurisdiction::Ccpa);
         assert_eq!(jurisdiction_of(&at("US", "WY")), Jurisdiction::Other);
         assert_eq!(jurisdiction_of(&at("IE", "D")), Jurisdiction::Gdpr);
         assert_eq!(jurisdiction_of(&at("GB", "LND")), Jurisdiction::Gdpr);

@@ -688,8 +688,31 @@ pub async fn approve_minor_deletion(
     }
     match state.store.create(&request).await {
         Ok(()) => audit(state, user_id, &request_id, "received", &caller.user_id).await?,
-        // The subject asked first (or the approval is repeated): the one deletion request goes on.
-        Err(StoreError::ConditionFailed) => {}
+        Err(StoreError::ConditionFailed) => {
+            // The subject asked first (or the approval is repeated): an open deletion request goes
+            // on; one closed undone (denied, lapsed) is kept under its own id and replaced, so the
+            // erasure always has an open request to report to.
+            let existing =
+                state
+                    .store
+                    .get::<PrivacyRequest>(&request.key())
+                    .await?
+                    .ok_or(ApiError::Conflict(
+                        "the deletion request is being recorded: retry".into(),
+                    ))?;
+            if existing.record.status.closed_undone() {
+                super::processing::archive_closed(state, &existing.record).await?;
+                match state.store.replace(&request, existing.version).await {
+                    Ok(_) => audit(state, user_id, &request_id, "received", &caller.user_id).await?,
+                    Err(StoreError::ConditionFailed) => {
+                        return Err(ApiError::Conflict(
+                            "the deletion request changed meanwhile: approve again".into(),
+                        ));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
         Err(error) => return Err(error.into()),
     }
     let order = erasure::ErasureOrder {

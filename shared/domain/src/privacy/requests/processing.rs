@@ -156,6 +156,7 @@ pub async fn create(
             // officer denied) never blocks a new one: asking again replaces it, at the version read
             // (its moves stay in the audit trail under the same id). A fulfilled one is the answer.
             if existing.record.kind == RequestType::Deletion && existing.record.status.closed_undone() {
+                archive_closed(state, &existing.record).await?;
                 lapsed_version = Some(existing.version);
                 continue;
             }
@@ -262,6 +263,30 @@ pub async fn create(
     // The caller is authenticated by the user pool (and recently, where that matters): verified.
     carry_out(state, caller, &mut request, version, corrected).await?;
     Ok((RequestView::from(&request), true))
+}
+
+/// Keeps a deletion closed undone (denied, lapsed) under an id of its own before a new deletion takes
+/// the user's one deletion id: the denial, its basis and its dates stay in the subject's history and
+/// the privacy officers' closed list. Idempotent (the copy's id is fixed by the closed request).
+pub(super) async fn archive_closed(state: &AppState, closed: &PrivacyRequest) -> Result<(), ApiError> {
+    let mut copy = closed.clone();
+    copy.request_id = format!("{}-{}", closed.request_id, closed.received_at.as_second());
+    copy.index();
+    let pointer = RequestPointer {
+        request_id: copy.request_id.clone(),
+        user_id: copy.user_id.clone(),
+        received_at: copy.received_at,
+    };
+    for written in [
+        state.store.create(&pointer).await,
+        state.store.create(&copy).await,
+    ] {
+        match written {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Verifies `request` (at `version`, received and not yet verified) as made by `caller`, then does

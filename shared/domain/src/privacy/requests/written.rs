@@ -49,6 +49,7 @@ pub async fn receive_written(
         if redelivered || !existing.record.status.closed_undone() {
             return Ok(Some(RequestView::from(&existing.record)));
         }
+        super::processing::archive_closed(state, &existing.record).await?;
         closed_version = Some(existing.version);
     }
     // The account holder's address decides the clock, counted from the mail's receipt.
